@@ -1,0 +1,89 @@
+"""Switchboard's web shell: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, g, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app import config as app_config
+from app.db import db
+from app.errors import problem
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+log = logging.getLogger("switchboard")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: defaults, then SWITCHBOARD_* environment, then `overrides`."""
+    app = Flask(__name__, instance_relative_config=True)
+    app_config.load(app, overrides)
+
+    from app import api, cli, docs, health
+    from app.auth import keys, principal, server
+    from app.auth.routes import blp as oauth_blp
+    from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
+    from tenants import scoping
+
+    db.init_app(app)
+    scoping.install(db.factory(app), db.open_session)
+    app.extensions["signing_keys"] = keys.SigningKeys.from_config(app.config, app.instance_path)
+    server.init_app(app)
+    api.init_app(app)
+    app.register_blueprint(oauth_blp)
+    app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
+    principal.register_error_handlers(app)
+    app.register_error_handler(HTTPException, http_exception_to_problem)
+    app.register_error_handler(DomainError, domain_error_to_problem)
+    cli.init_app(app)
+
+    app.before_request(_assign_request_id)
+    app.before_request(_require_json_body)
+    app.after_request(_finish)
+    return app
+
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _require_json_body():
+    """The API speaks JSON: a body of any other type is refused before it is parsed."""
+    if request.method not in _JSON_BODY_METHODS or not request.path.startswith("/v1/"):
+        return None
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return None
+    if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
+        return None
+    return problem(
+        415, f"Send the request body as application/json, not {request.mimetype or 'untyped'}."
+    )
+
+
+def _finish(response):
+    """Commit what the request did if it succeeded, and tag the response with its id."""
+    session = g.get("db_session")
+    if session is not None:
+        if response.status_code < 400:
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                log.warning("conflict at commit", exc_info=True)
+                response = problem(409, "The change conflicts with existing data.")
+            except OperationalError:
+                session.rollback()
+                log.exception("database error at commit")
+                response = problem(503, "The database is unavailable; retry shortly.")
+        else:
+            session.rollback()
+    response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    return response

@@ -1,0 +1,78 @@
+"""Roles, OAuth scopes and the permissions built from them: what each caller may do.
+
+A permission needs both: the caller's role on the tenant (or across the BPO) must be listed,
+and the access token must carry the scope. Scopes narrow a token; the role still bounds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCOPES: dict[str, str] = {
+    "tenants:read": "Read client firms' profiles",
+    "tenants:admin": "Onboard, change, suspend and offboard client firms",
+    "users:read": "Read a client firm's users and API clients",
+    "users:admin": "Manage a client firm's users and API clients",
+    "agents:admin": "Manage agents and their queue assignments",
+    "contacts:read": "Read contacts",
+    "contacts:write": "Create contacts and act on them",
+    "reports:read": "Read reports",
+    "billing:admin": "Close billing periods and manage invoices",
+}
+
+ALL_ROLES = frozenset(
+    {"bpo_admin", "supervisor", "agent", "client_admin", "client_viewer", "integration"}
+)
+
+
+@dataclass(frozen=True)
+class Permission:
+    name: str
+    scope: str
+    roles: frozenset[str]
+
+
+def _permission(name: str, scope: str, *roles: str) -> Permission:
+    assert set(roles) <= ALL_ROLES and scope in SCOPES
+    return Permission(name, scope, frozenset(roles))
+
+
+TENANT_READ = _permission(
+    "tenant.read", "tenants:read",
+    "bpo_admin", "supervisor", "agent", "client_admin", "client_viewer", "integration",
+)
+TENANT_ADMIN = _permission("tenant.admin", "tenants:admin", "bpo_admin")
+USER_READ = _permission("user.read", "users:read", "bpo_admin", "client_admin")
+USER_ADMIN = _permission("user.admin", "users:admin", "bpo_admin", "client_admin")
+
+PERMISSIONS = (TENANT_READ, TENANT_ADMIN, USER_READ, USER_ADMIN)
+
+# Scopes a role may hold at all: those of the permissions it appears in, plus what later
+# domains (contacts, reports, billing) will grant; a token can never carry more.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "bpo_admin": frozenset(SCOPES),
+    "supervisor": frozenset(
+        {"tenants:read", "contacts:read", "contacts:write", "reports:read"}
+    ),
+    "agent": frozenset({"tenants:read", "contacts:read", "contacts:write"}),
+    "client_admin": frozenset(
+        {"tenants:read", "users:read", "users:admin", "contacts:read", "contacts:write",
+         "reports:read"}
+    ),
+    "client_viewer": frozenset({"tenants:read", "contacts:read", "reports:read"}),
+    "integration": frozenset(
+        {"tenants:read", "contacts:read", "contacts:write", "reports:read"}
+    ),
+}
+
+for _p in PERMISSIONS:
+    for _role in _p.roles:
+        assert _p.scope in ROLE_SCOPES[_role], (_p.name, _role)
+
+
+def scopes_for_roles(roles: set[str] | frozenset[str]) -> frozenset[str]:
+    """Every scope any of these roles may hold."""
+    allowed: set[str] = set()
+    for role in roles:
+        allowed |= ROLE_SCOPES.get(role, frozenset())
+    return frozenset(allowed)

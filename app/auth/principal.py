@@ -1,0 +1,285 @@
+"""Who is calling: access-token validation, the caller's roles, and the guards views use.
+
+Every /v1 request is authenticated here. A route with `{tenant_id}` in its path is bound to
+that tenant once, here, after checking the caller holds a role on it; a tenant the caller may
+not see answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask import current_app, g, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import select
+
+from app.auth.models import RevokedAccessToken
+from app.auth.permissions import Permission, scopes_for_roles
+from app.db import db
+from app.errors import problem
+from tenants import scoping
+from tenants.models import ApiClient, Membership, Tenant, User
+from tenants.scoping import unscoped
+
+REALM = "switchboard"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a person, or a tenant's integration acting for its tenant."""
+
+    client_id: str
+    user_id: uuid.UUID | None
+    platform_roles: frozenset[str]
+    tenant_roles: dict[uuid.UUID, str] = field(default_factory=dict)
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_bpo_admin(self) -> bool:
+        return "bpo_admin" in self.platform_roles
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """Every role the caller holds anywhere."""
+        return self.platform_roles | frozenset(self.tenant_roles.values())
+
+    def role_on(self, tenant_id: uuid.UUID) -> str | None:
+        """The caller's role on one tenant, or None when the tenant is out of its reach."""
+        if self.is_bpo_admin:
+            return "bpo_admin"
+        return self.tenant_roles.get(tenant_id)
+
+    def visible_tenant_ids(self) -> frozenset[uuid.UUID] | None:
+        """The tenants the caller may see; None means all of them."""
+        return None if self.is_bpo_admin else frozenset(self.tenant_roles)
+
+    def allowed_scopes(self) -> frozenset[str]:
+        return scopes_for_roles(self.roles)
+
+
+class AuthError(Exception):
+    """The request's credentials are missing or unacceptable (401)."""
+
+    def __init__(self, description: str, error: str | None = "invalid_token") -> None:
+        super().__init__(description)
+        self.description = description
+        self.error = error
+
+
+def load_principal(client: ApiClient, user: User | None, scopes: frozenset[str]) -> Principal:
+    """Build the caller from a client and (when a person is involved) a user."""
+    if user is None and client.user_id is not None:
+        user = client.user
+    if user is not None:
+        return principal_for_user(user, client_id=client.client_id, scopes=scopes)
+    tenant_roles = {client.tenant_id: "integration"} if client.tenant_id is not None else {}
+    return Principal(
+        client_id=client.client_id,
+        user_id=None,
+        platform_roles=frozenset(),
+        tenant_roles=tenant_roles,
+        scopes=scopes if tenant_roles else frozenset(),
+    )
+
+
+def principal_for_user(
+    user: User, *, client_id: str = "", scopes: frozenset[str] = frozenset()
+) -> Principal:
+    """A person as a caller, with the roles their memberships give them."""
+    # Reading a user's memberships precedes knowing which tenants they may see.
+    with unscoped():
+        memberships = db.session.scalars(
+            select(Membership).where(Membership.user_id == user.id)
+        ).all()
+    return Principal(
+        client_id=client_id,
+        user_id=user.id,
+        platform_roles=frozenset(m.role for m in memberships if m.tenant_id is None),
+        tenant_roles={m.tenant_id: m.role for m in memberships if m.tenant_id is not None},
+        scopes=scopes,
+    )
+
+
+def find_client(client_id: str) -> ApiClient | None:
+    """An active OAuth client by its public id."""
+    # Clients authenticate before any tenant is known; the id itself is the lookup key.
+    with unscoped():
+        return db.session.scalar(
+            select(ApiClient).where(
+                ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
+            )
+        )
+
+
+def decode_access_token(token: str) -> dict:
+    """Verify an access token's signature and claims; return its claims or raise AuthError."""
+    keys = current_app.extensions["signing_keys"]
+    config = current_app.config
+    try:
+        decoded = jwt.decode(token, keys.verification_set, algorithms=[keys.algorithm])
+    except (JoseError, ValueError) as exc:
+        raise AuthError("The access token is malformed or its signature is invalid.") from exc
+    if decoded.header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+        raise AuthError("The token is not an access token (typ must be at+jwt).")
+    options = {
+        "iss": {"essential": True, "value": config["OAUTH_ISSUER"]},
+        "aud": {"essential": True, "value": config["OAUTH_AUDIENCE"]},
+        "sub": {"essential": True},
+        "client_id": {"essential": True},
+        "jti": {"essential": True},
+        "iat": {"essential": True},
+        "exp": {"essential": True},
+    }
+    registry = jwt.JWTClaimsRegistry(leeway=config["JWT_LEEWAY"], **options)
+    try:
+        registry.validate(decoded.claims)
+    except JoseError as exc:
+        reason = exc.description or exc.error
+        raise AuthError(f"The access token is not acceptable: {reason}.") from exc
+    return decoded.claims
+
+
+def authenticate() -> None:
+    """before_request for /v1: validate the bearer token and load the caller into `g`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("Send an access token as `Authorization: Bearer <token>`.", error=None)
+    claims = decode_access_token(token.strip())
+    if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
+        raise AuthError("The access token has been revoked.")
+    client = find_client(claims["client_id"])
+    if client is None:
+        raise AuthError("The client this token was issued to no longer exists or was revoked.")
+    user = None
+    if claims["sub"] != client.client_id:
+        try:
+            user = db.session.get(User, uuid.UUID(claims["sub"]))
+        except ValueError as exc:
+            raise AuthError("The token's subject is not a user.") from exc
+        if user is None:
+            raise AuthError("The user this token was issued to no longer exists.")
+    if user is not None and not user.is_active:
+        raise AuthError("The user this token was issued to is deactivated.")
+    scopes = frozenset(str(claims.get("scope") or "").split())
+    g.principal = load_principal(client, user, scopes)
+    g.token_claims = claims
+    _bind_tenant_from_url()
+
+
+def _bind_tenant_from_url() -> None:
+    tenant_id = (request.view_args or {}).get("tenant_id")
+    if tenant_id is None:
+        return
+    principal: Principal = g.principal
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or principal.role_on(tenant_id) is None:
+        raise NotVisible()
+    g.tenant = tenant
+    g.scope_token = scoping.bind(scoping.single(tenant_id))
+
+
+def release_tenant(_exc=None) -> None:
+    """teardown_request: end the tenant scope the request was bound to."""
+    token = g.pop("scope_token", None)
+    if token is not None:
+        scoping.release(token)
+
+
+class NotVisible(Exception):
+    """The tenant in the URL does not exist or is out of the caller's reach (404)."""
+
+
+class Forbidden(Exception):
+    """The caller's role, or token scope, does not allow the action (403)."""
+
+    def __init__(self, detail: str, missing_scope: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.missing_scope = missing_scope
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def check(permission: Permission) -> None:
+    """Raise Forbidden unless the caller's role and token scope allow the permission."""
+    principal: Principal = g.principal
+    tenant = g.get("tenant")
+    roles = {principal.role_on(tenant.id)} if tenant is not None else set(principal.roles)
+    if not roles & permission.roles:
+        raise Forbidden(
+            f"Your role ({', '.join(sorted(r for r in roles if r)) or 'none'}) may not "
+            f"{permission.name.replace('.', ' ')}; allowed: {', '.join(sorted(permission.roles))}."
+        )
+    if permission.scope not in principal.scopes:
+        raise Forbidden(
+            f"The access token lacks the `{permission.scope}` scope.",
+            missing_scope=permission.scope,
+        )
+
+
+def require(permission: Permission):
+    """Guard a view with a permission; the requirement is added to its API docs."""
+
+    def decorator(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            check(permission)
+            return view(*args, **kwargs)
+
+        note = (
+            f"Requires scope `{permission.scope}` and one of the roles: "
+            f"{', '.join(f'`{r}`' for r in sorted(permission.roles))}."
+        )
+        guarded.__doc__ = f"{(view.__doc__ or '').rstrip()}\n\n{note}"
+        return guarded
+
+    return decorator
+
+
+def register_error_handlers(app) -> None:
+    """Answer AuthError, NotVisible and Forbidden as problem+json with the right headers."""
+
+    @app.errorhandler(AuthError)
+    def _unauthenticated(exc: AuthError):
+        response = problem(401, exc.description)
+        params = f'realm="{REALM}"'
+        if exc.error:
+            description = exc.description.replace('"', "'")
+            params += f', error="{exc.error}", error_description="{description}"'
+        response.headers["WWW-Authenticate"] = f"Bearer {params}"
+        return response
+
+    @app.errorhandler(NotVisible)
+    def _not_visible(_exc: NotVisible):
+        return problem(404)
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden):
+        response = problem(403, exc.detail)
+        if exc.missing_scope:
+            response.headers["WWW-Authenticate"] = (
+                f'Bearer realm="{REALM}", error="insufficient_scope", '
+                f'scope="{exc.missing_scope}"'
+            )
+        return response
+
+
+def current_actor():
+    """The caller as an audit-log actor."""
+    from tenants.service import Actor
+
+    principal: Principal = g.principal
+    return Actor(
+        user_id=principal.user_id, client_id=principal.client_id, request_id=g.get("request_id")
+    )
+
+
+def current_tenant() -> Tenant:
+    """The tenant the request is bound to (from the URL, after the access check)."""
+    return g.tenant

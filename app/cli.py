@@ -1,0 +1,153 @@
+"""Command-line interface: `flask --app wsgi <group> <command>`; each command owns its
+transaction and commits once at the end."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app import migrate
+from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
+from app.auth.principal import principal_for_user
+from app.db import db
+from app.errors import Conflict
+from tenants import service as tenants_service
+from tenants.models import BPO_ROLES, CLIENT_ROLES
+from tenants.scoping import tenant_scope, unscoped
+
+db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
+users_cli = AppGroup("users", help="Manage people who sign in.")
+api_clients_cli = AppGroup("api-clients", help="Manage OAuth clients.")
+demo_cli = AppGroup("demo", help="Demo data for a first run.")
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_cli, users_cli, api_clients_cli, demo_cli):
+        app.cli.add_command(group)
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    migrate.upgrade(current_app, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="base")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION (default: base, i.e. empty)."""
+    migrate.downgrade(current_app, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the schema's current revision and the head."""
+    with db.engine.connect() as connection:
+        current = migrate.current_revisions(connection)
+    click.echo(f"current: {', '.join(sorted(current)) or '(empty)'}")
+    click.echo(f"head:    {', '.join(sorted(migrate.head_revisions(current_app)))}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True, help="Sign-in email.")
+@click.option("--name", default=None, help="Display name (default: the email).")
+@click.option(
+    "--role", required=True, type=click.Choice(BPO_ROLES + CLIENT_ROLES),
+    help="bpo_admin and agent hold across the BPO; supervisor and client roles need --tenant.",
+)
+@click.option("--tenant", "tenant_slug", default=None, help="Slug of the client firm.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(email, name, role, tenant_slug, password_stdin) -> None:
+    """Create a user with a role, optionally on one client firm."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"at least {MIN_PASSWORD_LENGTH} characters", param_hint="password"
+        )
+    tenant = _tenant_for_role(role, tenant_slug)
+    try:
+        _create_user(email, name or email, role, tenant, password)
+    except Conflict as exc:
+        raise click.ClickException(exc.detail) from exc
+    db.session.commit()
+    click.echo(f"created {role} {email}" + (f" on {tenant.slug}" if tenant else ""))
+
+
+def _tenant_for_role(role: str, slug: str | None):
+    needs_tenant = role in CLIENT_ROLES or role == "supervisor"
+    if needs_tenant and not slug:
+        raise click.UsageError(f"--tenant is required for role {role}")
+    if not needs_tenant and slug:
+        raise click.UsageError(f"role {role} holds across the BPO; drop --tenant")
+    if slug is None:
+        return None
+    tenant = tenants_service.get_by_slug(slug=slug)
+    if tenant is None:
+        raise click.UsageError(f"no tenant with slug {slug!r}")
+    return tenant
+
+
+def _create_user(email, name, role, tenant, password):
+    password_hash = hash_password(password) if password else None
+    if tenant is None:
+        # A BPO-wide role belongs to no tenant.
+        with unscoped():
+            return tenants_service.create_user(
+                email=email, name=name, role=role, password_hash=password_hash,
+                tenant_id=None, actor=tenants_service.SYSTEM,
+            )
+    with tenant_scope(tenant.id):
+        return tenants_service.create_user(
+            email=email, name=name, role=role, password_hash=password_hash,
+            tenant_id=tenant.id, actor=tenants_service.SYSTEM,
+        )
+
+
+@api_clients_cli.command("create")
+@click.option("--user", "email", required=True, help="Email of the user the client acts as.")
+@click.option("--name", default=None, help="A label for the client.")
+@click.option("--scope", default=None, help="Space-separated scopes (default: all the role has).")
+@click.option("--json", "as_json", is_flag=True, help="Print {client_id, client_secret} as JSON.")
+def api_clients_create(email, name, scope, as_json) -> None:
+    """Create a confidential client (client_credentials) that acts as a user."""
+    user = tenants_service.find_user(email=email)
+    if user is None:
+        raise click.UsageError(f"no user with email {email!r}")
+    principal = principal_for_user(user)
+    allowed = principal.allowed_scopes()
+    wanted = set(scope.split()) if scope else set(allowed)
+    refused = wanted - allowed
+    if refused:
+        raise click.BadParameter(
+            f"not allowed for this user's role: {' '.join(sorted(refused))}", param_hint="--scope"
+        )
+    # A client admin's script is listed with the firm's API clients; staff scripts belong
+    # to the BPO itself.
+    tenant_ids = set(principal.tenant_roles)
+    home = tenant_ids.pop() if not principal.platform_roles and len(tenant_ids) == 1 else None
+    with tenant_scope(home) if home else unscoped():
+        client, secret = tenants_service.create_api_client(
+            name=name or f"script for {user.email}", scope=" ".join(sorted(wanted)),
+            user=user, tenant_id=home, actor=tenants_service.SYSTEM,
+        )
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_id:     {client.client_id}\nclient_secret: {secret}")
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Load the demo: a BPO admin, two client firms with an admin and an API client each."""
+    from app.demo import seed
+
+    for line in seed():
+        click.echo(line)

@@ -1,0 +1,84 @@
+"""Configuration: defaults here, then SWITCHBOARD_* environment variables, then test overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULTS: dict[str, object] = {
+    # The embedded default for a first run; production and tests use PostgreSQL.
+    "DATABASE_URL": None,  # filled in from the instance folder when unset
+    # Migrations run as the role that owns the tables; the app connects as one that does not,
+    # so PostgreSQL row-level security applies to it. Both default to DATABASE_URL.
+    "MIGRATION_DATABASE_URL": None,
+    "SQLALCHEMY_ECHO": False,
+    "SECRET_KEY": None,  # generated into the instance folder when unset
+    # OAuth 2.0 / JWT access tokens (RFC 9068).
+    "OAUTH_ISSUER": "http://127.0.0.1:8000",
+    "OAUTH_AUDIENCE": None,  # defaults to "<issuer>/v1"
+    "JWT_ALGORITHM": "ES256",
+    "JWT_PRIVATE_KEY": None,  # PEM text; or a file:
+    "JWT_PRIVATE_KEY_FILE": None,
+    # Public keys of retired signing keys, still published so tokens they signed stay valid.
+    "JWT_PREVIOUS_PUBLIC_KEYS_FILE": None,
+    "ACCESS_TOKEN_TTL": 900,
+    "REFRESH_TOKEN_TTL": 30 * 24 * 3600,
+    "AUTHORIZATION_CODE_TTL": 300,
+    "JWT_LEEWAY": 30,
+    # Failed logins: free attempts, then an exponentially growing wait, capped.
+    "LOGIN_FREE_ATTEMPTS": 3,
+    "LOGIN_MAX_DELAY": 900,
+    # Largest accepted request body, in bytes.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # flask-smorest / OpenAPI
+    "API_TITLE": "Switchboard",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+    "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": (
+                "Switchboard runs the customer service of many client firms (tenants) on one "
+                "contact-center platform. Authenticate with OAuth 2.0 at `/oauth/token` "
+                "(client credentials for integrations; authorization code with PKCE in a "
+                "browser) and send the JWT as `Authorization: Bearer <token>`. Another "
+                "tenant's object answers 404, an action your role may not take answers 403. "
+                "Every error is `application/problem+json` (RFC 9457)."
+            )
+        }
+    },
+}
+
+
+def load(app, overrides: dict | None = None) -> None:
+    """Fill app.config from defaults, SWITCHBOARD_* environment variables and overrides."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("SWITCHBOARD")
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'switchboard.db'}"
+    if not app.config["MIGRATION_DATABASE_URL"]:
+        app.config["MIGRATION_DATABASE_URL"] = app.config["DATABASE_URL"]
+    if not app.config["OAUTH_AUDIENCE"]:
+        app.config["OAUTH_AUDIENCE"] = app.config["OAUTH_ISSUER"].rstrip("/") + "/v1"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret-key")
+
+
+def _instance_secret(path: Path) -> str:
+    """Read, or create once, a random secret kept in the instance folder (demo and dev only)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(os.urandom(32).hex())
+    return path.read_text().strip()

@@ -1,0 +1,138 @@
+"""The database layer: typed declarative Base with named constraints, column types, sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so Alembic migrations can name what they alter or drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current instant as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC; naive values are refused rather than guessed at.
+
+    PostgreSQL keeps `timestamptz`; SQLite keeps text without an offset, so values read back
+    are re-marked as UTC here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times must carry a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class UUIDPrimaryKey:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Database:
+    """Engine and one session per application context; the request (or CLI command) commits."""
+
+    def __init__(self) -> None:
+        self._engines: dict[int, Engine] = {}
+        self._factories: dict[int, sessionmaker[Session]] = {}
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["DATABASE_URL"]
+        options: dict = {"echo": app.config["SQLALCHEMY_ECHO"], "pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"check_same_thread": False}
+        engine = create_engine(url, **options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        self._engines[id(app)] = engine
+        self._factories[id(app)] = sessionmaker(bind=engine, expire_on_commit=False)
+        app.extensions["db"] = self
+        app.teardown_appcontext(self._remove_session)
+
+    def factory(self, app: Flask) -> sessionmaker[Session]:
+        """The session factory bound to one app (scoping hooks attach here)."""
+        return self._factories[id(app)]
+
+    @property
+    def engine(self) -> Engine:
+        return self._engines[id(current_app._get_current_object())]
+
+    @property
+    def session(self) -> Session:
+        """The session of the current application context, created on first use."""
+        if "db_session" not in g:
+            g.db_session = self._factories[id(current_app._get_current_object())]()
+        return g.db_session
+
+    @staticmethod
+    def open_session() -> Session | None:
+        """The application context's session if it has been opened, else None."""
+        return g.get("db_session") if has_app_context() else None
+
+    def new_session(self) -> Session:
+        """A session outside the application context's one, for work that must commit apart."""
+        return self._factories[id(current_app._get_current_object())]()
+
+    @staticmethod
+    def _remove_session(exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            # Whatever the request did not commit is rolled back, never half-kept.
+            session.close()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+db = Database()
+
+
+# JSON documents: JSONB on PostgreSQL, JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def str_enum(*values: str, name: str) -> Enum:
+    """A closed set of strings: VARCHAR plus a named CHECK constraint on every database."""
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)

@@ -1,0 +1,114 @@
+"""The demo a first run gets: a BPO admin, two client firms, an admin and an API client each.
+
+Idempotent: a second run changes nothing and prints the same credentials, which are kept in
+the instance folder (they are demo credentials: never seed a production database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.auth.passwords import hash_password
+from app.auth.permissions import SCOPES
+from app.db import db
+from tenants import service as tenants_service
+from tenants.models import ApiClient
+from tenants.scoping import tenant_scope, unscoped
+
+DEMO_PASSWORD = "switchboard-demo"  # noqa: S105 - printed on purpose; demo only
+DOCS_CLIENT_ID = "switchboard-docs"
+
+FIRMS = (
+    {
+        "tenant": {"slug": "acme-retail", "name": "Acme Retail", "time_zone": "Europe/Madrid",
+                   "locale": "es-ES", "currency": "EUR"},
+        "admin": "admin@acme-retail.example",
+    },
+    {
+        "tenant": {"slug": "globex-telecom", "name": "Globex Telecom",
+                   "time_zone": "America/Mexico_City", "locale": "es-MX", "currency": "MXN"},
+        "admin": "admin@globex-telecom.example",
+    },
+)
+BPO_ADMIN = "admin@bpo.example"
+
+
+def seed() -> Iterator[str]:
+    """Create what is missing of the demo, commit, and describe how to sign in."""
+    actor = tenants_service.SYSTEM
+    credentials_file = Path(current_app.instance_path) / "demo-credentials.json"
+    credentials = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+
+    if tenants_service.find_user(email=BPO_ADMIN) is None:
+        # The BPO admin belongs to no tenant.
+        with unscoped():
+            tenants_service.create_user(
+                email=BPO_ADMIN, name="BPO Admin", role="bpo_admin",
+                password_hash=hash_password(DEMO_PASSWORD), tenant_id=None, actor=actor,
+            )
+    _ensure_docs_client()
+
+    for firm in FIRMS:
+        tenant = tenants_service.get_by_slug(slug=firm["tenant"]["slug"])
+        if tenant is None:
+            tenant = tenants_service.create(tenant_in=firm["tenant"], actor=actor)
+        with tenant_scope(tenant.id):
+            if tenants_service.find_user(email=firm["admin"]) is None:
+                tenants_service.create_user(
+                    email=firm["admin"], name=f"{tenant.name} admin", role="client_admin",
+                    password_hash=hash_password(DEMO_PASSWORD), tenant_id=tenant.id, actor=actor,
+                )
+            known = credentials.get(tenant.slug, {}).get("client_id")
+            if known is None or _client(known) is None:
+                client, secret = tenants_service.create_api_client(
+                    name=f"{tenant.name} CRM integration", tenant_id=tenant.id, actor=actor,
+                    scope="contacts:read contacts:write reports:read tenants:read",
+                )
+                credentials[tenant.slug] = {
+                    "tenant_id": str(tenant.id),
+                    "client_id": client.client_id,
+                    "client_secret": secret,
+                }
+    db.session.commit()
+    _write_private(credentials_file, json.dumps(credentials, indent=2))
+
+    yield f"BPO admin: {BPO_ADMIN} / {DEMO_PASSWORD}"
+    for firm in FIRMS:
+        slug = firm["tenant"]["slug"]
+        c = credentials[slug]
+        yield f"{slug}: admin {firm['admin']} / {DEMO_PASSWORD}"
+        yield f"{slug}: tenant_id {c['tenant_id']}"
+        yield f"{slug}: API client_id {c['client_id']} client_secret {c['client_secret']}"
+    yield f"(credentials kept in {credentials_file})"
+
+
+def _client(client_id: str) -> ApiClient | None:
+    return db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+
+
+def _ensure_docs_client() -> None:
+    """The public client the API docs page signs in with (authorization code + PKCE)."""
+    # The docs client belongs to the BPO, not to any tenant.
+    with unscoped():
+        if _client(DOCS_CLIENT_ID) is not None:
+            return
+        issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
+        client, _ = tenants_service.create_api_client(
+            name="Switchboard API docs", scope=" ".join(SCOPES),
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[f"{issuer}/docs/assets/oauth2-redirect.html"],
+            confidential=False, actor=tenants_service.SYSTEM,
+        )
+        client.client_id = DOCS_CLIENT_ID
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

@@ -1,0 +1,264 @@
+"""Tenant scoping: which tenants the current unit of work may touch, enforced by the data layer.
+
+Every tenant-owned model inherits `TenantScoped`. The session hooks installed by `install()`
+add the tenant filter to every ORM read and bulk update/delete, stamp `tenant_id` on new rows,
+refuse rows of tenants outside the scope, and raise when tenant-owned data is touched with no
+scope at all. On PostgreSQL the same scope is written into transaction-local settings that the
+row-level security policies read, so a query that escapes the ORM filter still sees nothing.
+
+The scope is set in one place per request (the auth layer, from the URL's `tenant_id`, after
+checking the caller may act there) and in CLI commands. `unscoped()` is the only way around it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+
+from sqlalchemy import ForeignKey, event, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
+
+
+class TenantScopeError(RuntimeError):
+    """Tenant-owned data was touched outside a scope that allows it: a programming error."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    # None means every tenant: only `unscoped()` builds such a scope.
+    tenant_ids: frozenset[uuid.UUID] | None
+    # The one tenant new rows are stamped with; None when the scope spans several tenants.
+    write_tenant_id: uuid.UUID | None
+
+    @property
+    def is_unscoped(self) -> bool:
+        return self.tenant_ids is None
+
+
+_scope: ContextVar[Scope | None] = ContextVar("tenant_scope", default=None)
+
+# Tests switch this off to prove that PostgreSQL row-level security holds on its own.
+ORM_FILTER_ENABLED = True
+
+
+class TenantScoped:
+    """Mixin for every tenant-owned model: a required, indexed `tenant_id`."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+
+
+class OptionallyTenantScoped:
+    """Mixin for rows that belong to one tenant or, with `tenant_id` NULL, to the BPO itself.
+
+    Inside a tenant scope the BPO's own rows are invisible, exactly like another tenant's;
+    only `unscoped()` code (and, on PostgreSQL, the policy's unscoped branch) sees them.
+    """
+
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+
+
+SCOPED_MIXINS = (TenantScoped, OptionallyTenantScoped)
+
+
+def is_tenant_owned(cls: type) -> bool:
+    """Whether rows of this mapped class belong to tenants."""
+    return issubclass(cls, SCOPED_MIXINS)
+
+
+def current_scope() -> Scope | None:
+    """Return the scope in force, or None when nothing is in scope."""
+    return _scope.get()
+
+
+def current_tenant_id() -> uuid.UUID:
+    """Return the single tenant in scope; raise when there is none or several."""
+    scope = _scope.get()
+    if scope is None or scope.write_tenant_id is None:
+        raise TenantScopeError("no single tenant in scope")
+    return scope.write_tenant_id
+
+
+@contextmanager
+def _entered(scope: Scope) -> Iterator[Scope]:
+    # Rows are written under the scope they were added in: flush what the outer scope added
+    # before switching, and what this block added before leaving it.
+    _flush_pending()
+    token = _scope.set(scope)
+    try:
+        yield scope
+        _flush_pending()
+    finally:
+        _scope.reset(token)
+
+
+_session_getter: Callable[[], Session | None] = lambda: None  # noqa: E731
+
+
+def _flush_pending() -> None:
+    session = _session_getter()
+    if session is not None and (session.new or session.dirty or session.deleted):
+        session.flush()
+
+
+def tenant_scope(tenant_id: uuid.UUID) -> AbstractContextManager[Scope]:
+    """Scope reads and writes to one tenant."""
+    return _entered(single(tenant_id))
+
+
+def tenants_scope(tenant_ids: Iterable[uuid.UUID]) -> AbstractContextManager[Scope]:
+    """Scope reads to several tenants (staff spanning tenants); writes must name their tenant."""
+    ids = frozenset(tenant_ids)
+    only = next(iter(ids)) if len(ids) == 1 else None
+    return _entered(Scope(tenant_ids=ids, write_tenant_id=only))
+
+
+def unscoped() -> AbstractContextManager[Scope]:
+    """Lift tenant scoping. Every caller must say, in a comment, why no tenant applies."""
+    return _entered(Scope(tenant_ids=None, write_tenant_id=None))
+
+
+# --- session hooks ---------------------------------------------------------------------------
+
+
+def install(session_factory, current_session: Callable[[], Session | None]) -> None:
+    """Attach the scoping hooks to every session the factory makes.
+
+    `current_session` returns the unit of work's session, if one is open, so that entering
+    or leaving a scope can flush it first.
+    """
+    global _session_getter
+    _session_getter = current_session
+    event.listen(session_factory, "do_orm_execute", _filter_statement)
+    event.listen(session_factory, "before_flush", _check_writes)
+    event.listen(session_factory, "after_begin", _after_begin)
+
+
+def _touches_tenant_data(state: ORMExecuteState) -> bool:
+    return any(is_tenant_owned(m.class_) for m in state.all_mappers)
+
+
+def _filter_statement(state: ORMExecuteState) -> None:
+    _sync_database_scope(state.session)
+    if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
+        return
+    if not _touches_tenant_data(state):
+        return
+    scope = _scope.get()
+    if scope is None:
+        names = ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
+        raise TenantScopeError(f"tenant-owned data ({names}) queried with no tenant in scope")
+    if scope.is_unscoped or not ORM_FILTER_ENABLED:
+        return
+    ids = tuple(scope.tenant_ids)
+    for mixin in SCOPED_MIXINS:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                mixin, lambda cls, ids=ids: cls.tenant_id.in_(ids), include_aliases=True
+            )
+        )
+
+
+def _check_writes(session: Session, _flush_context, _instances) -> None:
+    _sync_database_scope(session)
+    scope = _scope.get()
+    for obj in session.new:
+        if not is_tenant_owned(type(obj)):
+            continue
+        _require_scope(scope, obj, "created")
+        if obj.tenant_id is None:
+            if scope.write_tenant_id is not None:
+                obj.tenant_id = scope.write_tenant_id
+            elif isinstance(obj, TenantScoped):
+                raise TenantScopeError(
+                    f"{type(obj).__name__} created without tenant_id in a multi-tenant scope"
+                )
+        elif not scope.is_unscoped and obj.tenant_id not in scope.tenant_ids:
+            raise TenantScopeError(f"{type(obj).__name__} created for a tenant out of scope")
+    for obj in list(session.dirty) + list(session.deleted):
+        if not is_tenant_owned(type(obj)):
+            continue
+        _require_scope(scope, obj, "changed")
+        history = _tenant_history(obj)
+        if history.has_changes() and history.deleted and history.deleted[0] is not None:
+            raise TenantScopeError(f"{type(obj).__name__} moved between tenants")
+        if not scope.is_unscoped and obj.tenant_id not in scope.tenant_ids:
+            raise TenantScopeError(f"{type(obj).__name__} changed for a tenant out of scope")
+
+
+def _tenant_history(obj):
+    return sa_inspect(obj).attrs.tenant_id.history
+
+
+def _require_scope(scope: Scope | None, obj, verb: str) -> None:
+    if scope is None:
+        raise TenantScopeError(f"{type(obj).__name__} {verb} with no tenant in scope")
+
+
+# --- PostgreSQL: the scope as transaction-local settings read by row-level security ---------
+
+_SET_SCOPE = text(
+    "SELECT set_config('app.tenant_id', :tenant_id, true),"
+    " set_config('app.tenant_ids', :tenant_ids, true),"
+    " set_config('app.unscoped', :unscoped, true)"
+)
+
+
+def _settings(scope: Scope | None) -> dict[str, str]:
+    # No scope reads nothing: the policies turn '' into NULL, which matches no row.
+    if scope is None:
+        return {"tenant_id": "", "tenant_ids": "", "unscoped": "off"}
+    if scope.is_unscoped:
+        return {"tenant_id": "", "tenant_ids": "", "unscoped": "on"}
+    return {
+        "tenant_id": str(scope.write_tenant_id or ""),
+        "tenant_ids": ",".join(sorted(str(t) for t in scope.tenant_ids)),
+        "unscoped": "off",
+    }
+
+
+def _after_begin(session: Session, _transaction, connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    scope = _scope.get()
+    # set_config(..., true) lasts until the transaction ends, so nothing leaks through the pool.
+    connection.execute(_SET_SCOPE, _settings(scope))
+    session.info["db_scope"] = scope
+
+
+def _sync_database_scope(session: Session) -> None:
+    """Re-send the scope when it changed inside an open PostgreSQL transaction."""
+    if "db_scope" not in session.info or not session.in_transaction():
+        return
+    scope = _scope.get()
+    if session.info["db_scope"] == scope:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SET_SCOPE, _settings(scope))
+    session.info["db_scope"] = scope
+
+
+# --- request lifetime -----------------------------------------------------------------------
+
+
+def bind(scope: Scope) -> Token[Scope | None]:
+    """Put a scope in force until `release(token)`; used once per request by the auth layer."""
+    return _scope.set(scope)
+
+
+def release(token: Token[Scope | None]) -> None:
+    """End a scope put in force by `bind`."""
+    _scope.reset(token)
+
+
+def single(tenant_id: uuid.UUID) -> Scope:
+    """The scope of exactly one tenant."""
+    return Scope(tenant_ids=frozenset({tenant_id}), write_tenant_id=tenant_id)
