@@ -22,7 +22,8 @@ log = logging.getLogger("switchboard")
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: defaults, then SWITCHBOARD_* environment, then `overrides`."""
-    app = Flask(__name__, instance_relative_config=True)
+    instance_path = (overrides or {}).get("INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app_config.load(app, overrides)
 
     from app import api, cli, docs, health

@@ -157,12 +157,12 @@ def _filter_statement(state: ORMExecuteState) -> None:
         raise TenantScopeError(f"tenant-owned data ({names}) queried with no tenant in scope")
     if scope.is_unscoped or not ORM_FILTER_ENABLED:
         return
-    ids = tuple(scope.tenant_ids)
+    ids = sorted(scope.tenant_ids)
     for mixin in SCOPED_MIXINS:
+        # `ids` is a closure variable so SQLAlchemy's lambda cache binds it as a parameter;
+        # a default argument would be baked into the cached SQL.
         state.statement = state.statement.options(
-            with_loader_criteria(
-                mixin, lambda cls, ids=ids: cls.tenant_id.in_(ids), include_aliases=True
-            )
+            with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
         )
 
 
@@ -176,10 +176,12 @@ def _check_writes(session: Session, _flush_context, _instances) -> None:
         if obj.tenant_id is None:
             if scope.write_tenant_id is not None:
                 obj.tenant_id = scope.write_tenant_id
-            elif isinstance(obj, TenantScoped):
+            elif not scope.is_unscoped:
                 raise TenantScopeError(
                     f"{type(obj).__name__} created without tenant_id in a multi-tenant scope"
                 )
+            elif isinstance(obj, TenantScoped):
+                raise TenantScopeError(f"{type(obj).__name__} created without tenant_id")
         elif not scope.is_unscoped and obj.tenant_id not in scope.tenant_ids:
             raise TenantScopeError(f"{type(obj).__name__} created for a tenant out of scope")
     for obj in list(session.dirty) + list(session.deleted):

@@ -1,0 +1,136 @@
+"""Test harness: a throwaway PostgreSQL database per run, migrated by Alembic as the table
+owner, while the app connects as a separate role that row-level security applies to.
+
+Each test starts from empty tables; data comes from the factories in `tests/factories.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.models import metadata
+
+ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+OWNER_ROLE = "switchboard_test_owner"
+APP_ROLE = "switchboard_test_app"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_role(cur, name: str) -> None:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+    if cur.fetchone() is None:
+        try:
+            cur.execute(
+                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+                .format(sql.Identifier(name))
+            )
+        except psycopg.errors.DuplicateObject:  # another run created it meanwhile
+            pass
+
+
+@pytest.fixture(scope="session")
+def database():
+    """Create a fresh database for this run; drop it afterwards."""
+    name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn, conn.cursor() as cur:
+        _ensure_role(cur, OWNER_ROLE)
+        _ensure_role(cur, APP_ROLE)
+        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(OWNER_ROLE)))
+    host = ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
+    urls = {
+        "name": name,
+        "owner": f"postgresql+psycopg://{OWNER_ROLE}@{host}/{name}",
+        "app": f"postgresql+psycopg://{APP_ROLE}@{host}/{name}",
+    }
+    yield urls
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def live_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def app(database, live_port, tmp_path_factory):
+    """The application, migrated to head, connecting as the non-owner app role."""
+    instance = tmp_path_factory.mktemp("instance")
+    application = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(instance),
+            "DATABASE_URL": database["app"],
+            "MIGRATION_DATABASE_URL": database["owner"],
+            "OAUTH_ISSUER": f"http://127.0.0.1:{live_port}",
+            "SECRET_KEY": "test-secret",
+        }
+    )
+    from app import migrate
+
+    migrate.upgrade(application)
+    return application
+
+
+def _table_names() -> list[str]:
+    return [t.name for t in metadata.sorted_tables]
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request):
+    """Every test starts from empty tables (truncated as the owner; RLS does not apply)."""
+    yield
+    if "database" not in request.fixturenames:
+        return
+    database = request.getfixturevalue("database")
+    url = database["owner"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("TRUNCATE {} CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in _table_names())
+            )
+        )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app, live_port):
+    """The app served over real HTTP on a loopback port, for real OAuth clients."""
+    server = make_server("127.0.0.1", live_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{live_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def factory(app):
+    from tests.factories import Factory
+
+    return Factory(app)
+

@@ -1,0 +1,138 @@
+"""Factories: build tenants, people and clients through the real services, committed."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import uuid
+from dataclasses import dataclass
+
+from app.auth.passwords import hash_password
+from app.auth.permissions import ROLE_SCOPES
+from app.db import db
+from tenants import service as tenants_service
+from tenants.models import CLIENT_ROLES, ApiClient, Tenant, User
+from tenants.scoping import tenant_scope, unscoped
+
+PASSWORD = "correct horse battery staple"
+_seq = itertools.count(1)
+
+
+@dataclass
+class Caller:
+    """Someone who calls the API: their token and what it was issued for."""
+
+    token: str
+    client_id: str
+    client_secret: str
+    user_id: uuid.UUID | None = None
+    tenant_id: uuid.UUID | None = None
+    role: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Factory:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def tenant(self, **fields) -> Tenant:
+        n = next(_seq)
+        tenant_in = {
+            "slug": f"firm-{n}-{uuid.uuid4().hex[:6]}",
+            "name": f"Firm {n}",
+            "time_zone": "Europe/Madrid",
+            "locale": "es-ES",
+            "currency": "EUR",
+            **fields,
+        }
+        with self.app.app_context():
+            tenant = tenants_service.create(tenant_in=tenant_in, actor=tenants_service.SYSTEM)
+            db.session.commit()
+            return tenant
+
+    def user(self, role: str, tenant: Tenant | None = None, *, email: str | None = None,
+             password: str | None = PASSWORD) -> User:
+        email = email or f"{role}-{next(_seq)}-{uuid.uuid4().hex[:6]}@example.test"
+        with self.app.app_context():
+            kwargs = dict(
+                email=email, name=email.split("@")[0], role=role,
+                password_hash=hash_password(password) if password else None,
+                actor=tenants_service.SYSTEM,
+            )
+            if tenant is None:
+                with unscoped():
+                    membership = tenants_service.create_user(tenant_id=None, **kwargs)
+            else:
+                with tenant_scope(tenant.id):
+                    membership = tenants_service.create_user(tenant_id=tenant.id, **kwargs)
+            user = membership.user
+            db.session.commit()
+            return user
+
+    def user_client(self, user: User, scope: str | None = None) -> tuple[str, str]:
+        """A confidential client acting as the user, as `flask api-clients create` makes."""
+        from app.auth.principal import principal_for_user
+
+        with self.app.app_context():
+            user = db.session.get(User, user.id)
+            allowed = principal_for_user(user).allowed_scopes()
+            with unscoped():
+                client, secret = tenants_service.create_api_client(
+                    name="test script", scope=scope or " ".join(sorted(allowed)), user=user,
+                    actor=tenants_service.SYSTEM,
+                )
+            db.session.commit()
+            return client.client_id, secret
+
+    def integration_client(self, tenant: Tenant, scope: str | None = None) -> tuple[str, str]:
+        with self.app.app_context(), tenant_scope(tenant.id):
+            client, secret = tenants_service.create_api_client(
+                name="integration", tenant_id=tenant.id,
+                scope=scope or " ".join(sorted(ROLE_SCOPES["integration"])),
+                actor=tenants_service.SYSTEM,
+            )
+            db.session.commit()
+            return client.client_id, secret
+
+    def browser_client(self, redirect_uri: str) -> str:
+        """A public client for the authorization code flow with PKCE."""
+        with self.app.app_context(), unscoped():
+            client, _ = tenants_service.create_api_client(
+                name="browser app", scope=" ".join(sorted(ROLE_SCOPES["bpo_admin"])),
+                grant_types=["authorization_code", "refresh_token"],
+                redirect_uris=[redirect_uri], confidential=False, actor=tenants_service.SYSTEM,
+            )
+            db.session.commit()
+            return client.client_id
+
+    def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
+        data = {"grant_type": "client_credentials"}
+        if scope is not None:
+            data["scope"] = scope
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = self.app.test_client().post(
+            "/oauth/token", data=data, headers={"Authorization": f"Basic {basic}"}
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["access_token"]
+
+    def caller(self, role: str, tenant: Tenant | None = None, scope: str | None = None) -> Caller:
+        """A person with `role` (on `tenant` for tenant roles) holding a fresh token."""
+        if role == "integration":
+            client_id, secret = self.integration_client(tenant)
+            return Caller(self.token(client_id, secret, scope), client_id, secret,
+                          tenant_id=tenant.id, role=role)
+        on = tenant if (role in CLIENT_ROLES or role == "supervisor") else None
+        user = self.user(role, on)
+        client_id, secret = self.user_client(user)
+        return Caller(self.token(client_id, secret, scope), client_id, secret, user_id=user.id,
+                      tenant_id=on.id if on else None, role=role)
+
+    def api_client_record(self, client_id: str) -> ApiClient:
+        with self.app.app_context(), unscoped():
+            from sqlalchemy import select
+
+            return db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
