@@ -32,6 +32,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
     from tenants import scoping
 
+    # First of all hooks, so that even an authentication failure carries a request id.
+    app.before_request(_assign_request_id)
     db.init_app(app)
     scoping.install(db.factory(app), db.open_session)
     app.extensions["signing_keys"] = keys.SigningKeys.from_config(app.config, app.instance_path)
@@ -45,7 +47,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_error_handler(DomainError, domain_error_to_problem)
     cli.init_app(app)
 
-    app.before_request(_assign_request_id)
     app.before_request(_require_json_body)
     app.after_request(_finish)
     return app

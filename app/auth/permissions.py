@@ -28,22 +28,31 @@ ALL_ROLES = frozenset(
 @dataclass(frozen=True)
 class Permission:
     name: str
+    action: str  # completes "Your role may not ..."
     scope: str
     roles: frozenset[str]
 
 
-def _permission(name: str, scope: str, *roles: str) -> Permission:
+def _permission(name: str, action: str, scope: str, *roles: str) -> Permission:
     assert set(roles) <= ALL_ROLES and scope in SCOPES
-    return Permission(name, scope, frozenset(roles))
+    return Permission(name, action, scope, frozenset(roles))
 
 
 TENANT_READ = _permission(
-    "tenant.read", "tenants:read",
+    "tenant.read", "read client firms", "tenants:read",
     "bpo_admin", "supervisor", "agent", "client_admin", "client_viewer", "integration",
 )
-TENANT_ADMIN = _permission("tenant.admin", "tenants:admin", "bpo_admin")
-USER_READ = _permission("user.read", "users:read", "bpo_admin", "client_admin")
-USER_ADMIN = _permission("user.admin", "users:admin", "bpo_admin", "client_admin")
+TENANT_ADMIN = _permission(
+    "tenant.admin", "onboard or change client firms", "tenants:admin", "bpo_admin"
+)
+USER_READ = _permission(
+    "user.read", "read a client firm's users and API clients", "users:read",
+    "bpo_admin", "client_admin",
+)
+USER_ADMIN = _permission(
+    "user.admin", "manage a client firm's users and API clients", "users:admin",
+    "bpo_admin", "client_admin",
+)
 
 PERMISSIONS = (TENANT_READ, TENANT_ADMIN, USER_READ, USER_ADMIN)
 

@@ -214,7 +214,7 @@ def check(permission: Permission) -> None:
     if not roles & permission.roles:
         raise Forbidden(
             f"Your role ({', '.join(sorted(r for r in roles if r)) or 'none'}) may not "
-            f"{permission.name.replace('.', ' ')}; allowed: {', '.join(sorted(permission.roles))}."
+            f"{permission.action}; allowed: {', '.join(sorted(permission.roles))}."
         )
     if permission.scope not in principal.scopes:
         raise Forbidden(

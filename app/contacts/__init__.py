@@ -1,0 +1,1 @@
+"""Contacts: intake, lifecycle, routing and claim-next. Built by the contacts issue."""

@@ -1,0 +1,2 @@
+"""Queues: each tenant's waiting lines, their routing rules and staffing. Built by the
+onboarding issue."""

@@ -1,0 +1,1 @@
+"""SLA: policies, business-time deadlines, breach detection. Built by the SLA issue."""
