@@ -28,6 +28,12 @@ DEFAULTS: dict[str, object] = {
     # Failed logins: free attempts, then an exponentially growing wait, capped.
     "LOGIN_FREE_ATTEMPTS": 3,
     "LOGIN_MAX_DELAY": 900,
+    # Failures further apart than this (seconds) start the count again.
+    "LOGIN_FAILURE_WINDOW": 3600,
+    # The sign-in page's session cookie: not readable by scripts, not sent cross-site.
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

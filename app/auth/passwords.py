@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import LoginThrottle
 from app.db import db, utcnow
@@ -50,21 +51,39 @@ def seconds_until_allowed(email: str) -> int:
 
 
 def record_failure(email: str) -> None:
-    """Count a failed sign-in; past the free attempts each one doubles the wait."""
+    """Count a failed sign-in; past the free attempts each one doubles the wait.
+
+    Failures older than the window are forgotten, so an occasional typo never adds up to a lock.
+    """
     config = current_app.config
-    # Committed on its own session: the request's transaction is rolled back on failure.
-    with db.new_session() as session, session.begin():
-        key = email.strip().lower()[:254]
-        throttle = session.get(LoginThrottle, key, with_for_update=True)
-        if throttle is None:
-            throttle = LoginThrottle(email=key, failures=0)
-            session.add(throttle)
-        throttle.failures += 1
-        throttle.last_failure_at = utcnow()
-        over = throttle.failures - int(config["LOGIN_FREE_ATTEMPTS"])
-        if over > 0:
-            delay = min(2 ** (over - 1), int(config["LOGIN_MAX_DELAY"]))
-            throttle.locked_until = utcnow() + timedelta(seconds=delay)
+    key = email.strip().lower()[:254]
+    for attempt in range(2):
+        try:
+            # Committed on its own session: the request's transaction is rolled back on failure.
+            with db.new_session() as session, session.begin():
+                _count_failure(session, key, config)
+            return
+        except IntegrityError:
+            # Two first failures for the same email raced to insert the row; count again.
+            if attempt:
+                raise
+
+
+def _count_failure(session, key: str, config) -> None:
+    now = utcnow()
+    throttle = session.get(LoginThrottle, key, with_for_update=True)
+    if throttle is None:
+        throttle = LoginThrottle(email=key, failures=0, last_failure_at=now)
+        session.add(throttle)
+    elif throttle.last_failure_at < now - timedelta(seconds=int(config["LOGIN_FAILURE_WINDOW"])):
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    # Once the free attempts are used up, the next one waits: 1 s, then 2 s, 4 s, ...
+    over = throttle.failures - int(config["LOGIN_FREE_ATTEMPTS"])
+    if over >= 0:
+        delay = min(2**over, int(config["LOGIN_MAX_DELAY"]))
+        throttle.locked_until = now + timedelta(seconds=delay)
 
 
 def record_success(email: str) -> None:
