@@ -14,7 +14,7 @@ from functools import wraps
 from flask import current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.auth.models import RevokedAccessToken
 from app.auth.permissions import Permission, scopes_for_roles
@@ -104,12 +104,17 @@ def principal_for_user(
 
 
 def find_client(client_id: str) -> ApiClient | None:
-    """An active OAuth client by its public id."""
+    """An active OAuth client by its public id; a person's client only while they are active."""
     # Clients authenticate before any tenant is known; the id itself is the lookup key.
     with unscoped():
         return db.session.scalar(
-            select(ApiClient).where(
-                ApiClient.client_id == client_id, ApiClient.revoked_at.is_(None)
+            select(ApiClient)
+            .outerjoin(User, ApiClient.user_id == User.id)
+            .where(
+                ApiClient.client_id == client_id,
+                ApiClient.revoked_at.is_(None),
+                # A script acting as a deactivated person is deactivated with them.
+                or_(ApiClient.user_id.is_(None), User.is_active.is_(True)),
             )
         )
 
@@ -153,7 +158,10 @@ def authenticate() -> None:
         raise AuthError("The access token has been revoked.")
     client = find_client(claims["client_id"])
     if client is None:
-        raise AuthError("The client this token was issued to no longer exists or was revoked.")
+        raise AuthError(
+            "The client this token was issued to no longer exists, was revoked, or acts for "
+            "a deactivated user."
+        )
     user = None
     if claims["sub"] != client.client_id:
         try:
@@ -264,8 +272,7 @@ def register_error_handlers(app) -> None:
         response = problem(403, exc.detail)
         if exc.missing_scope:
             response.headers["WWW-Authenticate"] = (
-                f'Bearer realm="{REALM}", error="insufficient_scope", '
-                f'scope="{exc.missing_scope}"'
+                f'Bearer realm="{REALM}", error="insufficient_scope", scope="{exc.missing_scope}"'
             )
         return response
 

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, ses
 from app.auth import passwords
 from app.auth.permissions import SCOPES
 from app.auth.server import authorization
+from app.errors import PROBLEM_JSON, problem
 
 blp = Blueprint("oauth", __name__, template_folder="templates")
 
@@ -48,17 +49,16 @@ def authorize():
     if request.method == "GET":
         return _page(**context)
 
-    if not hmac.compare_digest(
-        request.form.get("csrf_token", ""), session.get("csrf_token", "-")
-    ):
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), session.get("csrf_token", "-")):
         return _page(error="The form expired; please try again.", **context), 400
     email = request.form.get("email", "").strip()
     wait = passwords.seconds_until_allowed(email)
     if wait:
-        response = current_app.make_response(
-            (_page(error=f"Too many failed attempts. Try again in {wait} s.", email=email,
-                   **context), 429)
-        )
+        detail = f"Too many failed attempts. Try again in {wait} s."
+        if _wants_html():
+            response = current_app.make_response((_page(error=detail, email=email, **context), 429))
+        else:
+            response = problem(429, detail)
         response.headers["Retry-After"] = str(wait)
         return response
     user = passwords.find_user_by_email(email)
@@ -68,6 +68,14 @@ def authorize():
     passwords.record_success(email)
     session.pop("csrf_token", None)
     return authorization.create_authorization_response(grant_user=user, grant=grant)
+
+
+def _wants_html() -> bool:
+    """A browser gets the page back; an API client asking for JSON gets problem details."""
+    best = request.accept_mimetypes.best_match(
+        ("text/html", PROBLEM_JSON, "application/json"), default="text/html"
+    )
+    return best == "text/html"
 
 
 def _page(**context):
@@ -101,13 +109,18 @@ def metadata():
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
             "token_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
             ],
             "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
             ],
             "introspection_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post",
+                "client_secret_basic",
+                "client_secret_post",
             ],
             "code_challenge_methods_supported": ["S256"],
             "service_documentation": issuer + "/docs",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -160,16 +160,23 @@ class AuthorizationCodeGrant(ScopedGrantMixin, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def save_authorization_code(self, code, request):
+        try:
+            scope = effective_scope(request.client, request.user, request.payload.scope)
+        except InvalidScopeError as error:
+            # Tell the client through its redirect URI, as RFC 6749 4.1.2.1 has it.
+            client = request.client
+            error.redirect_uri = request.payload.redirect_uri or client.get_default_redirect_uri()
+            error.redirect_fragment = False
+            raise
         record = AuthorizationCode(
             code_hash=digest(code),
             client_id=request.client.get_client_id(),
             user_id=request.user.id,
             redirect_uri=request.payload.redirect_uri or "",
-            scope=effective_scope(request.client, request.user, request.payload.scope),
+            scope=scope,
             code_challenge=request.payload.data.get("code_challenge"),
             code_challenge_method=request.payload.data.get("code_challenge_method", "plain"),
-            expires_at=utcnow()
-            + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL"]),
+            expires_at=utcnow() + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL"]),
         )
         db.session.add(record)
         db.session.flush()
@@ -196,6 +203,13 @@ class PKCE(CodeChallenge):
     # S256 only: "plain" would let an intercepted code be redeemed.
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
 
+    def validate_code_challenge(self, grant, redirect_uri):
+        # Authlib lets a request with neither parameter through; here every code needs one.
+        data = grant.request.payload.data
+        if not data.get("code_challenge") and not data.get("code_challenge_method"):
+            raise InvalidRequestError("Missing 'code_challenge': PKCE (S256) is required.")
+        super().validate_code_challenge(grant, redirect_uri)
+
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.code_challenge
 
@@ -212,6 +226,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
         )
         if record is None or record.is_revoked() or record.is_expired():
+            return None
+        # A deactivated person's refresh tokens are dead grants (invalid_grant, RFC 6749 5.2).
+        if self.authenticate_user(record) is None:
             return None
         return record
 
