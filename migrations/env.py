@@ -30,14 +30,16 @@ def _grant_app_role(connection) -> None:
     if connection.dialect.name != "postgresql" or not app_role or app_role == migrator:
         return
     role = connection.dialect.identifier_preparer.quote(app_role)
-    for statement in (
+    statements = [
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
-        # The audit log is append-only for the application.
-        f"REVOKE UPDATE, DELETE ON audit_logs FROM {role}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
-    ):
+    ]
+    # The audit log is append-only for the application (absent after a downgrade to base).
+    if connection.exec_driver_sql("SELECT to_regclass('audit_logs')").scalar() is not None:
+        statements.append(f"REVOKE UPDATE, DELETE ON audit_logs FROM {role}")
+    for statement in statements:
         connection.exec_driver_sql(statement)
 
 

@@ -43,6 +43,12 @@ def enable_rls(table: str) -> None:
     op.execute(
         f"CREATE POLICY tenant_isolation ON {table} USING ({POLICY_USING}) WITH CHECK ({POLICY_CHECK})"
     )
+    # A DELETE is checked against USING alone, which admits every tenant of a multi-tenant
+    # scope: deletes, like the other writes, need the single tenant in scope.
+    op.execute(
+        f"CREATE POLICY tenant_isolation_delete ON {table} AS RESTRICTIVE FOR DELETE"
+        f" USING ({POLICY_CHECK})"
+    )
 
 
 def upgrade() -> None:
