@@ -48,17 +48,17 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    issuer = app.config["OAUTH_ISSUER"].rstrip("/")
+    # Relative URLs: they resolve against the server the document was fetched from.
     api.spec.components.security_scheme(
         "oauth2",
         {
             "type": "oauth2",
             "flows": {
-                "clientCredentials": {"tokenUrl": f"{issuer}/oauth/token", "scopes": SCOPES},
+                "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": SCOPES},
                 "authorizationCode": {
-                    "authorizationUrl": f"{issuer}/oauth/authorize",
-                    "tokenUrl": f"{issuer}/oauth/token",
-                    "refreshUrl": f"{issuer}/oauth/token",
+                    "authorizationUrl": "/oauth/authorize",
+                    "tokenUrl": "/oauth/token",
+                    "refreshUrl": "/oauth/token",
                     "scopes": SCOPES,
                 },
             },

@@ -25,15 +25,21 @@ from tenants.schemas import (
 )
 
 tenants_blp = Blueprint(
-    "tenants", __name__, url_prefix="/v1/tenants",
+    "tenants",
+    __name__,
+    url_prefix="/v1/tenants",
     description="Client firms (tenants) whose customer service the BPO runs.",
 )
 users_blp = Blueprint(
-    "users", __name__, url_prefix="/v1/tenants/<uuid:tenant_id>/users",
+    "users",
+    __name__,
+    url_prefix="/v1/tenants/<uuid:tenant_id>/users",
     description="A client firm's users and their roles.",
 )
 api_clients_blp = Blueprint(
-    "api_clients", __name__, url_prefix="/v1/tenants/<uuid:tenant_id>/api-clients",
+    "api_clients",
+    __name__,
+    url_prefix="/v1/tenants/<uuid:tenant_id>/api-clients",
     description="A client firm's OAuth clients for integrations (client credentials).",
 )
 
@@ -150,7 +156,9 @@ class ApiClients(MethodView):
             tenant_id=tenant_id,
             actor=current_actor(),
         )
-        return {**ApiClientSchema().dump(client), "client_secret": secret}
+        # Raw values: the response schema does the one and only dump.
+        fields = {name: getattr(client, name) for name in ApiClientSchema().fields}
+        return {**fields, "client_secret": secret}
 
 
 @api_clients_blp.route("/<uuid:api_client_id>")
