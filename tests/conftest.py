@@ -19,7 +19,9 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.models import metadata
 
-ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "SWITCHBOARD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 OWNER_ROLE = "switchboard_test_owner"
 APP_ROLE = "switchboard_test_app"
 
@@ -35,8 +37,9 @@ def _ensure_role(cur, name: str) -> None:
     if cur.fetchone() is None:
         try:
             cur.execute(
-                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
-                .format(sql.Identifier(name))
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+                ).format(sql.Identifier(name))
             )
         except psycopg.errors.DuplicateObject:  # another run created it meanwhile
             pass
@@ -49,8 +52,11 @@ def database():
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn, conn.cursor() as cur:
         _ensure_role(cur, OWNER_ROLE)
         _ensure_role(cur, APP_ROLE)
-        cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(OWNER_ROLE)))
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(OWNER_ROLE)
+            )
+        )
     host = ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
     urls = {
         "name": name,
@@ -133,4 +139,3 @@ def factory(app):
     from tests.factories import Factory
 
     return Factory(app)
-

@@ -53,12 +53,20 @@ class Factory:
             db.session.commit()
             return tenant
 
-    def user(self, role: str, tenant: Tenant | None = None, *, email: str | None = None,
-             password: str | None = PASSWORD) -> User:
+    def user(
+        self,
+        role: str,
+        tenant: Tenant | None = None,
+        *,
+        email: str | None = None,
+        password: str | None = PASSWORD,
+    ) -> User:
         email = email or f"{role}-{next(_seq)}-{uuid.uuid4().hex[:6]}@example.test"
         with self.app.app_context():
             kwargs = dict(
-                email=email, name=email.split("@")[0], role=role,
+                email=email,
+                name=email.split("@")[0],
+                role=role,
                 password_hash=hash_password(password) if password else None,
                 actor=tenants_service.SYSTEM,
             )
@@ -81,7 +89,9 @@ class Factory:
             allowed = principal_for_user(user).allowed_scopes()
             with unscoped():
                 client, secret = tenants_service.create_api_client(
-                    name="test script", scope=scope or " ".join(sorted(allowed)), user=user,
+                    name="test script",
+                    scope=scope or " ".join(sorted(allowed)),
+                    user=user,
                     actor=tenants_service.SYSTEM,
                 )
             db.session.commit()
@@ -90,7 +100,8 @@ class Factory:
     def integration_client(self, tenant: Tenant, scope: str | None = None) -> tuple[str, str]:
         with self.app.app_context(), tenant_scope(tenant.id):
             client, secret = tenants_service.create_api_client(
-                name="integration", tenant_id=tenant.id,
+                name="integration",
+                tenant_id=tenant.id,
                 scope=scope or " ".join(sorted(ROLE_SCOPES["integration"])),
                 actor=tenants_service.SYSTEM,
             )
@@ -101,9 +112,12 @@ class Factory:
         """A public client for the authorization code flow with PKCE."""
         with self.app.app_context(), unscoped():
             client, _ = tenants_service.create_api_client(
-                name="browser app", scope=" ".join(sorted(ROLE_SCOPES["bpo_admin"])),
+                name="browser app",
+                scope=" ".join(sorted(ROLE_SCOPES["bpo_admin"])),
                 grant_types=["authorization_code", "refresh_token"],
-                redirect_uris=[redirect_uri], confidential=False, actor=tenants_service.SYSTEM,
+                redirect_uris=[redirect_uri],
+                confidential=False,
+                actor=tenants_service.SYSTEM,
             )
             db.session.commit()
             return client.client_id
@@ -123,13 +137,24 @@ class Factory:
         """A person with `role` (on `tenant` for tenant roles) holding a fresh token."""
         if role == "integration":
             client_id, secret = self.integration_client(tenant)
-            return Caller(self.token(client_id, secret, scope), client_id, secret,
-                          tenant_id=tenant.id, role=role)
+            return Caller(
+                self.token(client_id, secret, scope),
+                client_id,
+                secret,
+                tenant_id=tenant.id,
+                role=role,
+            )
         on = tenant if (role in CLIENT_ROLES or role == "supervisor") else None
         user = self.user(role, on)
         client_id, secret = self.user_client(user)
-        return Caller(self.token(client_id, secret, scope), client_id, secret, user_id=user.id,
-                      tenant_id=on.id if on else None, role=role)
+        return Caller(
+            self.token(client_id, secret, scope),
+            client_id,
+            secret,
+            user_id=user.id,
+            tenant_id=on.id if on else None,
+            role=role,
+        )
 
     def api_client_record(self, client_id: str) -> ApiClient:
         with self.app.app_context(), unscoped():

@@ -1,4 +1,4 @@
-"""The tenant scoping layer: the filter nobody can forget, and the error when nothing is in scope."""
+"""The tenant scoping layer: the filter nobody can forget, and the error with nothing in scope."""
 
 from __future__ import annotations
 

@@ -1,0 +1,329 @@
+"""The isolation matrix: no caller of tenant B reaches anything of tenant A, on any route.
+
+Routes come from the app's URL map, so a `/v1/tenants/{tenant_id}/...` route added later is
+covered without anyone remembering to add it here. A new path parameter or a new write
+method without a plausible body fails the test until it is mapped below: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import select
+
+from app.db import db
+from tenants import scoping
+from tenants import service as tenants_service
+from tenants.models import ApiClient, AuditLog, Membership, Tenant, User
+from tenants.scoping import tenant_scope, unscoped
+
+PREFIX = "/v1/tenants/<uuid:tenant_id>"
+PROBLEM_JSON = "application/problem+json"
+SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+# Sanity: the routes this issue built must be among those found in the URL map.
+KNOWN_ROUTES = {
+    ("GET", PREFIX),
+    ("PATCH", PREFIX),
+    ("GET", f"{PREFIX}/users"),
+    ("POST", f"{PREFIX}/users"),
+    ("GET", f"{PREFIX}/users/<uuid:user_id>"),
+    ("PATCH", f"{PREFIX}/users/<uuid:user_id>"),
+    ("GET", f"{PREFIX}/api-clients"),
+    ("POST", f"{PREFIX}/api-clients"),
+    ("GET", f"{PREFIX}/api-clients/<uuid:api_client_id>"),
+    ("DELETE", f"{PREFIX}/api-clients/<uuid:api_client_id>"),
+}
+
+# A valid body for each write, so a request is refused for whose data it touches and not for
+# its shape. Each would change A's data if it got through; the test checks nothing changed.
+BODIES: dict[tuple[str, str], dict] = {
+    ("tenants.TenantById", "PATCH"): {"name": "Taken over", "currency": "USD"},
+    ("users.Users", "POST"): {
+        "email": "intruder@intruder.test",
+        "name": "Intruder",
+        "role": "client_admin",
+        "password": "intruder password 123",
+    },
+    ("users.UserById", "PATCH"): {"name": "Taken over", "role": "client_admin", "is_active": False},
+    ("api_clients.ApiClients", "POST"): {"name": "Intruder integration"},
+}
+
+_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_CALLERS = ("client_admin", "client_viewer", "integration", "supervisor", "agent")
+
+
+@dataclass
+class Firm:
+    """A tenant with one object of every kind a path parameter can name."""
+
+    tenant: Tenant
+    user: User  # a client user of the tenant
+    api_client: ApiClient  # an integration client of the tenant
+    secrets: set[str] = field(default_factory=set)  # everything that identifies the firm
+
+    def param(self, name: str) -> uuid.UUID:
+        """This firm's object for a path parameter, or fail telling how to map a new one."""
+        objects = {
+            "tenant_id": self.tenant.id,
+            "user_id": self.user.id,
+            "api_client_id": self.api_client.id,
+        }
+        assert name in objects, (
+            f"path parameter <{name}> has no object in tests/test_isolation.py: create one in "
+            f"_firm() and map it in Firm.param() so the isolation matrix covers the route"
+        )
+        return objects[name]
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    endpoint: str
+    method: str
+    params: tuple[str, ...]  # in path order
+
+    def path(self, values: dict[str, uuid.UUID]) -> str:
+        return _PARAM.sub(lambda m: str(values[m.group(1)]), self.rule)
+
+    @property
+    def extra_params(self) -> tuple[str, ...]:
+        return tuple(p for p in self.params if p != "tenant_id")
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+def tenant_routes(app) -> list[Route]:
+    """Every method of every route under /v1/tenants/{tenant_id}, from the URL map."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if "tenant_id" in rule.arguments:
+            assert rule.rule.startswith(PREFIX), (
+                f"{rule.rule} takes a tenant_id outside {PREFIX}: extend the isolation matrix"
+            )
+        if not rule.rule.startswith(PREFIX):
+            continue
+        params = tuple(_PARAM.findall(rule.rule))
+        for method in sorted(rule.methods - SKIPPED_METHODS):
+            routes.append(Route(rule.rule, rule.endpoint, method, params))
+    return routes
+
+
+def _firm(app, factory, label: str) -> Firm:
+    """A tenant with a client user and an integration client, every name traceable to it."""
+    tag = uuid.uuid4().hex[:8]
+    tenant = factory.tenant(slug=f"{label}-{tag}", name=f"Firm {label.upper()} {tag}")
+    user = factory.user(
+        "client_viewer", tenant, email=f"{label}-viewer-{tag}@{label}-{tag}.test", password=None
+    )
+    with app.app_context(), tenant_scope(tenant.id):
+        api_client, _secret = tenants_service.create_api_client(
+            name=f"{label} integration {tag}",
+            scope="contacts:read",
+            tenant_id=tenant.id,
+            actor=tenants_service.SYSTEM,
+        )
+        db.session.commit()
+    firm = Firm(tenant=tenant, user=user, api_client=api_client)
+    firm.secrets |= {
+        str(tenant.id),
+        tenant.slug,
+        tenant.name,
+        str(user.id),
+        user.email,
+        user.name,
+        str(api_client.id),
+        api_client.client_id,
+        api_client.name,
+    }
+    return firm
+
+
+def _callers_of(factory, tenant) -> dict[str, object]:
+    """B's people and integration, a supervisor of B, and an agent with no assignments."""
+    return {role: factory.caller(role, tenant if role != "agent" else None) for role in _CALLERS}
+
+
+def _snapshot(app, tenant_ids) -> dict:
+    """Everything of these tenants that a request could change."""
+    with app.app_context():
+        # The test compares every tenant's rows before and after.
+        with unscoped():
+            tenants = {
+                t.id: (t.slug, t.name, t.status, t.time_zone, t.locale, t.currency, t.updated_at)
+                for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))
+            }
+            members = {
+                (m.tenant_id, m.user_id, m.role, m.user.email, m.user.name, m.user.is_active)
+                for m in db.session.scalars(
+                    select(Membership).where(Membership.tenant_id.in_(tenant_ids))
+                )
+            }
+            clients = {
+                (c.tenant_id, c.id, c.client_id, c.name, c.scope, c.revoked_at)
+                for c in db.session.scalars(
+                    select(ApiClient).where(ApiClient.tenant_id.in_(tenant_ids))
+                )
+            }
+            audit = sorted(
+                (e.tenant_id, e.action, e.target_id)
+                for e in db.session.scalars(
+                    select(AuditLog).where(AuditLog.tenant_id.in_(tenant_ids))
+                )
+            )
+            intruders = db.session.scalars(
+                select(User.email).where(User.email == BODIES[("users.Users", "POST")]["email"])
+            ).all()
+    return {
+        "tenants": tenants,
+        "members": members,
+        "clients": clients,
+        "audit": audit,
+        "intruders": intruders,
+    }
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def _send(client, caller, route: Route, values: dict[str, uuid.UUID]):
+    headers = dict(caller.headers)
+    kwargs = {}
+    if route.method in BODY_METHODS:
+        key = (route.endpoint, route.method)
+        assert key in BODIES, (
+            f"{route.method} {route.rule} ({route.endpoint}) has no plausible body: add one to "
+            "BODIES in tests/test_isolation.py"
+        )
+        kwargs["json"] = BODIES[key]
+    if route.method != "GET":
+        headers["If-Match"] = "*"
+    return client.open(route.path(values), method=route.method, headers=headers, **kwargs)
+
+
+def _shape(response) -> tuple:
+    """What a caller learns from a response, minus what differs on every request."""
+    body = response.get_json(silent=True)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in ("instance", "request_id")}
+    return response.status_code, response.mimetype, body, response.headers.get("ETag")
+
+
+def _leaks(response, secrets: set[str], sent: str) -> list[str]:
+    """A's identifiers in the response that the caller did not send itself."""
+    text = response.get_data(as_text=True).lower() + " " + str(dict(response.headers)).lower()
+    return sorted(s for s in secrets if s.lower() not in sent.lower() and s.lower() in text)
+
+
+def _brief(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _check(failures, label, response, baseline, secrets, sent, allowed=(404,)) -> None:
+    problems = []
+    if response.status_code not in allowed:
+        problems.append(f"status {response.status_code}, expected one of {allowed}")
+    if response.mimetype != PROBLEM_JSON:
+        problems.append(f"content type {response.mimetype}")
+    if _shape(response) != _shape(baseline):
+        problems.append(
+            f"differs from the answer for ids that do not exist: {_brief(_shape(response))} "
+            f"vs {_brief(_shape(baseline))}"
+        )
+    leaked = _leaks(response, secrets, sent)
+    if leaked:
+        problems.append(f"body or headers contain {leaked}")
+    if problems:
+        failures.append(f"{label} -> {response.status_code}: {'; '.join(problems)}")
+
+
+def _probe(failures, client, who, caller, route, values, nowhere, secrets, allowed=(404,)):
+    """Request `values` and ids that exist nowhere; record how the answers give A away."""
+    path = route.path(values)
+    label = f"{who}: {route.method} {path}"
+    try:
+        response = _send(client, caller, route, values)
+        baseline = _send(client, caller, route, nowhere)
+    except AssertionError:
+        raise
+    except Exception as exc:  # the request crashed: report it with the rest
+        failures.append(f"{label} -> raised {exc!r}")
+        return
+    sent = f"{path} {BODIES.get((route.endpoint, route.method), '')}"
+    _check(failures, label, response, baseline, secrets, sent, allowed)
+
+
+# --- the matrix ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("orm_filter", [True, False], ids=["orm-filter-on", "rls-only"])
+def test_tenant_b_callers_get_404_for_everything_of_tenant_a(
+    app, client, factory, monkeypatch, orm_filter
+):
+    # With the ORM filter off, PostgreSQL row-level security alone must hold the matrix.
+    monkeypatch.setattr(scoping, "ORM_FILTER_ENABLED", orm_filter)
+    routes = tenant_routes(app)
+    assert KNOWN_ROUTES <= {(r.method, r.rule) for r in routes}, "the URL map lost routes"
+    a, b = _firm(app, factory, "a"), _firm(app, factory, "b")
+    a_admin = factory.caller("client_admin", a.tenant)
+    a.secrets |= {str(a_admin.user_id), a_admin.client_id}
+    callers = _callers_of(factory, b.tenant)
+    values_a = {p: a.param(p) for r in routes for p in r.params}
+    values_b = {p: b.param(p) for r in routes for p in r.params}
+
+    # Positive controls: the routes work and show A's data to A, and B's objects to B, so
+    # the 404s below are not vacuous.
+    for route in (r for r in routes if r.method == "GET"):
+        own = client.get(route.path(values_a), headers=a_admin.headers)
+        assert own.status_code == 200, (route.rule, own.status_code, own.get_json())
+        assert _leaks(own, a.secrets, sent=route.path(values_a)), (route.rule, own.get_json())
+        if route.extra_params:
+            theirs = client.get(route.path(values_b), headers=callers["client_admin"].headers)
+            assert theirs.status_code == 200, (route.rule, theirs.get_json())
+
+    before = _snapshot(app, [a.tenant.id, b.tenant.id])
+    failures: list[str] = []
+    for name, caller in callers.items():
+        for route in routes:
+            nowhere = {p: uuid.uuid4() for p in route.params}
+            # A's tenant with A's objects: out of reach, whatever the caller's role.
+            _probe(failures, client, f"B {name}", caller, route, values_a, nowhere, a.secrets)
+            if not route.extra_params:
+                continue
+            # B's own tenant with A's objects: A's objects are not B's, so 404. A caller
+            # whose role may not take the action at all gets 403 (SPEC section 2), which
+            # says nothing about A as long as it is what an id that exists nowhere gets.
+            _probe(
+                failures,
+                client,
+                f"B {name} (own tenant)",
+                caller,
+                route,
+                {**values_a, "tenant_id": b.tenant.id},
+                {**nowhere, "tenant_id": b.tenant.id},
+                a.secrets,
+                allowed=(404,) if name == "client_admin" else (403, 404),
+            )
+
+    # Outside the matrix, the one list of tenants must not name A either.
+    for name, caller in callers.items():
+        listed = client.get("/v1/tenants", headers=caller.headers)
+        leaked = _leaks(listed, a.secrets, sent="")
+        if listed.status_code != 200 or leaked:
+            failures.append(f"B {name}: GET /v1/tenants -> {listed.status_code}: {leaked}")
+
+    assert not failures, "tenant A leaked to tenant B's callers:\n" + "\n".join(failures)
+    assert _snapshot(app, [a.tenant.id, b.tenant.id]) == before, "the matrix changed data"
+    after = _snapshot(app, [a.tenant.id])
+    assert after["intruders"] == []
+    assert all(c[-1] is None for c in after["clients"]), "an API client of A was revoked"
+    assert {(m[1], m[2], m[5]) for m in after["members"]} == {
+        (a.user.id, "client_viewer", True),
+        (a_admin.user_id, "client_admin", True),
+    }
