@@ -59,7 +59,9 @@ def db_current() -> None:
 @click.option("--email", required=True, help="Sign-in email.")
 @click.option("--name", default=None, help="Display name (default: the email).")
 @click.option(
-    "--role", required=True, type=click.Choice(BPO_ROLES + CLIENT_ROLES),
+    "--role",
+    required=True,
+    type=click.Choice(BPO_ROLES + CLIENT_ROLES),
     help="bpo_admin and agent hold across the BPO; supervisor and client roles need --tenant.",
 )
 @click.option("--tenant", "tenant_slug", default=None, help="Slug of the client firm.")
@@ -100,13 +102,21 @@ def _create_user(email, name, role, tenant, password):
         # A BPO-wide role belongs to no tenant.
         with unscoped():
             return tenants_service.create_user(
-                email=email, name=name, role=role, password_hash=password_hash,
-                tenant_id=None, actor=tenants_service.SYSTEM,
+                email=email,
+                name=name,
+                role=role,
+                password_hash=password_hash,
+                tenant_id=None,
+                actor=tenants_service.SYSTEM,
             )
     with tenant_scope(tenant.id):
         return tenants_service.create_user(
-            email=email, name=name, role=role, password_hash=password_hash,
-            tenant_id=tenant.id, actor=tenants_service.SYSTEM,
+            email=email,
+            name=name,
+            role=role,
+            password_hash=password_hash,
+            tenant_id=tenant.id,
+            actor=tenants_service.SYSTEM,
         )
 
 
@@ -134,8 +144,11 @@ def api_clients_create(email, name, scope, as_json) -> None:
     home = tenant_ids.pop() if not principal.platform_roles and len(tenant_ids) == 1 else None
     with tenant_scope(home) if home else unscoped():
         client, secret = tenants_service.create_api_client(
-            name=name or f"script for {user.email}", scope=" ".join(sorted(wanted)),
-            user=user, tenant_id=home, actor=tenants_service.SYSTEM,
+            name=name or f"script for {user.email}",
+            scope=" ".join(sorted(wanted)),
+            user=user,
+            tenant_id=home,
+            actor=tenants_service.SYSTEM,
         )
     db.session.commit()
     if as_json:

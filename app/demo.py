@@ -26,13 +26,23 @@ DOCS_CLIENT_ID = "switchboard-docs"
 
 FIRMS = (
     {
-        "tenant": {"slug": "acme-retail", "name": "Acme Retail", "time_zone": "Europe/Madrid",
-                   "locale": "es-ES", "currency": "EUR"},
+        "tenant": {
+            "slug": "acme-retail",
+            "name": "Acme Retail",
+            "time_zone": "Europe/Madrid",
+            "locale": "es-ES",
+            "currency": "EUR",
+        },
         "admin": "admin@acme-retail.example",
     },
     {
-        "tenant": {"slug": "globex-telecom", "name": "Globex Telecom",
-                   "time_zone": "America/Mexico_City", "locale": "es-MX", "currency": "MXN"},
+        "tenant": {
+            "slug": "globex-telecom",
+            "name": "Globex Telecom",
+            "time_zone": "America/Mexico_City",
+            "locale": "es-MX",
+            "currency": "MXN",
+        },
         "admin": "admin@globex-telecom.example",
     },
 )
@@ -49,8 +59,12 @@ def seed() -> Iterator[str]:
         # The BPO admin belongs to no tenant.
         with unscoped():
             tenants_service.create_user(
-                email=BPO_ADMIN, name="BPO Admin", role="bpo_admin",
-                password_hash=hash_password(DEMO_PASSWORD), tenant_id=None, actor=actor,
+                email=BPO_ADMIN,
+                name="BPO Admin",
+                role="bpo_admin",
+                password_hash=hash_password(DEMO_PASSWORD),
+                tenant_id=None,
+                actor=actor,
             )
     _ensure_docs_client()
 
@@ -61,13 +75,19 @@ def seed() -> Iterator[str]:
         with tenant_scope(tenant.id):
             if tenants_service.find_user(email=firm["admin"]) is None:
                 tenants_service.create_user(
-                    email=firm["admin"], name=f"{tenant.name} admin", role="client_admin",
-                    password_hash=hash_password(DEMO_PASSWORD), tenant_id=tenant.id, actor=actor,
+                    email=firm["admin"],
+                    name=f"{tenant.name} admin",
+                    role="client_admin",
+                    password_hash=hash_password(DEMO_PASSWORD),
+                    tenant_id=tenant.id,
+                    actor=actor,
                 )
             known = credentials.get(tenant.slug, {}).get("client_id")
             if known is None or _client(known) is None:
                 client, secret = tenants_service.create_api_client(
-                    name=f"{tenant.name} CRM integration", tenant_id=tenant.id, actor=actor,
+                    name=f"{tenant.name} CRM integration",
+                    tenant_id=tenant.id,
+                    actor=actor,
                     scope="contacts:read contacts:write reports:read tenants:read",
                 )
                 credentials[tenant.slug] = {
@@ -100,10 +120,12 @@ def _ensure_docs_client() -> None:
             return
         issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
         client, _ = tenants_service.create_api_client(
-            name="Switchboard API docs", scope=" ".join(SCOPES),
+            name="Switchboard API docs",
+            scope=" ".join(SCOPES),
             grant_types=["authorization_code", "refresh_token"],
             redirect_uris=[f"{issuer}/docs/assets/oauth2-redirect.html"],
-            confidential=False, actor=tenants_service.SYSTEM,
+            confidential=False,
+            actor=tenants_service.SYSTEM,
         )
         client.client_id = DOCS_CLIENT_ID
 

@@ -137,6 +137,4 @@ class ApiClientCreateSchema(Schema):
     def _scope(self, value: str, **_kwargs) -> None:
         unknown = set(value.split()) - set(INTEGRATION_SCOPES)
         if unknown:
-            raise ValidationError(
-                f"Not available to integrations: {' '.join(sorted(unknown))}."
-            )
+            raise ValidationError(f"Not available to integrations: {' '.join(sorted(unknown))}.")

@@ -88,8 +88,12 @@ def create(*, tenant_in: dict, actor: Actor) -> Tenant:
     # Everything onboarding creates belongs to the new tenant: narrow to it.
     with tenant_scope(tenant.id):
         record_audit(
-            actor=actor, action="tenant.created", target_type="tenant", target_id=tenant.id,
-            tenant_id=tenant.id, details={"slug": tenant.slug},
+            actor=actor,
+            action="tenant.created",
+            target_type="tenant",
+            target_id=tenant.id,
+            tenant_id=tenant.id,
+            details={"slug": tenant.slug},
         )
         db.session.flush()
     return tenant
@@ -102,8 +106,12 @@ def update(*, tenant: Tenant, tenant_in: dict, actor: Actor) -> Tenant:
         setattr(tenant, key, value)
     if changed:
         record_audit(
-            actor=actor, action="tenant.updated", target_type="tenant", target_id=tenant.id,
-            tenant_id=tenant.id, details={"changed": sorted(changed)},
+            actor=actor,
+            action="tenant.updated",
+            target_type="tenant",
+            target_id=tenant.id,
+            tenant_id=tenant.id,
+            details={"changed": sorted(changed)},
         )
     db.session.flush()
     return tenant
@@ -133,15 +141,18 @@ def list_members() -> Select:
 def get_member(*, user_id: uuid.UUID) -> Membership | None:
     """Return the membership of one of the client firm's users (tenant in scope)."""
     return db.session.scalar(
-        select(Membership).where(
-            Membership.user_id == user_id, Membership.role.in_(CLIENT_ROLES)
-        )
+        select(Membership).where(Membership.user_id == user_id, Membership.role.in_(CLIENT_ROLES))
     )
 
 
 def create_user(
-    *, email: str, name: str, password_hash: str | None, role: str,
-    tenant_id: uuid.UUID | None, actor: Actor,
+    *,
+    email: str,
+    name: str,
+    password_hash: str | None,
+    role: str,
+    tenant_id: uuid.UUID | None,
+    actor: Actor,
 ) -> Membership:
     """Create a user holding `role` on a tenant (or, with tenant_id None, across the BPO)."""
     if find_user(email=email) is not None:
@@ -153,8 +164,12 @@ def create_user(
     db.session.add(membership)
     db.session.flush()
     record_audit(
-        actor=actor, action="user.created", target_type="user", target_id=user.id,
-        tenant_id=tenant_id, details={"role": role},
+        actor=actor,
+        action="user.created",
+        target_type="user",
+        target_id=user.id,
+        tenant_id=tenant_id,
+        details={"role": role},
     )
     return membership
 
@@ -167,12 +182,18 @@ def update_member(*, membership: Membership, member_in: dict, actor: Actor) -> M
     if "is_active" in member_in and member_in["is_active"] != user.is_active:
         user.is_active = member_in["is_active"]
         record_audit(
-            actor=actor, action="user.activated" if user.is_active else "user.deactivated",
-            target_type="user", target_id=user.id, tenant_id=membership.tenant_id,
+            actor=actor,
+            action="user.activated" if user.is_active else "user.deactivated",
+            target_type="user",
+            target_id=user.id,
+            tenant_id=membership.tenant_id,
         )
     if "role" in member_in and member_in["role"] != membership.role:
         record_audit(
-            actor=actor, action="user.role_changed", target_type="user", target_id=user.id,
+            actor=actor,
+            action="user.role_changed",
+            target_type="user",
+            target_id=user.id,
             tenant_id=membership.tenant_id,
             details={"from": membership.role, "to": member_in["role"]},
         )
@@ -195,9 +216,14 @@ def get_api_client(*, api_client_id: uuid.UUID) -> ApiClient | None:
 
 
 def create_api_client(
-    *, name: str, scope: str, actor: Actor,
-    user: User | None = None, tenant_id: uuid.UUID | None = None,
-    grant_types: list[str] | None = None, redirect_uris: list[str] | None = None,
+    *,
+    name: str,
+    scope: str,
+    actor: Actor,
+    user: User | None = None,
+    tenant_id: uuid.UUID | None = None,
+    grant_types: list[str] | None = None,
+    redirect_uris: list[str] | None = None,
     confidential: bool = True,
 ) -> tuple[ApiClient, str | None]:
     """Create an OAuth client; return it with its secret (shown once; None if public)."""
@@ -216,8 +242,12 @@ def create_api_client(
     db.session.add(client)
     db.session.flush()
     record_audit(
-        actor=actor, action="api_client.created", target_type="api_client",
-        target_id=client.id, tenant_id=tenant_id, details={"scope": scope, "name": name},
+        actor=actor,
+        action="api_client.created",
+        target_type="api_client",
+        target_id=client.id,
+        tenant_id=tenant_id,
+        details={"scope": scope, "name": name},
     )
     return client, secret
 
@@ -227,8 +257,11 @@ def revoke_api_client(*, client: ApiClient, actor: Actor) -> ApiClient:
     if client.revoked_at is None:
         client.revoked_at = utcnow()
         record_audit(
-            actor=actor, action="api_client.revoked", target_type="api_client",
-            target_id=client.id, tenant_id=client.tenant_id,
+            actor=actor,
+            action="api_client.revoked",
+            target_type="api_client",
+            target_id=client.id,
+            tenant_id=client.tenant_id,
         )
         db.session.flush()
     return client

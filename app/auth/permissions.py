@@ -39,19 +39,32 @@ def _permission(name: str, action: str, scope: str, *roles: str) -> Permission:
 
 
 TENANT_READ = _permission(
-    "tenant.read", "read client firms", "tenants:read",
-    "bpo_admin", "supervisor", "agent", "client_admin", "client_viewer", "integration",
+    "tenant.read",
+    "read client firms",
+    "tenants:read",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "client_admin",
+    "client_viewer",
+    "integration",
 )
 TENANT_ADMIN = _permission(
     "tenant.admin", "onboard or change client firms", "tenants:admin", "bpo_admin"
 )
 USER_READ = _permission(
-    "user.read", "read a client firm's users and API clients", "users:read",
-    "bpo_admin", "client_admin",
+    "user.read",
+    "read a client firm's users and API clients",
+    "users:read",
+    "bpo_admin",
+    "client_admin",
 )
 USER_ADMIN = _permission(
-    "user.admin", "manage a client firm's users and API clients", "users:admin",
-    "bpo_admin", "client_admin",
+    "user.admin",
+    "manage a client firm's users and API clients",
+    "users:admin",
+    "bpo_admin",
+    "client_admin",
 )
 
 PERMISSIONS = (TENANT_READ, TENANT_ADMIN, USER_READ, USER_ADMIN)
@@ -60,18 +73,20 @@ PERMISSIONS = (TENANT_READ, TENANT_ADMIN, USER_READ, USER_ADMIN)
 # domains (contacts, reports, billing) will grant; a token can never carry more.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "bpo_admin": frozenset(SCOPES),
-    "supervisor": frozenset(
-        {"tenants:read", "contacts:read", "contacts:write", "reports:read"}
-    ),
+    "supervisor": frozenset({"tenants:read", "contacts:read", "contacts:write", "reports:read"}),
     "agent": frozenset({"tenants:read", "contacts:read", "contacts:write"}),
     "client_admin": frozenset(
-        {"tenants:read", "users:read", "users:admin", "contacts:read", "contacts:write",
-         "reports:read"}
+        {
+            "tenants:read",
+            "users:read",
+            "users:admin",
+            "contacts:read",
+            "contacts:write",
+            "reports:read",
+        }
     ),
     "client_viewer": frozenset({"tenants:read", "contacts:read", "reports:read"}),
-    "integration": frozenset(
-        {"tenants:read", "contacts:read", "contacts:write", "reports:read"}
-    ),
+    "integration": frozenset({"tenants:read", "contacts:read", "contacts:write", "reports:read"}),
 }
 
 for _p in PERMISSIONS:
