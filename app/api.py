@@ -38,9 +38,31 @@ api = Api()
 
 def blueprints():
     """Every /v1 blueprint, in one place; each is protected by the auth layer."""
+    from app.agents.routes import agents_blp, me_blp, supervisors_blp
+    from app.contacts.routes import departments_blp
+    from app.onboarding.routes import onboarding_blp
+    from app.queues.routes import briefings_blp, queues_blp
+    from app.reports.routes import reports_blp
+    from app.sla.routes import calendar_blp, sla_policies_blp
+    from billing.routes import rate_card_blp
     from tenants.routes import api_clients_blp, tenants_blp, users_blp
 
-    return (tenants_blp, users_blp, api_clients_blp)
+    return (
+        onboarding_blp,
+        tenants_blp,
+        users_blp,
+        api_clients_blp,
+        calendar_blp,
+        sla_policies_blp,
+        queues_blp,
+        briefings_blp,
+        departments_blp,
+        rate_card_blp,
+        agents_blp,
+        supervisors_blp,
+        me_blp,
+        reports_blp,
+    )
 
 
 def init_app(app: Flask) -> None:

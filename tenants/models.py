@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
-from tenants.scoping import OptionallyTenantScoped
+from tenants.scoping import OptionallyTenantScoped, TenantScoped
 
 TENANT_STATUSES = ("active", "suspended", "offboarded")
 # BPO staff roles hold on every tenant (bpo_admin) or on the tenants they are granted.
@@ -33,6 +33,10 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(35))
     currency: Mapped[str] = mapped_column(String(3))
+    suspended_at: Mapped[datetime | None]
+    offboarded_at: Mapped[datetime | None]
+    # After offboarding, when `flask tenants purge` deletes the tenant's data.
+    purge_after: Mapped[datetime | None]
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):
@@ -114,3 +118,17 @@ class AuditLog(UUIDPrimaryKey, OptionallyTenantScoped, Base):
     target_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSONType, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class TenantExport(UUIDPrimaryKey, TenantScoped, Base):
+    """A download of all of a tenant's data as gzip-compressed JSON lines (offboarding)."""
+
+    __tablename__ = "tenant_exports"
+    __table_args__ = (Index(None, "tenant_id", "created_at"),)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_user_id: Mapped[uuid.UUID | None]
+    row_count: Mapped[int]
+    size_bytes: Mapped[int]  # uncompressed
+    sha256: Mapped[str] = mapped_column(String(64))  # of the uncompressed JSON lines
+    content: Mapped[bytes] = mapped_column(LargeBinary)

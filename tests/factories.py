@@ -161,3 +161,69 @@ class Factory:
             from sqlalchemy import select
 
             return db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+
+
+def one_row_of_everything(app, tenant: Tenant) -> dict:
+    """One row in every tenant-owned table of operations, for tests that need them all."""
+    from datetime import timedelta
+
+    from app.agents.models import Agent, AgentTimeSegment, Assignment
+    from app.contacts.models import Department
+    from app.db import utcnow
+    from app.idempotency import IdempotencyRecord
+    from app.queues.models import Briefing, Queue
+    from app.sla.models import BusinessCalendar, SlaPolicy
+    from billing.models import RateCard
+    from tenants.models import TenantExport
+
+    now = utcnow()
+    with app.app_context():
+        staff = _agent_user(app)
+        with unscoped():
+            agent = Agent(user_id=staff.id, channels=["voice"], concurrency={"voice": 1})
+            db.session.add(agent)
+        with tenant_scope(tenant.id):
+            queue = Queue(name=f"General {tenant.slug}", channels=["voice", "email"])
+            db.session.add(queue)
+            db.session.flush()
+            rows = {
+                "queue": queue,
+                "briefing": Briefing(title="Outage", body="Fibre down", effective_from=now),
+                "department": Department(name="Logistics", kind="logistics"),
+                "calendar": BusinessCalendar(
+                    effective_from=now - timedelta(days=1),
+                    time_zone=tenant.time_zone,
+                    weekly_hours={"mon": [{"start": "09:00", "end": "17:00"}]},
+                ),
+                "sla_policy": SlaPolicy(name="Standard", is_default=True),
+                "rate_card": RateCard(
+                    effective_from=now - timedelta(days=1),
+                    currency=tenant.currency,
+                    default_unit_amount=150,
+                ),
+                "assignment": Assignment(agent_id=agent.id, queue_id=queue.id),
+                "segment": AgentTimeSegment(
+                    agent_id=agent.id, started_at=now - timedelta(hours=1), presence="available"
+                ),
+                "export": TenantExport(row_count=0, size_bytes=0, sha256="0" * 64, content=b""),
+                "idempotency": IdempotencyRecord(
+                    caller="test", key=uuid.uuid4().hex, fingerprint="0"
+                ),
+            }
+            db.session.add_all(v for k, v in rows.items() if k != "queue")
+        db.session.commit()
+        return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
+
+
+def _agent_user(app) -> User:
+    email = f"agent-{next(_seq)}-{uuid.uuid4().hex[:6]}@example.test"
+    with unscoped():
+        membership = tenants_service.create_user(
+            email=email,
+            name=email,
+            role="agent",
+            password_hash=None,
+            tenant_id=None,
+            actor=tenants_service.SYSTEM,
+        )
+    return membership.user

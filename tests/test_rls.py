@@ -28,6 +28,7 @@ from tenants.scoping import (
     tenants_scope,
     unscoped,
 )
+from tests.factories import one_row_of_everything
 
 # Unique keys on tenant-owned tables that do not lead with tenant_id, each with the reason its
 # global uniqueness tells nobody anything. A new entry needs the same kind of argument.
@@ -85,6 +86,7 @@ def _seed(factory):
     for tenant in tenants:
         factory.user("client_admin", tenant, password=None)  # a membership and an audit entry
         factory.integration_client(tenant)  # an API client and an audit entry
+        one_row_of_everything(factory.app, tenant)  # every table of the operations domains
     staff = factory.user("bpo_admin", password=None)  # a BPO-wide membership
     factory.user_client(staff)  # an API client of no tenant
     return tenants

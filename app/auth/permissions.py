@@ -13,7 +13,10 @@ SCOPES: dict[str, str] = {
     "tenants:admin": "Onboard, change, suspend and offboard client firms",
     "users:read": "Read a client firm's users and API clients",
     "users:admin": "Manage a client firm's users and API clients",
+    "settings:admin": "Manage a client firm's departments and briefings",
+    "agents:read": "Read agents, their assignments and timelines",
     "agents:admin": "Manage agents and their queue assignments",
+    "agent:work": "Work as an agent: switch active queues, set presence, claim contacts",
     "contacts:read": "Read contacts",
     "contacts:write": "Create contacts and act on them",
     "reports:read": "Read reports",
@@ -67,19 +70,65 @@ USER_ADMIN = _permission(
     "client_admin",
 )
 
-PERMISSIONS = (TENANT_READ, TENANT_ADMIN, USER_READ, USER_ADMIN)
+SETTINGS_ADMIN = _permission(
+    "settings.admin",
+    "manage a client firm's departments and briefings",
+    "settings:admin",
+    "bpo_admin",
+    "client_admin",
+)
+EXPORT_READ = _permission(
+    "export.read",
+    "download a client firm's data export",
+    "tenants:read",
+    "bpo_admin",
+    "client_admin",
+)
+AGENT_READ = _permission(
+    "agent.read", "read agents and their timelines", "agents:read", "bpo_admin", "supervisor"
+)
+AGENT_ADMIN = _permission(
+    "agent.admin", "manage agents and their assignments", "agents:admin", "bpo_admin"
+)
+AGENT_WORK = _permission("agent.work", "work as an agent (queues, presence)", "agent:work", "agent")
+REPORTS_READ = _permission(
+    "reports.read",
+    "read reports",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "client_viewer",
+    "integration",
+)
+
+PERMISSIONS = (
+    TENANT_READ,
+    TENANT_ADMIN,
+    USER_READ,
+    USER_ADMIN,
+    SETTINGS_ADMIN,
+    EXPORT_READ,
+    AGENT_READ,
+    AGENT_ADMIN,
+    AGENT_WORK,
+    REPORTS_READ,
+)
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later
 # domains (contacts, reports, billing) will grant; a token can never carry more.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "bpo_admin": frozenset(SCOPES),
-    "supervisor": frozenset({"tenants:read", "contacts:read", "contacts:write", "reports:read"}),
-    "agent": frozenset({"tenants:read", "contacts:read", "contacts:write"}),
+    "supervisor": frozenset(
+        {"tenants:read", "contacts:read", "contacts:write", "reports:read", "agents:read"}
+    ),
+    "agent": frozenset({"tenants:read", "contacts:read", "contacts:write", "agent:work"}),
     "client_admin": frozenset(
         {
             "tenants:read",
             "users:read",
             "users:admin",
+            "settings:admin",
             "contacts:read",
             "contacts:write",
             "reports:read",

@@ -16,6 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy import or_, select
 
+from app.agents.models import Agent, Assignment
 from app.auth.models import RevokedAccessToken
 from app.auth.permissions import Permission, scopes_for_roles
 from app.db import db
@@ -36,6 +37,9 @@ class Principal:
     platform_roles: frozenset[str]
     tenant_roles: dict[uuid.UUID, str] = field(default_factory=dict)
     scopes: frozenset[str] = frozenset()
+    # For agents: their profile and the queues (of any tenants) they are assigned to.
+    agent_id: uuid.UUID | None = None
+    queue_ids: frozenset[uuid.UUID] = frozenset()
 
     @property
     def is_bpo_admin(self) -> bool:
@@ -88,18 +92,37 @@ def load_principal(client: ApiClient, user: User | None, scopes: frozenset[str])
 def principal_for_user(
     user: User, *, client_id: str = "", scopes: frozenset[str] = frozenset()
 ) -> Principal:
-    """A person as a caller, with the roles their memberships give them."""
-    # Reading a user's memberships precedes knowing which tenants they may see.
+    """A person as a caller, with the roles their memberships (and, for agents, their queue
+    assignments) give them."""
+    # Reading a user's memberships and assignments precedes knowing which tenants they may see.
     with unscoped():
         memberships = db.session.scalars(
             select(Membership).where(Membership.user_id == user.id)
         ).all()
+        platform = frozenset(m.role for m in memberships if m.tenant_id is None)
+        tenant_roles = {m.tenant_id: m.role for m in memberships if m.tenant_id is not None}
+        queue_ids: frozenset[uuid.UUID] = frozenset()
+        agent_id = None
+        if "agent" in platform:
+            rows = db.session.execute(
+                select(Agent.id, Assignment.tenant_id, Assignment.queue_id)
+                .join(Assignment, Assignment.agent_id == Agent.id, isouter=True)
+                .where(Agent.user_id == user.id, Agent.is_active.is_(True))
+            ).all()
+            agent_id = rows[0].id if rows else None
+            queue_ids = frozenset(r.queue_id for r in rows if r.queue_id is not None)
+            for row in rows:
+                if row.tenant_id is not None:
+                    # An agent reaches a tenant only through that tenant's queues.
+                    tenant_roles.setdefault(row.tenant_id, "agent")
     return Principal(
         client_id=client_id,
         user_id=user.id,
-        platform_roles=frozenset(m.role for m in memberships if m.tenant_id is None),
-        tenant_roles={m.tenant_id: m.role for m in memberships if m.tenant_id is not None},
+        platform_roles=platform,
+        tenant_roles=tenant_roles,
         scopes=scopes,
+        agent_id=agent_id,
+        queue_ids=queue_ids,
     )
 
 
@@ -186,6 +209,8 @@ def _bind_tenant_from_url() -> None:
     tenant = db.session.get(Tenant, tenant_id)
     if tenant is None or principal.role_on(tenant_id) is None:
         raise NotVisible()
+    if tenant.status == "offboarded" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        raise TenantOffboarded()
     g.tenant = tenant
     g.scope_token = scoping.bind(scoping.single(tenant_id))
 
@@ -195,6 +220,10 @@ def release_tenant(_exc=None) -> None:
     token = g.pop("scope_token", None)
     if token is not None:
         scoping.release(token)
+
+
+class TenantOffboarded(Exception):
+    """The tenant was offboarded: its data can be read until it is purged, not changed (409)."""
 
 
 class NotVisible(Exception):
@@ -262,6 +291,10 @@ def register_error_handlers(app) -> None:
             params += f', error="{exc.error}", error_description="{description}"'
         response.headers["WWW-Authenticate"] = f"Bearer {params}"
         return response
+
+    @app.errorhandler(TenantOffboarded)
+    def _offboarded(_exc: TenantOffboarded):
+        return problem(409, "This client firm was offboarded; its data is read-only until purged.")
 
     @app.errorhandler(NotVisible)
     def _not_visible(_exc: NotVisible):
