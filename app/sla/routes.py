@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from datetime import UTC
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from app.api import SelectPage
+from app.auth.permissions import TENANT_ADMIN, TENANT_READ
+from app.auth.principal import current_actor, current_tenant, require
+from app.sla import service as sla_service
+from app.sla.schemas import (
+    BusinessSecondsQueryArgsSchema,
+    BusinessSecondsSchema,
+    CalendarCreateSchema,
+    CalendarQueryArgsSchema,
+    CalendarSchema,
+    DueQueryArgsSchema,
+    DueSchema,
+    SlaPolicyCreateSchema,
+    SlaPolicySchema,
+    SlaPolicyUpdateSchema,
+)
 
 calendar_blp = Blueprint(
     "calendar",
@@ -16,3 +36,134 @@ sla_policies_blp = Blueprint(
     url_prefix="/v1/tenants/<uuid:tenant_id>/sla-policies",
     description="A client firm's SLA policies: targets per priority, channel and category.",
 )
+
+NO_CALENDAR = "This client firm has no business calendar yet; PUT one first."
+
+
+@calendar_blp.route("")
+class CalendarInForce(MethodView):
+    @require(TENANT_READ)
+    @calendar_blp.etag
+    @calendar_blp.arguments(CalendarQueryArgsSchema, location="query")
+    @calendar_blp.response(200, CalendarSchema)
+    @calendar_blp.alt_response(404, description="The client firm has no calendar yet.")
+    def get(self, args, tenant_id):
+        """Read the business calendar in force now (or at `at`)
+
+        Its `ETag` is what a change sends as `If-Match`.
+        """
+        version = sla_service.calendar_in_force(at=args.get("at"))
+        if version is None:
+            abort(404, message=NO_CALENDAR)
+        return version
+
+    @require(TENANT_ADMIN)
+    @calendar_blp.etag
+    @calendar_blp.arguments(CalendarCreateSchema)
+    @calendar_blp.response(201, CalendarSchema)
+    @calendar_blp.alt_response(409, description="A version already takes effect at that instant.")
+    def put(self, calendar_in, tenant_id):
+        """Change the business calendar from `effective_from` on (a new version)
+
+        Send `If-Match` with the ETag of the calendar in force (`If-Match: *` when the firm
+        has none yet). Earlier versions stay: time before the change is still counted with
+        the calendar in force then.
+        """
+        in_force = sla_service.calendar_in_force(for_update=True)
+        # With no calendar yet, only `If-Match: *` matches.
+        calendar_blp.check_etag(in_force, CalendarSchema if in_force is not None else None)
+        return sla_service.create_calendar_version(
+            calendar_in=calendar_in, tenant=current_tenant(), actor=current_actor()
+        )
+
+
+@calendar_blp.route("/versions")
+class CalendarVersions(MethodView):
+    @require(TENANT_READ)
+    @calendar_blp.response(200, CalendarSchema(many=True))
+    @calendar_blp.paginate(SelectPage)
+    def get(self, tenant_id):
+        """List every version of the business calendar, newest first"""
+        return sla_service.list_calendar_versions()
+
+
+@calendar_blp.route("/business-seconds")
+class BusinessSeconds(MethodView):
+    @require(TENANT_READ)
+    @calendar_blp.arguments(BusinessSecondsQueryArgsSchema, location="query")
+    @calendar_blp.response(200, BusinessSecondsSchema)
+    @calendar_blp.alt_response(404, description="The client firm has no calendar yet.")
+    def get(self, args, tenant_id):
+        """Count the business seconds between two instants
+
+        Open time only: outside opening windows, public holidays and closure days do not
+        count. Each instant counts with the calendar version in force at that instant.
+        """
+        start, end = args["from_"].astimezone(UTC), args["to"].astimezone(UTC)
+        seconds = sla_service.business_seconds_between(start=start, end=end)
+        return {"from_": start, "to": end, "business_seconds": seconds}
+
+
+@calendar_blp.route("/due")
+class Due(MethodView):
+    @require(TENANT_READ)
+    @calendar_blp.arguments(DueQueryArgsSchema, location="query")
+    @calendar_blp.response(200, DueSchema)
+    @calendar_blp.alt_response(404, description="The client firm has no calendar yet.")
+    def get(self, args, tenant_id):
+        """Find when a number of business seconds after an instant have elapsed
+
+        How SLA deadlines are set: e.g. a first response due 4 business hours after a
+        contact arrived.
+        """
+        try:
+            due = sla_service.add_business_seconds(start=args["start"], seconds=args["seconds"])
+        except ValueError as exc:
+            abort(422, message=f"No deadline can be set: {exc}.")
+        return {"start": args["start"].astimezone(UTC), "seconds": args["seconds"], "due": due}
+
+
+@sla_policies_blp.route("")
+class SlaPolicies(MethodView):
+    @require(TENANT_READ)
+    @sla_policies_blp.response(200, SlaPolicySchema(many=True))
+    @sla_policies_blp.paginate(SelectPage)
+    def get(self, tenant_id):
+        """List the client firm's SLA policies, the default first"""
+        return sla_service.list_policies()
+
+    @require(TENANT_ADMIN)
+    @sla_policies_blp.arguments(SlaPolicyCreateSchema)
+    @sla_policies_blp.response(201, SlaPolicySchema)
+    @sla_policies_blp.alt_response(409, description="A policy with this name exists.")
+    def post(self, policy_in, tenant_id):
+        """Create an SLA policy"""
+        return sla_service.create_policy(policy_in=policy_in, actor=current_actor())
+
+
+@sla_policies_blp.route("/<uuid:sla_policy_id>")
+class SlaPolicyById(MethodView):
+    @require(TENANT_READ)
+    @sla_policies_blp.etag
+    @sla_policies_blp.response(200, SlaPolicySchema)
+    def get(self, tenant_id, sla_policy_id):
+        """Read one SLA policy"""
+        return _policy_or_404(sla_policy_id)
+
+    @require(TENANT_ADMIN)
+    @sla_policies_blp.etag
+    @sla_policies_blp.arguments(SlaPolicyUpdateSchema)
+    @sla_policies_blp.response(200, SlaPolicySchema)
+    @sla_policies_blp.alt_response(409, description="A policy with this name exists.")
+    def patch(self, policy_in, tenant_id, sla_policy_id):
+        """Change an SLA policy; `targets`, if sent, replaces them all"""
+        policy = _policy_or_404(sla_policy_id)
+        sla_policies_blp.check_etag(policy, SlaPolicySchema)
+        return sla_service.update_policy(policy=policy, policy_in=policy_in, actor=current_actor())
+
+
+def _policy_or_404(sla_policy_id):
+    policy = sla_service.get_policy(policy_id=sla_policy_id)
+    if policy is None:
+        abort(404, message="No such SLA policy in this client firm.")
+    return policy
