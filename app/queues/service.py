@@ -1,0 +1,316 @@
+"""Queues and briefings: each tenant's waiting lines, and the notices agents see on them.
+
+Services take keyword arguments, return ORM objects (or a select to paginate) and never commit:
+the request, or onboarding's transaction, owns it. They act on the tenant in scope; only
+`current_briefings` is meant for a scope of several tenants (an agent's queues across firms).
+May import: app.db, app.errors, app.queues.models, tenants.service (audit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from app.db import db, utcnow
+from app.errors import Conflict, Unprocessable
+from app.queues.models import CHANNELS, Briefing, Queue
+from tenants.service import Actor, record_audit
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def default_queues_in() -> list[dict]:
+    """Return the queues a new client firm gets when onboarding names none."""
+    return [
+        {
+            "name": "General",
+            "description": "Every contact of the firm, on every channel, until it is split up.",
+            "channels": list(CHANNELS),
+            "categories": [],
+            "languages": [],
+            "answer_threshold_seconds": 20,
+        }
+    ]
+
+
+def get(*, queue_id: uuid.UUID) -> Queue | None:
+    """Return one queue of the tenant in scope."""
+    return db.session.scalar(select(Queue).where(Queue.id == queue_id))
+
+
+def list_(*, active: bool | None = None, within: Collection[uuid.UUID] | None = None) -> Select:
+    """Select the queues in scope by name (optionally only active ones, or only `within`)."""
+    stmt = select(Queue).order_by(Queue.name, Queue.id)
+    if active is not None:
+        stmt = stmt.where(Queue.is_active.is_(active))
+    if within is not None:
+        stmt = stmt.where(Queue.id.in_(list(within)))
+    return stmt
+
+
+def create(*, queue_in: dict, actor: Actor) -> Queue:
+    """Create a queue for the tenant in scope."""
+    _ensure_name_free(queue_in["name"])
+    queue = Queue(**queue_in)
+    db.session.add(queue)
+    db.session.flush()
+    record_audit(
+        actor=actor,
+        action="queue.created",
+        target_type="queue",
+        target_id=queue.id,
+        tenant_id=queue.tenant_id,
+        details={"name": queue.name, "channels": list(queue.channels)},
+    )
+    return queue
+
+
+def update(*, queue: Queue, queue_in: dict, actor: Actor) -> Queue:
+    """Change a queue's name, routing rules or threshold, or (re)activate it."""
+    changed = {k: v for k, v in queue_in.items() if getattr(queue, k) != v}
+    if "name" in changed:
+        _ensure_name_free(changed["name"], other_than=queue.id)
+    active = changed.pop("is_active", None)
+    for key, value in changed.items():
+        setattr(queue, key, value)
+    if changed:
+        _audit_queue(queue, "queue.updated", actor, {"changed": sorted(changed)})
+    if active is not None:
+        queue.is_active = active
+        _audit_queue(queue, "queue.activated" if active else "queue.deactivated", actor)
+    db.session.flush()
+    return queue
+
+
+def deactivate(*, queue: Queue, actor: Actor) -> Queue:
+    """Take a queue out of routing, keeping it (and its history) readable."""
+    if queue.is_active:
+        queue.is_active = False
+        _audit_queue(queue, "queue.deactivated", actor)
+        db.session.flush()
+    return queue
+
+
+def _ensure_name_free(name: str, other_than: uuid.UUID | None = None) -> None:
+    # Case-insensitive, so that "Billing" and "billing" are not two queues agents must tell apart.
+    stmt = select(Queue.id).where(func.lower(Queue.name) == name.lower())
+    if other_than is not None:
+        stmt = stmt.where(Queue.id != other_than)
+    if db.session.scalar(stmt) is not None:
+        raise Conflict(f"A queue named {name!r} already exists in this client firm.")
+
+
+def _audit_queue(queue: Queue, action: str, actor: Actor, details: dict | None = None) -> None:
+    record_audit(
+        actor=actor,
+        action=action,
+        target_type="queue",
+        target_id=queue.id,
+        tenant_id=queue.tenant_id,
+        details={"name": queue.name, **(details or {})},
+    )
+
+
+# --- briefings -------------------------------------------------------------------------------
+
+
+def get_briefing(
+    *, briefing_id: uuid.UUID, concerning: Collection[uuid.UUID] | None = None
+) -> Briefing | None:
+    """Return one briefing of the tenant in scope (if given, only one concerning those queues)."""
+    stmt = select(Briefing).where(Briefing.id == briefing_id)
+    if concerning is not None:
+        stmt = stmt.where(_concerning(concerning))
+    return db.session.scalar(stmt)
+
+
+def list_briefings(
+    *,
+    current: bool | None = None,
+    concerning: Collection[uuid.UUID] | None = None,
+    at: datetime | None = None,
+) -> Select:
+    """Select the briefings in scope, latest start first.
+
+    `current`: in force at `at` (default now), or not. `concerning`: those naming any of these
+    queues, plus the firm-wide ones of the queues' tenants; an empty collection selects none.
+    """
+    stmt = select(Briefing).order_by(Briefing.effective_from.desc(), Briefing.id)
+    if current is not None:
+        in_force = _in_force(at or utcnow())
+        stmt = stmt.where(in_force if current else not_(in_force))
+    if concerning is not None:
+        stmt = stmt.where(_concerning(concerning))
+    return stmt
+
+
+def current_briefings(*, queue_ids: list[uuid.UUID], at: datetime) -> list[Briefing]:
+    """Return the briefings in force at `at` that concern any of these queues.
+
+    Works in a scope of several tenants: a firm-wide briefing (no queues named) concerns every
+    queue of its own tenant only. Queues outside the scope are ignored.
+    """
+    if not queue_ids:
+        return []
+    stmt = (
+        select(Briefing)
+        .where(_in_force(at), _concerning(queue_ids))
+        .order_by(Briefing.tenant_id, Briefing.effective_from.desc(), Briefing.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def create_briefing(*, briefing_in: dict, actor: Actor) -> Briefing:
+    """Post a briefing to agents of the tenant in scope."""
+    effective_from = _utc(briefing_in.get("effective_from")) or utcnow()
+    effective_to = _utc(briefing_in.get("effective_to"))
+    queue_ids = list(briefing_in.get("queue_ids") or [])
+    _check_briefing(effective_from=effective_from, effective_to=effective_to, queue_ids=queue_ids)
+    briefing = Briefing(
+        title=briefing_in["title"],
+        body=briefing_in["body"],
+        effective_from=effective_from,
+        effective_to=effective_to,
+        queue_ids=[str(q) for q in queue_ids],
+        created_by_user_id=actor.user_id,
+    )
+    db.session.add(briefing)
+    db.session.flush()
+    _audit_briefing(briefing, "briefing.created", actor)
+    return briefing
+
+
+def update_briefing(*, briefing: Briefing, briefing_in: dict, actor: Actor) -> Briefing:
+    """Change a briefing's text, period or queues."""
+    values = dict(briefing_in)
+    for key in ("effective_from", "effective_to"):
+        if key in values:
+            values[key] = _utc(values[key])
+    if "queue_ids" in values:
+        values["queue_ids"] = [str(q) for q in values["queue_ids"]]
+    changed = {k: v for k, v in values.items() if getattr(briefing, k) != v}
+    _check_briefing(
+        effective_from=changed.get("effective_from", briefing.effective_from),
+        effective_to=changed.get("effective_to", briefing.effective_to),
+        queue_ids=[uuid.UUID(q) for q in changed.get("queue_ids", [])],
+        # Name the field the caller sent: moving the start past the stored end is its fault.
+        period_field="effective_from" if "effective_to" not in values else "effective_to",
+    )
+    for key, value in changed.items():
+        setattr(briefing, key, value)
+    if changed:
+        _audit_briefing(briefing, "briefing.updated", actor, {"changed": sorted(changed)})
+        db.session.flush()
+    return briefing
+
+
+def delete_briefing(*, briefing: Briefing, actor: Actor) -> None:
+    """Withdraw a briefing for good; the audit log keeps its title and period."""
+    _audit_briefing(
+        briefing,
+        "briefing.deleted",
+        actor,
+        {
+            "effective_from": briefing.effective_from.isoformat(),
+            "effective_to": briefing.effective_to.isoformat() if briefing.effective_to else None,
+        },
+    )
+    db.session.delete(briefing)
+    db.session.flush()
+
+
+def _check_briefing(
+    *,
+    effective_from: datetime,
+    effective_to: datetime | None,
+    queue_ids: list[uuid.UUID],
+    period_field: str = "effective_to",
+) -> None:
+    """Raise Unprocessable naming every field a briefing's rules refuse."""
+    errors: dict[str, list[str]] = {}
+    if effective_to is not None and effective_to <= effective_from:
+        errors[period_field] = [
+            "Must be after effective_from."
+            if period_field == "effective_to"
+            else f"Must be before effective_to ({effective_to.isoformat()})."
+        ]
+    if queue_ids:
+        found = set(db.session.scalars(select(Queue.id).where(Queue.id.in_(queue_ids))))
+        unknown = [str(q) for q in queue_ids if q not in found]
+        if unknown:
+            errors["queue_ids"] = [f"Not queues of this client firm: {', '.join(unknown)}."]
+    if errors:
+        raise Unprocessable(f"Invalid input: {', '.join(sorted(errors))}.", errors={"json": errors})
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # Stored and answered in UTC, so a write answers exactly what a later read does.
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def _in_force(at: datetime) -> ColumnElement[bool]:
+    return and_(
+        Briefing.effective_from <= at,
+        or_(Briefing.effective_to.is_(None), Briefing.effective_to > at),
+    )
+
+
+def _concerning(queue_ids: Iterable[uuid.UUID]) -> ColumnElement[bool]:
+    """Briefings naming any of these queues, or naming none (firm-wide) in their tenants."""
+    queue_ids = list(queue_ids)
+    if not queue_ids:
+        return false()
+    # The queues' tenants, as far as the scope lets us see them.
+    rows = db.session.execute(
+        select(Queue.id, Queue.tenant_id).where(Queue.id.in_(queue_ids))
+    ).all()
+    if not rows:
+        return false()
+    ids = sorted(str(row.id) for row in rows)
+    tenants = sorted({row.tenant_id for row in rows}, key=str)
+    return or_(_names_any(ids), and_(_names_no_queue(), Briefing.tenant_id.in_(tenants)))
+
+
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _names_any(ids: list[str]) -> ColumnElement[bool]:
+    if _is_postgresql():
+        # jsonb ?| text[]: any of the strings is an element of the array.
+        return Briefing.queue_ids.op("?|", is_comparison=True)(literal(ids, ARRAY(Text)))
+    element = func.json_each(Briefing.queue_ids).table_valued("value")
+    return exists(select(1).select_from(element).where(element.c.value.in_(ids)))
+
+
+def _names_no_queue() -> ColumnElement[bool]:
+    if _is_postgresql():
+        return func.jsonb_array_length(Briefing.queue_ids) == 0
+    return func.json_array_length(Briefing.queue_ids) == 0
+
+
+def _audit_briefing(briefing: Briefing, action: str, actor: Actor, details: dict | None = None):
+    record_audit(
+        actor=actor,
+        action=action,
+        target_type="briefing",
+        target_id=briefing.id,
+        tenant_id=briefing.tenant_id,
+        details={"title": briefing.title, **(details or {})},
+    )
