@@ -1,0 +1,378 @@
+"""Request and response shapes of agents, their queue assignments and timelines, the
+supervisors' client firms, and the agent's own day (/v1/me)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
+from app.queues.models import CHANNELS
+from tenants.models import TENANT_STATUSES
+
+LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+MAX_CONCURRENCY = 20
+MAX_TIMELINE_DAYS = 92
+
+
+def concurrency_errors(channels: list[str], concurrency: dict[str, int]) -> dict[str, list[str]]:
+    """Name the concurrency entries for channels the agent does not handle."""
+    return {
+        channel: [f"The agent does not handle {channel}; add it to channels first."]
+        for channel in concurrency
+        if channel not in channels
+    }
+
+
+def _unique(values, what: str) -> None:
+    seen, repeated = set(), []
+    for value in values:
+        key = str(value).lower()
+        if key in seen:
+            repeated.append(str(value))
+        seen.add(key)
+    if repeated:
+        raise ValidationError(f"Each {what} may appear once; repeated: {', '.join(repeated)}.")
+
+
+# --- agents ----------------------------------------------------------------------------------
+
+
+class SkillSchema(Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"example": "billing-disputes"},
+    )
+    level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+
+
+class AgentSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True, attribute="user.email")
+    name = fields.String(dump_only=True, attribute="user.name")
+    skills = fields.List(fields.Nested(SkillSchema), dump_only=True)
+    channels = fields.List(fields.String(), dump_only=True)
+    concurrency = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
+    languages = fields.List(fields.String(), dump_only=True)
+    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    presence_since = fields.AwareDateTime(dump_only=True)
+    active_queue_ids = fields.List(fields.UUID(), dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class _AgentProfileSchema(Schema):
+    """The profile fields an agent is created or changed with."""
+
+    skills = fields.List(
+        fields.Nested(SkillSchema),
+        validate=validate.Length(max=100),
+        metadata={"example": [{"name": "lang:es", "level": 5}, {"name": "billing", "level": 3}]},
+    )
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)),
+        validate=validate.Length(min=1),
+        metadata={"example": ["voice", "chat", "email"]},
+    )
+    concurrency = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CHANNELS)),
+        values=fields.Integer(validate=validate.Range(min=1, max=MAX_CONCURRENCY)),
+        metadata={
+            "description": "Contacts the agent holds at once, per channel it handles; a "
+            "channel left out gets 1.",
+            "example": {"voice": 1, "chat": 3, "email": 5},
+        },
+    )
+    languages = fields.List(
+        fields.String(
+            validate=validate.Regexp(LANGUAGE, error="Use a BCP 47 tag such as es or en-GB.")
+        ),
+        validate=validate.Length(max=50),
+        metadata={"example": ["es", "en"]},
+    )
+
+    @validates("skills")
+    def _skills(self, value: list[dict], **_kwargs) -> None:
+        _unique((skill["name"].strip() for skill in value), "skill name")
+
+    @validates("channels")
+    def _channels(self, value: list[str], **_kwargs) -> None:
+        _unique(value, "channel")
+
+    @validates("languages")
+    def _languages(self, value: list[str], **_kwargs) -> None:
+        _unique(value, "language")
+
+
+class AgentCreateSchema(_AgentProfileSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(
+        load_only=True,
+        validate=validate.Length(min=12, max=256),
+        metadata={"description": "Optional; without one the agent cannot sign in yet."},
+    )
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"example": ["voice", "chat", "email"]},
+    )
+
+    @validates_schema
+    def _concurrency_for_its_channels(self, data: dict, **_kwargs) -> None:
+        errors = concurrency_errors(data.get("channels") or [], data.get("concurrency") or {})
+        if errors:
+            raise ValidationError({"concurrency": errors})
+
+
+class AgentUpdateSchema(_AgentProfileSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    is_active = fields.Boolean(
+        metadata={
+            "description": "False deactivates the agent: it goes offline, leaves its active "
+            "queues and reaches no client firm until reactivated."
+        }
+    )
+
+
+class AgentQueryArgsSchema(Schema):
+    is_active = fields.Boolean()
+
+
+# --- assignments -----------------------------------------------------------------------------
+
+
+class AssignmentInSchema(Schema):
+    queue_id = fields.UUID(required=True)
+    priority = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=10),
+        metadata={"description": "1 is served first."},
+    )
+
+
+class AgentAssignmentsUpdateSchema(Schema):
+    assignments = fields.List(
+        fields.Nested(AssignmentInSchema),
+        required=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "The full list: queues not listed are unassigned."},
+    )
+
+    @validates("assignments")
+    def _assignments(self, value: list[dict], **_kwargs) -> None:
+        _unique((a["queue_id"] for a in value), "queue")
+
+
+class TenantBriefSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(TENANT_STATUSES)})
+
+
+class AssignmentSchema(Schema):
+    queue_id = fields.UUID(dump_only=True)
+    queue_name = fields.String(dump_only=True)
+    queue_is_active = fields.Boolean(dump_only=True)
+    tenant = fields.Nested(TenantBriefSchema, dump_only=True)
+    priority = fields.Integer(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class AgentAssignmentsSchema(Schema):
+    agent_id = fields.UUID(dump_only=True)
+    assignments = fields.List(fields.Nested(AssignmentSchema), dump_only=True)
+
+
+# --- timeline --------------------------------------------------------------------------------
+
+
+def validate_range(data: dict, max_days: int) -> None:
+    """Refuse a range that ends before it starts or spans more than `max_days`."""
+    start, end = data.get("from_"), data.get("to")
+    if start is None or end is None:
+        return
+    if start >= end:
+        raise ValidationError("`from` must be before `to`.", field_name="from")
+    if end - start > timedelta(days=max_days):
+        raise ValidationError(f"The range may span at most {max_days} days.", field_name="to")
+
+
+class TimelineQueryArgsSchema(Schema):
+    # `from` is a Python keyword: the field is `from_`, the parameter `from`.
+    from_ = fields.AwareDateTime(
+        data_key="from",
+        metadata={"description": "Default: 24 hours before `to`.", "example": "2026-03-02T08:00Z"},
+    )
+    to = fields.AwareDateTime(metadata={"description": "Default: now (exclusive)."})
+
+    @validates_schema
+    def _range(self, data: dict, **_kwargs) -> None:
+        validate_range(data, MAX_TIMELINE_DAYS)
+
+
+class TimelineQueueSchema(Schema):
+    queue_id = fields.UUID(dump_only=True)
+    queue_name = fields.String(dump_only=True, allow_none=True)
+    tenant_id = fields.UUID(dump_only=True, allow_none=True)
+    tenant_name = fields.String(dump_only=True, allow_none=True)
+
+
+class TimelineEventSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    occurred_at = fields.AwareDateTime(dump_only=True)
+    kind = fields.String(dump_only=True, metadata={"enum": list(AGENT_EVENT_KINDS)})
+    presence = fields.String(
+        dump_only=True,
+        metadata={"enum": list(PRESENCES), "description": "The presence after the event."},
+    )
+    active_queues = fields.List(
+        fields.Nested(TimelineQueueSchema),
+        dump_only=True,
+        metadata={"description": "The active queues after the event."},
+    )
+    actor_user_id = fields.UUID(dump_only=True, allow_none=True)
+
+
+class TimelineSegmentSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    tenant_id = fields.UUID(dump_only=True)
+    tenant_name = fields.String(dump_only=True)
+    started_at = fields.AwareDateTime(dump_only=True)
+    ended_at = fields.AwareDateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Null while running."}
+    )
+    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    share_bps = fields.Integer(
+        dump_only=True,
+        metadata={"description": "The tenant's share of the time, in basis points (10000: all)."},
+    )
+
+
+class TimelineSchema(Schema):
+    agent_id = fields.UUID(dump_only=True)
+    from_ = fields.AwareDateTime(dump_only=True, data_key="from")
+    to = fields.AwareDateTime(dump_only=True)
+    events = fields.List(fields.Nested(TimelineEventSchema), dump_only=True)
+    segments = fields.List(fields.Nested(TimelineSegmentSchema), dump_only=True)
+
+
+# --- supervisors -----------------------------------------------------------------------------
+
+
+class SupervisorTenantsUpdateSchema(Schema):
+    tenant_ids = fields.List(
+        fields.UUID(),
+        required=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "The full list: client firms not listed are no longer overseen."},
+    )
+
+    @validates("tenant_ids")
+    def _tenant_ids(self, value: list, **_kwargs) -> None:
+        _unique(value, "tenant")
+
+
+class SupervisorTenantsSchema(Schema):
+    user_id = fields.UUID(dump_only=True)
+    tenant_ids = fields.List(fields.UUID(), dump_only=True)
+    tenants = fields.List(fields.Nested(TenantBriefSchema), dump_only=True)
+
+
+# --- the agent's own day ---------------------------------------------------------------------
+
+
+class MeUserSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True)
+    name = fields.String(dump_only=True)
+
+
+class MeTenantSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(TENANT_STATUSES)})
+    role = fields.String(dump_only=True)
+
+
+class MeSchema(Schema):
+    user = fields.Nested(
+        MeUserSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Null for a client firm's integration."},
+    )
+    client_id = fields.String(dump_only=True)
+    platform_roles = fields.List(
+        fields.String(),
+        dump_only=True,
+        metadata={"description": "Roles held across the BPO (bpo_admin, agent)."},
+    )
+    tenants = fields.List(
+        fields.Nested(MeTenantSchema),
+        dump_only=True,
+        metadata={
+            "description": "Client firms reached, with the role on each (a bpo_admin "
+            "reaches every client firm without being listed)."
+        },
+    )
+    scopes = fields.List(fields.String(), dump_only=True)
+    agent = fields.Nested(AgentSchema, dump_only=True, allow_none=True)
+
+
+class MeBriefingSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    title = fields.String(dump_only=True)
+    body = fields.String(dump_only=True)
+    effective_from = fields.AwareDateTime(dump_only=True)
+    effective_to = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+
+class MeQueueSchema(Schema):
+    queue_id = fields.UUID(dump_only=True)
+    queue_name = fields.String(dump_only=True)
+    channels = fields.List(fields.String(), dump_only=True)
+    tenant = fields.Nested(TenantBriefSchema, dump_only=True)
+    priority = fields.Integer(dump_only=True)
+    active = fields.Boolean(
+        dump_only=True, metadata={"description": "Whether the agent takes work from it now."}
+    )
+    waiting_count = fields.Integer(dump_only=True)
+    oldest_wait_seconds = fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "Null when nothing waits."}
+    )
+    briefings = fields.List(
+        fields.Nested(MeBriefingSchema),
+        dump_only=True,
+        metadata={"description": "The client firm's briefings in force for this queue."},
+    )
+
+
+class ActiveQueuesUpdateSchema(Schema):
+    queue_ids = fields.List(
+        fields.UUID(),
+        required=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "Assigned queues, of client firms that are active; [] stops."},
+    )
+
+    @validates("queue_ids")
+    def _queue_ids(self, value: list, **_kwargs) -> None:
+        _unique(value, "queue")
+
+
+class PresenceUpdateSchema(Schema):
+    presence = fields.String(required=True, validate=validate.OneOf(PRESENCES))
+
+
+class AgentStateSchema(Schema):
+    agent_id = fields.UUID(dump_only=True, attribute="id")
+    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    presence_since = fields.AwareDateTime(dump_only=True)
+    active_queue_ids = fields.List(fields.UUID(), dump_only=True)

@@ -1,0 +1,294 @@
+"""Where an agent's time went: segments per client firm, the agent-time report, the timeline.
+
+The day is driven through the service with explicit instants, then read through the API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.agents import service as agents_service
+from tests.http_helpers import assert_problem
+from tests.test_agents_api import (
+    agent_caller,
+    assign,
+    create_agent,
+    make_queue,
+    service_call,
+)
+
+
+def _t0() -> datetime:
+    # Two days ago on the hour: in the past, so nothing is still running when the report runs.
+    return (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+
+
+def _at(t0: datetime, minutes: int) -> datetime:
+    return t0 + timedelta(minutes=minutes)
+
+
+def _switch(app, agent_id, queue_ids, at):
+    service_call(app, agents_service.set_active_queues, agent_id, queue_ids=queue_ids, now=at)
+
+
+def _presence(app, agent_id, presence, at):
+    service_call(app, agents_service.set_presence, agent_id, presence=presence, now=at)
+
+
+def _report(client, caller, tenant, start, end):
+    return client.get(
+        f"/v1/tenants/{tenant.id}/reports/agent-time",
+        query_string={"from": start.isoformat(), "to": end.isoformat()},
+        headers=caller.headers,
+    )
+
+
+def _minutes(response) -> dict:
+    assert response.status_code == 200, response.get_json()
+    return {
+        row["name"]: (row["minutes"], row["minutes_by_presence"])
+        for row in response.get_json()["agents"]
+    }
+
+
+def _a_day_between_two_firms(app, client, factory):
+    """30 min A alone, 20 min A+B (10 available, 10 busy), a 15 min break, 40 min B alone."""
+    admin = factory.caller("bpo_admin")
+    a, b = factory.tenant(name="Alpha"), factory.tenant(name="Beta")
+    queue_a, queue_b = make_queue(app, a, "Alpha sales"), make_queue(app, b, "Beta care")
+    agent = create_agent(client, admin, name="Lucia")
+    assign(client, admin, agent["id"], [queue_a, queue_b])
+    t0 = _t0()
+    _switch(app, agent["id"], [queue_a], _at(t0, -5))  # offline: no time yet
+    _presence(app, agent["id"], "available", _at(t0, 0))
+    _switch(app, agent["id"], [queue_a, queue_b], _at(t0, 30))
+    _presence(app, agent["id"], "busy", _at(t0, 40))
+    _presence(app, agent["id"], "break", _at(t0, 50))
+    _switch(app, agent["id"], [queue_b], _at(t0, 60))  # on break: still no time
+    _presence(app, agent["id"], "available", _at(t0, 65))
+    _presence(app, agent["id"], "offline", _at(t0, 105))
+    return {"admin": admin, "a": a, "b": b, "agent": agent, "t0": t0, "queues": (queue_a, queue_b)}
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def test_switching_between_two_firms_attributes_the_minutes_to_each(app, client, factory):
+    day = _a_day_between_two_firms(app, client, factory)
+    t0, a, b = day["t0"], day["a"], day["b"]
+    start, end = _at(t0, 0), _at(t0, 120)
+
+    for_a = _minutes(_report(client, factory.caller("client_admin", a), a, start, end))
+    for_b = _minutes(_report(client, factory.caller("client_viewer", b), b, start, end))
+
+    # A: 30 alone + 10 of 20 shared (5 available, 5 busy). B: 10 of 20 shared + 40 alone.
+    assert for_a == {"Lucia": (40.0, {"available": 35.0, "busy": 5.0})}
+    assert for_b == {"Lucia": (50.0, {"available": 45.0, "busy": 5.0})}
+
+
+def test_the_report_counts_only_the_overlap_with_the_range(app, client, factory):
+    day = _a_day_between_two_firms(app, client, factory)
+    t0, a = day["t0"], day["a"]
+    viewer = factory.caller("client_viewer", a)
+
+    # 15 alone, 10 shared available (5), 5 shared busy (2.5).
+    window = _minutes(_report(client, viewer, a, _at(t0, 15), _at(t0, 45)))
+    after = _report(client, viewer, a, _at(t0, 110), _at(t0, 240))
+
+    assert window == {"Lucia": (22.5, {"available": 20.0, "busy": 2.5})}
+    assert after.get_json()["agents"] == []
+
+
+def test_running_time_counts_up_to_now_or_the_end_of_the_range(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    a = factory.tenant()
+    queue = make_queue(app, a)
+    agent = create_agent(client, admin, name="Marta")
+    assign(client, admin, agent["id"], [queue])
+    now = datetime.now(UTC)
+    _switch(app, agent["id"], [queue], now - timedelta(minutes=31))
+    _presence(app, agent["id"], "available", now - timedelta(minutes=30))
+    viewer = factory.caller("client_viewer", a)
+
+    cut = _minutes(
+        _report(client, viewer, a, now - timedelta(hours=1), now - timedelta(minutes=10))
+    )
+    running = _minutes(
+        _report(client, viewer, a, now - timedelta(hours=1), now + timedelta(hours=1))
+    )
+
+    assert cut == {"Marta": (20.0, {"available": 20.0})}
+    minutes, _ = running["Marta"]
+    assert 30 <= minutes < 32
+
+
+@pytest.mark.parametrize("role", ["client_admin", "client_viewer", "integration", "supervisor"])
+def test_the_firms_people_read_the_report(app, client, factory, role):
+    day = _a_day_between_two_firms(app, client, factory)
+    a, t0 = day["a"], day["t0"]
+
+    response = _report(client, factory.caller(role, a), a, t0, _at(t0, 120))
+
+    assert _minutes(response)["Lucia"][0] == 40.0
+    assert response.get_json()["tenant_id"] == str(a.id)
+
+
+def test_agents_and_other_firms_do_not_read_the_report(app, client, factory):
+    day = _a_day_between_two_firms(app, client, factory)
+    a, t0 = day["a"], day["t0"]
+    agent = agent_caller(factory, day["agent"])
+    stranger = factory.caller("client_admin", factory.tenant())
+
+    assert_problem(_report(client, agent, a, t0, _at(t0, 60)), 403)
+    assert_problem(_report(client, stranger, a, t0, _at(t0, 60)), 404)
+    assert _minutes(_report(client, day["admin"], a, t0, _at(t0, 120)))["Lucia"][0] == 40.0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"from": "2026-03-01T00:00:00+00:00"},
+        {"from": "2026-03-01T00:00:00", "to": "2026-03-02T00:00:00"},
+        {"from": "2026-03-02T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00"},
+        {"from": "2026-03-01T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00"},
+        {"from": "2026-01-01T00:00:00+00:00", "to": "2026-04-03T00:00:01+00:00"},
+        {"from": "yesterday", "to": "2026-03-01T00:00:00+00:00"},
+    ],
+    ids=["none", "no-to", "naive", "reversed", "empty", "over-92-days", "not-a-time"],
+)
+def test_the_report_needs_a_valid_range(client, factory, query):
+    tenant = factory.tenant()
+    viewer = factory.caller("client_viewer", tenant)
+
+    response = client.get(
+        f"/v1/tenants/{tenant.id}/reports/agent-time", query_string=query, headers=viewer.headers
+    )
+
+    body = assert_problem(response, 422)
+    assert set(body["errors"]["query"]) & {"from", "to"}
+
+
+def test_a_range_of_exactly_92_days_is_fine(client, factory):
+    tenant = factory.tenant()
+    viewer = factory.caller("client_viewer", tenant)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    response = _report(client, viewer, tenant, start, start + timedelta(days=92))
+
+    assert response.status_code == 200, response.get_json()
+
+
+# --- the timeline ----------------------------------------------------------------------------
+
+
+def test_the_timeline_lists_the_day_in_order_with_firms(app, client, factory):
+    day = _a_day_between_two_firms(app, client, factory)
+    t0, agent = day["t0"], day["agent"]
+
+    response = client.get(
+        f"/v1/agents/{agent['id']}/timeline",
+        query_string={"from": _at(t0, -60).isoformat(), "to": _at(t0, 180).isoformat()},
+        headers=day["admin"].headers,
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    events = [
+        (e["occurred_at"], e["kind"], e["presence"], [q["tenant_name"] for q in e["active_queues"]])
+        for e in body["events"]
+    ]
+    assert events == [
+        (_at(t0, -5).isoformat(), "active_queues", "offline", ["Alpha"]),
+        (_at(t0, 0).isoformat(), "presence", "available", ["Alpha"]),
+        (_at(t0, 30).isoformat(), "active_queues", "available", ["Alpha", "Beta"]),
+        (_at(t0, 40).isoformat(), "presence", "busy", ["Alpha", "Beta"]),
+        (_at(t0, 50).isoformat(), "presence", "break", ["Alpha", "Beta"]),
+        (_at(t0, 60).isoformat(), "active_queues", "break", ["Beta"]),
+        (_at(t0, 65).isoformat(), "presence", "available", ["Beta"]),
+        (_at(t0, 105).isoformat(), "presence", "offline", ["Beta"]),
+    ]
+    assert body["events"][0]["active_queues"][0] == {
+        "queue_id": str(day["queues"][0]),
+        "queue_name": "Alpha sales",
+        "tenant_id": str(day["a"].id),
+        "tenant_name": "Alpha",
+    }
+    segments = [
+        (s["tenant_name"], s["started_at"], s["ended_at"], s["presence"], s["share_bps"])
+        for s in body["segments"]
+    ]
+    assert segments == [
+        ("Alpha", _at(t0, 0).isoformat(), _at(t0, 30).isoformat(), "available", 10000),
+        ("Alpha", _at(t0, 30).isoformat(), _at(t0, 40).isoformat(), "available", 5000),
+        ("Beta", _at(t0, 30).isoformat(), _at(t0, 40).isoformat(), "available", 5000),
+        ("Alpha", _at(t0, 40).isoformat(), _at(t0, 50).isoformat(), "busy", 5000),
+        ("Beta", _at(t0, 40).isoformat(), _at(t0, 50).isoformat(), "busy", 5000),
+        ("Beta", _at(t0, 65).isoformat(), _at(t0, 105).isoformat(), "available", 10000),
+    ]
+
+
+def test_a_supervisor_sees_only_the_firms_they_oversee_in_the_timeline(app, client, factory):
+    day = _a_day_between_two_firms(app, client, factory)
+    t0, agent = day["t0"], day["agent"]
+    supervisor = factory.caller("supervisor", day["a"])
+
+    response = client.get(
+        f"/v1/agents/{agent['id']}/timeline",
+        query_string={"from": _at(t0, -60).isoformat(), "to": _at(t0, 180).isoformat()},
+        headers=supervisor.headers,
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert len(body["events"]) == 8
+    assert {q["tenant_name"] for e in body["events"] for q in e["active_queues"]} == {"Alpha"}
+    assert {s["tenant_name"] for s in body["segments"]} == {"Alpha"}
+    text = response.get_data(as_text=True)
+    assert "Beta" not in text and str(day["b"].id) not in text and str(day["queues"][1]) not in text
+
+
+def test_the_timeline_defaults_to_the_last_day(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    queue = make_queue(app, factory.tenant())
+    agent = create_agent(client, admin)
+    assign(client, admin, agent["id"], [queue])
+    _switch(app, agent["id"], [queue], datetime.now(UTC) - timedelta(days=2))
+
+    body = client.get(f"/v1/agents/{agent['id']}/timeline", headers=admin.headers).get_json()
+
+    # The assignment (just now) is in; the switch two days ago is not.
+    assert [e["kind"] for e in body["events"]] == ["assignments"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "2026-03-02T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00"},
+        {"from": "2020-01-01T00:00:00+00:00"},
+        {"to": "2026-03-01T00:00:00"},
+    ],
+    ids=["reversed", "over-92-days-to-now", "naive"],
+)
+def test_the_timeline_needs_a_valid_range(client, factory, query):
+    admin = factory.caller("bpo_admin")
+    agent = create_agent(client, admin)
+
+    response = client.get(
+        f"/v1/agents/{agent['id']}/timeline", query_string=query, headers=admin.headers
+    )
+
+    assert_problem(response, 422)
+
+
+# --- shares ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 7])
+def test_shares_are_as_equal_as_can_be_and_sum_to_the_whole(n):
+    shares = agents_service.split_shares(n)
+
+    assert sum(shares) == 10000
+    assert max(shares) - min(shares) <= 1
