@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from app import migrate
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
-from app.db import db
+from app.db import db, utcnow
 from app.errors import Conflict
 from tenants import service as tenants_service
 from tenants.models import BPO_ROLES, CLIENT_ROLES
@@ -23,10 +23,11 @@ db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 users_cli = AppGroup("users", help="Manage people who sign in.")
 api_clients_cli = AppGroup("api-clients", help="Manage OAuth clients.")
 demo_cli = AppGroup("demo", help="Demo data for a first run.")
+tenants_cli = AppGroup("tenants", help="Client firms: purge those past their retention.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, api_clients_cli, demo_cli):
+    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli):
         app.cli.add_command(group)
 
 
@@ -155,6 +156,42 @@ def api_clients_create(email, name, scope, as_json) -> None:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
     else:
         click.echo(f"client_id:     {client.client_id}\nclient_secret: {secret}")
+
+
+@tenants_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; change nothing.")
+def tenants_purge(dry_run: bool) -> None:
+    """Delete offboarded client firms whose retention period has passed.
+
+    Their rows go with them and so do their users left with no other membership; the audit
+    log stays. Safe to run repeatedly (e.g. daily from cron): a purged firm is gone.
+    """
+    due = tenants_service.list_due_for_purge(now=utcnow())
+    if not due:
+        click.echo("nothing to purge")
+        return
+    for tenant in due:
+        label = f"{tenant.slug} ({tenant.id}, purge after {tenant.purge_after.isoformat()})"
+        if dry_run:
+            rows = tenants_service.count_rows(tenant=tenant)
+            click.echo(f"would purge {label}: {_describe_rows(rows)}")
+            continue
+        purged = tenants_service.purge(tenant=tenant, actor=tenants_service.SYSTEM)
+        if purged is None:
+            click.echo(f"skipped {label}: purged meanwhile by another run")
+            continue
+        click.echo(
+            f"purged {label}: {_describe_rows(purged['rows'])}; "
+            f"{purged['users_deleted']} user(s) deleted"
+        )
+    if not dry_run:
+        db.session.commit()
+
+
+def _describe_rows(rows: dict[str, int]) -> str:
+    total = sum(rows.values())
+    detail = ", ".join(f"{table} {n}" for table, n in sorted(rows.items()))
+    return f"{total} row(s)" + (f" ({detail})" if detail else "")
 
 
 @demo_cli.command("seed")

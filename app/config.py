@@ -34,6 +34,9 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
+    # Days an offboarded client firm's data is kept (read-only, exportable) before
+    # `flask tenants purge` deletes it.
+    "OFFBOARDING_RETENTION_DAYS": 30,
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

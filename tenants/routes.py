@@ -1,13 +1,19 @@
-"""HTTP resources of tenancy: /v1/tenants, and each tenant's users and API clients."""
+"""HTTP resources of tenancy: /v1/tenants (reads, profile, lifecycle, exports), and each
+tenant's users and API clients. Onboarding (`POST /v1/tenants`) is `app.onboarding`'s."""
 
 from __future__ import annotations
 
+import base64
+import inspect
+from datetime import timedelta
+
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from app.api import SelectPage
 from app.auth.passwords import hash_password
-from app.auth.permissions import TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
+from app.auth.permissions import EXPORT_READ, TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from tenants import service as tenants_service
 from tenants.schemas import (
@@ -15,7 +21,9 @@ from tenants.schemas import (
     ApiClientCreatedSchema,
     ApiClientCreateSchema,
     ApiClientSchema,
-    TenantCreateSchema,
+    LifecycleActionSchema,
+    OffboardingSchema,
+    TenantExportSchema,
     TenantQueryArgsSchema,
     TenantSchema,
     TenantUpdateSchema,
@@ -23,6 +31,8 @@ from tenants.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
+
+NDJSON = "application/x-ndjson"
 
 tenants_blp = Blueprint(
     "tenants",
@@ -54,14 +64,6 @@ class Tenants(MethodView):
         """List the client firms you can see"""
         return tenants_service.list_(visible=current_principal().visible_tenant_ids(), **args)
 
-    @require(TENANT_ADMIN)
-    @tenants_blp.arguments(TenantCreateSchema)
-    @tenants_blp.response(201, TenantSchema)
-    @tenants_blp.alt_response(409, description="A tenant with this slug exists.")
-    def post(self, tenant_in):
-        """Onboard a client firm"""
-        return tenants_service.create(tenant_in=tenant_in, actor=current_actor())
-
 
 @tenants_blp.route("/<uuid:tenant_id>")
 class TenantById(MethodView):
@@ -81,6 +83,130 @@ class TenantById(MethodView):
         tenant = current_tenant()
         tenants_blp.check_etag(tenant, TenantSchema)
         return tenants_service.update(tenant=tenant, tenant_in=tenant_in, actor=current_actor())
+
+
+def _dedented(view):
+    # `require` appends its note unindented, which stops OpenAPI from dedenting a multi-line
+    # docstring (its Markdown would render as a code block): dedent it first.
+    view.__doc__ = inspect.cleandoc(view.__doc__ or "")
+    return view
+
+
+_ILLEGAL_MOVE = (
+    "The firm's status does not allow this action; `allowed_actions` lists what it allows "
+    "(offboarded firms allow none: they are read-only until purged)."
+)
+
+
+@tenants_blp.route("/<uuid:tenant_id>/suspend")
+class TenantSuspend(MethodView):
+    @require(TENANT_ADMIN)
+    @tenants_blp.arguments(LifecycleActionSchema, required=False)
+    @tenants_blp.response(200, TenantSchema)
+    @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
+    @_dedented
+    def post(self, action_in, tenant_id):
+        """Suspend a client firm
+
+        Allowed from `active`. Its data stays readable; new contacts are refused and agents
+        cannot claim its work until it is activated again. The optional `reason` goes to the
+        audit log (`tenant.suspended`).
+        """
+        return tenants_service.suspend(
+            tenant=current_tenant(), reason=action_in.get("reason"), actor=current_actor()
+        )
+
+
+@tenants_blp.route("/<uuid:tenant_id>/activate")
+class TenantActivate(MethodView):
+    @require(TENANT_ADMIN)
+    @tenants_blp.arguments(LifecycleActionSchema, required=False)
+    @tenants_blp.response(200, TenantSchema)
+    @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
+    @_dedented
+    def post(self, action_in, tenant_id):
+        """Activate a suspended client firm
+
+        Allowed from `suspended` only; audited as `tenant.activated`.
+        """
+        return tenants_service.activate(
+            tenant=current_tenant(), reason=action_in.get("reason"), actor=current_actor()
+        )
+
+
+@tenants_blp.route("/<uuid:tenant_id>/offboard")
+class TenantOffboard(MethodView):
+    @require(TENANT_ADMIN)
+    @tenants_blp.arguments(LifecycleActionSchema, required=False)
+    @tenants_blp.response(200, OffboardingSchema)
+    @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
+    @_dedented
+    def post(self, action_in, tenant_id):
+        """Offboard a client firm: export its data, then schedule its deletion
+
+        Allowed from `active` and `suspended`; final. In one step it exports all of the
+        firm's data (every table it owns, its users' public fields; no password or secret
+        digests) as JSON lines, downloadable from `exports`; makes the firm read-only (any
+        write answers 409); revokes its API clients; and sets `purge_after` to now plus the
+        retention period (`OFFBOARDING_RETENTION_DAYS`, 30 days by default), after which
+        `flask tenants purge` deletes it. Audited as `tenant.exported` and `tenant.offboarded`.
+        """
+        retention = timedelta(days=current_app.config["OFFBOARDING_RETENTION_DAYS"])
+        tenant = current_tenant()
+        export = tenants_service.offboard(
+            tenant=tenant,
+            reason=action_in.get("reason"),
+            retention=retention,
+            actor=current_actor(),
+        )
+        return {"tenant": tenant, "export": export}
+
+
+@tenants_blp.route("/<uuid:tenant_id>/exports")
+class TenantExports(MethodView):
+    @require(EXPORT_READ)
+    @tenants_blp.response(200, TenantExportSchema(many=True))
+    @tenants_blp.paginate(SelectPage)
+    def get(self, tenant_id):
+        """List the client firm's data exports, newest first (without their content)"""
+        return tenants_service.list_exports()
+
+
+@tenants_blp.route("/<uuid:tenant_id>/exports/<uuid:export_id>")
+class TenantExportById(MethodView):
+    @require(EXPORT_READ)
+    @tenants_blp.response(
+        200,
+        content_type=NDJSON,
+        description=(
+            "The export as NDJSON (`application/x-ndjson`), one JSON object per line: "
+            '`{"table": "<table name>", "row": {<column>: <value>}}`. First the `tenants` '
+            "row, then `users` (public fields of the firm's users), then every table the firm "
+            "owns. Times are RFC 3339, ids are strings; binary columns, password and secret "
+            "digests are left out. `Repr-Digest` carries the SHA-256 listed with the export."
+        ),
+        example=(
+            '{"row":{"id":"6f1c…","slug":"acme-retail","status":"active",…},"table":"tenants"}\n'
+            '{"row":{"id":"9b2e…","name":"General","channels":["voice"],…},"table":"queues"}\n'
+        ),
+    )
+    def get(self, tenant_id, export_id):
+        """Download a data export as NDJSON (application/x-ndjson)"""
+        export = tenants_service.get_export(export_id=export_id)
+        if export is None:
+            abort(404, message="No such export of this client firm.")
+        body = tenants_service.read_export(export=export, actor=current_actor())
+        filename = f"{current_tenant().slug}-export-{export.created_at:%Y%m%dT%H%M%SZ}.ndjson"
+        digest = base64.b64encode(bytes.fromhex(export.sha256)).decode()
+        return Response(
+            body,
+            mimetype=NDJSON,
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Repr-Digest": f"sha-256=:{digest}:",
+                "Cache-Control": "no-store",
+            },
+        )
 
 
 @users_blp.route("")

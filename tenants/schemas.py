@@ -10,9 +10,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from app.auth.permissions import ROLE_SCOPES
 from tenants.models import CLIENT_ROLES, TENANT_STATUSES
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+# \Z, not $: "$" also matches before a trailing newline, which would reach the database.
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?\Z")
+CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 
 
 def _valid_time_zone(value: str) -> None:
@@ -32,6 +33,13 @@ class TenantSchema(Schema):
     currency = fields.String(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+    suspended_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    offboarded_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    purge_after = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "After offboarding: when the firm's data will be deleted."},
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -138,3 +146,29 @@ class ApiClientCreateSchema(Schema):
         unknown = set(value.split()) - set(INTEGRATION_SCOPES)
         if unknown:
             raise ValidationError(f"Not available to integrations: {' '.join(sorted(unknown))}.")
+
+
+class LifecycleActionSchema(Schema):
+    reason = fields.String(
+        validate=validate.Length(min=1, max=500),
+        metadata={
+            "description": "Optional; kept in the audit log.",
+            "example": "Contract paused by the client",
+        },
+    )
+
+
+class TenantExportSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    created_by_user_id = fields.UUID(dump_only=True, allow_none=True)
+    row_count = fields.Integer(dump_only=True, metadata={"description": "JSON lines in it."})
+    size_bytes = fields.Integer(dump_only=True, metadata={"description": "Uncompressed size."})
+    sha256 = fields.String(
+        dump_only=True, metadata={"description": "SHA-256 (hex) of the downloaded NDJSON."}
+    )
+
+
+class OffboardingSchema(Schema):
+    tenant = fields.Nested(TenantSchema, dump_only=True)
+    export = fields.Nested(TenantExportSchema, dump_only=True)

@@ -1,22 +1,40 @@
-"""Tenancy rules: onboarding and editing client firms, their users and API clients, auditing.
+"""Tenancy rules: client firms, their users and API clients, their lifecycle, auditing.
 
 Services take keyword arguments, return ORM objects and never commit: the request (or the CLI
-command) owns the transaction.
+command) owns the transaction. The export at offboarding reads every tenant-owned table of the
+complete model registry (`app.models`), generically: no domain is imported by name.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
+import re
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Column, LargeBinary, Select, delete, exists, func, select
+from sqlalchemy.orm import Mapper, defer
 
+from app import models as app_models
 from app.auth.models import digest
 from app.db import db, utcnow
 from app.errors import Conflict
-from tenants.models import CLIENT_ROLES, ApiClient, AuditLog, Membership, Tenant, User
-from tenants.scoping import tenant_scope
+from tenants.models import (
+    CLIENT_ROLES,
+    ApiClient,
+    AuditLog,
+    Membership,
+    Tenant,
+    TenantExport,
+    User,
+)
+from tenants.scoping import is_tenant_owned, tenant_scope, unscoped
 
 
 @dataclass(frozen=True)
@@ -265,3 +283,290 @@ def revoke_api_client(*, client: ApiClient, actor: Actor) -> ApiClient:
         )
         db.session.flush()
     return client
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+# What may happen next to a client firm in each status. Offboarding is final: the firm's data
+# is read-only until `flask tenants purge` deletes it.
+LIFECYCLE_MOVES: dict[str, tuple[str, ...]] = {
+    "active": ("suspend", "offboard"),
+    "suspended": ("activate", "offboard"),
+    "offboarded": (),
+}
+
+
+def allowed_moves(*, tenant: Tenant) -> tuple[str, ...]:
+    """Return the lifecycle actions a tenant's status allows."""
+    return LIFECYCLE_MOVES[tenant.status]
+
+
+def _require_move(tenant: Tenant, move: str) -> None:
+    # Lock the firm and read its status afresh: of two concurrent moves, the second waits
+    # and then judges the status the first left (two offboardings would export twice).
+    db.session.refresh(tenant, with_for_update=True)
+    allowed = allowed_moves(tenant=tenant)
+    if move not in allowed:
+        raise Conflict(
+            f"A client firm that is {tenant.status} cannot {move}; allowed now: "
+            f"{', '.join(allowed) or 'none (read-only until purged)'}.",
+            tenant_status=tenant.status,
+            allowed_actions=list(allowed),
+        )
+
+
+def suspend(*, tenant: Tenant, reason: str | None, actor: Actor) -> Tenant:
+    """Suspend a client firm: reads go on, no new contacts or claims."""
+    _require_move(tenant, "suspend")
+    tenant.status = "suspended"
+    tenant.suspended_at = utcnow()
+    _record_move(tenant, "tenant.suspended", reason, actor)
+    return tenant
+
+
+def activate(*, tenant: Tenant, reason: str | None, actor: Actor) -> Tenant:
+    """Bring a suspended client firm back into service."""
+    _require_move(tenant, "activate")
+    tenant.status = "active"
+    tenant.suspended_at = None
+    _record_move(tenant, "tenant.activated", reason, actor)
+    return tenant
+
+
+def offboard(
+    *, tenant: Tenant, reason: str | None, retention: timedelta, actor: Actor
+) -> TenantExport:
+    """Export all of a client firm's data, make it read-only, revoke its API clients and
+    schedule its deletion after `retention`; return the export."""
+    _require_move(tenant, "offboard")
+    export = create_export(tenant=tenant, actor=actor)
+    now = utcnow()
+    tenant.status = "offboarded"
+    tenant.offboarded_at = now
+    tenant.purge_after = now + retention
+    with tenant_scope(tenant.id):
+        clients = db.session.scalars(
+            select(ApiClient).where(
+                ApiClient.tenant_id == tenant.id, ApiClient.revoked_at.is_(None)
+            )
+        ).all()
+        for client in clients:
+            revoke_api_client(client=client, actor=actor)
+        _record_move(
+            tenant,
+            "tenant.offboarded",
+            reason,
+            actor,
+            export_id=str(export.id),
+            purge_after=tenant.purge_after.isoformat(),
+            api_clients_revoked=len(clients),
+        )
+    return export
+
+
+def _record_move(tenant: Tenant, action: str, reason: str | None, actor: Actor, **details):
+    with tenant_scope(tenant.id):
+        record_audit(
+            actor=actor,
+            action=action,
+            target_type="tenant",
+            target_id=tenant.id,
+            tenant_id=tenant.id,
+            details={"status": tenant.status, "reason": reason, **details},
+        )
+        db.session.flush()
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+# Columns never exported, whatever table they are in: credentials and their digests.
+_SECRET_COLUMN = re.compile(r"password|secret|_hash$")
+
+
+def _exported(column: Column) -> bool:
+    if column.info.get("export") is False or _SECRET_COLUMN.search(column.name):
+        return False
+    return not isinstance(column.type, LargeBinary)  # bytes are not JSON
+
+
+def _jsonable(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    raise TypeError(f"cannot export a {type(value).__name__}")
+
+
+def _line(table: str, row: dict) -> bytes:
+    return json.dumps(
+        {"table": table, "row": row},
+        default=_jsonable,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def tenant_owned_mappers() -> list[Mapper]:
+    """Every mapped model whose rows belong to tenants, by table name."""
+    mappers = [m for m in app_models.Base.registry.mappers if is_tenant_owned(m.class_)]
+    return sorted(mappers, key=lambda m: m.local_table.name)
+
+
+def _rows(mapper: Mapper, *where) -> Iterator[dict]:
+    attrs = [a for a in mapper.column_attrs if _exported(a.columns[0])]
+    stmt = (
+        select(*(getattr(mapper.class_, a.key) for a in attrs))
+        .where(*where)
+        .order_by(*mapper.primary_key)
+    )
+    for row in db.session.execute(stmt.execution_options(yield_per=500)):
+        yield {a.columns[0].name: value for a, value in zip(attrs, row, strict=True)}
+
+
+def _export_lines(tenant: Tenant) -> Iterator[bytes]:
+    """The tenant row, its users' public fields, then every tenant-owned table's rows."""
+    yield from (_line("tenants", r) for r in _rows(Tenant.__mapper__, Tenant.id == tenant.id))
+    with tenant_scope(tenant.id):
+        # The firm's own people, as `list_members` has them; BPO staff granted to the firm
+        # appear by id only (memberships, audit log).
+        members = select(Membership.user_id).where(
+            Membership.tenant_id == tenant.id, Membership.role.in_(CLIENT_ROLES)
+        )
+        member_ids = set(db.session.scalars(members))
+        yield from (_line("users", r) for r in _rows(User.__mapper__, User.id.in_(member_ids)))
+        for mapper in tenant_owned_mappers():
+            table = mapper.local_table.name
+            for row in _rows(mapper, mapper.class_.tenant_id == tenant.id):
+                yield _line(table, row)
+
+
+def create_export(*, tenant: Tenant, actor: Actor) -> TenantExport:
+    """Export all of a tenant's data as JSON lines (gzip), store it and audit it."""
+    lines = list(_export_lines(tenant))
+    data = b"".join(line + b"\n" for line in lines)
+    with tenant_scope(tenant.id):
+        export = TenantExport(
+            tenant_id=tenant.id,
+            created_by_user_id=actor.user_id,
+            row_count=len(lines),
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            content=gzip.compress(data, mtime=0),
+        )
+        db.session.add(export)
+        db.session.flush()
+        record_audit(
+            actor=actor,
+            action="tenant.exported",
+            target_type="tenant_export",
+            target_id=export.id,
+            tenant_id=tenant.id,
+            details={"row_count": export.row_count, "sha256": export.sha256},
+        )
+        db.session.flush()
+    return export
+
+
+def list_exports() -> Select:
+    """Select the exports of the tenant in scope, newest first, without their content."""
+    return (
+        select(TenantExport)
+        .options(defer(TenantExport.content))
+        .order_by(TenantExport.created_at.desc(), TenantExport.id)
+    )
+
+
+def get_export(*, export_id: uuid.UUID) -> TenantExport | None:
+    """Return one export of the tenant in scope."""
+    return db.session.scalar(select(TenantExport).where(TenantExport.id == export_id))
+
+
+def read_export(*, export: TenantExport, actor: Actor) -> bytes:
+    """Return an export's JSON lines, recording who downloaded it."""
+    record_audit(
+        actor=actor,
+        action="tenant.export_downloaded",
+        target_type="tenant_export",
+        target_id=export.id,
+        tenant_id=export.tenant_id,
+    )
+    db.session.flush()
+    return gzip.decompress(export.content)
+
+
+# --- purge -----------------------------------------------------------------------------------
+
+
+def list_due_for_purge(*, now: datetime) -> list[Tenant]:
+    """Return the offboarded tenants whose retention has run out, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Tenant)
+            .where(Tenant.status == "offboarded", Tenant.purge_after <= now)
+            .order_by(Tenant.purge_after, Tenant.id)
+        )
+    )
+
+
+def count_rows(*, tenant: Tenant) -> dict[str, int]:
+    """Count the tenant's rows that purging deletes, per table (those with any): every
+    tenant-owned table whose tenant_id cascades; the audit log, with no foreign key, stays."""
+    counts = {}
+    with tenant_scope(tenant.id):
+        for mapper in tenant_owned_mappers():
+            if not mapper.local_table.c.tenant_id.foreign_keys:
+                continue
+            n = db.session.scalar(
+                select(func.count())
+                .select_from(mapper.class_)
+                .where(mapper.class_.tenant_id == tenant.id)
+            )
+            if n:
+                counts[mapper.local_table.name] = n
+    return counts
+
+
+def purge(*, tenant: Tenant, actor: Actor) -> dict | None:
+    """Delete an offboarded tenant and everything it owns; keep the audit log. Return what
+    went (rows per table, the firm's users left with no membership anywhere), or None when a
+    concurrent purge got there first."""
+    if tenant.status != "offboarded":
+        raise Conflict(f"Only offboarded client firms are purged; this one is {tenant.status}.")
+    rows = count_rows(tenant=tenant)
+    with tenant_scope(tenant.id):
+        client_users = set(
+            db.session.scalars(
+                select(Membership.user_id).where(
+                    Membership.tenant_id == tenant.id, Membership.role.in_(CLIENT_ROLES)
+                )
+            )
+        )
+    tenant_id, slug = tenant.id, tenant.slug
+    # Unscoped: whether a user has a membership left must be read across every tenant (in
+    # the purged tenant's scope, row-level security would hide the others and every one of
+    # its people would look orphaned). The tenant row goes, its rows follow by ON DELETE
+    # CASCADE; the audit log has no foreign key and stays. BPO staff keep their accounts.
+    with unscoped():
+        db.session.expunge(tenant)
+        deleted = db.session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+        if deleted.rowcount == 0:
+            return None
+        orphaned = db.session.execute(
+            delete(User)
+            .where(
+                User.id.in_(client_users),
+                ~exists().where(Membership.user_id == User.id),
+            )
+            .returning(User.id)
+        ).all()
+        record_audit(
+            actor=actor,
+            action="tenant.purged",
+            target_type="tenant",
+            target_id=tenant_id,
+            tenant_id=tenant_id,
+            details={"slug": slug, "rows": rows, "users_deleted": len(orphaned)},
+        )
+        db.session.flush()
+    return {"rows": rows, "users_deleted": len(orphaned)}

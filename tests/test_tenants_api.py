@@ -21,11 +21,13 @@ def test_a_bpo_admin_onboards_a_client_firm_and_it_is_audited(app, client, facto
     response = client.post("/v1/tenants", json=TENANT_IN, headers=admin.headers)
 
     assert response.status_code == 201, response.get_json()
-    body = response.get_json()
+    # Onboarding answers with everything it created; the firm itself is under "tenant".
+    body = response.get_json()["tenant"]
     assert {k: body[k] for k in TENANT_IN} == TENANT_IN
     assert body["status"] == "active"
     tenant_id = uuid.UUID(body["id"])
     assert body["created_at"].endswith("+00:00")
+    assert response.headers["Location"].endswith(f"/v1/tenants/{tenant_id}")
     entries = audit_entries(app, "tenant.created")
     assert [(e.tenant_id, e.target_id, e.actor_user_id) for e in entries] == [
         (tenant_id, str(tenant_id), admin.user_id)
