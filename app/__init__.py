@@ -45,6 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     principal.register_error_handlers(app)
     app.register_error_handler(HTTPException, http_exception_to_problem)
     app.register_error_handler(DomainError, domain_error_to_problem)
+    app.register_error_handler(IntegrityError, _integrity_error)
     cli.init_app(app)
 
     app.before_request(_require_json_body)
@@ -67,6 +68,18 @@ def _require_json_body():
         return None
     return problem(
         415, f"Send the request body as application/json, not {request.mimetype or 'untyped'}."
+    )
+
+
+def _integrity_error(error: IntegrityError):
+    """A unique or foreign key the services' own checks did not catch (a concurrent request won
+    a race): the client's data conflicts, so a 409 rather than a 500."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    log.warning("integrity error answered 409: %s", error.orig)
+    return problem(
+        409, "The change conflicts with existing data (another request got there first)."
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app import migrate
+from app import idempotency, migrate
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
 from app.db import db, utcnow
@@ -161,13 +162,20 @@ def api_clients_create(email, name, scope, as_json) -> None:
 @tenants_cli.command("purge")
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; change nothing.")
 def tenants_purge(dry_run: bool) -> None:
-    """Delete offboarded client firms whose retention period has passed.
+    """Delete offboarded client firms whose retention period has passed, and expired
+    Idempotency-Key answers.
 
-    Their rows go with them and so do their users left with no other membership; the audit
+    A firm's rows go with it and so do its users left with no other membership; the audit
     log stays. Safe to run repeatedly (e.g. daily from cron): a purged firm is gone.
     """
-    due = tenants_service.list_due_for_purge(now=utcnow())
+    now = utcnow()
+    if not dry_run:
+        hours = int(current_app.config["IDEMPOTENCY_RETENTION_HOURS"])
+        pruned = idempotency.prune(older_than=now - timedelta(hours=hours))
+        click.echo(f"pruned {pruned} idempotency record(s) older than {hours} h")
+    due = tenants_service.list_due_for_purge(now=now)
     if not due:
+        db.session.commit()
         click.echo("nothing to purge")
         return
     for tenant in due:

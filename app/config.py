@@ -37,6 +37,9 @@ DEFAULTS: dict[str, object] = {
     # Days an offboarded client firm's data is kept (read-only, exportable) before
     # `flask tenants purge` deletes it.
     "OFFBOARDING_RETENTION_DAYS": 30,
+    # How long a POST's first answer is replayed for its Idempotency-Key (pruned by
+    # `flask tenants purge`).
+    "IDEMPOTENCY_RETENTION_HOURS": 24,
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

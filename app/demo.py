@@ -14,11 +14,14 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from app.agents import service as agents_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
 from app.db import db
+from app.onboarding import service as onboarding_service
+from app.queues.models import Queue
 from tenants import service as tenants_service
-from tenants.models import ApiClient
+from tenants.models import ApiClient, Tenant
 from tenants.scoping import tenant_scope, unscoped
 
 DEMO_PASSWORD = "switchboard-demo"  # noqa: S105 - printed on purpose; demo only
@@ -34,6 +37,24 @@ FIRMS = (
             "currency": "EUR",
         },
         "admin": "admin@acme-retail.example",
+        "parts": {
+            "queues": [
+                {"name": "Atención al cliente", "channels": ["voice", "chat", "email"]},
+                {
+                    "name": "Reclamaciones",
+                    "channels": ["email", "web"],
+                    "categories": ["complaint", "claim"],
+                },
+            ],
+            "calendar": {
+                "weekly_hours": {
+                    day: [{"start": "09:00", "end": "14:00"}, {"start": "16:00", "end": "19:00"}]
+                    for day in ("mon", "tue", "wed", "thu", "fri")
+                },
+                "holiday_country": "ES",
+                "holiday_subdivision": "MD",
+            },
+        },
     },
     {
         "tenant": {
@@ -47,6 +68,12 @@ FIRMS = (
     },
 )
 BPO_ADMIN = "admin@bpo.example"
+SUPERVISOR = "supervisor@bpo.example"
+# (email, name, slugs of the firms whose queues the agent serves)
+AGENTS = (
+    ("lucia@bpo.example", "Lucía Martín", ("acme-retail", "globex-telecom")),
+    ("diego@bpo.example", "Diego Ramos", ("acme-retail",)),
+)
 
 
 def seed() -> Iterator[str]:
@@ -71,17 +98,20 @@ def seed() -> Iterator[str]:
     for firm in FIRMS:
         tenant = tenants_service.get_by_slug(slug=firm["tenant"]["slug"])
         if tenant is None:
-            tenant = tenants_service.create(tenant_in=firm["tenant"], actor=actor)
+            # Onboarded as a BPO admin would: parts not given get the domains' defaults.
+            tenant = onboarding_service.onboard(
+                onboarding_in={
+                    **firm["tenant"],
+                    **firm.get("parts", {}),
+                    "first_admin": {
+                        "email": firm["admin"],
+                        "name": f"{firm['tenant']['name']} admin",
+                        "password": DEMO_PASSWORD,
+                    },
+                },
+                actor=actor,
+            ).tenant
         with tenant_scope(tenant.id):
-            if tenants_service.find_user(email=firm["admin"]) is None:
-                tenants_service.create_user(
-                    email=firm["admin"],
-                    name=f"{tenant.name} admin",
-                    role="client_admin",
-                    password_hash=hash_password(DEMO_PASSWORD),
-                    tenant_id=tenant.id,
-                    actor=actor,
-                )
             known = credentials.get(tenant.slug, {}).get("client_id")
             if known is None or _client(known) is None:
                 client, secret = tenants_service.create_api_client(
@@ -95,6 +125,7 @@ def seed() -> Iterator[str]:
                     "client_id": client.client_id,
                     "client_secret": secret,
                 }
+    _ensure_staff(actor)
     db.session.commit()
     _write_private(credentials_file, json.dumps(credentials, indent=2))
 
@@ -105,7 +136,58 @@ def seed() -> Iterator[str]:
         yield f"{slug}: admin {firm['admin']} / {DEMO_PASSWORD}"
         yield f"{slug}: tenant_id {c['tenant_id']}"
         yield f"{slug}: API client_id {c['client_id']} client_secret {c['client_secret']}"
+    for email, name, _serves in AGENTS:
+        yield f"agent: {email} / {DEMO_PASSWORD} ({name})"
+    yield f"supervisor of both firms: {SUPERVISOR} / {DEMO_PASSWORD}"
     yield f"(credentials kept in {credentials_file})"
+
+
+def _ensure_staff(actor) -> None:
+    """Two agents shared between the firms' queues, and a supervisor of both firms."""
+    for email, name, serves in AGENTS:
+        if tenants_service.find_user(email=email) is not None:
+            continue
+        agent = agents_service.create(
+            agent_in={
+                "email": email,
+                "name": name,
+                "channels": ["voice", "chat", "email"],
+                "concurrency": {"voice": 1, "chat": 3, "email": 5},
+                "languages": ["es", "en"],
+                "skills": [
+                    {"name": "lang:es", "level": 5},
+                    {"name": "billing-disputes", "level": 3},
+                ],
+            },
+            password_hash=hash_password(DEMO_PASSWORD),
+            actor=actor,
+        )
+        # The demo staffs every queue of the firms it names, whichever tenant they belong to.
+        with unscoped():
+            queues = db.session.scalars(
+                select(Queue)
+                .join(Tenant, Tenant.id == Queue.tenant_id)
+                .where(Tenant.slug.in_(serves))
+            ).all()
+        agents_service.set_assignments(
+            agent=agent,
+            assignments_in=[{"queue_id": q.id, "priority": 1} for q in queues],
+            actor=actor,
+        )
+    if tenants_service.find_user(email=SUPERVISOR) is None:
+        firms = [tenants_service.get_by_slug(slug=f["tenant"]["slug"]) for f in FIRMS]
+        with tenant_scope(firms[0].id):
+            supervisor = tenants_service.create_user(
+                email=SUPERVISOR,
+                name="Sara Supervisor",
+                role="supervisor",
+                password_hash=hash_password(DEMO_PASSWORD),
+                tenant_id=firms[0].id,
+                actor=actor,
+            ).user
+        agents_service.set_supervised_tenants(
+            user=supervisor, tenant_ids=[f.id for f in firms], actor=actor
+        )
 
 
 def _client(client_id: str) -> ApiClient | None:

@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import wraps
 
 from flask import Response, current_app, g, request
-from sqlalchemy import String, Text, UniqueConstraint, select
+from sqlalchemy import String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -178,3 +178,14 @@ def _replay(first: IdempotencyRecord | None, fingerprint: str) -> Response:
         response.headers[name] = value
     response.headers[REPLAYED_HEADER] = "true"
     return response
+
+
+def prune(*, older_than: datetime) -> int:
+    """Delete stored answers older than `older_than` (they may hold personal data or a secret
+    shown once); return how many went. Retries after that do the work again."""
+    # Keys of every tenant and of the BPO expire alike.
+    with unscoped():
+        result = db.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < older_than)
+        )
+    return result.rowcount or 0

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint, abort
 from werkzeug.http import quote_etag
 
 from app.api import SelectPage
-from app.auth.permissions import TENANT_ADMIN, TENANT_READ
+from app.auth.permissions import BILLING_READ, TENANT_ADMIN
 from app.auth.principal import current_actor, current_tenant, require
 from app.db import utcnow
 from billing import service as billing_service
@@ -37,7 +37,7 @@ _IF_MATCH = {
 
 @rate_card_blp.route("")
 class RateCardInForce(MethodView):
-    @require(TENANT_READ)
+    @require(BILLING_READ)
     @rate_card_blp.etag
     @rate_card_blp.response(200, RateCardSchema)
     @rate_card_blp.alt_response(404, description="No version is in force yet.")
@@ -75,7 +75,7 @@ class RateCardInForce(MethodView):
 
 @rate_card_blp.route("/versions")
 class RateCardVersions(MethodView):
-    @require(TENANT_READ)
+    @require(BILLING_READ)
     @rate_card_blp.response(200, RateCardSchema(many=True))
     @rate_card_blp.paginate(SelectPage)
     def get(self, tenant_id):

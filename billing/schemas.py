@@ -8,15 +8,12 @@ needs a tenant or the database (the currency check against the tenant is the ser
 
 from __future__ import annotations
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.queues.models import CATEGORIES, CHANNELS
+from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS
 from billing.models import CREDITED_KPIS, TIER_MODES
+from tenants.schemas import CURRENCY
 
-CURRENCY = re.compile(r"^[A-Z]{3}$")
-DIRECTIONS = ("inbound", "outbound")
 # The amount columns are 32-bit integers: 21,474,836.47 in a currency with cents.
 MAX_AMOUNT = 2_147_483_647
 BPS_FULL = 10_000

@@ -4,7 +4,6 @@ tenant's users and API clients. Onboarding (`POST /v1/tenants`) is `app.onboardi
 from __future__ import annotations
 
 import base64
-import inspect
 from datetime import timedelta
 
 from flask import Response, current_app
@@ -85,13 +84,6 @@ class TenantById(MethodView):
         return tenants_service.update(tenant=tenant, tenant_in=tenant_in, actor=current_actor())
 
 
-def _dedented(view):
-    # `require` appends its note unindented, which stops OpenAPI from dedenting a multi-line
-    # docstring (its Markdown would render as a code block): dedent it first.
-    view.__doc__ = inspect.cleandoc(view.__doc__ or "")
-    return view
-
-
 _ILLEGAL_MOVE = (
     "The firm's status does not allow this action; `allowed_actions` lists what it allows "
     "(offboarded firms allow none: they are read-only until purged)."
@@ -104,7 +96,6 @@ class TenantSuspend(MethodView):
     @tenants_blp.arguments(LifecycleActionSchema, required=False)
     @tenants_blp.response(200, TenantSchema)
     @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
-    @_dedented
     def post(self, action_in, tenant_id):
         """Suspend a client firm
 
@@ -123,7 +114,6 @@ class TenantActivate(MethodView):
     @tenants_blp.arguments(LifecycleActionSchema, required=False)
     @tenants_blp.response(200, TenantSchema)
     @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
-    @_dedented
     def post(self, action_in, tenant_id):
         """Activate a suspended client firm
 
@@ -140,7 +130,6 @@ class TenantOffboard(MethodView):
     @tenants_blp.arguments(LifecycleActionSchema, required=False)
     @tenants_blp.response(200, OffboardingSchema)
     @tenants_blp.alt_response(409, description=_ILLEGAL_MOVE)
-    @_dedented
     def post(self, action_in, tenant_id):
         """Offboard a client firm: export its data, then schedule its deletion
 

@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -315,12 +315,30 @@ def _require_move(tenant: Tenant, move: str) -> None:
         )
 
 
+# Domains holding live work for a tenant react when it stops being active (agents stop taking
+# its work at once). tenants imports no domain, so they register here.
+_stop_listeners: list[Callable[..., None]] = []
+
+
+def when_tenant_stops(listener: Callable[..., None]) -> Callable[..., None]:
+    """Register `listener(*, tenant, actor)`, called in the same transaction whenever a tenant
+    is suspended or offboarded."""
+    _stop_listeners.append(listener)
+    return listener
+
+
+def _notify_stopped(tenant: Tenant, actor: Actor) -> None:
+    for listener in _stop_listeners:
+        listener(tenant=tenant, actor=actor)
+
+
 def suspend(*, tenant: Tenant, reason: str | None, actor: Actor) -> Tenant:
     """Suspend a client firm: reads go on, no new contacts or claims."""
     _require_move(tenant, "suspend")
     tenant.status = "suspended"
     tenant.suspended_at = utcnow()
     _record_move(tenant, "tenant.suspended", reason, actor)
+    _notify_stopped(tenant, actor)
     return tenant
 
 
@@ -361,6 +379,7 @@ def offboard(
             purge_after=tenant.purge_after.isoformat(),
             api_clients_revoked=len(clients),
         )
+    _notify_stopped(tenant, actor)
     return export
 
 

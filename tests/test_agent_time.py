@@ -292,3 +292,31 @@ def test_shares_are_as_equal_as_can_be_and_sum_to_the_whole(n):
 
     assert sum(shares) == 10000
     assert max(shares) - min(shares) <= 1
+
+
+def test_suspending_a_firm_takes_its_queues_out_of_agents_work_at_once(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    a, b = factory.tenant(name="Alpha"), factory.tenant(name="Beta")
+    queue_a, queue_b = make_queue(app, a, "Alpha sales"), make_queue(app, b, "Beta care")
+    agent = create_agent(client, admin, name="Marta")
+    assign(client, admin, agent["id"], [queue_a, queue_b])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    _switch(app, agent["id"], [queue_a, queue_b], start)
+    _presence(app, agent["id"], "available", start)
+
+    suspended = client.post(f"/v1/tenants/{a.id}/suspend", json={}, headers=admin.headers)
+
+    assert suspended.status_code == 200, suspended.get_json()
+    profile = client.get(f"/v1/agents/{agent['id']}", headers=admin.headers).get_json()
+    assert profile["active_queue_ids"] == [str(queue_b)]
+    # Alpha's time stopped at the suspension; Beta's running share became the whole.
+    later = datetime.now(UTC) + timedelta(hours=1)
+    alpha = _minutes(_report(client, admin, a, start, later))["Marta"][0]
+    assert 29.0 <= alpha <= 31.0  # half of the hour before the suspension
+    timeline = client.get(
+        f"/v1/agents/{agent['id']}/timeline",
+        query_string={"from": start.isoformat(), "to": later.isoformat()},
+        headers=admin.headers,
+    ).get_json()
+    kinds = [e["kind"] for e in timeline["events"]]
+    assert kinds[-1] == "active_queues"

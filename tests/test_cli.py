@@ -242,12 +242,14 @@ def test_demo_seed_creates_the_demo_and_is_idempotent(app, runner, client, demo_
 
     assert first.exit_code == 0, first.output
     counts = _counts(app)
-    # Two firms; the BPO admin and one client admin per firm; an integration per firm plus
-    # the docs' public client.
-    assert counts == {"Tenant": 2, "User": 3, "Membership": 3, "ApiClient": 3}
+    # Two firms; the BPO admin, one client admin per firm, two agents and a supervisor (who
+    # holds one membership per firm); an integration per firm plus the docs' public client.
+    assert counts == {"Tenant": 2, "User": 6, "Membership": 7, "ApiClient": 3}
     assert _user(app, "admin@bpo.example")[1] == [("bpo_admin", None)]
     for slug in ("acme-retail", "globex-telecom"):
         assert [r for r, _ in _user(app, f"admin@{slug}.example")[1]] == ["client_admin"]
+    assert _user(app, "lucia@bpo.example")[1] == [("agent", None)]
+    assert sorted(r for r, _ in _user(app, "supervisor@bpo.example")[1]) == ["supervisor"] * 2
     credentials = json.loads(demo_credentials.read_text())
     assert set(credentials) == {"acme-retail", "globex-telecom"}
     for firm in credentials.values():
@@ -293,3 +295,25 @@ def test_users_create_help_lists_its_options(runner):
     for option in ("--email", "--role", "--tenant", "--password-stdin"):
         assert option in result.output
     assert "client_admin" in result.output
+
+
+def test_the_demo_firms_are_fully_onboarded_and_staffed(app, runner, client, demo_credentials):
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    credentials = json.loads(demo_credentials.read_text())
+    acme = credentials["acme-retail"]["tenant_id"]
+    token = _token_response(
+        client, credentials["acme-retail"]["client_id"], credentials["acme-retail"]["client_secret"]
+    ).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    queues = client.get(f"/v1/tenants/{acme}/queues", headers=headers)
+    calendar = client.get(f"/v1/tenants/{acme}/calendar", headers=headers)
+
+    assert queues.status_code == 200, queues.get_json()
+    assert {q["name"] for q in queues.get_json()} == {"Atención al cliente", "Reclamaciones"}
+    assert calendar.status_code == 200, calendar.get_json()
+    assert calendar.get_json()["holiday_subdivision"] == "MD"
+    assert calendar.get_json()["weekly_hours"]["mon"] == [
+        {"start": "09:00", "end": "14:00"},
+        {"start": "16:00", "end": "19:00"},
+    ]

@@ -253,3 +253,22 @@ def test_concurrent_onboardings_of_one_slug_create_one_firm(app, factory, live_s
     assert "slug" in conflict.json()["detail"]
     assert _tenant_count(app) == 1
     assert len(_records(app)) == 1
+
+
+def test_stored_answers_expire_after_the_retention_and_purge_prunes_them(
+    app, client, factory, runner
+):
+    admin = factory.caller("bpo_admin")
+    assert _onboard(client, admin, TENANT_IN).status_code == 201
+    assert len(_records(app)) == 1
+    with app.app_context(), unscoped():
+        # Age the stored answer past the 24 h retention.
+        for record in db.session.scalars(select(IdempotencyRecord)):
+            record.created_at = record.created_at.replace(year=record.created_at.year - 1)
+        db.session.commit()
+
+    result = runner.invoke(args=["tenants", "purge"])
+
+    assert result.exit_code == 0, result.output
+    assert "pruned 1 idempotency record(s)" in result.output
+    assert _records(app) == []

@@ -271,9 +271,7 @@ def _snapshot(app, tenant_ids) -> dict:
             rows = {
                 table.name: frozenset(
                     tuple(str(v) for v in row)
-                    for row in db.session.execute(
-                        select(table).where(table.c.tenant_id.in_(ids))
-                    )
+                    for row in db.session.execute(select(table).where(table.c.tenant_id.in_(ids)))
                 )
                 for table in tables
             }

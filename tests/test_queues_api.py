@@ -11,8 +11,9 @@ from sqlalchemy import select
 from app.agents.models import Agent, Assignment
 from app.db import db
 from app.queues import service as queues_service
-from app.queues.models import CHANNELS, Queue
+from app.queues.models import Queue
 from app.queues.schemas import QueueCreateSchema
+from app.vocabulary import CHANNELS
 from tenants import service as tenants_service
 from tenants.scoping import tenant_scope, unscoped
 from tests.http_helpers import assert_problem, audit_actions, audit_entries

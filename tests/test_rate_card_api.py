@@ -78,10 +78,8 @@ def test_a_firm_without_a_rate_card_answers_404(client, factory):
     assert client.get(_url(tenant, "/versions"), headers=admin.headers).get_json() == []
 
 
-@pytest.mark.parametrize(
-    "role", ["bpo_admin", "supervisor", "client_admin", "client_viewer", "integration"]
-)
-def test_every_role_of_the_firm_reads_the_rate_card_in_force(app, client, factory, role):
+@pytest.mark.parametrize("role", ["bpo_admin", "client_admin"])
+def test_the_bpo_and_the_client_admin_read_the_rate_card_in_force(app, client, factory, role):
     tenant = factory.tenant()
     _make_rate_card(app, tenant, effective_from=utcnow() - timedelta(days=1))
     caller = factory.caller(role, tenant)
@@ -91,6 +89,19 @@ def test_every_role_of_the_firm_reads_the_rate_card_in_force(app, client, factor
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["default_unit_amount"] == 100
     assert response.headers["ETag"]
+
+
+@pytest.mark.parametrize("role", ["supervisor", "client_viewer", "integration"])
+def test_prices_are_not_shown_to_staff_viewers_or_integrations(app, client, factory, role):
+    tenant = factory.tenant()
+    _make_rate_card(app, tenant, effective_from=utcnow() - timedelta(days=1))
+    caller = factory.caller(role, tenant)
+
+    response = client.get(_url(tenant), headers=caller.headers)
+
+    assert response.status_code == 403, response.get_json()
+    assert "billing" in response.get_json()["detail"] or "prices" in response.get_json()["detail"]
+    assert "default_unit_amount" not in response.get_data(as_text=True)
 
 
 def test_another_firms_rate_card_is_not_found(app, client, factory):
@@ -272,10 +283,10 @@ def test_versions_page_latest_effective_first(app, client, factory):
         _make_rate_card(
             app, tenant, effective_from=datetime(year, 1, 1, tzinfo=UTC), default_unit_amount=amount
         )
-    viewer = factory.caller("client_viewer", tenant)
+    admin = factory.caller("client_admin", tenant)
 
-    first = client.get(_url(tenant, "/versions?page=1&page_size=2"), headers=viewer.headers)
-    second = client.get(_url(tenant, "/versions?page=2&page_size=2"), headers=viewer.headers)
+    first = client.get(_url(tenant, "/versions?page=1&page_size=2"), headers=admin.headers)
+    second = client.get(_url(tenant, "/versions?page=2&page_size=2"), headers=admin.headers)
 
     assert [v["default_unit_amount"] for v in first.get_json()] == [300, 200]
     assert [v["default_unit_amount"] for v in second.get_json()] == [100]

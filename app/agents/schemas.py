@@ -9,10 +9,10 @@ from datetime import timedelta
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
-from app.queues.models import CHANNELS
+from app.vocabulary import CHANNELS
 from tenants.models import TENANT_STATUSES
 
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*\Z")
 MAX_CONCURRENCY = 20
 MAX_TIMELINE_DAYS = 92
 

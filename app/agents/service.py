@@ -415,6 +415,27 @@ def set_active_queues(
     return agent
 
 
+@tenants_service.when_tenant_stops
+def _stop_taking_work_of(*, tenant: Tenant, actor: Actor) -> None:
+    """A suspended or offboarded firm's queues leave every agent's active queues at once, so
+    nobody takes its work and no more time is attributed to it."""
+    now = utcnow()
+    with tenant_scope(tenant.id):
+        queue_ids = set(_ids(db.session.scalars(select(Queue.id))))
+        agent_ids = set(db.session.scalars(select(Assignment.agent_id).distinct()))
+    for agent in db.session.scalars(select(Agent).where(Agent.id.in_(agent_ids))).all():
+        if not queue_ids & set(agent.active_queue_ids):
+            continue
+        agent = _lock(agent)
+        _change(
+            agent,
+            kind="active_queues",
+            at=now,
+            actor_user_id=actor.user_id,
+            active_queue_ids=[q for q in agent.active_queue_ids if q not in queue_ids],
+        )
+
+
 def _change(
     agent: Agent,
     *,

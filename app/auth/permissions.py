@@ -20,6 +20,7 @@ SCOPES: dict[str, str] = {
     "contacts:read": "Read contacts",
     "contacts:write": "Create contacts and act on them",
     "reports:read": "Read reports",
+    "billing:read": "Read a client firm's rate card, invoices and usage",
     "billing:admin": "Close billing periods and manage invoices",
 }
 
@@ -84,6 +85,13 @@ EXPORT_READ = _permission(
     "bpo_admin",
     "client_admin",
 )
+BILLING_READ = _permission(
+    "billing.read",
+    "read a client firm's prices, invoices and usage",
+    "billing:read",
+    "bpo_admin",
+    "client_admin",
+)
 AGENT_READ = _permission(
     "agent.read", "read agents and their timelines", "agents:read", "bpo_admin", "supervisor"
 )
@@ -109,6 +117,7 @@ PERMISSIONS = (
     USER_ADMIN,
     SETTINGS_ADMIN,
     EXPORT_READ,
+    BILLING_READ,
     AGENT_READ,
     AGENT_ADMIN,
     AGENT_WORK,
@@ -129,6 +138,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "users:read",
             "users:admin",
             "settings:admin",
+            "billing:read",
             "contacts:read",
             "contacts:write",
             "reports:read",

@@ -7,6 +7,7 @@ not see answers 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from dataclasses import dataclass, field
 from functools import wraps
@@ -273,7 +274,9 @@ def require(permission: Permission):
             f"Requires scope `{permission.scope}` and one of the roles: "
             f"{', '.join(f'`{r}`' for r in sorted(permission.roles))}."
         )
-        guarded.__doc__ = f"{(view.__doc__ or '').rstrip()}\n\n{note}"
+        # Dedent first: an indented multi-line docstring followed by an unindented note would
+        # render as a code block in the API docs.
+        guarded.__doc__ = f"{inspect.cleandoc(view.__doc__ or '')}\n\n{note}"
         return guarded
 
     return decorator

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -22,13 +20,6 @@ onboarding_blp = Blueprint(
 )
 
 
-def _dedented(view):
-    # `require` appends its note unindented, which stops OpenAPI from dedenting a multi-line
-    # docstring (its Markdown would render as a code block): dedent it first.
-    view.__doc__ = inspect.cleandoc(view.__doc__ or "")
-    return view
-
-
 @onboarding_blp.route("")
 class TenantOnboarding(MethodView):
     @require(TENANT_ADMIN)
@@ -41,7 +32,6 @@ class TenantOnboarding(MethodView):
         description="A tenant with this slug, or a user with the first admin's email, exists; "
         "nothing was created.",
     )
-    @_dedented
     def post(self, onboarding_in):
         """Onboard a client firm and everything it runs on, in one call
 

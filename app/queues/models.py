@@ -11,18 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey
 from tenants.scoping import TenantScoped
 
-CHANNELS = ("voice", "email", "chat", "web", "social")
-CATEGORIES = (
-    "complaint",
-    "claim",
-    "information_request",
-    "suggestion",
-    "compliment",
-    "order_request",
-    "incident",
-)
-PRIORITIES = ("low", "normal", "high", "urgent")
-
 
 class Queue(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """A waiting line for some of a tenant's channels, categories and languages."""

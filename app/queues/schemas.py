@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.queues.models import CATEGORIES, CHANNELS
+from app.vocabulary import CATEGORIES, CHANNELS
 
 # A BCP 47 primary language subtag (ISO 639): "es", "en", "ca", "eus"... no region or script.
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}\Z")
 
 
 class TrimmedString(fields.String):

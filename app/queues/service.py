@@ -29,7 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
-from app.queues.models import CHANNELS, Briefing, Queue
+from app.queues.models import Briefing, Queue
+from app.vocabulary import CHANNELS
 from tenants.service import Actor, record_audit
 
 # --- queues ----------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ import holidays
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.db import utcnow
-from app.queues.models import CATEGORIES, CHANNELS, PRIORITIES
 from app.sla.calendar import WEEKDAYS
 from app.sla.models import ABANDON_TREATMENTS
+from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 
-CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d\Z")
 MAX_WINDOWS_PER_DAY = 12
 MAX_CLOSURES = 1000
 # How far in the past a new calendar version may take effect: clock skew, not rewriting history.

@@ -16,9 +16,9 @@ from sqlalchemy import Select, select
 
 from app.db import db, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
-from app.queues.models import PRIORITIES
 from app.sla import calendar as business_time
 from app.sla.models import BusinessCalendar, SlaPolicy
+from app.vocabulary import PRIORITIES
 from tenants import service as tenants_service
 from tenants.models import Tenant
 from tenants.scoping import current_tenant_id
