@@ -37,6 +37,8 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     offboarded_at: Mapped[datetime | None]
     # After offboarding, when `flask tenants purge` deletes the tenant's data.
     purge_after: Mapped[datetime | None]
+    # How long after resolving or closing a contact the end customer may reopen it.
+    reopen_window_days: Mapped[int] = mapped_column(default=30)
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):

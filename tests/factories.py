@@ -168,7 +168,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from datetime import timedelta
 
     from app.agents.models import Agent, AgentTimeSegment, Assignment
-    from app.contacts.models import Department
+    from app.contacts.models import Contact, ContactEvent, Department
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
@@ -211,6 +211,25 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 ),
             }
             db.session.add_all(v for k, v in rows.items() if k != "queue")
+            contact = Contact(
+                channel="email",
+                direction="inbound",
+                category="complaint",
+                priority="normal",
+                priority_rank=2,
+                queue_id=queue.id,
+                status="queued",
+                status_since=now,
+                received_at=now,
+                queued_at=now,
+            )
+            db.session.add(contact)
+            db.session.flush()
+            rows["contact"] = contact
+            rows["contact_event"] = ContactEvent(
+                contact_id=contact.id, action="create", to_status="queued"
+            )
+            db.session.add(rows["contact_event"])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 

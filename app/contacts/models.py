@@ -1,11 +1,15 @@
-"""Contacts and where they go. For now: the client departments contacts are escalated to."""
+"""Contacts, their history, and the client departments they are escalated to."""
 
 from __future__ import annotations
 
-from sqlalchemy import String, UniqueConstraint
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Timestamps, UUIDPrimaryKey, str_enum
+from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
+from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 from tenants.scoping import TenantScoped
 
 DEPARTMENT_KINDS = ("logistics", "finance", "marketing", "technical", "legal", "custom")
@@ -21,3 +25,99 @@ class Department(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     kind: Mapped[str] = mapped_column(str_enum(*DEPARTMENT_KINDS, name="department_kind"))
     email: Mapped[str | None] = mapped_column(String(254))
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+CONTACT_STATUSES = (
+    "queued",
+    "assigned",
+    "active",
+    "waiting_customer",
+    "escalated",
+    "on_hold",
+    "resolved",
+    "closed",
+    "reopened",
+    "abandoned",
+)
+# Claim-next takes the highest rank first.
+PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
+
+
+class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    """One interaction handled for a tenant: a call, email, chat, web form or social message."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        # NULL external ids are distinct: only the firm's own ids must be unique.
+        UniqueConstraint("tenant_id", "external_id"),
+        # Claim-next: waiting contacts of a queue, best first.
+        Index(None, "tenant_id", "queue_id", "status", "priority_rank", "queued_at"),
+        Index(None, "tenant_id", "created_at"),
+        # FCR: earlier contacts of the same end customer and category.
+        Index(None, "tenant_id", "customer_key", "category", "received_at"),
+        Index(None, "tenant_id", "agent_id", "status"),
+    )
+
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="channel"))
+    direction: Mapped[str] = mapped_column(str_enum(*DIRECTIONS, name="direction"))
+    category: Mapped[str] = mapped_column(str_enum(*CATEGORIES, name="category"))
+    priority: Mapped[str] = mapped_column(str_enum(*PRIORITIES, name="priority"))
+    priority_rank: Mapped[int]
+    language: Mapped[str | None] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    # The end customer (personal data: minimised, exported and purged with the tenant).
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(254))
+    customer_phone: Mapped[str | None] = mapped_column(String(40))
+    customer_ref: Mapped[str | None] = mapped_column(String(100))  # the firm's own customer id
+    # Who the end customer is, for repeat-contact counting: ref, else email, else phone.
+    customer_key: Mapped[str | None] = mapped_column(String(260))
+    customer_contact_number: Mapped[int] = mapped_column(default=1)
+    # Claims (reclamaciones): what the customer asks for, and what they got.
+    remedy_requested: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    compensation_amount: Mapped[int | None]  # minor units of the tenant's currency
+    queue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("queues.id"))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("departments.id"))
+    status: Mapped[str] = mapped_column(str_enum(*CONTACT_STATUSES, name="contact_status"))
+    status_since: Mapped[datetime]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    csat: Mapped[int | None]
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    received_at: Mapped[datetime]
+    queued_at: Mapped[datetime]  # when it (last) joined its queue: its place in line
+    assigned_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]  # voice and chat, set once
+    first_response_at: Mapped[datetime | None]  # async channels, set once
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    abandoned_at: Mapped[datetime | None]
+    # The nearest SLA deadline, for routing (set by the SLA engine; None until then).
+    sla_due_at: Mapped[datetime | None]
+    # Handle time = talk + hold + after-contact work (SPEC section 5), in seconds.
+    queue_wait_seconds: Mapped[int] = mapped_column(default=0)
+    talk_seconds: Mapped[int] = mapped_column(default=0)
+    hold_seconds: Mapped[int] = mapped_column(default=0)
+    acw_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class ContactEvent(UUIDPrimaryKey, TenantScoped, Base):
+    """One change of a contact: who, when, from, to, and a note. Only ever added."""
+
+    __tablename__ = "contact_events"
+    __table_args__ = (Index(None, "tenant_id", "contact_id", "occurred_at"),)
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor_user_id: Mapped[uuid.UUID | None]
+    actor_client_id: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[uuid.UUID | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONType, default=dict)
