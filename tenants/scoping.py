@@ -33,6 +33,9 @@ class Scope:
     tenant_ids: frozenset[uuid.UUID] | None
     # The one tenant new rows are stamped with; None when the scope spans several tenants.
     write_tenant_id: uuid.UUID | None
+    # For agents: the queues they reach the tenant through. Rows of queue-scoped models
+    # (a `queue_id` column and `__queue_scoped__ = True`) outside them are invisible.
+    queue_ids: frozenset[uuid.UUID] | None = None
 
     @property
     def is_unscoped(self) -> bool:
@@ -166,6 +169,15 @@ def _filter_statement(state: ORMExecuteState) -> None:
         state.statement = state.statement.options(
             with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
         )
+    if scope.queue_ids is not None:
+        queues = sorted(scope.queue_ids)
+        for mapper in state.all_mappers:
+            if getattr(mapper.class_, "__queue_scoped__", False):
+                state.statement = state.statement.options(
+                    with_loader_criteria(
+                        mapper.class_, lambda cls: cls.queue_id.in_(queues), include_aliases=True
+                    )
+                )
 
 
 def _check_writes(session: Session, _flush_context, _instances) -> None:
@@ -268,6 +280,6 @@ def release(token: Token[Scope | None]) -> None:
     _scope.reset(token)
 
 
-def single(tenant_id: uuid.UUID) -> Scope:
-    """The scope of exactly one tenant."""
-    return Scope(tenant_ids=frozenset({tenant_id}), write_tenant_id=tenant_id)
+def single(tenant_id: uuid.UUID, *, queue_ids: frozenset[uuid.UUID] | None = None) -> Scope:
+    """The scope of exactly one tenant (for an agent: only through `queue_ids`)."""
+    return Scope(tenant_ids=frozenset({tenant_id}), write_tenant_id=tenant_id, queue_ids=queue_ids)

@@ -110,6 +110,42 @@ REPORTS_READ = _permission(
     "integration",
 )
 
+CONTACT_READ = _permission(
+    "contact.read",
+    "read contacts",
+    "contacts:read",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "client_admin",
+    "client_viewer",
+    "integration",
+)
+CONTACT_CREATE = _permission(
+    "contact.create",
+    "create contacts",
+    "contacts:write",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "integration",
+)
+CONTACT_WORK = _permission(
+    "contact.work",
+    "act on contacts (answer, respond, hold, escalate, resolve...)",
+    "contacts:write",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+)
+CONTACT_ASSIGN = _permission(
+    "contact.assign",
+    "assign or reassign contacts to agents",
+    "contacts:write",
+    "bpo_admin",
+    "supervisor",
+)
+
 PERMISSIONS = (
     TENANT_READ,
     TENANT_ADMIN,
@@ -122,6 +158,10 @@ PERMISSIONS = (
     AGENT_ADMIN,
     AGENT_WORK,
     REPORTS_READ,
+    CONTACT_READ,
+    CONTACT_CREATE,
+    CONTACT_WORK,
+    CONTACT_ASSIGN,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later

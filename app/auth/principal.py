@@ -213,7 +213,10 @@ def _bind_tenant_from_url() -> None:
     if tenant.status == "offboarded" and request.method not in ("GET", "HEAD", "OPTIONS"):
         raise TenantOffboarded()
     g.tenant = tenant
-    g.scope_token = scoping.bind(scoping.single(tenant_id))
+    # An agent reaches a tenant only through its assigned queues: queue-scoped rows (contacts)
+    # of the tenant's other queues stay invisible to it.
+    queue_ids = principal.queue_ids if principal.role_on(tenant_id) == "agent" else None
+    g.scope_token = scoping.bind(scoping.single(tenant_id, queue_ids=queue_ids))
 
 
 def release_tenant(_exc=None) -> None:

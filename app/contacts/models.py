@@ -47,6 +47,8 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """One interaction handled for a tenant: a call, email, chat, web form or social message."""
 
     __tablename__ = "contacts"
+    # Agents see a tenant's contacts only in the queues they are assigned to.
+    __queue_scoped__ = True
     __table_args__ = (
         # NULL external ids are distinct: only the firm's own ids must be unique.
         UniqueConstraint("tenant_id", "external_id"),
