@@ -39,7 +39,7 @@ api = Api()
 def blueprints():
     """Every /v1 blueprint, in one place; each is protected by the auth layer."""
     from app.agents.routes import agents_blp, me_blp, supervisors_blp
-    from app.contacts.routes import departments_blp
+    from app.contacts.routes import contacts_blp, departments_blp
     from app.onboarding.routes import onboarding_blp
     from app.queues.routes import briefings_blp, queues_blp
     from app.reports.routes import reports_blp
@@ -57,6 +57,7 @@ def blueprints():
         queues_blp,
         briefings_blp,
         departments_blp,
+        contacts_blp,
         rate_card_blp,
         agents_blp,
         supervisors_blp,

@@ -6,8 +6,8 @@ tenant whose queue they concern. Reads that span an agent's tenants use `tenants
 write narrows to one tenant with `tenant_scope`. Services take keyword arguments, return ORM
 objects or plain dicts and never commit; `now` lets callers (and tests) fix the instant.
 
-May import: app.db, app.errors, app.agents, app.queues (models, service), tenants (models,
-service, scoping).
+May import: app.db, app.errors, app.agents, app.contacts.models, app.queues (models, service),
+tenants (models, service, scoping).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
 from app.agents.models import (
@@ -29,6 +29,7 @@ from app.agents.models import (
     Assignment,
 )
 from app.agents.schemas import concurrency_errors
+from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.queues import service as queues_service
@@ -624,13 +625,28 @@ def queue_waiting(
 ) -> dict[uuid.UUID, QueueWaiting]:
     """Return how many contacts wait in each queue and how long the oldest has waited.
 
-    THE SEAM THE CONTACTS ISSUE FILLS: there is no contacts table yet, so every queue reports
-    nothing waiting. Replace the body with one grouped query over the queued contacts of these
-    queues (count, and `now - min(queued_at)` in whole seconds); keep the signature. It is
-    called inside the caller's scope (the agent's tenants), so the query needs no tenant filter.
+    One grouped query over the queued (and reopened) contacts of these queues. It is called
+    inside the caller's scope (the agent's tenants), so the query needs no tenant filter.
     """
-    nothing = QueueWaiting(waiting_count=0, oldest_wait_seconds=None)
-    return {queue_id: nothing for queue_id in queue_ids}
+    waiting = {
+        queue_id: QueueWaiting(waiting_count=0, oldest_wait_seconds=None) for queue_id in queue_ids
+    }
+    if not waiting:
+        return waiting
+    rows = db.session.execute(
+        select(Contact.queue_id, func.count(), func.min(Contact.queued_at))
+        .where(
+            Contact.queue_id.in_(list(waiting)),
+            Contact.status.in_(("queued", "reopened")),
+        )
+        .group_by(Contact.queue_id)
+    )
+    for queue_id, count, oldest in rows:
+        waiting[queue_id] = QueueWaiting(
+            waiting_count=count,
+            oldest_wait_seconds=max(0, int((now - oldest).total_seconds())),
+        )
+    return waiting
 
 
 def my_queues(*, agent: Agent, now: datetime | None = None) -> list[dict]:

@@ -1,21 +1,53 @@
-"""HTTP resources of contacts. For now: the departments contacts are escalated to."""
+"""HTTP resources of contacts (intake, import, reads, lifecycle actions) and of the departments
+contacts are escalated to."""
 
 from __future__ import annotations
 
 import uuid
+from functools import wraps
 
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from marshmallow import Schema
 
+from app import idempotency
 from app.api import SelectPage
-from app.auth.permissions import SETTINGS_ADMIN, TENANT_READ
-from app.auth.principal import current_actor, require
+from app.auth.permissions import (
+    CONTACT_ASSIGN,
+    CONTACT_CREATE,
+    CONTACT_READ,
+    CONTACT_WORK,
+    SETTINGS_ADMIN,
+    TENANT_READ,
+    Permission,
+)
+from app.auth.principal import Forbidden, current_actor, current_principal, current_tenant, require
 from app.contacts import service as contacts_service
 from app.contacts.schemas import (
+    ContactActionSchema,
+    ContactAssignSchema,
+    ContactCreateSchema,
+    ContactCsatSchema,
+    ContactEscalateSchema,
+    ContactEventSchema,
+    ContactImportSchema,
+    ContactQueryArgsSchema,
+    ContactResolveSchema,
+    ContactSchema,
+    ContactTransferSchema,
     DepartmentCreateSchema,
     DepartmentQueryArgsSchema,
     DepartmentSchema,
     DepartmentUpdateSchema,
+)
+
+contacts_blp = Blueprint(
+    "contacts",
+    __name__,
+    # Not ".../contacts": the import's path, `contacts:import`, continues that segment.
+    url_prefix="/v1/tenants/<uuid:tenant_id>",
+    description="A client firm's contacts: intake, history, and the lifecycle's actions.",
 )
 
 departments_blp = Blueprint(
@@ -86,3 +118,347 @@ def _department_or_404(department_id: uuid.UUID):
     if department is None:
         abort(404, message="No such department in this client firm.")
     return department
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+CSV = "text/csv"
+NDJSON = "application/x-ndjson"
+# A historical batch is larger than any other request body.
+IMPORT_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _acting_agent_id() -> uuid.UUID | None:
+    """The caller's agent profile when it acts on this firm as an agent; None otherwise."""
+    principal = current_principal()
+    if principal.role_on(current_tenant().id) == "agent":
+        return principal.agent_id
+    return None
+
+
+def _agent_queue_ids() -> frozenset[uuid.UUID] | None:
+    principal = current_principal()
+    if principal.role_on(current_tenant().id) == "agent":
+        return principal.queue_ids
+    return None
+
+
+def _contact_or_404(contact_id: uuid.UUID, *, for_update: bool = False):
+    # For an agent, the data layer hides contacts outside its queues: they 404 here too.
+    contact = contacts_service.get(contact_id=contact_id, for_update=for_update)
+    if contact is None:
+        abort(404, message="No such contact in this client firm.")
+    return contact
+
+
+@contacts_blp.route("/contacts")
+class Contacts(MethodView):
+    @require(CONTACT_READ)
+    @contacts_blp.arguments(ContactQueryArgsSchema, location="query")
+    @contacts_blp.response(200, ContactSchema(many=True))
+    @contacts_blp.paginate(SelectPage)
+    def get(self, args, tenant_id):
+        """List the client firm's contacts, newest first
+
+        Filters combine (AND); `created_from` is inclusive, `created_to` exclusive. An agent
+        sees only the contacts of the queues it is assigned to.
+        """
+        return contacts_service.list_(**args)
+
+    @require(CONTACT_CREATE)
+    @contacts_blp.doc(parameters=[idempotency.OPENAPI_PARAMETER])
+    @idempotency.idempotent
+    @contacts_blp.arguments(ContactCreateSchema)
+    @contacts_blp.response(201, ContactSchema)
+    @contacts_blp.alt_response(
+        200,
+        schema=ContactSchema,
+        description="The `external_id` was taken in before: the contact made the first time, "
+        "with `Idempotent-Replayed: true`; nothing new is created.",
+    )
+    @contacts_blp.alt_response(409, description="The client firm is suspended.")
+    def post(self, contact_in, tenant_id):
+        """Take in a contact
+
+        From the firm's integration (any direction), a supervisor, or an agent (outbound, in
+        one of its own queues). The contact joins a queue as `queued`:
+
+        - the `queue_id` named, which must be active and take the channel; or else
+        - routed: among the firm's active queues taking the channel, those whose categories and
+          languages are empty or include the contact's; the most specific first (a named
+          category, then a named language), then the oldest queue. None fits: 422 saying why.
+
+        A claim must carry `remedy_requested` and is written (not `voice`). `received_at`
+        defaults to now. The end customer is recognised by `customer.ref`, else email, else
+        phone, and `customer_contact_number` counts their contacts with the firm.
+
+        Retrying is safe twice over: a repeated `external_id` answers the contact made the first
+        time (200, `Idempotent-Replayed: true`), also when both requests race, and an
+        `Idempotency-Key` replays the first answer. A suspended firm takes no new contacts (409).
+        """
+        contact, created = contacts_service.create(
+            contact_in=contact_in,
+            tenant=current_tenant(),
+            actor=current_actor(),
+            agent_queue_ids=_agent_queue_ids(),
+        )
+        if not created:
+            return contact, 200, {idempotency.REPLAYED_HEADER: "true"}
+        location = url_for("contacts.ContactById", tenant_id=tenant_id, contact_id=contact.id)
+        return contact, 201, {"Location": location}
+
+
+def _import_body_limit(view):
+    """Allow an import's body up to IMPORT_MAX_BYTES (the app's limit is for JSON bodies)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        request.max_content_length = IMPORT_MAX_BYTES
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@contacts_blp.route("/contacts:import")
+class ContactImport(MethodView):
+    # The one /v1 route whose body is not JSON (see app._require_json_body).
+    accepted_body_types = (CSV, NDJSON)
+
+    @require(CONTACT_CREATE)
+    @contacts_blp.doc(
+        parameters=[idempotency.OPENAPI_PARAMETER],
+        requestBody={
+            "required": True,
+            "content": {
+                CSV: {
+                    "schema": {"type": "string"},
+                    "example": "external_id,channel,direction,category,subject,"
+                    "customer_email,received_at,status,resolved_at,disposition\n"
+                    "ZD-1,email,inbound,complaint,Late parcel,ana@example.com,"
+                    "2025-11-03T09:12:00+01:00,resolved,2025-11-03T11:40:00+01:00,refunded\n",
+                },
+                NDJSON: {
+                    "schema": {"type": "string"},
+                    "example": '{"external_id": "ZD-2", "channel": "chat", "category": '
+                    '"information_request", "received_at": "2025-11-04T10:00:00Z"}\n',
+                },
+            },
+        },
+    )
+    @_import_body_limit
+    @idempotency.idempotent
+    @contacts_blp.response(201, ContactImportSchema)
+    @contacts_blp.alt_response(409, description="The client firm is suspended.")
+    @contacts_blp.alt_response(
+        422,
+        description="Some rows were rejected; nothing was imported. `report` lists each "
+        "rejected row as `{line, errors}` (errors by field).",
+    )
+    def post(self, tenant_id):
+        """Import a batch of historical contacts (CSV or JSON lines), all or nothing
+
+        The body is `text/csv` with a header row, or `application/x-ndjson` with one JSON object
+        per line; at most 10,000 rows and 8 MiB. Every row is what `POST .../contacts` takes
+        (in CSV, the end customer as `customer_name`, `customer_email`, `customer_phone`,
+        `customer_ref` columns; empty cells are absent), plus its history: `status`
+        (`queued`, default, or `resolved` / `closed` with `resolved_at` / `closed_at`), and
+        `answered_at`, `first_response_at`, `disposition`, `resolution_note`, `outcome`,
+        `compensation_amount`, `csat`. Rows are routed like single contacts; an `external_id`
+        already taken, or repeated in the batch, rejects its row.
+
+        If any row is rejected, nothing is imported: a 422 whose `report` names every rejected
+        line (the file's line number) and its fields. Otherwise 201 with the new ids in row order.
+        Agents cannot import.
+        """
+        if current_principal().role_on(tenant_id) == "agent":
+            raise Forbidden(
+                "Agents record single contacts; a batch import is for the firm or staff."
+            )
+        if request.mimetype not in self.accepted_body_types:
+            abort(415, message=f"Send the batch as {CSV} or {NDJSON}.")
+        try:
+            text = request.get_data(cache=True).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            abort(400, message="The batch must be UTF-8 text.")
+        parse = (
+            contacts_service.rows_from_csv
+            if request.mimetype == CSV
+            else (contacts_service.rows_from_ndjson)
+        )
+        rows = parse(text)
+        if not rows:
+            abort(422, message="The batch has no rows.")
+        if len(rows) > contacts_service.IMPORT_MAX_ROWS:
+            abort(
+                413,
+                message=f"At most {contacts_service.IMPORT_MAX_ROWS} rows per batch; "
+                "split the file.",
+            )
+        contacts = contacts_service.import_(
+            rows=rows, tenant=current_tenant(), actor=current_actor()
+        )
+        return {"imported": len(contacts), "ids": [c.id for c in contacts]}
+
+
+@contacts_blp.route("/contacts/<uuid:contact_id>")
+class ContactById(MethodView):
+    @require(CONTACT_READ)
+    @contacts_blp.etag
+    @contacts_blp.response(200, ContactSchema)
+    def get(self, tenant_id, contact_id):
+        """Read a contact, with the actions allowed on it now"""
+        return _contact_or_404(contact_id)
+
+
+@contacts_blp.route("/contacts/<uuid:contact_id>/events")
+class ContactEvents(MethodView):
+    @require(CONTACT_READ)
+    @contacts_blp.response(200, ContactEventSchema(many=True))
+    @contacts_blp.paginate(SelectPage)
+    def get(self, tenant_id, contact_id):
+        """List a contact's history, oldest first: who did what, when, from and to which status"""
+        return contacts_service.list_events(contact=_contact_or_404(contact_id))
+
+
+# --- contact actions -------------------------------------------------------------------------
+
+_HOLDER_RULE = (
+    "An agent may act only on a contact it holds (assigned to it); a contact outside its "
+    "queues is 404."
+)
+# action: (permission, body, summary, description)
+ACTIONS: dict[str, tuple[Permission, type[Schema], str, str]] = {
+    "assign": (
+        CONTACT_ASSIGN,
+        ContactAssignSchema,
+        "Assign (or reassign) a waiting contact to an agent",
+        "From `queued`, `reopened` or `assigned`. The agent must be active and assigned to the "
+        "contact's queue. Sets `assigned_at`; the queue wait so far is added to "
+        "`queue_wait_seconds`.",
+    ),
+    "release": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Release an assigned contact back to its queue, keeping its place",
+        "From `assigned`; `queued_at` is kept, so it is served as if it never left.",
+    ),
+    "answer": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Answer an assigned voice or chat contact",
+        "From `assigned` to `active`; sets `answered_at` the first time.",
+    ),
+    "respond": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Respond to an email, web or social contact",
+        "From `assigned` (to `active`) or `active`; sets `first_response_at` the first time.",
+    ),
+    "hold": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Put an active contact on hold",
+        "From `active` to `on_hold`; the talk time so far is added to `talk_seconds`.",
+    ),
+    "resume": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Resume a contact that was on hold, waiting for the customer, or escalated",
+        "Back to `active`; time on hold is added to `hold_seconds`.",
+    ),
+    "wait-customer": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Wait for the end customer",
+        "From `active` to `waiting_customer` (the SLA clock pauses there).",
+    ),
+    "transfer": (
+        CONTACT_WORK,
+        ContactTransferSchema,
+        "Transfer a contact to another queue of the firm",
+        "From `queued`, `reopened`, `assigned` or `active`: it waits in the new queue (which "
+        "must be active and take the channel), unassigned.",
+    ),
+    "escalate": (
+        CONTACT_WORK,
+        ContactEscalateSchema,
+        "Escalate an active contact to a department, with a note",
+        "From `active` to `escalated`; the department must be active. `resume` brings it back.",
+    ),
+    "resolve": (
+        CONTACT_WORK,
+        ContactResolveSchema,
+        "Resolve an active contact",
+        "From `active` to `resolved`, with a disposition and a resolution note. Talk time runs "
+        "to `ended_at` (default now) and after-contact work from it to now. A claim also needs "
+        "its `outcome` (`granted`, `partially_granted`, `denied`) and, if granted, the "
+        "`compensation_amount` in minor units.",
+    ),
+    "close": (
+        CONTACT_WORK,
+        ContactActionSchema,
+        "Close a resolved contact",
+        "From `resolved` to `closed`; sets `closed_at`.",
+    ),
+    "reopen": (
+        CONTACT_CREATE,
+        ContactActionSchema,
+        "Reopen a resolved or closed contact (the end customer came back)",
+        "Within the firm's reopen window (`reopen_window_days`) after it was closed (or "
+        "resolved): back to its queue as `reopened`, unassigned, with `reopen_count` + 1. The "
+        "firm's integration may report it too.",
+    ),
+    "abandon": (
+        CONTACT_CREATE,
+        ContactActionSchema,
+        "Record that the end customer hung up or left while waiting",
+        "A queued voice or chat contact becomes `abandoned`; the firm's integration (the "
+        "telephony or chat system) may report it too.",
+    ),
+    "csat": (
+        CONTACT_CREATE,
+        ContactCsatSchema,
+        "Record the end customer's satisfaction score (1-5), once",
+        "Only on a resolved or closed contact; a second score is a 409. The firm's "
+        "integration (its survey tool) may report it too.",
+    ),
+}
+
+
+def _act(action: str, action_in: dict, contact_id: uuid.UUID):
+    contact = _contact_or_404(contact_id, for_update=True)
+    agent_id = _acting_agent_id()
+    if agent_id is not None and contact.agent_id != agent_id:
+        raise Forbidden("Agents act only on the contacts assigned to them.")
+    return contacts_service.act(
+        contact=contact,
+        action=action,
+        action_in=action_in,
+        tenant=current_tenant(),
+        actor=current_actor(),
+        acting_agent_id=agent_id,
+    )
+
+
+def _action_view(action: str) -> type[MethodView]:
+    permission, schema, summary, description = ACTIONS[action]
+
+    def post(self, action_in, tenant_id, contact_id):
+        return _act(action, action_in, contact_id)
+
+    post.__doc__ = f"{summary}\n\n{description} {_HOLDER_RULE}"
+    post = contacts_blp.alt_response(
+        409,
+        description="The contact's status does not allow this action: `detail` and "
+        "`allowed_actions` say what it allows now (`contact_status`).",
+    )(post)
+    post = contacts_blp.response(200, ContactSchema)(post)
+    post = contacts_blp.arguments(schema)(post)
+    post = require(permission)(post)
+    name = "Contact" + "".join(part.capitalize() for part in action.split("-"))
+    view = type(name, (MethodView,), {"post": post, "__doc__": summary})
+    return contacts_blp.route(f"/contacts/<uuid:contact_id>/{action}")(view)
+
+
+for _action in ACTIONS:
+    _action_view(_action)

@@ -1,4 +1,4 @@
-"""Request and response shapes of contacts. For now: departments.
+"""Request and response shapes of contacts, their events and actions, and departments.
 
 `DepartmentCreateSchema` is also nested in the onboarding request: keep it free of anything
 that needs a tenant or the database.
@@ -6,10 +6,15 @@ that needs a tenant or the database.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.contacts.models import DEPARTMENT_KINDS
-from app.queues.schemas import TrimmedString
+from app.contacts import lifecycle
+from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
+from app.db import utcnow
+from app.queues.schemas import LanguageTag, TrimmedString
+from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 
 _NAME = validate.Length(min=1, max=100)
 _EMAIL = validate.Length(max=254)
@@ -67,4 +72,356 @@ class DepartmentCreateSchema(DepartmentUpdateSchema):
 class DepartmentQueryArgsSchema(Schema):
     active = fields.Boolean(
         metadata={"description": "true: active departments only; false: deactivated only."}
+    )
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+# How far in the future a received_at may lie: clocks of integrations drift.
+CLOCK_SKEW = timedelta(minutes=1)
+OUTCOMES = ("granted", "partially_granted", "denied")
+HISTORICAL_STATUSES = ("queued", "resolved", "closed")
+_EXTERNAL_ID = validate.Length(min=1, max=200)
+
+
+class CustomerSchema(Schema):
+    """The end customer; minimised: only what the firm needs to recognise them again."""
+
+    name = TrimmedString(allow_none=True, validate=validate.Length(max=200))
+    email = fields.Email(allow_none=True, validate=_EMAIL)
+    phone = TrimmedString(
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^\+?[0-9 ()./-]{3,40}\Z", error="Not a phone number: digits, spaces, + ( ) . / -."
+        ),
+        metadata={"example": "+34 600 123 456"},
+    )
+    ref = TrimmedString(
+        allow_none=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The firm's own customer id.", "example": "C-20931"},
+    )
+
+
+class ContactCreateSchema(Schema):
+    external_id = TrimmedString(
+        allow_none=True,
+        validate=_EXTERNAL_ID,
+        metadata={
+            "description": "The firm's own id of the contact. A repeat returns the contact made "
+            "the first time (200, `Idempotent-Replayed: true`) instead of a second one.",
+            "example": "ZD-448812",
+        },
+    )
+    channel = fields.String(
+        required=True, validate=validate.OneOf(CHANNELS), metadata={"example": "email"}
+    )
+    direction = fields.String(
+        load_default="inbound",
+        validate=validate.OneOf(DIRECTIONS),
+        metadata={"description": "Default inbound. Agents record outbound contacts only."},
+    )
+    category = fields.String(
+        required=True, validate=validate.OneOf(CATEGORIES), metadata={"example": "complaint"}
+    )
+    priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
+    language = LanguageTag(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "BCP 47 primary language subtag.", "example": "es"},
+    )
+    subject = TrimmedString(load_default="", validate=validate.Length(max=300))
+    body = fields.String(
+        validate=validate.Length(max=50000),
+        metadata={"description": "The message, or a summary of a call; `summary` is an alias."},
+    )
+    summary = fields.String(
+        load_only=True,
+        validate=validate.Length(max=50000),
+        metadata={"description": "Alias of `body` (send one of them)."},
+    )
+    customer = fields.Nested(CustomerSchema, load_default=dict)
+    remedy_requested = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=5000),
+        metadata={"description": "What a claim asks for; required for claims."},
+    )
+    received_at = fields.AwareDateTime(
+        metadata={
+            "description": "When the contact arrived (default now; at most a minute ahead).",
+            "example": "2026-03-02T10:15:00+01:00",
+        }
+    )
+    queue_id = fields.UUID(
+        allow_none=True,
+        metadata={
+            "description": "An active queue of the firm taking the channel; default: routed "
+            "by channel, category and language."
+        },
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _rules(self, data: dict, **_kwargs) -> None:
+        errors: dict[str, list[str]] = {}
+        if "body" in data and "summary" in data:
+            errors["summary"] = ["Send body or summary, not both."]
+        if data.get("category") == "claim":
+            if not data.get("remedy_requested"):
+                errors["remedy_requested"] = ["A claim must say what remedy is requested."]
+            if data.get("channel") == "voice":
+                errors["channel"] = ["A claim is written: voice contacts cannot be claims."]
+        received_at = data.get("received_at")
+        if received_at is not None and received_at > utcnow() + CLOCK_SKEW:
+            errors["received_at"] = ["Must not be in the future."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ContactImportRowSchema(ContactCreateSchema):
+    """A historical contact: a new one, or one already resolved or closed with its times."""
+
+    status = fields.String(load_default="queued", validate=validate.OneOf(HISTORICAL_STATUSES))
+    answered_at = fields.AwareDateTime(allow_none=True)
+    first_response_at = fields.AwareDateTime(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+    disposition = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=64))
+    resolution_note = fields.String(allow_none=True, validate=validate.Length(max=20000))
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(OUTCOMES))
+    compensation_amount = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0)
+    )
+    csat = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=5))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _history(self, data: dict, **_kwargs) -> None:
+        errors: dict[str, list[str]] = {}
+        status = data.get("status", "queued")
+        finished = status in ("resolved", "closed")
+        if finished and data.get("resolved_at") is None:
+            errors["resolved_at"] = [f"Required for a {status} contact."]
+        if status == "closed" and data.get("closed_at") is None:
+            errors["closed_at"] = ["Required for a closed contact."]
+        if not finished:
+            for name in (
+                "answered_at",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+                "disposition",
+                "resolution_note",
+                "outcome",
+                "compensation_amount",
+                "csat",
+            ):
+                if data.get(name) is not None:
+                    errors[name] = ["Only for a resolved or closed contact."]
+        elif data.get("category") == "claim" and data.get("outcome") is None:
+            errors["outcome"] = ["A resolved claim needs its outcome."]
+        errors.update(claim_outcome_errors(data))
+        # Each moment follows the one before it.
+        order = ["received_at", "answered_at", "first_response_at", "resolved_at", "closed_at"]
+        previous = None
+        for name in order:
+            moment = data.get(name)
+            if moment is None:
+                continue
+            if previous is not None and moment < data[previous]:
+                errors.setdefault(name, []).append(f"Must not be before {previous}.")
+            if moment > utcnow() + CLOCK_SKEW:
+                errors.setdefault(name, []).append("Must not be in the future.")
+            previous = name
+        if errors:
+            raise ValidationError(errors)
+
+
+def claim_outcome_errors(data: dict) -> dict[str, list[str]]:
+    """What is wrong with the outcome and compensation of a claim (or of a non-claim)."""
+    errors: dict[str, list[str]] = {}
+    outcome, amount = data.get("outcome"), data.get("compensation_amount")
+    if data.get("category") not in (None, "claim") and outcome is not None:
+        errors["outcome"] = ["Only claims have an outcome."]
+    if outcome == "granted" and amount is None:
+        errors["compensation_amount"] = ["A granted claim needs its compensation (minor units)."]
+    elif outcome in (None, "denied") and amount is not None:
+        errors["compensation_amount"] = ["Only a granted or partially granted claim pays."]
+    return errors
+
+
+class ContactCustomerSchema(Schema):
+    name = fields.String(dump_only=True, allow_none=True, attribute="customer_name")
+    email = fields.String(dump_only=True, allow_none=True, attribute="customer_email")
+    phone = fields.String(dump_only=True, allow_none=True, attribute="customer_phone")
+    ref = fields.String(dump_only=True, allow_none=True, attribute="customer_ref")
+
+
+class ContactSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    external_id = fields.String(dump_only=True, allow_none=True)
+    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
+    direction = fields.String(dump_only=True, metadata={"enum": list(DIRECTIONS)})
+    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
+    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    language = fields.String(dump_only=True, allow_none=True)
+    subject = fields.String(dump_only=True)
+    body = fields.String(dump_only=True)
+    customer = fields.Function(
+        lambda contact: ContactCustomerSchema().dump(contact),
+        dump_only=True,
+        metadata={
+            "description": "The end customer: name, email, phone, ref (the firm's own id).",
+            "type": "object",
+            "properties": {
+                k: {"type": ["string", "null"]} for k in ("name", "email", "phone", "ref")
+            },
+        },
+    )
+    customer_contact_number = fields.Integer(
+        dump_only=True,
+        metadata={"description": "1 for the end customer's first contact with the firm, 2..."},
+    )
+    remedy_requested = fields.String(dump_only=True, allow_none=True)
+    outcome = fields.String(dump_only=True, allow_none=True, metadata={"enum": list(OUTCOMES)})
+    compensation_amount = fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "Minor units."}
+    )
+    queue_id = fields.UUID(dump_only=True)
+    agent_id = fields.UUID(dump_only=True, allow_none=True)
+    department_id = fields.UUID(dump_only=True, allow_none=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(CONTACT_STATUSES)})
+    status_since = fields.AwareDateTime(dump_only=True)
+    allowed_actions = fields.Function(
+        lambda contact: lifecycle.allowed_actions(status=contact.status, channel=contact.channel),
+        dump_only=True,
+        metadata={
+            "description": "What may be done to the contact now.",
+            "type": "array",
+            "items": {"type": "string"},
+        },
+    )
+    disposition = fields.String(dump_only=True, allow_none=True)
+    resolution_note = fields.String(dump_only=True, allow_none=True)
+    csat = fields.Integer(dump_only=True, allow_none=True)
+    reopen_count = fields.Integer(dump_only=True)
+    received_at = fields.AwareDateTime(dump_only=True)
+    queued_at = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "When it (last) joined its queue."}
+    )
+    assigned_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    answered_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    first_response_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    resolved_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    closed_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    abandoned_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    sla_due_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    queue_wait_seconds = fields.Integer(dump_only=True)
+    talk_seconds = fields.Integer(dump_only=True)
+    hold_seconds = fields.Integer(dump_only=True)
+    acw_seconds = fields.Integer(dump_only=True)
+    handle_seconds = fields.Function(
+        lambda c: c.talk_seconds + c.hold_seconds + c.acw_seconds,
+        dump_only=True,
+        metadata={"description": "Talk + hold + after-contact work.", "type": "integer"},
+    )
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class ContactQueryArgsSchema(Schema):
+    status = fields.String(validate=validate.OneOf(CONTACT_STATUSES))
+    queue_id = fields.UUID()
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    agent_id = fields.UUID()
+    created_from = fields.AwareDateTime(metadata={"description": "Created at or after."})
+    created_to = fields.AwareDateTime(metadata={"description": "Created before."})
+
+    @validates_schema
+    def _range(self, data: dict, **_kwargs) -> None:
+        start, end = data.get("created_from"), data.get("created_to")
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("Must be after created_from.", "created_to")
+
+
+class ContactEventSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    occurred_at = fields.AwareDateTime(dump_only=True)
+    action = fields.String(dump_only=True)
+    from_status = fields.String(dump_only=True, allow_none=True)
+    to_status = fields.String(dump_only=True)
+    actor_user_id = fields.UUID(dump_only=True, allow_none=True)
+    actor_client_id = fields.String(dump_only=True, allow_none=True)
+    agent_id = fields.UUID(dump_only=True, allow_none=True)
+    note = fields.String(dump_only=True, allow_none=True)
+    details = fields.Dict(dump_only=True)
+
+
+class ContactImportSchema(Schema):
+    imported = fields.Integer(dump_only=True)
+    ids = fields.List(fields.UUID(), dump_only=True, metadata={"description": "In row order."})
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+_NOTE = validate.Length(min=1, max=5000)
+
+
+class ContactActionSchema(Schema):
+    """Any action: an optional note for the history."""
+
+    note = fields.String(allow_none=True, validate=_NOTE, metadata={"example": "Customer called"})
+
+
+class ContactAssignSchema(ContactActionSchema):
+    agent_id = fields.UUID(
+        required=True,
+        metadata={"description": "An active agent assigned to the contact's queue."},
+    )
+
+
+class ContactTransferSchema(ContactActionSchema):
+    queue_id = fields.UUID(
+        required=True,
+        metadata={"description": "An active queue of the same firm that takes the channel."},
+    )
+
+
+class ContactEscalateSchema(ContactActionSchema):
+    department_id = fields.UUID(required=True, metadata={"description": "An active department."})
+    note = fields.String(
+        required=True,
+        validate=_NOTE,
+        metadata={"description": "What the back office must do.", "example": "Refund 2 months"},
+    )
+
+
+class ContactResolveSchema(ContactActionSchema):
+    disposition = TrimmedString(
+        required=True, validate=validate.Length(min=1, max=64), metadata={"example": "refunded"}
+    )
+    resolution_note = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=20000),
+        metadata={"example": "Refunded the March invoice."},
+    )
+    ended_at = fields.AwareDateTime(
+        metadata={
+            "description": "When the conversation ended (default now): talk time runs to it, "
+            "after-contact work from it."
+        }
+    )
+    outcome = fields.String(
+        validate=validate.OneOf(OUTCOMES), metadata={"description": "Required for claims."}
+    )
+    compensation_amount = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Minor units; required when a claim is granted."},
+    )
+
+
+class ContactCsatSchema(ContactActionSchema):
+    score = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=5), metadata={"example": 5}
     )
