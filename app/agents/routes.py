@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -23,6 +24,7 @@ from app.agents.schemas import (
     AgentUpdateSchema,
     MeQueueSchema,
     MeSchema,
+    MyContactSchema,
     PresenceUpdateSchema,
     SupervisorTenantsSchema,
     SupervisorTenantsUpdateSchema,
@@ -33,6 +35,7 @@ from app.api import SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import AGENT_ADMIN, AGENT_READ, AGENT_WORK
 from app.auth.principal import Principal, current_actor, current_principal, require
+from app.contacts import routing
 from app.db import utcnow
 
 agents_blp = Blueprint(
@@ -299,3 +302,35 @@ class MyPresence(MethodView):
         return agents_service.set_presence(
             agent=_my_agent(), presence=presence_in["presence"], actor=current_actor()
         )
+
+
+@me_blp.route("/next")
+class MyNextContact(MethodView):
+    @require(AGENT_WORK)
+    @me_blp.response(200, MyContactSchema)
+    @me_blp.alt_response(204, description="Nothing waiting fits you now.")
+    @me_blp.alt_response(409, description="Your presence is not available.")
+    def post(self):
+        """Claim the next contact from your active queues (204 if nothing fits)
+
+        The best waiting contact you may take, across your active queues of active client
+        firms: the firm first (SLA risk, then the one you served longest ago), then within it
+        the highest priority, nearest SLA deadline, oldest. Only contacts on channels where you
+        have spare concurrency and in languages you speak. Presence must be `available`.
+        """
+        contact = routing.claim_next(agent=_my_agent(), actor=current_actor())
+        if contact is None:
+            return Response(status=204)
+        return routing.describe(contact=contact)
+
+
+@me_blp.route("/contacts")
+class MyContacts(MethodView):
+    @require(AGENT_WORK)
+    @me_blp.response(200, MyContactSchema(many=True))
+    def get(self):
+        """List the contacts you hold now, across client firms, oldest assignment first
+
+        Held means assigned, active, on hold, waiting for the customer or escalated.
+        """
+        return routing.held(agent=_my_agent())

@@ -9,7 +9,8 @@ from datetime import timedelta
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
-from app.vocabulary import CHANNELS
+from app.contacts.models import CONTACT_STATUSES
+from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 from tenants.models import TENANT_STATUSES
 
 LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*\Z")
@@ -376,3 +377,43 @@ class AgentStateSchema(Schema):
     presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
     presence_since = fields.AwareDateTime(dump_only=True)
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
+
+
+class MyContactSchema(Schema):
+    """A contact as the agent working it sees it, with its client firm."""
+
+    id = fields.UUID(dump_only=True)
+    tenant = fields.Nested(TenantBriefSchema, dump_only=True)
+    queue_id = fields.UUID(dump_only=True)
+    queue_name = fields.String(dump_only=True)
+    external_id = fields.String(dump_only=True, allow_none=True)
+    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
+    direction = fields.String(dump_only=True, metadata={"enum": list(DIRECTIONS)})
+    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
+    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    language = fields.String(dump_only=True, allow_none=True)
+    subject = fields.String(dump_only=True)
+    body = fields.String(dump_only=True)
+    customer_name = fields.String(dump_only=True, allow_none=True)
+    customer_email = fields.String(dump_only=True, allow_none=True)
+    customer_phone = fields.String(dump_only=True, allow_none=True)
+    customer_ref = fields.String(dump_only=True, allow_none=True)
+    customer_contact_number = fields.Integer(
+        dump_only=True,
+        metadata={"description": "1 for the end customer's first contact of this kind."},
+    )
+    remedy_requested = fields.String(dump_only=True, allow_none=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(CONTACT_STATUSES)})
+    status_since = fields.AwareDateTime(dump_only=True)
+    agent_id = fields.UUID(dump_only=True, allow_none=True)
+    received_at = fields.AwareDateTime(dump_only=True)
+    queued_at = fields.AwareDateTime(dump_only=True)
+    assigned_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    answered_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    first_response_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    sla_due_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The nearest SLA deadline; null until one is set."},
+    )
+    queue_wait_seconds = fields.Integer(dump_only=True)

@@ -1,0 +1,336 @@
+"""Claim-next: which waiting contact an agent gets when it asks for work (SPEC section 6), and
+what it holds now.
+
+What an agent may take: contacts `queued` or `reopened` in its active queues (assigned to it,
+active, of client firms whose status is active), on a channel where it has spare concurrency
+(its held contacts, in `HELD_STATUSES`, counted per channel against `agent.concurrency`), in a
+language it speaks (`agent.languages`, or a skill `lang:<xx>`; a language's primary subtag
+suffices, so `es` covers `es-MX`; a contact with no language fits anyone). Contacts carry no
+other required skill yet. Presence must be `available`: anything else refuses (409).
+
+The policy, in two steps:
+
+1. Choose the client firm. An agent serving several firms must not let one firm's backlog
+   starve another's, so firms are ordered by
+   a. SLA risk: a firm whose best candidate is overdue or due within `AT_RISK_WITHIN` first;
+   b. then the time since this agent last served the firm (the latest `assigned_at` of the
+      contacts it holds or held there), a firm it never served first, then the longest ago;
+   c. then the best candidate's deadline (soonest first, none last) and its age.
+   Risk is a class, not a sort key: among firms equally at risk the agent takes turns, so an
+   overdue backlog of one firm cannot starve another firm that is overdue too. With no firm
+   at risk, a firm's new contact is thus taken within as many of the agent's claims as there
+   are firms with work for it (two, beside one other firm's backlog).
+2. Take the best contact of that firm: highest `priority_rank`, then nearest `sla_due_at` (none
+   last), then oldest `queued_at` (its place in line, kept when a contact is released back to
+   its queue), then the agent's assignment priority for the queue (1 first), then id.
+
+On PostgreSQL the contact is locked with `SELECT ... FOR UPDATE SKIP LOCKED` and checked again;
+when every candidate of the chosen firm is locked by other agents the next firm is tried. Two
+agents never get the same contact. The agent's own row is locked first, so one agent's claims
+apply one after the other and never exceed its concurrency.
+
+Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
+(`tenant_scope`). Services never commit.
+May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents.models,
+app.queues.models, tenants (models, scoping, service).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import inspect as sa_inspect
+
+from app.agents.models import Agent, Assignment
+from app.contacts import lifecycle
+from app.contacts.models import Contact, ContactEvent
+from app.db import db, utcnow
+from app.errors import Conflict
+from app.queues.models import Queue
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope, tenants_scope, unscoped
+from tenants.service import Actor
+
+WAITING_STATUSES = ("queued", "reopened")
+# What an agent holds: each counts against its concurrency for the contact's channel.
+HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
+DEFAULT_CONCURRENCY = 1
+# A deadline this close (or passed) puts a firm's work at risk: served before firms not at risk.
+AT_RISK_WITHIN = timedelta(minutes=10)
+# How many times a locked candidate that no longer fits is passed over before the next firm.
+_RECHECKS = 5
+_LAST = 1_000_000  # sorts a queue with no assignment priority last
+
+
+class NotAvailable(Conflict):
+    """The agent's presence (or profile) does not allow taking work (409)."""
+
+
+@dataclass(frozen=True)
+class _Eligible:
+    """Where the agent may take work from, and what it may take."""
+
+    queue_priority: dict[uuid.UUID, int]  # active, usable queue -> assignment priority
+    tenant_ids: frozenset[uuid.UUID]
+    channels: frozenset[str]
+    languages: frozenset[str]
+
+
+def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Contact | None:
+    """Assign the best waiting contact the agent may take to it; None when nothing fits."""
+    at = now or utcnow()
+    agent = _lock(agent)
+    if not agent.is_active:
+        raise NotAvailable("Your agent profile is deactivated; you cannot take contacts.")
+    if agent.presence != "available":
+        raise NotAvailable(
+            f"Your presence is {agent.presence}: set presence to available to take contacts."
+        )
+    eligible = _eligible(agent)
+    if not eligible.queue_priority or not eligible.channels:
+        return None
+    fits = _fits(eligible)
+    order = _order(eligible)
+    turns = _tenants_in_turn(agent=agent, eligible=eligible, fits=fits, order=order, at=at)
+    for tenant_id in turns:
+        contact = _lock_best(tenant_id=tenant_id, fits=fits, order=order)
+        if contact is not None:
+            return _assign(contact=contact, agent=agent, actor=actor, at=at)
+    return None
+
+
+def held(*, agent: Agent) -> list[dict]:
+    """Return the contacts the agent holds now across its tenants, oldest assignment first.
+
+    Only those in queues it is still assigned to: an agent sees a tenant's contacts through
+    its assigned queues alone, as everywhere else (SPEC section 9).
+    """
+    tenant_ids = _assigned_tenant_ids(agent.id)
+    if not tenant_ids:
+        return []
+    with tenants_scope(tenant_ids):
+        queue_ids = select(Assignment.queue_id).where(Assignment.agent_id == agent.id)
+        rows = db.session.execute(
+            select(Contact, Tenant, Queue.name)
+            .join(Tenant, Tenant.id == Contact.tenant_id)
+            .join(Queue, Queue.id == Contact.queue_id)
+            .where(
+                Contact.agent_id == agent.id,
+                Contact.status.in_(HELD_STATUSES),
+                Contact.queue_id.in_(queue_ids),
+            )
+            .order_by(Contact.assigned_at, Contact.id)
+        ).all()
+    return [describe(contact=c, tenant=t, queue_name=name) for c, t, name in rows]
+
+
+def describe(
+    *, contact: Contact, tenant: Tenant | None = None, queue_name: str | None = None
+) -> dict:
+    """Return the contact as an agent sees it: its fields, its client firm and queue name."""
+    if tenant is None or queue_name is None:
+        with tenant_scope(contact.tenant_id):
+            tenant = db.session.get(Tenant, contact.tenant_id)
+            queue_name = db.session.scalar(select(Queue.name).where(Queue.id == contact.queue_id))
+    return {
+        **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
+        "tenant": {"id": tenant.id, "name": tenant.name, "status": tenant.status},
+        "queue_name": queue_name,
+    }
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _lock(agent: Agent) -> Agent:
+    # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
+    return db.session.scalars(
+        select(Agent)
+        .where(Agent.id == agent.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    # The agent's assignments say which tenants it reaches: reading them precedes any scope
+    # (the same read the auth layer makes in app.auth.principal.principal_for_user).
+    with unscoped():
+        return frozenset(
+            db.session.scalars(
+                select(Assignment.tenant_id).where(Assignment.agent_id == agent_id).distinct()
+            )
+        )
+
+
+def _eligible(agent: Agent) -> _Eligible:
+    """Work out the agent's usable queues, their firms, its free channels and its languages."""
+    assigned = _assigned_tenant_ids(agent.id)
+    active = [uuid.UUID(q) for q in agent.active_queue_ids]
+    if not assigned or not active:
+        return _Eligible({}, frozenset(), frozenset(), frozenset())
+    with tenants_scope(assigned):
+        rows = db.session.execute(
+            select(Assignment.queue_id, Assignment.priority, Assignment.tenant_id)
+            .join(Queue, Queue.id == Assignment.queue_id)
+            .join(Tenant, Tenant.id == Assignment.tenant_id)
+            .where(
+                Assignment.agent_id == agent.id,
+                Assignment.queue_id.in_(active),
+                Queue.is_active.is_(True),
+                Tenant.status == "active",
+            )
+        ).all()
+        load = dict(
+            db.session.execute(
+                select(Contact.channel, func.count())
+                .where(Contact.agent_id == agent.id, Contact.status.in_(HELD_STATUSES))
+                .group_by(Contact.channel)
+            ).all()
+        )
+    free = frozenset(
+        channel
+        for channel in agent.channels
+        if load.get(channel, 0) < int(agent.concurrency.get(channel, DEFAULT_CONCURRENCY))
+    )
+    return _Eligible(
+        queue_priority={r.queue_id: r.priority for r in rows},
+        tenant_ids=frozenset(r.tenant_id for r in rows),
+        channels=free,
+        languages=spoken(agent),
+    )
+
+
+def spoken(agent: Agent) -> frozenset[str]:
+    """Return the language tags the agent speaks, lower-cased: its languages and lang: skills."""
+    tags = {lang.strip().lower() for lang in agent.languages}
+    for skill in agent.skills:
+        name = str(skill.get("name", "")).strip().lower()
+        if name.startswith("lang:") and len(name) > len("lang:"):
+            tags.add(name.removeprefix("lang:"))
+    return frozenset(tags)
+
+
+def _fits(eligible: _Eligible) -> ColumnElement[bool]:
+    """The condition a contact must meet for the agent to take it."""
+    language = func.lower(Contact.language)
+    primaries = sorted({tag.split("-", 1)[0] for tag in eligible.languages})
+    speaks = [language.in_(sorted(eligible.languages))] if eligible.languages else []
+    # A contact in es-MX fits an agent who speaks es (or any es-*).
+    speaks += [or_(language == p, language.like(f"{p}-%")) for p in primaries]
+    return and_(
+        Contact.status.in_(WAITING_STATUSES),
+        Contact.queue_id.in_(sorted(eligible.queue_priority)),
+        Contact.channel.in_(sorted(eligible.channels)),
+        or_(Contact.language.is_(None), *speaks) if speaks else Contact.language.is_(None),
+    )
+
+
+def _order(eligible: _Eligible) -> list:
+    """The order within a firm: best first."""
+    queue_priority = case(eligible.queue_priority, value=Contact.queue_id, else_=_LAST)
+    return [
+        Contact.priority_rank.desc(),
+        Contact.sla_due_at.asc().nulls_last(),
+        Contact.queued_at.asc(),
+        queue_priority,
+        Contact.id,
+    ]
+
+
+def _tenants_in_turn(
+    *,
+    agent: Agent,
+    eligible: _Eligible,
+    fits: ColumnElement[bool],
+    order: list,
+    at: datetime,
+) -> list[uuid.UUID]:
+    """Order the firms with work that fits: SLA risk, then longest unserved (see the module)."""
+    with tenants_scope(eligible.tenant_ids):
+        last_served = dict(
+            db.session.execute(
+                select(Contact.tenant_id, func.max(Contact.assigned_at))
+                .where(Contact.agent_id == agent.id)
+                .group_by(Contact.tenant_id)
+            ).all()
+        )
+    # Each firm's best candidate, read without locks: it only decides the firm's turn.
+    best: dict[uuid.UUID, Contact] = {}
+    for tenant_id in sorted(eligible.tenant_ids, key=str):
+        with tenant_scope(tenant_id):
+            candidate = db.session.scalars(
+                select(Contact).where(fits).order_by(*order).limit(1)
+            ).first()
+        if candidate is not None:
+            best[tenant_id] = candidate
+    horizon = at + AT_RISK_WITHIN
+    never = datetime.min.replace(tzinfo=at.tzinfo)
+    farthest = datetime.max.replace(tzinfo=at.tzinfo)
+
+    def turn(tenant_id: uuid.UUID) -> tuple:
+        contact = best[tenant_id]
+        due = contact.sla_due_at
+        at_risk = due is not None and due <= horizon
+        served = last_served.get(tenant_id)
+        return (
+            not at_risk,
+            served is not None,
+            served or never,
+            due or farthest,
+            contact.queued_at,
+            str(tenant_id),
+        )
+
+    return sorted(best, key=turn)
+
+
+def _lock_best(
+    *, tenant_id: uuid.UUID, fits: ColumnElement[bool], order: Collection
+) -> Contact | None:
+    """Lock the firm's best fitting contact no other agent holds a lock on; None if none."""
+    with tenant_scope(tenant_id):
+        for _ in range(_RECHECKS):
+            contact = db.session.scalars(
+                select(Contact)
+                .where(fits)
+                .order_by(*order)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=Contact)
+                .execution_options(populate_existing=True)
+            ).first()
+            if contact is None:
+                return None
+            # Locked now: check again what a concurrent claim may have changed before the lock.
+            if contact.status in WAITING_STATUSES and contact.agent_id is None:
+                return contact
+    return None
+
+
+def _assign(*, contact: Contact, agent: Agent, actor: Actor, at: datetime) -> Contact:
+    """Apply the assign move to the locked contact and record the claim."""
+    # A contact cannot change before its last change; a clock a little behind must not refuse.
+    at = max(at, contact.status_since)
+    move = lifecycle.plan(action="assign", contact=contact, at=at)
+    with tenant_scope(contact.tenant_id):
+        contact.agent_id = agent.id
+        for key, value in move.changes.items():
+            setattr(contact, key, value)
+        db.session.add(
+            ContactEvent(
+                tenant_id=contact.tenant_id,
+                contact_id=contact.id,
+                occurred_at=at,
+                action="claim",
+                from_status=move.from_status,
+                to_status=move.to_status,
+                actor_user_id=actor.user_id,
+                actor_client_id=actor.client_id,
+                agent_id=agent.id,
+            )
+        )
+    return contact
