@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.agents.models import Agent, Assignment
+from app.contacts.models import Contact, ContactEvent
 from app.db import Base, db, utcnow
 from app.onboarding import service as onboarding_service
 from app.queues import service as queues_service
@@ -78,6 +79,33 @@ BODIES: dict[tuple[str, str], dict] = {
     ("departments.Departments", "POST"): {"kind": "custom", "name": "Intruder desk"},
     ("departments.DepartmentById", "PATCH"): {"name": "Taken over", "is_active": False},
     ("rate_card.RateCardInForce", "PUT"): {"default_unit_amount": 1},
+    ("contacts.Contacts", "POST"): {
+        "channel": "email",
+        "category": "complaint",
+        "subject": "Intruder",
+        "body": "x",
+    },
+    # The import takes CSV; from another firm it is refused before its body is read.
+    ("contacts.ContactImport", "POST"): {"channel": "chat", "category": "suggestion"},
+    ("contacts.ContactAssign", "POST"): {"agent_id": str(uuid.uuid4())},
+    ("contacts.ContactTransfer", "POST"): {"queue_id": str(uuid.uuid4())},
+    ("contacts.ContactEscalate", "POST"): {"department_id": str(uuid.uuid4()), "note": "Taken"},
+    ("contacts.ContactResolve", "POST"): {"disposition": "done", "resolution_note": "Taken"},
+    ("contacts.ContactCsat", "POST"): {"score": 5},
+    ("contacts.ContactReopen", "POST"): {"note": "Taken over"},
+    **{
+        (f"contacts.Contact{name}", "POST"): {}
+        for name in (
+            "Release",
+            "Answer",
+            "Respond",
+            "Hold",
+            "Resume",
+            "WaitCustomer",
+            "Close",
+            "Abandon",
+        )
+    },
 }
 
 # Routes that need query arguments to be a valid request at all.
@@ -194,6 +222,26 @@ def _firm(app, factory, label: str) -> Firm:
             },
             actor=tenants_service.SYSTEM,
         )
+        now = utcnow()
+        contact = Contact(
+            channel="email",
+            direction="inbound",
+            category="complaint",
+            priority="normal",
+            priority_rank=2,
+            subject=f"{label} complaint {tag}",
+            customer_email=f"customer-{tag}@{label}-{tag}.test",
+            queue_id=queue.id,
+            status="queued",
+            status_since=now,
+            received_at=now,
+            queued_at=now,
+        )
+        db.session.add(contact)
+        db.session.flush()
+        event = ContactEvent(contact_id=contact.id, action="create", to_status="queued")
+        db.session.add(event)
+        db.session.flush()
         export = tenants_service.create_export(
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
@@ -209,6 +257,7 @@ def _firm(app, factory, label: str) -> Firm:
             "department_id": department.id,
             "sla_policy_id": onboarded.sla_policy.id,
             "export_id": export.id,
+            "contact_id": contact.id,
         },
     )
     firm.secrets |= {
@@ -229,6 +278,10 @@ def _firm(app, factory, label: str) -> Firm:
         str(onboarded.calendar.id),
         str(onboarded.rate_card.id),
         str(export.id),
+        str(contact.id),
+        str(event.id),
+        contact.subject,
+        contact.customer_email,
     }
     return firm
 
