@@ -1,0 +1,628 @@
+"""Claim benchmark: N agents drain a queue of M contacts through the claim-next service
+(`app.contacts.routing.claim_next`, called directly, one application context and one commit
+per claim, as `POST /v1/me/next` would), beside a raw `SELECT ... FOR UPDATE SKIP LOCKED` +
+`UPDATE` loop in psycopg on an equivalent table; then checks every contact was claimed exactly
+once.
+
+    python -m bench.claim [--contacts 2000] [--agents 8] [--via service|http]
+
+With `--via service` (the default) each agent is a separate process with its own application,
+engine and database session (the reference: its own psycopg connection), so the agents contend
+in PostgreSQL, not on Python's GIL; processes are started and connected before the clock
+starts. With `--via http` the agents are threads calling `POST /v1/me/next` on gunicorn, each
+with its own keep-alive connection and its own access token from the real `/oauth/token`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import queue as queue_module
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import psycopg
+
+from bench.common import (
+    HOST,
+    AppSettings,
+    ServerOptions,
+    basic_auth,
+    busy_before,
+    copy_table_as_reference,
+    create_migrated_app,
+    exit_cleanly_on_sigterm,
+    fmt,
+    free_port,
+    gunicorn,
+    machine,
+    postgres_version,
+    print_table,
+    ratio,
+    throwaway_database,
+    today,
+    workdir,
+)
+
+REFERENCE_TABLE = "bench_ref_claims"
+CHANNELS = ("email", "chat", "web", "voice", "social")
+PRIORITIES = ("normal", "high", "low", "normal", "urgent")
+PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
+# An agent told "nothing for you" while contacts still wait (all locked by other agents at
+# that instant) looks again, up to this many times in a row, before it stops.
+EMPTY_RETRIES = 50
+
+REFERENCE_CLAIM = f"""
+    SELECT id FROM {REFERENCE_TABLE}
+    WHERE tenant_id = %(tenant_id)s AND queue_id = %(queue_id)s
+      AND status IN ('queued', 'reopened') AND channel = ANY(%(channels)s)
+    ORDER BY priority_rank DESC, sla_due_at ASC NULLS LAST, queued_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+"""  # noqa: S608 - a constant table name
+REFERENCE_ASSIGN = f"""
+    UPDATE {REFERENCE_TABLE}
+    SET status = 'assigned', agent_id = %(agent_id)s, assigned_at = now(), status_since = now(),
+        queue_wait_seconds = queue_wait_seconds
+            + greatest(0, extract(epoch FROM now() - status_since))::int,
+        updated_at = now()
+    WHERE id = %(id)s
+"""  # noqa: S608 - a constant table name
+REFERENCE_WAITING = (
+    f"SELECT count(*) FROM {REFERENCE_TABLE} "  # noqa: S608 - a constant table name
+    "WHERE tenant_id = %(tenant_id)s AND status IN ('queued', 'reopened')"
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.claim", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--contacts", type=int, default=2000, help="contacts queued (2000)")
+    parser.add_argument("--agents", type=int, default=8, help="agents, one process each (8)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=90, help="give up on a side after (90)"
+    )
+    parser.add_argument(
+        "--via",
+        choices=("service", "http"),
+        default="service",
+        help="claim through the service in processes (default) or POST /v1/me/next",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, http (4)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker, http (4)")
+    return parser.parse_args(argv)
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+def set_up(application, *, contacts: int, agents: int) -> dict:
+    """A client firm, one queue, `contacts` waiting contacts and `agents` available agents
+    assigned to the queue and taking work from it, each with an OAuth client acting as it
+    (as `flask api-clients create` makes), all made with the project's services."""
+    from app.agents import service as agents_service
+    from app.auth.principal import principal_for_user
+    from app.contacts.models import Contact
+    from app.db import db, utcnow
+    from app.queues import service as queues_service
+    from tenants import service as tenants_service
+    from tenants.models import User
+    from tenants.scoping import tenant_scope, unscoped
+
+    system = tenants_service.SYSTEM
+    with application.app_context():
+        tenant = tenants_service.create(
+            tenant_in={
+                "slug": f"bench-{uuid.uuid4().hex[:8]}",
+                "name": "Benchmark Telecom S.A.",
+                "time_zone": "Europe/Madrid",
+                "locale": "es-ES",
+                "currency": "EUR",
+            },
+            actor=system,
+        )
+        with tenant_scope(tenant.id):
+            queue = queues_service.create(
+                queue_in={"name": "Todo", "channels": list(CHANNELS)}, actor=system
+            )
+        db.session.commit()
+        tenant_id, queue_id = tenant.id, queue.id
+
+        now = utcnow()
+        start = now - timedelta(seconds=contacts)
+        with tenant_scope(tenant_id):
+            for n in range(contacts):
+                priority = PRIORITIES[n % len(PRIORITIES)]
+                arrived = start + timedelta(milliseconds=500 * n)
+                db.session.add(
+                    Contact(
+                        external_id=f"bench-{n}",
+                        channel=CHANNELS[n % len(CHANNELS)],
+                        direction="inbound",
+                        category="information_request",
+                        priority=priority,
+                        priority_rank=PRIORITY_RANK[priority],
+                        language="es",
+                        subject=f"Consulta {n}",
+                        queue_id=queue_id,
+                        status="queued",
+                        status_since=arrived,
+                        received_at=arrived,
+                        queued_at=arrived,
+                    )
+                )
+        db.session.commit()
+
+        agent_ids = []
+        for n in range(agents):
+            agent = agents_service.create(
+                agent_in={
+                    "email": f"agent-{n}-{uuid.uuid4().hex[:6]}@bench.example",
+                    "name": f"Agent {n}",
+                    "channels": list(CHANNELS),
+                    # Room for the whole queue: the drain measures claiming, and an agent
+                    # never stops because it holds its maximum (real agents finish work).
+                    "concurrency": dict.fromkeys(CHANNELS, contacts),
+                    "languages": ["es"],
+                },
+                password_hash=None,
+                actor=system,
+            )
+            agents_service.set_assignments(
+                agent=agent, assignments_in=[{"queue_id": queue_id, "priority": 1}], actor=system
+            )
+            agents_service.set_presence(agent=agent, presence="available", actor=system)
+            agents_service.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
+            agent_ids.append((agent.id, agent.user_id))
+        db.session.commit()
+        clients = []
+        for agent_id, user_id in agent_ids:
+            user = db.session.get(User, user_id)
+            scope = " ".join(sorted(principal_for_user(user).allowed_scopes()))
+            # Staff scripts belong to the BPO itself, not to a tenant.
+            with unscoped():
+                client, secret = tenants_service.create_api_client(
+                    name="benchmark agent", scope=scope, user=user, actor=system
+                )
+            clients.append((agent_id, client.client_id, secret))
+        db.session.commit()
+    return {
+        "tenant_id": tenant_id,
+        "queue_id": queue_id,
+        "agents": agent_ids,
+        "clients": clients,
+    }
+
+
+def copy_contacts_to_reference(database) -> None:
+    """The same waiting contacts, row for row, in the reference table."""
+    copy_table_as_reference(database, source="contacts", reference=REFERENCE_TABLE)
+    with psycopg.connect(database.admin_dsn) as conn:
+        conn.execute(f"INSERT INTO {REFERENCE_TABLE} SELECT * FROM contacts")  # noqa: S608
+        conn.execute(f"ANALYZE {REFERENCE_TABLE}")
+        conn.execute("ANALYZE contacts")
+
+
+# --- the agents (each in its own process) ----------------------------------------------------
+
+
+def service_agent(overrides, agent_id, user_id, ready, start, results) -> None:
+    """Claim through `claim_next` until nothing is left; report what this agent got."""
+    from sqlalchemy import func, select
+
+    from app import create_app
+    from app.agents.models import Agent
+    from app.contacts import routing
+    from app.contacts.models import Contact
+    from app.db import db
+    from tenants.scoping import unscoped
+    from tenants.service import Actor
+
+    application = create_app(overrides)
+    actor = Actor(user_id=user_id, client_id="bench-claim")
+    with application.app_context():  # connect before the clock starts
+        db.session.get(Agent, agent_id)
+    claimed, errors, empty = [], Counter(), 0
+    ready.put(agent_id)
+    start.wait()
+    while True:
+        with application.app_context():
+            try:
+                agent = db.session.get(Agent, agent_id)
+                contact = routing.claim_next(agent=agent, actor=actor)
+                contact_id = contact.id if contact is not None else None
+                db.session.commit()
+            except Exception as exc:  # report, roll back, carry on: the drain must finish
+                db.session.rollback()
+                errors[type(exc).__name__] += 1
+                if sum(errors.values()) > 100:
+                    break
+                continue
+            if contact_id is not None:
+                claimed.append(contact_id)
+                empty = 0
+                continue
+            # Nothing for us: done, unless contacts still wait (locked by others just now).
+            with unscoped():
+                waiting = db.session.scalar(
+                    select(func.count())
+                    .select_from(Contact)
+                    .where(Contact.status.in_(routing.WAITING_STATUSES))
+                )
+            db.session.rollback()
+        empty += 1
+        if not waiting or empty > EMPTY_RETRIES:
+            break
+        time.sleep(0.001)
+    results.put((agent_id, claimed, time.monotonic(), dict(errors)))
+
+
+def reference_agent(dsn, params, agent_id, ready, start, results) -> None:
+    """Claim with SELECT ... FOR UPDATE SKIP LOCKED + UPDATE until nothing is left."""
+    claimed, errors, empty = [], Counter(), 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ready.put(agent_id)
+        start.wait()
+        while True:
+            try:
+                with conn.transaction():
+                    row = conn.execute(REFERENCE_CLAIM, params).fetchone()
+                    if row is not None:
+                        conn.execute(REFERENCE_ASSIGN, {"agent_id": agent_id, "id": row[0]})
+            except psycopg.Error as exc:
+                errors[type(exc).__name__] += 1
+                if sum(errors.values()) > 100:
+                    break
+                continue
+            if row is not None:
+                claimed.append(row[0])
+                empty = 0
+                continue
+            empty += 1
+            waiting = conn.execute(REFERENCE_WAITING, params).fetchone()[0]
+            if not waiting or empty > EMPTY_RETRIES:
+                break
+            time.sleep(0.001)
+    results.put((agent_id, claimed, time.monotonic(), dict(errors)))
+
+
+def drain(target, per_agent_args: list[tuple], *, max_seconds: float) -> dict:
+    """Start one process per agent, start the clock once all are connected, collect."""
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited pools
+    ready, results, start = context.Queue(), context.Queue(), context.Event()
+    processes = [
+        context.Process(target=target, args=(*extra, ready, start, results), daemon=True)
+        for extra in per_agent_args
+    ]
+    try:
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.get(timeout=120)
+        began = time.monotonic()
+        start.set()
+        reports = []
+        deadline = began + max_seconds
+        while len(reports) < len(processes):
+            try:
+                reports.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue_module.Empty:
+                if time.monotonic() >= deadline:
+                    break
+        for process in processes:
+            process.join(timeout=10)
+    finally:
+        for process in processes:  # only our own children, by handle
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+    finished = max((r[2] for r in reports), default=time.monotonic())
+    return {
+        "seconds": finished - began,
+        "claimed": {r[0]: r[1] for r in reports},
+        "errors": sum((Counter(r[3]) for r in reports), Counter()),
+        "timed_out": len(reports) < len(processes),
+    }
+
+
+def drain_http(base: str, tokens: list[tuple], *, waiting_dsn: str, max_seconds: float) -> dict:
+    """One thread per agent, each on its own keep-alive session, POSTing /v1/me/next."""
+    import requests
+
+    if not base.startswith(f"http://{HOST}:"):
+        raise ValueError("the agents talk to 127.0.0.1 only")
+    start = threading.Event()
+    lock = threading.Lock()
+    claimed: dict = {}
+    ended: list[float] = []
+    errors: Counter = Counter()
+    deadline = [0.0]
+
+    def agent(agent_id, token) -> None:
+        mine, empty = [], 0
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        with psycopg.connect(waiting_dsn, autocommit=True) as conn:
+            start.wait()
+            try:
+                while time.monotonic() < deadline[0]:
+                    try:
+                        response = session.post(f"{base}/v1/me/next", timeout=30)
+                    except requests.RequestException as exc:
+                        with lock:
+                            errors[type(exc).__name__] += 1
+                        continue
+                    if response.status_code == 200:
+                        mine.append(uuid.UUID(response.json()["id"]))
+                        empty = 0
+                        continue
+                    if response.status_code != 204:
+                        with lock:
+                            errors[f"HTTP {response.status_code}"] += 1
+                        if sum(errors.values()) > 100:
+                            break
+                        continue
+                    empty += 1
+                    waiting = conn.execute(
+                        "SELECT count(*) FROM contacts WHERE status IN ('queued', 'reopened')"
+                    ).fetchone()[0]
+                    if not waiting or empty > EMPTY_RETRIES:
+                        break
+                    time.sleep(0.001)
+            finally:
+                session.close()
+                with lock:
+                    claimed[agent_id] = mine
+                    ended.append(time.monotonic())
+
+    threads = [
+        threading.Thread(target=agent, args=(agent_id, token), daemon=True)
+        for agent_id, token in tokens
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # let every thread connect before the clock starts
+    began = time.monotonic()
+    deadline[0] = began + max_seconds
+    start.set()
+    for thread in threads:
+        thread.join()
+    return {
+        "seconds": max(ended) - began,
+        "claimed": claimed,
+        "errors": errors,
+        "timed_out": time.monotonic() >= deadline[0],
+    }
+
+
+def access_tokens(base: str, clients: list[tuple]) -> list[tuple]:
+    """Each agent's access token, from the real token endpoint (client credentials)."""
+    import requests
+
+    tokens = []
+    for agent_id, client_id, secret in clients:
+        response = requests.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic_auth(client_id, secret),
+            timeout=30,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"/oauth/token answered {response.status_code}: {response.text}")
+        tokens.append((agent_id, response.json()["access_token"]))
+    return tokens
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+def verify(database, *, table: str, outcome: dict, expected: int, events: bool) -> dict:
+    """Every contact claimed exactly once: by the agents' own accounts and by the database."""
+    reported = Counter(cid for ids in outcome["claimed"].values() for cid in ids)
+    with psycopg.connect(database.admin_dsn) as conn:
+        rows = conn.execute(f"SELECT id, status, agent_id FROM {table}").fetchall()  # noqa: S608
+        in_events = 0
+        if events:
+            # The service records one `claim` event per claim: two for a contact is a double.
+            in_events = conn.execute(
+                "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM contact_events "
+                "WHERE action = 'claim' GROUP BY contact_id HAVING count(*) > 1) AS d"
+            ).fetchone()[0]
+    holder = {cid: agent for cid, _, agent in rows}
+    # Three views of a double claim, each enough on its own: a contact two agents report,
+    # a contact with two claim events, a claim the database credits to another agent (one
+    # claim overwrote the other). They overlap, so the largest is the count.
+    doubles = max(
+        sum(n - 1 for n in reported.values() if n > 1),
+        int(in_events),
+        sum(
+            1
+            for agent, ids in outcome["claimed"].items()
+            for cid in ids
+            if holder.get(cid) != agent
+        ),
+    )
+    unclaimed = sum(1 for _, status, agent in rows if status != "assigned" or agent is None)
+    return {
+        "rows": len(rows),
+        "claims": sum(reported.values()),
+        "distinct": len(reported),
+        "doubles": doubles,
+        "unclaimed": unclaimed,
+        "exactly_once": len(rows) == expected
+        and len(reported) == expected
+        and doubles == 0
+        and unclaimed == 0,
+    }
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    exit_cleanly_on_sigterm()
+    # Other work on a small machine skews every figure: say how busy it was.
+    busy = busy_before()
+    notes: list[str] = []
+    ours = ours_check = None
+    with workdir("claim") as work, throwaway_database("claim") as database:
+        port = free_port()
+        settings = AppSettings(database=database, issuer=f"http://{HOST}:{port}", workdir=work)
+        print(f"migrating {database.name} ...", flush=True)
+        application = create_migrated_app(settings)
+        try:
+            from app.contacts import routing  # absent until claim-next lands
+        except ImportError:
+            routing = None
+        print(f"queueing {args.contacts} contacts for {args.agents} agents ...", flush=True)
+        setup = set_up(application, contacts=args.contacts, agents=args.agents)
+        copy_contacts_to_reference(database)
+
+        if routing is not None and hasattr(routing, "claim_next"):
+            if args.via == "service":
+                print("Switchboard: draining through claim_next ...", flush=True)
+                overrides = settings.overrides()
+                ours = drain(
+                    service_agent,
+                    [(overrides, agent_id, user_id) for agent_id, user_id in setup["agents"]],
+                    max_seconds=args.max_seconds,
+                )
+            else:
+                with gunicorn(
+                    "wsgi:app",
+                    port=port,
+                    options=ServerOptions(workers=args.workers, threads=args.threads),
+                    env=settings.environment(),
+                    log_path=work / "gunicorn-switchboard.log",
+                ) as base:
+                    tokens = access_tokens(base, setup["clients"])
+                    print(f"Switchboard: draining through {base}/v1/me/next ...", flush=True)
+                    ours = drain_http(
+                        base,
+                        tokens,
+                        waiting_dsn=database.admin_dsn,
+                        max_seconds=args.max_seconds,
+                    )
+            ours_check = verify(
+                database, table="contacts", outcome=ours, expected=args.contacts, events=True
+            )
+        else:
+            notes.append("NOT MEASURED: app.contacts.routing.claim_next does not exist yet.")
+
+        print("reference: draining with SKIP LOCKED ...", flush=True)
+        params = {
+            "tenant_id": setup["tenant_id"],
+            "queue_id": setup["queue_id"],
+            "channels": list(CHANNELS),
+        }
+        reference = drain(
+            reference_agent,
+            [(database.app_dsn, params, agent_id) for agent_id, _ in setup["agents"]],
+            max_seconds=args.max_seconds,
+        )
+        reference_check = verify(
+            database, table=REFERENCE_TABLE, outcome=reference, expected=args.contacts, events=False
+        )
+        pg = postgres_version(database)
+
+    notes.append(f"machine before the run: {busy}")
+    report(args, ours, ours_check, reference, reference_check, notes, pg)
+    checks = [c for c in (ours_check, reference_check) if c is not None]
+    # A double claim fails the run; so does a drain that did not finish (too slow a machine
+    # for --max-seconds, or agents that errored): the exactly-once check could not complete.
+    good = ours is not None and all(c["exactly_once"] for c in checks)
+    return 0 if good else 1
+
+
+def report(args, ours, ours_check, reference, reference_check, notes, pg) -> None:
+    def rate(outcome, check) -> float:
+        if outcome is None or not outcome["seconds"]:
+            return float("nan")
+        return check["distinct"] / outcome["seconds"]
+
+    def cell(check, key) -> str:
+        return fmt(float(check[key]), 0) if check is not None else "n/a"
+
+    def per_claim_ms(claims_per_second: float) -> float:
+        # Each agent waits this long, on average, for each of its claims.
+        if not claims_per_second or claims_per_second != claims_per_second:
+            return float("nan")
+        return 1000 * args.agents / claims_per_second
+
+    ours_rate, reference_rate = rate(ours, ours_check), rate(reference, reference_check)
+    ours_ms, reference_ms = per_claim_ms(ours_rate), per_claim_ms(reference_rate)
+    rows = [
+        ("claims/s", fmt(ours_rate), fmt(reference_rate), ratio(ours_rate, reference_rate)),
+        (
+            "mean ms per claim per agent",
+            fmt(ours_ms, 2),
+            fmt(reference_ms, 2),
+            ratio(ours_ms, reference_ms),
+        ),
+        ("contacts claimed", cell(ours_check, "distinct"), cell(reference_check, "distinct"), ""),
+        (
+            "double claims (must be 0)",
+            cell(ours_check, "doubles"),
+            cell(reference_check, "doubles"),
+            "",
+        ),
+        ("left unclaimed", cell(ours_check, "unclaimed"), cell(reference_check, "unclaimed"), ""),
+        (
+            "errors in agents",
+            fmt(float(sum(ours["errors"].values())), 0) if ours else "n/a",
+            fmt(float(sum(reference["errors"].values())), 0),
+            "",
+        ),
+        (
+            "drain seconds",
+            fmt(ours["seconds"], 2) if ours else "n/a",
+            fmt(reference["seconds"], 2),
+            "",
+        ),
+    ]
+    for label, outcome, check in (
+        ("Switchboard", ours, ours_check),
+        ("reference", reference, reference_check),
+    ):
+        if outcome is None:
+            continue
+        if outcome["errors"]:
+            notes.append(f"{label}: agent errors {dict(outcome['errors'])}")
+        if outcome["timed_out"]:
+            notes.append(f"{label}: gave up after --max-seconds {args.max_seconds}")
+        if check["exactly_once"]:
+            verdict = "every contact claimed exactly once"
+        elif check["doubles"]:
+            verdict = f"FAILED: {check['doubles']} double claim(s)"
+        else:
+            verdict = f"INCOMPLETE: {check['unclaimed']} contact(s) left unclaimed, none twice"
+        notes.append(f"{label}: {verdict} ({check['claims']} claims of {check['rows']} rows)")
+    if args.via == "service":
+        how = (
+            f"ours: app.contacts.routing.claim_next in {args.agents} processes (no HTTP); "
+            "per claim one app context, Agent load, claim_next, commit"
+        )
+    else:
+        how = (
+            f"ours: POST /v1/me/next on gunicorn gthread {args.workers} workers x "
+            f"{args.threads} threads, {args.agents} agent threads (requests keep-alive, JWT)"
+        )
+    notes += [
+        how,
+        f"reference: psycopg SELECT ... FOR UPDATE SKIP LOCKED + UPDATE on {REFERENCE_TABLE} "
+        "(LIKE contacts INCLUDING ALL, same rows; no FKs, no RLS, no event)",
+        f"reference: {args.agents} agent processes; both: {args.contacts} contacts, "
+        "5 channels x 4 priorities, one queue, one client firm",
+        f"{machine()}; PostgreSQL {pg}; {today()}",
+    ]
+    print_table("Claim: N agents drain one queue", rows, notes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
