@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.agents import service as agents_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
+from app.contacts import service as contacts_service
 from app.db import db
 from app.onboarding import service as onboarding_service
 from app.queues.models import Queue
@@ -126,6 +127,7 @@ def seed() -> Iterator[str]:
                     "client_secret": secret,
                 }
     _ensure_staff(actor)
+    _ensure_contacts(actor)
     db.session.commit()
     _write_private(credentials_file, json.dumps(credentials, indent=2))
 
@@ -188,6 +190,92 @@ def _ensure_staff(actor) -> None:
         agents_service.set_supervised_tenants(
             user=supervisor, tenant_ids=[f.id for f in firms], actor=actor
         )
+
+
+# (firm slug, external id, channel, category, priority, subject, customer email, remedy)
+CONTACTS = (
+    (
+        "acme-retail",
+        "ACME-1001",
+        "voice",
+        "information_request",
+        "normal",
+        "¿Dónde está mi pedido?",
+        "ana.garcia@example.com",
+        None,
+    ),
+    (
+        "acme-retail",
+        "ACME-1002",
+        "email",
+        "complaint",
+        "high",
+        "Producto llegó dañado",
+        "luis.perez@example.com",
+        None,
+    ),
+    (
+        "acme-retail",
+        "ACME-1003",
+        "web",
+        "claim",
+        "high",
+        "Reclamación por cobro duplicado",
+        "marta.ruiz@example.com",
+        "Reembolso de 49,90 EUR",
+    ),
+    (
+        "acme-retail",
+        "ACME-1004",
+        "chat",
+        "order_request",
+        "normal",
+        "Quiero cambiar la talla",
+        "pablo.diaz@example.com",
+        None,
+    ),
+    (
+        "globex-telecom",
+        "GLX-2001",
+        "voice",
+        "incident",
+        "urgent",
+        "Sin servicio de internet",
+        "carla.mendez@example.com",
+        None,
+    ),
+    (
+        "globex-telecom",
+        "GLX-2002",
+        "email",
+        "suggestion",
+        "low",
+        "Sugerencia para la app",
+        "jorge.lopez@example.com",
+        None,
+    ),
+)
+
+
+def _ensure_contacts(actor) -> None:
+    """A few waiting contacts per firm, so agents have work to claim (idempotent on external id)."""
+    for slug, external_id, channel, category, priority, subject, email, remedy in CONTACTS:
+        tenant = tenants_service.get_by_slug(slug=slug)
+        contact_in = {
+            "external_id": external_id,
+            "channel": channel,
+            "direction": "inbound",
+            "category": category,
+            "priority": priority,
+            "language": "es",
+            "subject": subject,
+            "body": subject,
+            "customer": {"name": email.split("@")[0].replace(".", " ").title(), "email": email},
+        }
+        if remedy:
+            contact_in["remedy_requested"] = remedy
+        with tenant_scope(tenant.id):
+            contacts_service.create(contact_in=contact_in, tenant=tenant, actor=actor)
 
 
 def _client(client_id: str) -> ApiClient | None:
