@@ -56,10 +56,9 @@ class OAuthClient(ClientMixin):
         return stored is not None and hmac.compare_digest(stored, digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # The same on every endpoint: public clients send no secret, confidential ones one.
         if self.record.client_secret_hash is None:
             return method == "none"
-        if endpoint == "token":
-            return method in ("client_secret_basic", "client_secret_post")
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
