@@ -25,11 +25,13 @@ users_cli = AppGroup("users", help="Manage people who sign in.")
 api_clients_cli = AppGroup("api-clients", help="Manage OAuth clients.")
 demo_cli = AppGroup("demo", help="Demo data for a first run.")
 tenants_cli = AppGroup("tenants", help="Client firms: purge those past their retention.")
+sla_cli = AppGroup("sla", help="SLA clocks: mark what went at risk or breached with no event.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli):
+    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli, sla_cli):
         app.cli.add_command(group)
+    app.cli.add_command(worker)
 
 
 @db_cli.command("upgrade")
@@ -209,3 +211,38 @@ def demo_seed() -> None:
 
     for line in seed():
         click.echo(line)
+
+
+@sla_cli.command("scan")
+@click.option("--batch-size", default=500, show_default=True, help="Contacts per transaction.")
+def sla_scan(batch_size: int) -> None:
+    """Mark SLA clocks that went at risk or breached since their contact last changed.
+
+    Each breach is recorded once as a contact event and queued for the tenant's webhooks.
+    Safe to run repeatedly and in several processes at once (contacts are locked with SKIP
+    LOCKED; a clock already marked is left alone). Commits after every batch.
+    """
+    from app.sla import service as sla_service
+
+    totals = {"at_risk": 0, "breached": 0}
+    while True:
+        counts = sla_service.scan_batch(now=utcnow(), limit=batch_size)
+        db.session.commit()
+        for key in totals:
+            totals[key] += counts[key]
+        if counts["contacts"] < batch_size:
+            break
+    click.echo(f"sla scan: {totals['at_risk']} at risk, {totals['breached']} breached")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (CronJobs, tests).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+def worker(once: bool, interval: float) -> None:
+    """Deliver what waits in the background: webhook deliveries (retried with backoff).
+
+    Safe to run in several processes at once: each delivery is leased to one worker.
+    """
+    from app import worker as background
+
+    background.run(once=once, interval=interval, echo=click.echo)

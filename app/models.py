@@ -7,6 +7,7 @@ from app.contacts import models as contact_models  # noqa: F401
 from app.db import Base
 from app.queues import models as queue_models  # noqa: F401
 from app.sla import models as sla_models  # noqa: F401
+from app.webhooks import models as webhook_models  # noqa: F401
 from billing import models as billing_models  # noqa: F401
 from tenants import models as tenant_models  # noqa: F401
 

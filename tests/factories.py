@@ -172,7 +172,8 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
-    from app.sla.models import BusinessCalendar, SlaPolicy
+    from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
+    from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
     from billing.models import RateCard
     from tenants.models import TenantExport
 
@@ -229,7 +230,27 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["contact_event"] = ContactEvent(
                 contact_id=contact.id, action="create", to_status="queued"
             )
-            db.session.add(rows["contact_event"])
+            rows["sla_clock"] = SlaClock(
+                contact_id=contact.id, kind="resolution", target_seconds=3600, started_at=now
+            )
+            rows["webhook_endpoint"] = WebhookEndpoint(
+                url="https://hooks.example.test/sla", secret="s" * 32, event_types=["sla.breached"]
+            )
+            db.session.add_all([rows["contact_event"], rows["sla_clock"], rows["webhook_endpoint"]])
+            db.session.flush()
+            rows["webhook_delivery"] = WebhookDelivery(
+                endpoint_id=rows["webhook_endpoint"].id,
+                event_id=uuid.uuid4(),
+                event_type="sla.breached",
+                payload={},
+                next_attempt_at=now,
+            )
+            db.session.add(rows["webhook_delivery"])
+            db.session.flush()
+            rows["webhook_attempt"] = WebhookAttempt(
+                delivery_id=rows["webhook_delivery"].id, attempted_at=now, duration_ms=1
+            )
+            db.session.add(rows["webhook_attempt"])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 

@@ -13,7 +13,7 @@ SCOPES: dict[str, str] = {
     "tenants:admin": "Onboard, change, suspend and offboard client firms",
     "users:read": "Read a client firm's users and API clients",
     "users:admin": "Manage a client firm's users and API clients",
-    "settings:admin": "Manage a client firm's departments and briefings",
+    "settings:admin": "Manage a client firm's departments, briefings and webhooks",
     "agents:read": "Read agents, their assignments and timelines",
     "agents:admin": "Manage agents and their queue assignments",
     "agent:work": "Work as an agent: switch active queues, set presence, claim contacts",
@@ -73,7 +73,7 @@ USER_ADMIN = _permission(
 
 SETTINGS_ADMIN = _permission(
     "settings.admin",
-    "manage a client firm's departments and briefings",
+    "manage a client firm's departments, briefings and webhooks",
     "settings:admin",
     "bpo_admin",
     "client_admin",
@@ -108,6 +108,20 @@ REPORTS_READ = _permission(
     "client_admin",
     "client_viewer",
     "integration",
+)
+SLA_MONITOR = _permission(
+    "sla.monitor",
+    "watch SLA risk across the client firms you supervise",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+)
+PORTFOLIO_READ = _permission(
+    "portfolio.read",
+    "compare every client firm's figures side by side",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
 )
 
 CONTACT_READ = _permission(
@@ -158,6 +172,8 @@ PERMISSIONS = (
     AGENT_ADMIN,
     AGENT_WORK,
     REPORTS_READ,
+    SLA_MONITOR,
+    PORTFOLIO_READ,
     CONTACT_READ,
     CONTACT_CREATE,
     CONTACT_WORK,

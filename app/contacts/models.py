@@ -55,6 +55,8 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         # Claim-next: waiting contacts of a queue, best first.
         Index(None, "tenant_id", "queue_id", "status", "priority_rank", "queued_at"),
         Index(None, "tenant_id", "created_at"),
+        # Reports bucket by when contacts came in.
+        Index(None, "tenant_id", "received_at"),
         # FCR: earlier contacts of the same end customer and category.
         Index(None, "tenant_id", "customer_key", "category", "received_at"),
         Index(None, "tenant_id", "agent_id", "status"),
@@ -98,8 +100,13 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     abandoned_at: Mapped[datetime | None]
-    # The nearest SLA deadline, for routing (set by the SLA engine; None until then).
+    # The nearest SLA deadline, for routing, and the worst state of the contact's SLA clocks
+    # (both kept by the SLA engine; None when no clock runs or none applies).
     sla_due_at: Mapped[datetime | None]
+    sla_state: Mapped[str | None] = mapped_column(String(16))
+    # T of the service level for this contact (voice and chat), fixed at intake from the SLA
+    # policy's target or the queue, so later edits never rewrite a past month's figures.
+    answer_threshold_seconds: Mapped[int | None]
     # Handle time = talk + hold + after-contact work (SPEC section 5), in seconds.
     queue_wait_seconds: Mapped[int] = mapped_column(default=0)
     talk_seconds: Mapped[int] = mapped_column(default=0)

@@ -1,10 +1,11 @@
-"""SLA configuration: each tenant's business calendar (versioned) and SLA policies."""
+"""SLA: each tenant's business calendar (versioned), its SLA policies, and each contact's clocks."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
@@ -56,3 +57,45 @@ class SlaPolicy(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     )
     short_abandon_seconds: Mapped[int] = mapped_column(default=5)
     fcr_window_days: Mapped[int] = mapped_column(default=7)
+
+
+CLOCK_KINDS = ("first_response", "resolution")
+# ok -> at_risk -> breached while running; met when stopped in time; cancelled when the contact
+# was abandoned before the clock could stop.
+CLOCK_STATES = ("ok", "at_risk", "breached", "met", "cancelled")
+
+
+class SlaClock(UUIDPrimaryKey, TenantScoped, Base):
+    """One SLA clock of one contact: its target, and how much business time it has used.
+
+    The clock counts business seconds on the tenant's calendar timeline while it runs; it
+    pauses (waiting on the customer, escalated where the policy says so) and stops when its
+    goal is reached. `elapsed_seconds` and `paused_seconds` hold what was counted up to the
+    last change; the running part since `running_since` (or `paused_since`) is added on read.
+    """
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contact_id", "kind"),
+        # The scan: running clocks past their at-risk or due instant, across tenants.
+        Index(None, "state", "due_at"),
+        Index(None, "state", "at_risk_at"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(str_enum(*CLOCK_KINDS, name="sla_clock_kind"))
+    policy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sla_policies.id"))
+    target_seconds: Mapped[int]  # business seconds
+    started_at: Mapped[datetime]
+    elapsed_seconds: Mapped[int] = mapped_column(default=0)
+    running_since: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(default=0)
+    paused_since: Mapped[datetime | None]
+    # While running: when it will be at risk and when it will breach; None otherwise.
+    at_risk_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(
+        str_enum(*CLOCK_STATES, name="sla_clock_state"), default="ok"
+    )
