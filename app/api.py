@@ -44,6 +44,7 @@ def blueprints():
     from app.queues.routes import briefings_blp, queues_blp
     from app.reports.routes import reports_blp
     from app.sla.routes import calendar_blp, sla_policies_blp
+    from app.webhooks.routes import webhooks_blp
     from billing.routes import rate_card_blp
     from tenants.routes import api_clients_blp, tenants_blp, users_blp
 
@@ -63,6 +64,7 @@ def blueprints():
         supervisors_blp,
         me_blp,
         reports_blp,
+        webhooks_blp,
     )
 
 

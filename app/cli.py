@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app import idempotency, migrate
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
@@ -230,12 +230,15 @@ def sla_scan(batch_size: int) -> None:
         db.session.commit()
         for key in totals:
             totals[key] += counts[key]
-        if counts["contacts"] < batch_size:
+        # A short batch means nothing more is due (or the rest is locked by another scan or a
+        # request, which marks it itself); a full batch that marked nothing is no progress.
+        if counts["contacts"] < batch_size or not (counts["at_risk"] or counts["breached"]):
             break
     click.echo(f"sla scan: {totals['at_risk']} at risk, {totals['breached']} breached")
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="Do what is due now, then exit (CronJobs, tests).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def worker(once: bool, interval: float) -> None:

@@ -40,6 +40,18 @@ DEFAULTS: dict[str, object] = {
     # How long a POST's first answer is replayed for its Idempotency-Key (pruned by
     # `flask tenants purge`).
     "IDEMPOTENCY_RETENTION_HOURS": 24,
+    # Webhooks (app/webhooks, delivered by `flask worker`). Plain http:// endpoints are for
+    # local demos only; production receivers must use https.
+    "WEBHOOK_ALLOW_INSECURE_URLS": False,
+    # Endpoints on loopback, private, link-local or cloud-metadata addresses are refused (SSRF);
+    # tests and demos that receive on 127.0.0.1 turn this on.
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": False,
+    # Seconds to connect, and then to wait for each read of the response.
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    # Tries before a delivery is given up (dead); retries wait 30 s doubling, capped below.
+    "WEBHOOK_MAX_ATTEMPTS": 12,
+    "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
+    "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

@@ -1,7 +1,114 @@
-"""The background worker: delivers what waits in the database (webhook deliveries)."""
+"""The background worker: delivers what waits in the database (webhook deliveries).
+
+A thin loop over jobs. Each job does what is due now, one unit of work at a time, owns the
+transactions of its steps (the services never commit), stops between units when asked, and
+returns counts for the pass's one-line summary. Another job (e.g. a billing outbox) is one more
+entry in `JOBS`.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from app.db import db, utcnow
+from app.webhooks import service as webhooks_service
+
+log = logging.getLogger(__name__)
+
+
+def deliver_webhooks(*, stop: threading.Event, now: datetime | None = None) -> dict[str, int]:
+    """Send every webhook delivery due now, one at a time; count the outcomes."""
+    counts = {"delivered": 0, "retrying": 0, "dead": 0}
+    while not stop.is_set():
+        claim, given_up = webhooks_service.claim_next(now=now or utcnow())
+        # The lease must be visible to other workers before the request goes out, and no
+        # transaction may stay open while we wait on someone else's server.
+        db.session.commit()
+        counts["dead"] += given_up
+        if claim is None:
+            break
+        outcome = webhooks_service.send(claim, now=now)
+        result = webhooks_service.record(claim=claim, outcome=outcome, now=now or utcnow())
+        db.session.commit()
+        if result in counts:
+            counts[result] += 1
+    return counts
+
+
+# name, job(stop=, now=) -> counts
+JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (("webhooks", deliver_webhooks),)
+
+
+def run_pass(*, stop: threading.Event, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Run every job once over what is due; return each job's counts."""
+    results = {}
+    for name, job in JOBS:
+        if stop.is_set():
+            break
+        try:
+            results[name] = job(stop=stop, now=now)
+        finally:
+            # A failed step leaves nothing half-done behind for the next one.
+            db.session.rollback()
+    return results
+
+
+def summary(results: dict[str, dict[str, int]]) -> str:
+    """One line: each job's counts."""
+    parts = [
+        f"{name}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
+        for name, counts in results.items()
+    ]
+    return "worker pass: " + ("; ".join(parts) or "stopped")
+
 
 def run(*, once: bool, interval: float, echo) -> None:
-    raise NotImplementedError  # built by the webhooks work of issue 5
+    """Work until stopped (SIGTERM/SIGINT finish the current unit first), or one pass if `once`.
+
+    A pass that did nothing is not echoed in the loop, so an idle worker's log stays quiet.
+    """
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        while not stop.is_set():
+            try:
+                results = run_pass(stop=stop)
+            except Exception:
+                if once:
+                    raise
+                # A lost database or a bug in one unit: log it and try again after a pause;
+                # a delivery whose outcome went unrecorded is retried when its lease expires.
+                log.exception("worker pass failed")
+                echo("worker pass failed; see the log. Retrying.")
+                stop.wait(interval)
+                continue
+            if once or any(n for counts in results.values() for n in counts.values()):
+                echo(summary(results))
+            if once:
+                break
+            stop.wait(interval)
+    finally:
+        restore()
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT set `stop`; return what undoes it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach the main thread only (e.g. a test's thread)
+    previous = {}
+
+    def handle(signum, _frame):
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handle)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore

@@ -1,12 +1,685 @@
-"""Webhooks: a tenant's endpoints, queuing events for them, and signed delivery with retries."""
+"""Webhooks: a tenant's endpoints, queuing events for them, and signed delivery with retries.
+
+Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
+(`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
+which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
+Services never commit. May import: app.db, app.errors, app.webhooks.models, tenants (scoping,
+audit).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import re
+import secrets
+import socket
+import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+from requests.adapters import HTTPAdapter
+from sqlalchemy import Select, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from app.db import db, utcnow
+from app.errors import Conflict, Unprocessable
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tenants.scoping import current_tenant_id, tenant_scope, unscoped
+from tenants.service import Actor, record_audit
+
+# Not subscribable: sent only to the endpoint a client admin pings.
+PING_EVENT = "webhook.ping"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
+SIGNATURE_HEADER = "Switchboard-Signature"
+USER_AGENT = "Switchboard-Webhooks/1"
+# A worker's lease on a delivery outlasts the request's timeout by this much.
+LEASE_MARGIN_SECONDS = 60
+# How much of a failing response's body the delivery log keeps.
+_ERROR_BODY_CHARS = 200
+
+
+def new_secret() -> str:
+    """Return a fresh signing secret."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def list_(*, is_active: bool | None = None) -> Select:
+    """Select the endpoints of the tenant in scope, oldest first."""
+    stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    if is_active is not None:
+        stmt = stmt.where(WebhookEndpoint.is_active.is_(is_active))
+    return stmt
+
+
+def get(*, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
+    """Return one endpoint of the tenant in scope."""
+    return db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+
+def create(*, endpoint_in: dict, actor: Actor) -> WebhookEndpoint:
+    """Register an endpoint for the tenant in scope, with a new signing secret."""
+    check_url(endpoint_in["url"])
+    endpoint = WebhookEndpoint(
+        url=endpoint_in["url"],
+        description=endpoint_in.get("description", ""),
+        event_types=list(endpoint_in.get("event_types", ["sla.breached"])),
+        is_active=endpoint_in.get("is_active", True),
+        secret=new_secret(),
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    _audit(endpoint, "webhook_endpoint.created", actor, _described(endpoint))
+    return endpoint
+
+
+def update(*, endpoint: WebhookEndpoint, endpoint_in: dict, actor: Actor) -> WebhookEndpoint:
+    """Change an endpoint's URL, description, events or active flag."""
+    if "event_types" in endpoint_in:
+        endpoint_in = {**endpoint_in, "event_types": list(endpoint_in["event_types"])}
+    changed = {k: v for k, v in endpoint_in.items() if getattr(endpoint, k) != v}
+    if "url" in changed:
+        check_url(changed["url"])
+    for key, value in changed.items():
+        setattr(endpoint, key, value)
+    if changed:
+        db.session.flush()
+        _audit(endpoint, "webhook_endpoint.updated", actor, {"changed": sorted(changed)})
+    return endpoint
+
+
+def delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+    """Delete an endpoint with its deliveries and their log."""
+    _audit(endpoint, "webhook_endpoint.deleted", actor, _described(endpoint))
+    db.session.delete(endpoint)
+    db.session.flush()
+
+
+def rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
+    """Replace an endpoint's signing secret; deliveries from now on are signed with the new one."""
+    endpoint.secret = new_secret()
+    db.session.flush()
+    _audit(endpoint, "webhook_endpoint.secret_rotated", actor)
+    return endpoint
+
+
+def ping(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookDelivery:
+    """Queue a `webhook.ping` event to this endpoint only; return its delivery."""
+    if not endpoint.is_active:
+        raise Conflict("The endpoint is inactive; activate it before pinging it.")
+    now = now or utcnow()
+    event_id = uuid.uuid4()
+    payload = {"endpoint_id": str(endpoint.id), "message": "Webhook endpoint reachable."}
+    _queue(endpoints=[endpoint], event_type=PING_EVENT, event_id=event_id, payload=payload, now=now)
+    return db.session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == event_id
+        )
+    )
+
+
+def _described(endpoint: WebhookEndpoint) -> dict:
+    return {
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types),
+        "is_active": endpoint.is_active,
+    }
+
+
+def _audit(endpoint: WebhookEndpoint, action: str, actor: Actor, details: dict | None = None):
+    record_audit(
+        actor=actor,
+        action=action,
+        target_type="webhook_endpoint",
+        target_id=endpoint.id,
+        tenant_id=endpoint.tenant_id,
+        details=details,
+    )
+
+
+# --- URL rules (SSRF) ------------------------------------------------------------------------
+
+# Names that always mean this machine or a cloud's metadata service, whatever DNS says.
+_LOCAL_NAMES = re.compile(r"(^|\.)(localhost|localdomain|internal)\.?$", re.IGNORECASE)
+# Forms like 2130706433 or 0x7f.1 that resolvers read as IPv4 addresses.
+_LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
+
+
+def check_url(url: str) -> None:
+    """Refuse (422) a URL the worker must not post to: not https (unless allowed), without a
+    host, with credentials, or naming a non-public address (unless private networks are
+    allowed)."""
+    problem = url_problem(url)
+    if problem:
+        raise Unprocessable(f"Invalid input: url. {problem}", errors={"json": {"url": [problem]}})
+
+
+def url_problem(url: str) -> str | None:
+    """Say what is wrong with an endpoint URL, or None when it is acceptable."""
+    config = current_app.config
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError as exc:
+        return f"Not a valid URL ({exc})."
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        return "Use an https:// URL."
+    if scheme == "http" and not config["WEBHOOK_ALLOW_INSECURE_URLS"]:
+        return "Use https://; plain http:// endpoints are not accepted."
+    if not host:
+        return "The URL has no host."
+    if parts.username is not None or parts.password is not None:
+        return "Leave credentials out of the URL; verify the signature instead."
+    if parts.fragment:
+        return "The URL must not have a #fragment."
+    if config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"]:
+        return None
+    if _LOCAL_NAMES.search(host):
+        return f"{host} names a local or internal host; use a public address."
+    address = _literal_address(host)
+    if address is not None and not is_public_address(address):
+        return f"{host} is not a public address (loopback, private, link-local or metadata)."
+    return None
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address is on the public internet (not loopback, private, link-local, ...)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+# --- queuing ---------------------------------------------------------------------------------
 
 
 def enqueue(*, event_type: str, event_id: uuid.UUID, payload: dict) -> int:
     """Queue an event of the tenant in scope for each of its active endpoints subscribed to
     `event_type`; return how many deliveries were queued. Enqueuing the same `event_id`
     again queues nothing more (unique per endpoint and event). Never commits."""
-    raise NotImplementedError  # built by the webhooks work of issue 5
+    endpoints = db.session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.is_active.is_(True))
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    ).all()
+    # A JSON list: filtered here, as a tenant has a handful of endpoints at most.
+    subscribed = [e for e in endpoints if event_type in (e.event_types or [])]
+    return _queue(endpoints=subscribed, event_type=event_type, event_id=event_id, payload=payload)
+
+
+def _queue(
+    *,
+    endpoints: list[WebhookEndpoint],
+    event_type: str,
+    event_id: uuid.UUID,
+    payload: dict,
+    now: datetime | None = None,
+) -> int:
+    """Add one pending delivery per endpoint unless it already has this event; count them."""
+    now = now or utcnow()
+    tenant_id = current_tenant_id()
+    session = db.session
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    queued = 0
+    for endpoint in endpoints:
+        row = {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "endpoint_id": endpoint.id,
+            "event_id": event_id,
+            "event_type": event_type,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        if postgresql:
+            # A concurrent enqueue of the same event waits on the unique key, then skips it:
+            # no error aborts the caller's transaction. Row-level security checks the tenant.
+            inserted = session.execute(
+                pg_insert(WebhookDelivery)
+                .values(**row)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "endpoint_id", "event_id"])
+                .returning(WebhookDelivery.id)
+            ).first()
+            queued += inserted is not None
+        else:
+            try:
+                with session.begin_nested():
+                    session.add(WebhookDelivery(**row))
+            except IntegrityError:
+                continue
+            queued += 1
+    return queued
+
+
+# --- the delivery log ------------------------------------------------------------------------
+
+
+def list_deliveries(
+    *, endpoint: WebhookEndpoint, status: str | None = None, event_type: str | None = None
+) -> Select:
+    """Select an endpoint's deliveries, newest first."""
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    )
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    if event_type is not None:
+        stmt = stmt.where(WebhookDelivery.event_type == event_type)
+    return stmt
+
+
+def get_delivery(*, endpoint: WebhookEndpoint, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """Return one delivery of an endpoint."""
+    return db.session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id
+        )
+    )
+
+
+def list_attempts(*, delivery: WebhookDelivery) -> list[WebhookAttempt]:
+    """Return a delivery's attempts, oldest first."""
+    return list(
+        db.session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == delivery.id)
+            .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
+        )
+    )
+
+
+def retry(
+    *,
+    endpoint: WebhookEndpoint,
+    delivery: WebhookDelivery,
+    actor: Actor,
+    now: datetime | None = None,
+) -> WebhookDelivery:
+    """Send a dead or delivered delivery again, now, with a fresh round of attempts."""
+    if delivery.status == "pending":
+        raise Conflict("The delivery is already pending; the worker will send it when due.")
+    if not endpoint.is_active:
+        raise Conflict("The endpoint is inactive; activate it before retrying its deliveries.")
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = now or utcnow()
+    delivery.locked_until = None
+    db.session.flush()
+    record_audit(
+        actor=actor,
+        action="webhook_delivery.retried",
+        target_type="webhook_delivery",
+        target_id=delivery.id,
+        tenant_id=delivery.tenant_id,
+        details={"endpoint_id": str(endpoint.id), "event_id": str(delivery.event_id)},
+    )
+    return delivery
+
+
+# --- signing ---------------------------------------------------------------------------------
+
+
+def sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    """Return the `Switchboard-Signature` header value for a body sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    *,
+    secret: str,
+    header: str,
+    body: bytes,
+    tolerance_seconds: int = 300,
+    now: datetime | float | None = None,
+) -> bool:
+    """Check a `Switchboard-Signature` header as a receiver would: any `v1` matches the
+    HMAC-SHA256 of `"{t}." + body` (compared in constant time) and `t` is within
+    `tolerance_seconds` of now (replays of old requests are refused)."""
+    timestamp, candidates = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = now.timestamp() if isinstance(now, datetime) else (now or time.time())
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = sign(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, c) for c in candidates)
+
+
+def body_of(delivery: WebhookDelivery) -> bytes:
+    """The JSON document POSTed for a delivery (the same bytes on every attempt)."""
+    document = {
+        "id": str(delivery.event_id),
+        "type": delivery.event_type,
+        "created_at": delivery.created_at.isoformat(),
+        "tenant_id": str(delivery.tenant_id),
+        "data": delivery.payload,
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+# --- the worker's steps ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery leased to this worker: everything needed to send it, outside a transaction."""
+
+    delivery_id: uuid.UUID
+    tenant_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    url: str
+    secret: str
+    body: bytes
+    attempt: int
+    # Also the lease's token: the outcome is recorded only if nobody re-leased meanwhile.
+    locked_until: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt came to."""
+
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def lease_seconds() -> float:
+    """How long a claimed delivery stays with its worker before another may take it."""
+    return float(current_app.config["WEBHOOK_TIMEOUT_SECONDS"]) * 2 + LEASE_MARGIN_SECONDS
+
+
+def claim_next(*, now: datetime | None = None) -> tuple[Claim | None, int]:
+    """Lease the next due pending delivery of any tenant to this worker; return it (or None)
+    and how many deliveries were given up on the way (endpoint inactive, attempts spent).
+
+    Call in a transaction of its own and commit before sending: the lease is what keeps other
+    workers off the delivery while the request is under way.
+    """
+    now = now or utcnow()
+    max_attempts = int(current_app.config["WEBHOOK_MAX_ATTEMPTS"])
+    given_up = 0
+    while True:
+        # The worker serves every tenant: the due deliveries are found across all of them,
+        # then each is changed in its own tenant's scope.
+        with unscoped():
+            delivery = db.session.scalar(
+                select(WebhookDelivery)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(
+                        WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now
+                    ),
+                )
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=WebhookDelivery)
+            )
+        if delivery is None:
+            return None, given_up
+        with tenant_scope(delivery.tenant_id):
+            endpoint = db.session.scalar(
+                select(WebhookEndpoint).where(WebhookEndpoint.id == delivery.endpoint_id)
+            )
+            if endpoint is None or not endpoint.is_active:
+                _give_up(delivery, "The endpoint is inactive; the delivery was not sent.")
+                given_up += 1
+                continue
+            if delivery.attempts >= max_attempts:
+                # The worker of the last attempt stopped before recording its outcome.
+                _give_up(delivery, f"Gave up after {delivery.attempts} attempts.")
+                given_up += 1
+                continue
+            delivery.attempts += 1
+            delivery.locked_until = now + timedelta(seconds=lease_seconds())
+            claim = Claim(
+                delivery_id=delivery.id,
+                tenant_id=delivery.tenant_id,
+                event_id=delivery.event_id,
+                event_type=delivery.event_type,
+                url=endpoint.url,
+                secret=endpoint.secret,
+                body=body_of(delivery),
+                attempt=delivery.attempts,
+                locked_until=delivery.locked_until,
+            )
+        return claim, given_up
+
+
+def _give_up(delivery: WebhookDelivery, reason: str) -> None:
+    delivery.status = "dead"
+    delivery.locked_until = None
+    delivery.last_error = reason
+
+
+def send(claim: Claim, *, now: datetime | None = None) -> Outcome:
+    """POST a claimed delivery, signed, and report how it went. No database work here."""
+    now = now or utcnow()
+    config = current_app.config
+    timeout = float(config["WEBHOOK_TIMEOUT_SECONDS"])
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: sign(
+            secret=claim.secret, timestamp=int(now.timestamp()), body=claim.body
+        ),
+        "Switchboard-Event-Id": str(claim.event_id),
+        "Switchboard-Event-Type": claim.event_type,
+        "Switchboard-Delivery-Id": str(claim.delivery_id),
+    }
+    # The URL was checked when it was saved; the rules may have tightened since.
+    problem = url_problem(claim.url)
+    if problem:
+        return Outcome(now, None, f"Refused to send: {problem}", 0)
+    started = time.monotonic()
+    status_code, error = None, None
+    try:
+        with (
+            _http_session(allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"]) as http,
+            http.post(
+                claim.url,
+                data=claim.body,
+                headers=headers,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = _describe_failure(response)
+    except requests.Timeout:
+        error = f"Timed out after {timeout:g} s."
+    except requests.RequestException as exc:
+        error = _describe_exception(exc)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return Outcome(now, status_code, error, duration_ms)
+
+
+def _describe_failure(response: requests.Response) -> str:
+    if response.is_redirect:
+        where = response.headers.get("Location", "?")
+        return f"HTTP {response.status_code}: redirects are not followed (to {where})."
+    try:
+        snippet = next(response.iter_content(_ERROR_BODY_CHARS * 4), b"")
+    except requests.RequestException:
+        snippet = b""
+    text = snippet.decode("utf-8", "replace").strip()[:_ERROR_BODY_CHARS]
+    return f"HTTP {response.status_code}" + (f": {text}" if text else ".")
+
+
+def _describe_exception(exc: requests.RequestException) -> str:
+    # The peer check's refusal is buried in urllib3's retry wrapper; say it plainly.
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, _PrivateAddressRefused):
+            return f"Refused to send: {cause}"
+        cause = cause.__context__ or cause.__cause__ or _reason(cause)
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _reason(exc: BaseException) -> BaseException | None:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    args = getattr(exc, "args", ())
+    return next((a for a in args if isinstance(a, BaseException)), None)
+
+
+def record(*, claim: Claim, outcome: Outcome, now: datetime | None = None) -> str:
+    """Log an attempt and settle the delivery: delivered, retried later, or dead; return
+    which ("delivered", "retrying", "dead", or "gone" when it was deleted or re-leased)."""
+    now = now or outcome.attempted_at
+    config = current_app.config
+    with tenant_scope(claim.tenant_id):
+        delivery = db.session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.id == claim.delivery_id).with_for_update()
+        )
+        if delivery is None:  # the endpoint was deleted while the request was under way
+            return "gone"
+        db.session.add(
+            WebhookAttempt(
+                delivery_id=delivery.id,
+                attempted_at=outcome.attempted_at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+        if (
+            delivery.status != "pending"
+            or delivery.attempts != claim.attempt
+            or delivery.locked_until != claim.locked_until
+        ):
+            # The lease ran out and another worker took the delivery over: its outcome rules.
+            return "gone"
+        delivery.locked_until = None
+        delivery.last_attempt_at = outcome.attempted_at
+        delivery.last_status_code = outcome.status_code
+        delivery.last_error = outcome.error
+        if outcome.ok:
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            return "delivered"
+        if delivery.attempts >= int(config["WEBHOOK_MAX_ATTEMPTS"]):
+            delivery.status = "dead"
+            return "dead"
+        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
+        return "retrying"
+
+
+def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
+    """Seconds to wait after the `attempts`-th failed try: base x 2^(attempts-1), within +-20 %
+    jitter (so failing deliveries do not retry in lockstep), never above the cap."""
+    config = current_app.config
+    base = float(config["WEBHOOK_BACKOFF_BASE_SECONDS"])
+    cap = float(config["WEBHOOK_BACKOFF_MAX_SECONDS"])
+    delay = min(base * 2 ** max(attempts - 1, 0), cap)
+    factor = 0.8 + 0.4 * (random.random() if rand is None else rand)  # noqa: S311 - not crypto
+    return min(delay * factor, cap)
+
+
+# --- HTTP with the peer checked --------------------------------------------------------------
+
+
+class _PrivateAddressRefused(OSError):
+    """The endpoint's host resolved to a non-public address."""
+
+
+def _check_peer(sock: socket.socket, host: str) -> None:
+    peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
+    if not is_public_address(peer):
+        sock.close()
+        raise _PrivateAddressRefused(f"{host} resolved to {peer}, which is not a public address.")
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    # Checked on the connected socket, not on a separate DNS lookup, so a name that resolves
+    # to a public address when saved and to a private one now (DNS rebinding) is still refused.
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }
+
+
+def _http_session(*, allow_private: bool) -> requests.Session:
+    http = requests.Session()
+    # No proxies or .netrc from the environment: the peer checked must be the receiver itself.
+    http.trust_env = False
+    if not allow_private:
+        adapter = _GuardedAdapter(max_retries=0)
+        http.mount("http://", adapter)
+        http.mount("https://", adapter)
+    return http
