@@ -43,7 +43,7 @@ def blueprints():
     from app.onboarding.routes import onboarding_blp
     from app.queues.routes import briefings_blp, queues_blp
     from app.reports.routes import reports_blp
-    from app.sla.routes import calendar_blp, sla_policies_blp
+    from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
     from app.webhooks.routes import webhooks_blp
     from billing.routes import rate_card_blp
     from tenants.routes import api_clients_blp, tenants_blp, users_blp
@@ -55,6 +55,7 @@ def blueprints():
         api_clients_blp,
         calendar_blp,
         sla_policies_blp,
+        sla_blp,
         queues_blp,
         briefings_blp,
         departments_blp,

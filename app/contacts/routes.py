@@ -41,6 +41,9 @@ from app.contacts.schemas import (
     DepartmentSchema,
     DepartmentUpdateSchema,
 )
+from app.db import utcnow
+from app.sla import service as sla_service
+from app.sla.schemas import ContactSlaSchema
 
 contacts_blp = Blueprint(
     "contacts",
@@ -308,6 +311,36 @@ class ContactById(MethodView):
     def get(self, tenant_id, contact_id):
         """Read a contact, with the actions allowed on it now"""
         return _contact_or_404(contact_id)
+
+
+@contacts_blp.route("/contacts/<uuid:contact_id>/sla")
+class ContactSla(MethodView):
+    @require(CONTACT_READ)
+    @contacts_blp.response(200, ContactSlaSchema)
+    def get(self, tenant_id, contact_id):
+        """Read a contact's SLA clocks: target, deadline, business time used, paused, state
+
+        One clock per goal: `first_response` (answering, for voice and chat; the first
+        response, for written channels; none for outbound contacts) and `resolution`, each
+        with the target the firm's default SLA policy set when the contact arrived (the most
+        specific target for its priority, channel and category). Time is counted in business
+        seconds on the firm's calendar (the version in force when the time passed, in its
+        time zone, skipping holidays and closures), up to now:
+
+        - `elapsed_seconds` counts against the target, `remaining_seconds` is what is left
+          (negative by the overdue time: a breached clock keeps counting until it stops);
+        - clocks pause while the contact waits on the customer, and while it is escalated when
+          the policy says so (`paused`, `paused_seconds`), and resume where they were;
+        - `state` is `ok`, `at_risk` (the policy's `at_risk_bps` share of the target is used),
+          `breached`, `met` (stopped in time) or `cancelled` (abandoned); a deadline that has
+          come shows `breached` at once, with `breached_at` the instant the target ran out.
+
+        The contact's `state` is the worst of its clocks and `due_at` the nearest deadline of
+        those running. A contact of a firm with no business calendar or no default SLA policy
+        has no clocks; `note` says why. Agents see the contacts of their queues only.
+        """
+        contact = _contact_or_404(contact_id)
+        return sla_service.sla_of(contact=contact, now=utcnow())
 
 
 @contacts_blp.route("/contacts/<uuid:contact_id>/events")

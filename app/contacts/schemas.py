@@ -14,6 +14,7 @@ from app.contacts import lifecycle
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.db import utcnow
 from app.queues.schemas import LanguageTag, TrimmedString
+from app.sla.models import CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 
 _NAME = validate.Length(min=1, max=100)
@@ -313,7 +314,28 @@ class ContactSchema(Schema):
     resolved_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     closed_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     abandoned_at = fields.AwareDateTime(dump_only=True, allow_none=True)
-    sla_due_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    sla_state = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "enum": list(CLOCK_STATES),
+            "description": "The worst state of the contact's SLA clocks (see `GET .../sla`); "
+            "null when no clock applies.",
+        },
+    )
+    sla_due_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The nearest deadline of its running SLA clocks."},
+    )
+    answer_threshold_seconds = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "T of the service level for this contact (voice and chat), fixed "
+            "when it arrived: the SLA policy's, else the queue's."
+        },
+    )
     queue_wait_seconds = fields.Integer(dump_only=True)
     talk_seconds = fields.Integer(dump_only=True)
     hold_seconds = fields.Integer(dump_only=True)

@@ -3,8 +3,9 @@ lifecycle actions and their history; and the departments contacts are escalated 
 
 Services take keyword arguments, return ORM objects (or a select to paginate) and never commit.
 They act on the tenant in scope (for an agent: only the contacts of its queues).
+The SLA engine (app.sla.service) keeps each contact's clocks as it arrives and changes.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas), app.agents.models,
-app.queues.models, tenants (models, scoping, service).
+app.queues.models, app.sla.service, tenants (models, scoping, service).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from app.contacts.schemas import ContactImportRowSchema, claim_outcome_errors
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.queues.models import Queue
+from app.sla import service as sla_service
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tenants.service import Actor, record_audit
@@ -256,6 +258,7 @@ def create(
     contact.customer_contact_number = _contact_number(
         tenant.id, contact.customer_key, contact.received_at
     )
+    clocks = sla_service.plan_clocks(contact=contact, queue=queue, now=at)
     try:
         with db.session.begin_nested():
             db.session.add(contact)
@@ -276,6 +279,7 @@ def create(
         actor=actor,
         details={"queue_id": str(queue.id), "routed": contact_in.get("queue_id") is None},
     )
+    sla_service.start_clocks(contact=contact, planned=clocks, now=at)
     return contact, True
 
 
@@ -340,8 +344,11 @@ def import_(*, rows: list[tuple[int, object]], tenant: Tenant, actor: Actor) -> 
         )
     contacts = [_new_contact(row, queue=queue, at=at, historical=True) for _, row, queue in planned]
     _number_batch(tenant.id, contacts)
+    # Worked out before the contacts are stored, so that each is one INSERT with its SLA state.
+    clocks = sla_service.plan_historical_clocks(contacts=contacts, queues=by_id, now=at)
     db.session.add_all(contacts)
     db.session.flush()
+    db.session.add_all(clocks)
     for contact in contacts:
         _add_event(
             contact,
@@ -618,6 +625,8 @@ def act(
         raise Conflict(str(exc), allowed_actions=exc.allowed, contact_status=exc.status) from exc
 
     extra, details = _action_changes(contact, action, action_in)
+    # The clocks first see the contact as it was, up to `at`, then what the action does.
+    sla_service.apply_action(contact=contact, action=action, to_status=move.to_status, at=at)
     previous_agent_id = contact.agent_id
     from_status = contact.status
     for name, value in {**move.changes, **extra}.items():

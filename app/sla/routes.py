@@ -1,17 +1,23 @@
-"""HTTP resources of SLA configuration: the business calendar and SLA policies."""
+"""HTTP resources of SLA configuration (the business calendar, SLA policies) and of SLA
+monitoring across client firms (the at-risk list)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from sqlalchemy import select
 
 from app.api import SelectPage
-from app.auth.permissions import TENANT_ADMIN, TENANT_READ
-from app.auth.principal import current_actor, current_tenant, require
+from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
+from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
+from app.db import db, utcnow
 from app.sla import service as sla_service
 from app.sla.schemas import (
+    AtRiskContactSchema,
+    AtRiskQueryArgsSchema,
     BusinessSecondsQueryArgsSchema,
     BusinessSecondsSchema,
     CalendarCreateSchema,
@@ -23,6 +29,8 @@ from app.sla.schemas import (
     SlaPolicySchema,
     SlaPolicyUpdateSchema,
 )
+from tenants.models import Tenant
+from tenants.scoping import tenants_scope
 
 calendar_blp = Blueprint(
     "calendar",
@@ -35,6 +43,13 @@ sla_policies_blp = Blueprint(
     __name__,
     url_prefix="/v1/tenants/<uuid:tenant_id>/sla-policies",
     description="A client firm's SLA policies: targets per priority, channel and category.",
+)
+
+sla_blp = Blueprint(
+    "sla",
+    __name__,
+    url_prefix="/v1/sla",
+    description="SLA monitoring across the client firms a supervisor oversees.",
 )
 
 NO_CALENDAR = "This client firm has no business calendar yet; PUT one first."
@@ -167,3 +182,40 @@ def _policy_or_404(sla_policy_id):
     if policy is None:
         abort(404, message="No such SLA policy in this client firm.")
     return policy
+
+
+@sla_blp.route("/at-risk")
+class AtRisk(MethodView):
+    @require(SLA_MONITOR)
+    @sla_blp.arguments(AtRiskQueryArgsSchema, location="query")
+    @sla_blp.response(200, AtRiskContactSchema(many=True))
+    @sla_blp.paginate()
+    def get(self, args, pagination_parameters):
+        """List open contacts whose SLA is at risk or breached, nearest deadline first
+
+        Across the client firms the caller supervises (a BPO admin: every firm not
+        offboarded). A contact is listed while it is not resolved, closed or abandoned and has
+        a clock not yet stopped (running, or paused) that is at risk or breached as of now,
+        also when the scan has not recorded it yet. `clock` is that worst open clock, its
+        figures in business seconds up to now; `sla_state` is the worst of all its clocks.
+        Filters combine (AND): `tenant_id`, `state` (of the worst open clock), `queue_id`,
+        `channel`.
+        """
+        tenant_ids = _supervised(current_principal())
+        if args.get("tenant_id") is not None:
+            tenant_ids &= {args["tenant_id"]}
+        if not tenant_ids:
+            pagination_parameters.item_count = 0
+            return []
+        now = utcnow()
+        with tenants_scope(tenant_ids):
+            page = SelectPage(sla_service.list_at_risk(now=now, **args), pagination_parameters)
+            pagination_parameters.item_count = page.item_count
+            return sla_service.describe_at_risk(contacts=page.items, now=now)
+
+
+def _supervised(principal: Principal) -> set[uuid.UUID]:
+    """The client firms whose SLA the caller watches: every firm for a BPO admin."""
+    if principal.is_bpo_admin:
+        return set(db.session.scalars(select(Tenant.id).where(Tenant.status != "offboarded")))
+    return {t for t, role in principal.tenant_roles.items() if role == "supervisor"}

@@ -1,4 +1,5 @@
-"""Request and response shapes of business calendars, business-time queries and SLA policies.
+"""Request and response shapes of business calendars, business-time queries, SLA policies,
+and of the SLA engine's readings (a contact's clocks, the at-risk list).
 
 Validation errors name the field they are about, down to the window: a bad second window on
 Tuesday is `errors["weekly_hours"]["tue"][1]`.
@@ -15,7 +16,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from app.db import utcnow
 from app.sla.calendar import WEEKDAYS
-from app.sla.models import ABANDON_TREATMENTS
+from app.sla.models import ABANDON_TREATMENTS, CLOCK_KINDS, CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 
 CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d\Z")
@@ -416,4 +417,132 @@ class SlaPolicyCreateSchema(SlaPolicyUpdateSchema):
         required=True,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "One per (priority, channel, category)."},
+    )
+
+
+# --- the SLA engine: clocks and the at-risk list ----------------------------------------------
+
+
+class SlaClockReadSchema(Schema):
+    """One SLA clock of a contact as of now: business seconds on the firm's calendar."""
+
+    kind = fields.String(dump_only=True, metadata={"enum": list(CLOCK_KINDS)})
+    state = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(CLOCK_STATES),
+            "description": "As of now: a deadline that has come shows `breached` even before "
+            "the scan records it.",
+        },
+    )
+    target_seconds = fields.Integer(dump_only=True, metadata={"description": "Business seconds."})
+    started_at = fields.AwareDateTime(dump_only=True)
+    due_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "While running: when the target runs out (for a breached clock, "
+            "when it did). Null while paused or stopped."
+        },
+    )
+    at_risk_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "While running: when the policy's at-risk share of the target is "
+            "used up. Null while paused or stopped."
+        },
+    )
+    elapsed_seconds = fields.Integer(
+        dump_only=True,
+        metadata={"description": "Business seconds counted against the target, up to now."},
+    )
+    paused_seconds = fields.Integer(
+        dump_only=True, metadata={"description": "Business seconds spent paused, up to now."}
+    )
+    remaining_seconds = fields.Integer(
+        dump_only=True,
+        metadata={"description": "target - elapsed; negative by the overdue time."},
+    )
+    paused = fields.Boolean(dump_only=True)
+    stopped_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    breached_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The instant the target ran out, if it did."},
+    )
+
+
+class ContactSlaSchema(Schema):
+    """A contact's SLA: its clocks, worked out live to now."""
+
+    contact_id = fields.UUID(dump_only=True)
+    policy_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The SLA policy that set the targets when it arrived."},
+    )
+    state = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "enum": list(CLOCK_STATES),
+            "description": "The worst state of its clocks (breached, at_risk, ok, met, "
+            "cancelled); null without clocks.",
+        },
+    )
+    due_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The nearest deadline of its running clocks."},
+    )
+    answer_threshold_seconds = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "T of the service level (voice and chat), fixed at intake."},
+    )
+    note = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Why the contact has no clocks, when it has none."},
+    )
+    clocks = fields.List(fields.Nested(SlaClockReadSchema), dump_only=True)
+
+
+class AtRiskQueryArgsSchema(Schema):
+    tenant_id = fields.UUID(metadata={"description": "Only this client firm."})
+    state = fields.String(
+        validate=validate.OneOf(("at_risk", "breached")),
+        metadata={"description": "Only contacts whose worst open clock is in this state."},
+    )
+    queue_id = fields.UUID()
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+
+
+class AtRiskContactSchema(Schema):
+    """An open contact with an SLA clock at risk or breached."""
+
+    tenant_id = fields.UUID(dump_only=True)
+    tenant_name = fields.String(dump_only=True)
+    contact_id = fields.UUID(dump_only=True)
+    external_id = fields.String(dump_only=True, allow_none=True)
+    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
+    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
+    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    status = fields.String(dump_only=True)
+    queue_id = fields.UUID(dump_only=True)
+    agent_id = fields.UUID(dump_only=True, allow_none=True)
+    sla_state = fields.String(
+        dump_only=True,
+        metadata={"enum": list(CLOCK_STATES), "description": "Worst of its clocks, as of now."},
+    )
+    sla_due_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The nearest deadline of its running clocks."},
+    )
+    clock = fields.Nested(
+        SlaClockReadSchema,
+        dump_only=True,
+        metadata={"description": "Its worst open clock (breached before at risk, then due)."},
     )

@@ -1,27 +1,37 @@
-"""SLA configuration rules: business calendar versions, business time of the tenant in scope,
-and SLA policies.
+"""SLA rules of the tenant in scope: business calendar versions and business time, SLA
+policies, and the SLA engine (each contact's clocks, their events, the scan, the at-risk list).
 
-Everything here acts on the tenant in scope (the request's, or onboarding's `tenant_scope`).
-Services take keyword arguments, return ORM objects and never commit: the request (or the CLI
-command) owns the transaction. The arithmetic itself lives in `app.sla.calendar`.
+Everything here acts on the tenant in scope (the request's, onboarding's `tenant_scope`, or the
+scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
+commit: the request (or the CLI command) owns the transaction. The arithmetic lives in
+`app.sla.calendar`, the clock rules in `app.sla.clocks`.
+May import: app.db, app.errors, app.sla, app.vocabulary, app.contacts.models, app.queues.models,
+app.webhooks.service, tenants (models, scoping, service).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import holidays
-from sqlalchemy import Select, select
+from flask import g, has_app_context
+from sqlalchemy import Select, and_, func, or_, select
 
+from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
+from app.queues.models import Queue
 from app.sla import calendar as business_time
-from app.sla.models import BusinessCalendar, SlaPolicy
+from app.sla import clocks as clock_rules
+from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
 from app.vocabulary import PRIORITIES
+from app.webhooks import service as webhooks_service
 from tenants import service as tenants_service
 from tenants.models import Tenant
-from tenants.scoping import current_tenant_id
+from tenants.scoping import current_tenant_id, tenant_scope, unscoped
 
 DEFAULT_OPENING = {"start": "09:00", "end": "18:00"}
 # One business day of the default calendar (09:00-18:00), for the default targets.
@@ -81,6 +91,7 @@ def create_calendar_version(*, calendar_in: dict, tenant: Tenant, actor) -> Busi
     business_time.Calendar.from_version(version)
     db.session.add(version)
     db.session.flush()
+    _timelines().pop(tenant.id, None)
     tenants_service.record_audit(
         actor=actor,
         action="calendar.version_created",
@@ -123,12 +134,43 @@ def list_calendar_versions() -> Select:
 
 def timeline() -> business_time.CalendarTimeline:
     """Return the tenant's calendar versions as one timeline; NotFound when it has none."""
-    versions = db.session.scalars(
-        select(BusinessCalendar).order_by(BusinessCalendar.effective_from)
-    ).all()
-    if not versions:
+    found = timeline_for(tenant_id=current_tenant_id())
+    if found is None:
         raise NotFound("This client firm has no business calendar yet.")
-    return business_time.CalendarTimeline.from_versions(versions)
+    return found
+
+
+def timeline_for(*, tenant_id: uuid.UUID) -> business_time.CalendarTimeline | None:
+    """Return a tenant's calendar timeline (None without a calendar), read once per request."""
+    cached = _schedule_for(tenant_id)
+    return cached.schedule if cached is not None else None
+
+
+def _schedule_for(tenant_id: uuid.UUID) -> clock_rules.CachedSchedule | None:
+    """A tenant's timeline for the SLA engine, read from the database once per request (or CLI
+    unit of work) and kept on `flask.g` with the open time already worked out; adding a
+    calendar version through this module forgets it."""
+    cache = _timelines()
+    if tenant_id not in cache:
+        versions = db.session.scalars(
+            select(BusinessCalendar)
+            .where(BusinessCalendar.tenant_id == tenant_id)
+            .order_by(BusinessCalendar.effective_from)
+        ).all()
+        cache[tenant_id] = (
+            clock_rules.CachedSchedule(business_time.CalendarTimeline.from_versions(versions))
+            if versions
+            else None
+        )
+    return cache[tenant_id]
+
+
+def _timelines() -> dict:
+    if not has_app_context():
+        return {}
+    if "sla_timelines" not in g:
+        g.sla_timelines = {}
+    return g.sla_timelines
 
 
 def business_seconds_between(*, start: datetime, end: datetime) -> int:
@@ -311,3 +353,483 @@ def _clean_target(target: dict) -> dict:
         "answer_threshold_seconds": target.get("answer_threshold_seconds"),
         "resolution_seconds": target.get("resolution_seconds"),
     }
+
+
+# --- the SLA engine: each contact's clocks ---------------------------------------------------
+
+# Entering these statuses pauses a contact's running clocks (escalated only where the policy
+# says so); leaving them resumes the paused ones.
+PAUSING_STATUSES = ("waiting_customer", "escalated")
+# Statuses after which a contact needs nothing more from the BPO.
+FINISHED_STATUSES = ("resolved", "closed", "abandoned")
+_EVENT_ACTIONS = {"at_risk": "sla_at_risk", "breached": "sla_breached"}
+_WEBHOOK_TYPES = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
+
+
+def default_policy() -> SlaPolicy | None:
+    """Return the default SLA policy of the tenant in scope (None: its contacts get no clocks)."""
+    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default).limit(1))
+
+
+@dataclass
+class PlannedClocks:
+    """A new contact's clocks, worked out before the contact is stored (see `plan_clocks`)."""
+
+    clocks: list[SlaClock]
+    transitions: list[tuple[SlaClock, str]]
+
+
+def plan_clocks(*, contact: Contact, queue: Queue, now: datetime) -> PlannedClocks:
+    """Work out a new contact's SLA clocks and service-level threshold, before it is stored.
+
+    The tenant's default policy chooses the target (see `app.sla.clocks.choose_target`); the
+    clocks start when the contact arrived and are brought up to `now` at once, so a contact
+    that arrived long ago may be at risk or breached from the start. Without a default policy,
+    or a business calendar, the contact gets no clocks. Sets the contact's SLA fields (and its
+    id), so that storing it takes one INSERT; `start_clocks` stores the clocks afterwards.
+    """
+    policy = default_policy()
+    target = _target_of(policy, contact)
+    contact.answer_threshold_seconds = clock_rules.answer_threshold(
+        target, channel=contact.channel, queue_threshold=queue.answer_threshold_seconds
+    )
+    schedule = _schedule_for(current_tenant_id())
+    if contact.id is None:
+        contact.id = uuid.uuid4()
+    clocks: list[SlaClock] = []
+    if schedule is not None:
+        start = min(contact.received_at, now)
+        clocks = _new_clocks(contact, policy, target, schedule, start=start)
+    transitions = []
+    for clock in clocks:
+        clock.id = uuid.uuid4()
+        transitions += [(clock, t) for t in clock_rules.tick(clock, now=now)]
+    _summarise(contact, clocks)
+    return PlannedClocks(clocks, transitions)
+
+
+def start_clocks(*, contact: Contact, planned: PlannedClocks, now: datetime) -> None:
+    """Store the clocks planned for a contact just stored; announce what is already due."""
+    if not planned.clocks:
+        return
+    for clock in planned.clocks:
+        clock.tenant_id = contact.tenant_id
+    db.session.add_all(planned.clocks)
+    db.session.flush()
+    for clock, transition in planned.transitions:
+        _announce(contact, clock, transition, detected_at=now)
+
+
+def plan_historical_clocks(
+    *, contacts: list[Contact], queues: dict[uuid.UUID, Queue], now: datetime
+) -> list[SlaClock]:
+    """Work out the clocks of a batch of imported contacts from their own timestamps, before
+    the contacts are stored (their SLA fields and ids are set here); return the clocks, for
+    the caller to add once the contacts are stored.
+
+    A resolved or closed contact's first-response clock stopped when it was answered or
+    first responded to (else when it was resolved), its resolution clock when it was
+    resolved: met, or breached at the instant the target ran out. A queued one is brought up
+    to `now`. History is recorded, not announced: an import emits no SLA events or webhooks.
+    The calendar and the policy are read once for the whole batch.
+    """
+    tenant_id = current_tenant_id()
+    policy = default_policy()
+    schedule = _schedule_for(tenant_id)
+    bps = _at_risk_bps(policy)
+    every: list[SlaClock] = []
+    for contact in contacts:
+        if contact.id is None:
+            contact.id = uuid.uuid4()
+        target = _target_of(policy, contact)
+        queue = queues.get(contact.queue_id)
+        contact.answer_threshold_seconds = clock_rules.answer_threshold(
+            target,
+            channel=contact.channel,
+            queue_threshold=queue.answer_threshold_seconds if queue is not None else None,
+        )
+        clocks: list[SlaClock] = []
+        if schedule is not None:
+            start = min(contact.received_at, now)
+            clocks = _new_clocks(contact, policy, target, schedule, start=start, at_risk_bps=bps)
+        for clock in clocks:
+            clock.tenant_id = tenant_id
+            stopped = contact.resolved_at
+            if stopped is not None and clock.kind == "first_response":
+                stopped = contact.answered_at or contact.first_response_at or stopped
+            clock_rules.tick(clock, now=stopped or now)
+            if stopped is not None:
+                clock_rules.stop(clock, schedule=schedule, at=max(stopped, start))
+        _summarise(contact, clocks)
+        every.extend(clocks)
+    return every
+
+
+def apply_action(*, contact: Contact, action: str, to_status: str, at: datetime) -> None:
+    """Bring a (locked) contact's clocks up to `at`, then apply what a lifecycle action does.
+
+    Call it before the contact takes its new status. Answering or responding stops the
+    first-response clock, resolving the resolution clock; reopening restarts the resolution
+    clock with the time it had left; abandoning cancels the running ones. Entering
+    `waiting_customer` (or `escalated`, where the policy in force says so) pauses the running
+    clocks and leaving it resumes them.
+    """
+    clocks = _clocks_of(contact)
+    schedule = _schedule_for(contact.tenant_id) if clocks else None
+    if schedule is None:
+        return
+    policy = _policy_of(clocks)
+    bps = _at_risk_bps(policy)
+    _tick(contact, clocks, now=at)
+    by_kind = {clock.kind: clock for clock in clocks}
+    first, resolution = by_kind.get("first_response"), by_kind.get("resolution")
+    if action in ("answer", "respond") and first is not None:
+        clock_rules.stop(first, schedule=schedule, at=at)
+    elif action == "resolve" and resolution is not None:
+        clock_rules.stop(resolution, schedule=schedule, at=at)
+    elif action == "reopen" and resolution is not None:
+        clock_rules.restart(resolution, schedule=schedule, at=at, at_risk_bps=bps)
+    elif action == "abandon":
+        for clock in clocks:
+            clock_rules.cancel(clock, schedule=schedule, at=at)
+    if to_status != contact.status:
+        pausing = to_status == "waiting_customer" or (
+            to_status == "escalated" and policy is not None and policy.pause_on_escalated
+        )
+        for clock in clocks:
+            if pausing:
+                clock_rules.pause(clock, schedule=schedule, at=at)
+            elif contact.status in PAUSING_STATUSES:
+                clock_rules.resume(clock, schedule=schedule, at=at, at_risk_bps=bps)
+    # A clock that restarted or resumed past its at-risk share is marked now, not by the scan.
+    _tick(contact, clocks, now=at)
+    _summarise(contact, clocks)
+
+
+def sla_of(*, contact: Contact, now: datetime) -> dict:
+    """Return a contact's SLA as of `now`: its state, nearest deadline and every clock, live."""
+    clocks = _clocks_of(contact)
+    schedule = _schedule_for(contact.tenant_id)
+    readings = []
+    if schedule is not None:
+        readings = [clock_rules.reading(c, schedule=schedule, now=now) for c in clocks]
+    note = None
+    if schedule is None:
+        note = "This client firm has no business calendar: no SLA clocks run for its contacts."
+    elif not readings:
+        note = (
+            "No SLA clock applies to this contact: when it arrived the client firm had no "
+            "default SLA policy, or the policy has no target for its priority, channel and "
+            "category."
+        )
+    running = [r["due_at"] for r in readings if r["due_at"] is not None]
+    return {
+        "contact_id": contact.id,
+        "policy_id": clocks[0].policy_id if clocks else None,
+        "state": clock_rules.worst(r["state"] for r in readings),
+        "due_at": min(running, default=None),
+        "answer_threshold_seconds": contact.answer_threshold_seconds,
+        "note": note,
+        "clocks": readings,
+    }
+
+
+def list_at_risk(
+    *,
+    now: datetime,
+    tenant_id: uuid.UUID | None = None,
+    state: str | None = None,
+    queue_id: uuid.UUID | None = None,
+    channel: str | None = None,
+) -> Select:
+    """Select the open contacts in scope with a running (or paused) clock at risk or breached
+    as of `now`, nearest deadline first. `state` narrows to the worst such clock's state."""
+    breached = _open_clock(_breached_now(now))
+    at_risk = _open_clock(_at_risk_now(now))
+    if state == "breached":
+        condition = breached
+    elif state == "at_risk":
+        condition = and_(at_risk, ~breached)
+    else:
+        condition = or_(breached, at_risk)
+    stmt = (
+        select(Contact)
+        .where(condition, Contact.status.not_in(FINISHED_STATUSES))
+        .order_by(Contact.sla_due_at.asc().nulls_last(), Contact.id)
+    )
+    for column, value in (
+        (Contact.tenant_id, tenant_id),
+        (Contact.queue_id, queue_id),
+        (Contact.channel, channel),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def describe_at_risk(*, contacts: list[Contact], now: datetime) -> list[dict]:
+    """Return at-risk contacts as a supervisor sees them: the contact, its firm, and its worst
+    open clock as of `now`."""
+    tenant_ids = {c.tenant_id for c in contacts}
+    names = dict(
+        db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids))).all()
+    )
+    clocks: dict[uuid.UUID, list[SlaClock]] = {c.id: [] for c in contacts}
+    for clock in db.session.scalars(select(SlaClock).where(SlaClock.contact_id.in_(list(clocks)))):
+        clocks[clock.contact_id].append(clock)
+    items = []
+    for contact in contacts:
+        schedule = _schedule_for(contact.tenant_id)
+        if schedule is None:
+            continue
+        readings = [clock_rules.reading(c, schedule=schedule, now=now) for c in clocks[contact.id]]
+        open_ = [r for r in readings if r["stopped_at"] is None]
+        if not open_:
+            continue
+        far = datetime.max.replace(tzinfo=UTC)
+        worst = max(
+            open_,
+            key=lambda r: (clock_rules.SEVERITY[r["state"]], -(r["due_at"] or far).timestamp()),
+        )
+        items.append(
+            {
+                "tenant_id": contact.tenant_id,
+                "tenant_name": names.get(contact.tenant_id),
+                "contact_id": contact.id,
+                "external_id": contact.external_id,
+                "channel": contact.channel,
+                "category": contact.category,
+                "priority": contact.priority,
+                "status": contact.status,
+                "queue_id": contact.queue_id,
+                "agent_id": contact.agent_id,
+                "sla_state": clock_rules.worst(r["state"] for r in readings),
+                "sla_due_at": contact.sla_due_at,
+                "clock": worst,
+            }
+        )
+    return items
+
+
+def scan_batch(*, now: datetime, limit: int) -> dict:
+    """Mark the clocks that went at risk or breached with no change of their contact since.
+
+    Up to `limit` contacts across every tenant; each is locked (`FOR UPDATE SKIP LOCKED`, so
+    concurrent scans and requests never wait on each other) and its clocks read again under
+    the lock, so each transition is recorded and announced once however many scans run.
+    Returns {"contacts": examined, "at_risk": newly at risk, "breached": newly breached}.
+    """
+    due = or_(
+        and_(SlaClock.state.in_(("ok", "at_risk")), SlaClock.due_at <= now),
+        and_(SlaClock.state == "ok", SlaClock.at_risk_at <= now),
+    )
+    # The scan is the BPO's job, for every tenant at once: finding what is due precedes any
+    # tenant scope. Each tenant's contacts are then locked and changed in its own scope.
+    with unscoped():
+        candidates = db.session.execute(
+            select(SlaClock.tenant_id, SlaClock.contact_id)
+            .join(Tenant, Tenant.id == SlaClock.tenant_id)
+            # An offboarded firm is read-only and waits for deletion: nothing more to announce.
+            .where(due, Tenant.status != "offboarded")
+            .group_by(SlaClock.tenant_id, SlaClock.contact_id)
+            .order_by(func.min(SlaClock.due_at), SlaClock.contact_id)
+            .limit(limit)
+        ).all()
+    by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for tenant_id, contact_id in candidates:
+        by_tenant[tenant_id].append(contact_id)
+    counts = {"contacts": 0, "at_risk": 0, "breached": 0}
+    for tenant_id, contact_ids in sorted(by_tenant.items(), key=lambda item: str(item[0])):
+        with tenant_scope(tenant_id):
+            locked = db.session.scalars(
+                select(Contact)
+                .where(Contact.id.in_(contact_ids))
+                .order_by(Contact.id)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).all()
+            for contact in locked:
+                counts["contacts"] += 1
+                # Marking needs no calendar: the instants were set when the clock last changed.
+                clocks = _clocks_of(contact)
+                for transition in _tick(contact, clocks, now=now):
+                    counts[transition] += 1
+                _summarise(contact, clocks)
+    return counts
+
+
+# --- engine internals ------------------------------------------------------------------------
+
+
+def _target_of(policy: SlaPolicy | None, contact: Contact) -> dict | None:
+    if policy is None:
+        return None
+    return clock_rules.choose_target(
+        policy.targets or (),
+        priority=contact.priority,
+        channel=contact.channel,
+        category=contact.category,
+    )
+
+
+def _at_risk_bps(policy: SlaPolicy | None) -> int:
+    return policy.at_risk_bps if policy is not None else clock_rules.DEFAULT_AT_RISK_BPS
+
+
+def _new_clocks(
+    contact: Contact,
+    policy: SlaPolicy | None,
+    target: dict | None,
+    schedule: business_time.Schedule,
+    *,
+    start: datetime,
+    at_risk_bps: int | None = None,
+) -> list[SlaClock]:
+    bps = at_risk_bps if at_risk_bps is not None else _at_risk_bps(policy)
+    targets = clock_rules.clock_targets(
+        target, channel=contact.channel, direction=contact.direction
+    )
+    clocks = []
+    for kind, seconds in targets.items():
+        clock = SlaClock(
+            tenant_id=contact.tenant_id,
+            contact_id=contact.id,
+            kind=kind,
+            policy_id=policy.id if policy is not None else None,
+            target_seconds=seconds,
+        )
+        clock_rules.start(clock, schedule=schedule, at=start, at_risk_bps=bps)
+        clocks.append(clock)
+    return clocks
+
+
+def _clocks_of(contact: Contact) -> list[SlaClock]:
+    # Read afresh: under the contact's lock, what a concurrent scan or request wrote counts.
+    return list(
+        db.session.scalars(
+            select(SlaClock)
+            .where(SlaClock.contact_id == contact.id)
+            .order_by(SlaClock.kind)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _policy_of(clocks: list[SlaClock]) -> SlaPolicy | None:
+    policy_id = next((c.policy_id for c in clocks if c.policy_id is not None), None)
+    return db.session.get(SlaPolicy, policy_id) if policy_id is not None else None
+
+
+def _tick(contact: Contact, clocks: list[SlaClock], *, now: datetime) -> list[str]:
+    """Mark what came due by `now`; record and announce each new transition; return them."""
+    marked = []
+    for clock in clocks:
+        for transition in clock_rules.tick(clock, now=now):
+            if _announce(contact, clock, transition, detected_at=now):
+                marked.append(transition)
+    return marked
+
+
+def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at: datetime) -> bool:
+    """Record a clock's transition as a contact event and queue it for the firm's webhooks."""
+    action = _EVENT_ACTIONS[transition]
+    if transition == "at_risk" and _recorded(contact, action, clock.kind):
+        # A reopened clock comes back at risk: it was announced when it first got there.
+        return False
+    instant = clock.at_risk_at if transition == "at_risk" else clock.breached_at
+    moment = "at_risk_at" if transition == "at_risk" else "breached_at"
+    details = {
+        "clock": clock.kind,
+        "target_seconds": clock.target_seconds,
+        "due_at": _iso(clock.due_at),
+        "detected_at": _iso(detected_at),
+    }
+    if transition == "at_risk":
+        details["at_risk_at"] = _iso(instant)
+    db.session.add(
+        ContactEvent(
+            tenant_id=contact.tenant_id,
+            contact_id=contact.id,
+            occurred_at=instant,
+            action=action,
+            from_status=contact.status,
+            to_status=contact.status,
+            agent_id=contact.agent_id,
+            details=details,
+        )
+    )
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{clock.id}:{transition}")
+    webhooks_service.enqueue(
+        event_type=_WEBHOOK_TYPES[transition],
+        event_id=event_id,
+        payload={
+            "id": str(event_id),
+            "type": _WEBHOOK_TYPES[transition],
+            "created_at": _iso(detected_at),
+            "tenant_id": str(contact.tenant_id),
+            # What the firm needs to find the contact; never the end customer's personal data.
+            "data": {
+                "contact_id": str(contact.id),
+                "external_id": contact.external_id,
+                "clock": clock.kind,
+                "target_seconds": clock.target_seconds,
+                "due_at": _iso(clock.due_at),
+                moment: _iso(instant),
+                "channel": contact.channel,
+                "category": contact.category,
+                "priority": contact.priority,
+                "queue_id": str(contact.queue_id),
+                "status": contact.status,
+            },
+        },
+    )
+    return True
+
+
+def _recorded(contact: Contact, action: str, kind: str) -> bool:
+    details = db.session.scalars(
+        select(ContactEvent.details).where(
+            ContactEvent.contact_id == contact.id, ContactEvent.action == action
+        )
+    )
+    return any((d or {}).get("clock") == kind for d in details)
+
+
+def _summarise(contact: Contact, clocks: list[SlaClock]) -> None:
+    """Keep the contact's SLA state (worst clock) and nearest deadline (for routing) current."""
+    contact.sla_state = clock_rules.worst(c.state for c in clocks)
+    contact.sla_due_at = min((c.due_at for c in clocks if c.due_at is not None), default=None)
+
+
+def _breached_now(now: datetime):
+    return or_(
+        SlaClock.state == "breached",
+        and_(SlaClock.due_at.is_not(None), SlaClock.due_at <= now),
+    )
+
+
+def _at_risk_now(now: datetime):
+    return and_(
+        ~_breached_now(now),
+        or_(
+            SlaClock.state == "at_risk",
+            and_(SlaClock.at_risk_at.is_not(None), SlaClock.at_risk_at <= now),
+        ),
+    )
+
+
+def _open_clock(condition):
+    """Whether the contact has a clock not yet stopped meeting `condition`."""
+    return (
+        select(SlaClock.id)
+        .where(
+            SlaClock.contact_id == Contact.id,
+            SlaClock.stopped_at.is_(None),
+            condition,
+        )
+        .exists()
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
