@@ -42,7 +42,7 @@ def blueprints():
     from app.contacts.routes import contacts_blp, departments_blp
     from app.onboarding.routes import onboarding_blp
     from app.queues.routes import briefings_blp, queues_blp
-    from app.reports.routes import reports_blp
+    from app.reports.routes import portfolio_blp, reports_blp
     from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
     from app.webhooks.routes import webhooks_blp
     from billing.routes import rate_card_blp
@@ -65,6 +65,7 @@ def blueprints():
         supervisors_blp,
         me_blp,
         reports_blp,
+        portfolio_blp,
         webhooks_blp,
     )
 

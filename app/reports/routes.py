@@ -1,22 +1,137 @@
-"""HTTP resources of reports."""
+"""HTTP resources of reports: a client firm's (/v1/tenants/{id}/reports/...) and the BPO's
+portfolio (/v1/reports/portfolio). JSON, or CSV with `Accept: text/csv`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from zoneinfo import ZoneInfo
+
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
-from app.auth.permissions import REPORTS_READ
-from app.auth.principal import require
+from app.auth.permissions import PORTFOLIO_READ, REPORTS_READ
+from app.auth.principal import Principal, current_principal, current_tenant, require
 from app.db import utcnow
 from app.reports import service as reports_service
-from app.reports.schemas import AgentTimeQueryArgsSchema, AgentTimeReportSchema
+from app.reports.schemas import (
+    AgentReportRowSchema,
+    AgentsReportSchema,
+    AgentTimeQueryArgsSchema,
+    AgentTimeReportSchema,
+    ComplaintSchema,
+    ComplaintsRegisterQueryArgsSchema,
+    ComplaintsRegisterSchema,
+    PeriodQueryArgsSchema,
+    PortfolioRowSchema,
+    PortfolioSchema,
+    SlaReportQueryArgsSchema,
+    SlaReportSchema,
+    SlaRowSchema,
+)
+from tenants.scoping import tenant_scope, tenants_scope
 
 reports_blp = Blueprint(
     "reports",
     __name__,
     url_prefix="/v1/tenants/<uuid:tenant_id>/reports",
-    description="A client firm's reports.",
+    description="A client firm's reports. JSON, or CSV with `Accept: text/csv`.",
 )
+portfolio_blp = Blueprint(
+    "portfolio",
+    __name__,
+    url_prefix="/v1/reports",
+    description="The BPO's reports across the client firms it runs.",
+)
+
+CSV = "text/csv"
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def _csv_doc(description: str) -> dict:
+    """The CSV alternative of a report's 200, for the API docs."""
+    return {
+        "responses": {
+            200: {
+                "content": {CSV: {"schema": {"type": "string"}}},
+                "description": f"The report as JSON; or, with `Accept: text/csv`, {description}",
+            }
+        }
+    }
+
+
+def _wants_csv() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
+
+
+def _columns(schema: Schema, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of a schema's fields in declaration order, nested schemas flattened."""
+    paths = []
+    for name, field in schema.dump_fields.items():
+        key = field.data_key or name
+        if isinstance(field, fields.Nested):
+            paths += _columns(field.schema, (*prefix, key))
+        else:
+            paths.append((*prefix, key))
+    return paths
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _dig(data: dict, path: tuple[str, ...]):
+    for key in path:
+        data = (data or {}).get(key)
+    return data
+
+
+def _csv_response(
+    schema: Schema,
+    items: Iterable[dict],
+    filename: str,
+    lead: tuple[str, ...] = (),
+    tenant_id: uuid.UUID | None = None,
+) -> Response:
+    """Stream `items`, dumped by `schema`, as CSV: a header row, then one flattened row each.
+
+    Cells hold the JSON values (so the CSV and the JSON agree); nulls are empty cells; nested
+    fields are joined with `_` (`first_response_median_seconds`). `lead` columns come first.
+    Items read lazily from the database need `tenant_id`: the request's scope ends before the
+    body is sent, so the stream reads under a scope of its own.
+    """
+    paths = _columns(schema)
+    paths.sort(key=lambda path: lead.index(path[0]) if path[0] in lead else len(lead))
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow("_".join(path) for path in paths)
+        with tenant_scope(tenant_id) if tenant_id is not None else nullcontext():
+            for item in items:
+                dumped = schema.dump(item)
+                writer.writerow(_cell(_dig(dumped, path)) for path in paths)
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate(0)
+        yield buffer.getvalue()
+
+    # Reading from the database while streaming needs the app context (and its session) back.
+    stream = stream_with_context(lines()) if tenant_id is not None else lines()
+    return Response(
+        stream,
+        mimetype=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @reports_blp.route("/agent-time")
@@ -38,3 +153,182 @@ class AgentTime(MethodView):
             "generated_at": now,
             "agents": reports_service.agent_time(from_=args["from_"], to=args["to"], now=now),
         }
+
+
+@reports_blp.route("/sla")
+class SlaReport(MethodView):
+    @require(REPORTS_READ)
+    @reports_blp.arguments(SlaReportQueryArgsSchema, location="query")
+    @reports_blp.response(200, SlaReportSchema)
+    @reports_blp.doc(**_csv_doc("one row per bucket (and group)."))
+    def get(self, args, tenant_id):
+        """Report service level and KPIs per hour, day, week or month, optionally by group
+
+        Buckets follow the firm's time zone (a day is 23 or 25 hours when the clocks change);
+        a contact counts in the bucket it was received in, with what is known about it now.
+        The service level follows the firm's default SLA policy's abandon treatment and
+        short-abandon threshold, echoed in `settings`. Business-time figures (first response,
+        resolution) come from the contacts' SLA clocks. Rates are fractions, null when nothing
+        was there to measure. `Accept: text/csv` gives the rows as CSV (nested figures
+        flattened: `first_response_median_seconds`); errors stay problem+json.
+        """
+        tenant = current_tenant()
+        now = utcnow()
+        start, end = reports_service.resolve_period(
+            zone=reports_service.zone_of(tenant),
+            from_=args.get("from_"),
+            to=args.get("to"),
+            max_days=reports_service.MAX_RANGE_DAYS[args["granularity"]],
+            now=now,
+        )
+        report = reports_service.sla_report(
+            tenant=tenant,
+            from_=start,
+            to=end,
+            granularity=args["granularity"],
+            group_by=args.get("group_by"),
+            now=now,
+        )
+        if not _wants_csv():
+            return report
+        exclude = () if report["group_by"] else ("group", "group_name")
+        filename = f"sla-{tenant.slug}-{report['from'].date()}-{report['to'].date()}.csv"
+        return _csv_response(
+            SlaRowSchema(exclude=exclude),
+            report["rows"],
+            filename,
+            lead=("start", "end", "group", "group_name"),
+        )
+
+
+@reports_blp.route("/complaints-register")
+class ComplaintsRegister(MethodView):
+    @require(REPORTS_READ)
+    @reports_blp.arguments(ComplaintsRegisterQueryArgsSchema, location="query")
+    @reports_blp.response(200, ComplaintsRegisterSchema)
+    @reports_blp.doc(**_csv_doc("one row per complaint or claim."))
+    def get(self, args, tenant_id):
+        """List every complaint and claim received in a year: the yearly register
+
+        The year is the firm's local calendar year. Each entry has its received and closed
+        dates (closed, else resolved), channel, category, summary, the remedy asked, the
+        outcome, the compensation (minor units of the firm's currency) and the local calendar
+        days it took to close. `Accept: text/csv` streams the register as CSV.
+        """
+        tenant = current_tenant()
+        zone = reports_service.zone_of(tenant)
+        year = args.get("year") or utcnow().astimezone(zone).year
+        entries = reports_service.complaints_register(tenant=tenant, year=year)
+        if _wants_csv():
+            return _csv_response(
+                ComplaintSchema(),
+                entries,
+                f"complaints-register-{tenant.slug}-{year}.csv",
+                tenant_id=tenant.id,
+            )
+        start, end = reports_service.year_bounds(year=year, zone=zone)
+        complaints = list(entries)
+        return {
+            "tenant_id": tenant.id,
+            "year": year,
+            "time_zone": tenant.time_zone,
+            "from": start.astimezone(zone),
+            "to": end.astimezone(zone),
+            "count": len(complaints),
+            "complaints": complaints,
+        }
+
+
+@reports_blp.route("/agents")
+class AgentsReport(MethodView):
+    @require(REPORTS_READ)
+    @reports_blp.arguments(PeriodQueryArgsSchema, location="query")
+    @reports_blp.response(200, AgentsReportSchema)
+    @reports_blp.doc(**_csv_doc("one row per agent."))
+    def get(self, args, tenant_id):
+        """Report each agent's work for the client firm: handled, AHT, occupancy, CSAT
+
+        Only this firm's work counts: contacts of the firm the agent handled and that were
+        resolved (or closed) in the range, and the `available` time attributed to the firm
+        (its share while several firms' queues were active). Agents stay `available` while
+        working a contact, so idle time is available time minus handle time, never below 0,
+        and occupancy = handle / (handle + idle). At most 366 days.
+        """
+        tenant = current_tenant()
+        now = utcnow()
+        zone = reports_service.zone_of(tenant)
+        start, end = reports_service.resolve_period(
+            zone=zone,
+            from_=args.get("from_"),
+            to=args.get("to"),
+            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+            now=now,
+        )
+        report = reports_service.agents_report(from_=start, to=end, now=now)
+        if _wants_csv():
+            filename = f"agents-{tenant.slug}-{start.astimezone(zone).date()}.csv"
+            return _csv_response(
+                AgentReportRowSchema(),
+                report["agents"],
+                filename,
+                lead=("agent_id", "name"),
+            )
+        return {
+            "tenant_id": tenant.id,
+            "time_zone": tenant.time_zone,
+            "from": start.astimezone(zone),
+            "to": end.astimezone(zone),
+            "generated_at": now,
+            **report,
+        }
+
+
+def _overseen(principal: Principal) -> frozenset[uuid.UUID] | None:
+    """The tenants whose figures the caller compares: None for all (a BPO admin), else those it
+    supervises (the same rule as the agents' routes)."""
+    if principal.is_bpo_admin:
+        return None
+    return frozenset(t for t, role in principal.tenant_roles.items() if role == "supervisor")
+
+
+@portfolio_blp.route("/portfolio")
+class Portfolio(MethodView):
+    @require(PORTFOLIO_READ)
+    @portfolio_blp.arguments(PeriodQueryArgsSchema, location="query")
+    @portfolio_blp.response(200, PortfolioSchema)
+    @portfolio_blp.doc(**_csv_doc("one row per client firm."))
+    def get(self, args):
+        """Compare the client firms' headline KPIs side by side
+
+        A BPO admin sees every firm; a supervisor, the firms it supervises. Each firm's figures
+        use its own time zone (a date means midnight there), abandon treatment and targets.
+        At most 366 days; both bounds default to each firm's current month.
+        """
+        now = utcnow()
+        # Bad bounds are refused even for a caller who oversees no firm.
+        reports_service.resolve_period(
+            zone=UTC_ZONE,
+            from_=args.get("from_"),
+            to=args.get("to"),
+            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+            now=now,
+        )
+        tenants = reports_service.visible_tenants(tenant_ids=_overseen(current_principal()))
+        periods = {
+            tenant.id: reports_service.resolve_period(
+                zone=reports_service.zone_of(tenant),
+                from_=args.get("from_"),
+                to=args.get("to"),
+                max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+                now=now,
+            )
+            for tenant in tenants
+        }
+        rows: list[dict] = []
+        if tenants:
+            # Read-only across exactly the firms the caller may compare.
+            with tenants_scope(tenant.id for tenant in tenants):
+                rows = reports_service.portfolio(tenants=tenants, periods=periods, now=now)
+        if _wants_csv():
+            return _csv_response(PortfolioRowSchema(), rows, f"portfolio-{now.date()}.csv")
+        return {"generated_at": now, "tenants": rows}
