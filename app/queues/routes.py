@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from app.api import SelectPage
-from app.auth.permissions import SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
+from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from app.queues import service as queues_service
 from app.queues.schemas import (
@@ -20,6 +20,8 @@ from app.queues.schemas import (
     QueueQueryArgsSchema,
     QueueSchema,
     QueueUpdateSchema,
+    StaffingQueryArgsSchema,
+    StaffingSchema,
 )
 
 queues_blp = Blueprint(
@@ -98,6 +100,27 @@ class QueueById(MethodView):
         Idempotent; no If-Match needed. PATCH `is_active: true` brings it back.
         """
         queues_service.deactivate(queue=_queue_or_404(queue_id), actor=current_actor())
+
+
+@queues_blp.route("/<uuid:queue_id>/staffing")
+class QueueStaffing(MethodView):
+    @require(REPORTS_READ)
+    @queues_blp.arguments(StaffingQueryArgsSchema, location="query")
+    @queues_blp.response(200, StaffingSchema)
+    def get(self, args, tenant_id, queue_id):
+        """Size a queue by Erlang C: agents needed, scheduled headcount, and what they achieve
+
+        Traffic A = volume x aht / interval (erlangs). Agents needed: the least N > A whose
+        service level, 1 - P(wait) x exp(-(N - A) x threshold / aht), reaches the target (and
+        whose occupancy A / N is at most max_occupancy, when given); P(wait) is Erlang C from
+        the Erlang B recursion. Scheduled: N / (1 - shrinkage), rounded up. A volume or AHT
+        left out comes from the queue's own last 28 days (`sources` and `history` say so);
+        without such history, 422. Target defaults to the firm's default SLA policy,
+        threshold to the queue's answer threshold.
+        """
+        queue = _queue_or_404(queue_id)
+        args["interval_seconds"] = args.pop("interval")
+        return queues_service.staffing(queue=queue, **args)
 
 
 def _queue_or_404(queue_id: uuid.UUID):

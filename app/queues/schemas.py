@@ -217,3 +217,195 @@ class BriefingQueryArgsSchema(Schema):
     queue_id = fields.UUID(
         metadata={"description": "Briefings concerning this queue (including firm-wide ones)."}
     )
+
+
+# --- staffing --------------------------------------------------------------------------------
+
+INTERVAL = re.compile(r"^(\d{1,4})(m|min|h)\Z")
+MAX_INTERVAL_MINUTES = 24 * 60
+
+
+class Interval(fields.String):
+    """A staffing interval such as 15m, 30m, 60m or 1h, loaded as whole seconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        match = INTERVAL.match(text)
+        if not match:
+            raise ValidationError(f"{value!r} is not an interval; use e.g. '15m', '30m' or '1h'.")
+        minutes = int(match.group(1)) * (60 if match.group(2) == "h" else 1)
+        if not 1 <= minutes <= MAX_INTERVAL_MINUTES:
+            raise ValidationError("The interval must be between 1 minute and 24 hours.")
+        return minutes * 60
+
+
+class ExactNumber(fields.Decimal):
+    """A number read as a Decimal, so that 14 agents / (1 - 0.3) schedule 20 and not 21 (in
+    binary floating point it is 20.000000000000004); written as a plain JSON number."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else float(value)
+
+
+def _decimal(description: str, example, *validators, **kwargs) -> ExactNumber:
+    return ExactNumber(
+        allow_nan=False,
+        validate=list(validators),
+        metadata={"description": description, "example": example},
+        **kwargs,
+    )
+
+
+_FRACTION_OPEN = validate.Range(min=0, max=1, min_inclusive=False, max_inclusive=False)
+
+
+class StaffingQueryArgsSchema(Schema):
+    interval = Interval(
+        load_default=1800,
+        metadata={
+            "default": "30m",
+            "description": "Length of the planning interval: Nm or Nh, 1 minute to 24 hours "
+            "(default 30m).",
+            "example": "30m",
+        },
+    )
+    volume = _decimal(
+        "Contacts expected per interval (a forecast; decimals allowed). Default: the queue's "
+        "mean inbound contacts per interval over the last 28 days, among intervals with any.",
+        100,
+        validate.Range(min=0, max=10_000_000),
+    )
+    aht = _decimal(
+        "Average handle time (talk + hold + after-contact work), seconds, 1 to 86400. Default: "
+        "the mean of the queue's handled inbound contacts over the last 28 days.",
+        180,
+        validate.Range(min=1, max=86_400),
+    )
+    target = _decimal(
+        "Service level to reach: share answered within `threshold`, strictly between 0 and 1. "
+        "Default: the client firm's default SLA policy (80% if it has none).",
+        0.8,
+        _FRACTION_OPEN,
+    )
+    threshold = _decimal(
+        "T of the service level, seconds, 0 to 86400. Default: the queue's answer threshold.",
+        20,
+        validate.Range(min=0, max=86_400),
+    )
+    shrinkage = _decimal(
+        "Share of paid time agents are away from the phones (breaks, training, absence), "
+        "0 or more and below 1 (default 0).",
+        0.3,
+        validate.Range(min=0, max=1, max_inclusive=False),
+        load_default=0,
+    )
+    max_occupancy = _decimal(
+        "Optional cap on occupancy (traffic / agents), above 0 and at most 1: staff more if "
+        "the service level alone would keep agents busier than this.",
+        0.85,
+        validate.Range(min=0, max=1, min_inclusive=False),
+    )
+
+
+class StaffingLevelSchema(Schema):
+    agents = fields.Integer(dump_only=True, metadata={"description": "Agents on the phones."})
+    scheduled = fields.Integer(
+        dump_only=True,
+        metadata={"description": "Headcount to schedule: agents / (1 - shrinkage), rounded up."},
+    )
+    service_level = fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Expected share answered within the threshold (4 decimals); null "
+            "when agents do not exceed the traffic (the queue grows without end)."
+        },
+    )
+    asa_seconds = fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Expected average speed of answer (2 decimals); null as above."},
+    )
+    occupancy = fields.Float(
+        dump_only=True,
+        metadata={"description": "Traffic / agents (4 decimals); 1 at or below the traffic."},
+    )
+    probability_wait = fields.Float(
+        dump_only=True,
+        metadata={"description": "Erlang C: probability a contact waits at all (4 decimals)."},
+    )
+
+
+class StaffingCurvePointSchema(StaffingLevelSchema):
+    meets_target = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Reaches the target (and respects max_occupancy, if given)."},
+    )
+
+
+class StaffingInputsSchema(Schema):
+    volume = fields.Float(dump_only=True, metadata={"description": "Contacts per interval."})
+    aht = fields.Float(dump_only=True, metadata={"description": "Seconds."})
+    target = fields.Float(dump_only=True)
+    threshold = fields.Float(dump_only=True, metadata={"description": "Seconds."})
+    shrinkage = fields.Float(dump_only=True)
+    max_occupancy = fields.Float(dump_only=True, allow_none=True)
+
+
+class StaffingSourcesSchema(Schema):
+    volume = fields.String(dump_only=True, metadata={"enum": ["request", "history"]})
+    aht = fields.String(dump_only=True, metadata={"enum": ["request", "history"]})
+    target = fields.String(dump_only=True, metadata={"enum": ["request", "sla_policy", "default"]})
+    threshold = fields.String(dump_only=True, metadata={"enum": ["request", "queue"]})
+
+
+class StaffingHistorySchema(Schema):
+    from_ = fields.AwareDateTime(
+        dump_only=True, data_key="from", metadata={"description": "Start of the window."}
+    )
+    to = fields.AwareDateTime(
+        dump_only=True,
+        metadata={"description": "End, exclusive: the start of the interval in progress."},
+    )
+    days = fields.Integer(dump_only=True)
+    intervals_with_contacts = fields.Integer(dump_only=True)
+    contacts = fields.Integer(
+        dump_only=True, metadata={"description": "Inbound contacts received in the window."}
+    )
+    handled_contacts = fields.Integer(
+        dump_only=True, metadata={"description": "Of those, answered or responded, then resolved."}
+    )
+
+
+class StaffingSchema(StaffingLevelSchema):
+    queue_id = fields.UUID(dump_only=True)
+    interval = fields.String(dump_only=True, metadata={"example": "30m"})
+    interval_seconds = fields.Integer(dump_only=True, metadata={"example": 1800})
+    inputs = fields.Nested(
+        StaffingInputsSchema,
+        dump_only=True,
+        metadata={"description": "The figures used, whether given or taken (see `sources`)."},
+    )
+    sources = fields.Nested(
+        StaffingSourcesSchema,
+        dump_only=True,
+        metadata={"description": "Where each input came from."},
+    )
+    history = fields.Nested(
+        StaffingHistorySchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The window inputs were taken from; null when none was."},
+    )
+    traffic_erlangs = fields.Float(
+        dump_only=True, metadata={"description": "volume x aht / interval (4 decimals)."}
+    )
+    curve = fields.List(
+        fields.Nested(StaffingCurvePointSchema),
+        dump_only=True,
+        metadata={
+            "description": "Staffing levels from agents - 2 to agents + 3 (none below 0), "
+            "ascending. Levels not above the traffic are listed with null service level and "
+            "ASA."
+        },
+    )

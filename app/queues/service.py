@@ -3,20 +3,28 @@
 Services take keyword arguments, return ORM objects (or a select to paginate) and never commit:
 the request, or onboarding's transaction, owns it. They act on the tenant in scope; only
 `current_briefings` is meant for a scope of several tenants (an agent's queues across firms).
-May import: app.db, app.errors, app.queues.models, tenants.service (audit).
+`staffing` sizes a queue by Erlang C (app.queues.staffing), reading the queue's own recent
+contacts and the tenant's default SLA policy when the caller leaves inputs out.
+May import: app.db, app.errors, app.queues.models, app.queues.staffing, tenants.service
+(audit), and for reading only app.contacts.models and app.sla.models.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Text,
     and_,
+    cast,
     exists,
     false,
     func,
@@ -27,9 +35,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
+from app.queues import staffing as erlang
 from app.queues.models import Briefing, Queue
+from app.sla.models import SlaPolicy
 from app.vocabulary import CHANNELS
 from tenants.service import Actor, record_audit
 
@@ -315,3 +326,197 @@ def _audit_briefing(briefing: Briefing, action: str, actor: Actor, details: dict
         tenant_id=briefing.tenant_id,
         details={"title": briefing.title, **(details or {})},
     )
+
+
+# --- staffing --------------------------------------------------------------------------------
+
+# How far back a queue's own contacts stand in for a volume or AHT the caller left out.
+HISTORY_DAYS = 28
+# Beyond this the recursion would still answer, but no single queue carries such traffic:
+# it is a typo (seconds for minutes, a day's volume per interval) more often than a plan.
+MAX_TRAFFIC_ERLANGS = 100_000
+# Used when the tenant has no default SLA policy: the trade's usual 80/20.
+DEFAULT_TARGET = Decimal("0.8")
+_HANDLED = ("resolved", "closed")
+
+
+def staffing(
+    *,
+    queue: Queue,
+    interval_seconds: int,
+    volume: Decimal | None = None,
+    aht: Decimal | None = None,
+    target: Decimal | None = None,
+    threshold: Decimal | None = None,
+    shrinkage: Decimal = Decimal(0),
+    max_occupancy: Decimal | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Size a queue by Erlang C; inputs left out come from its history, policy or settings."""
+    sources = {
+        "volume": "request",
+        "aht": "request",
+        "target": "request",
+        "threshold": "request",
+    }
+    if threshold is None:
+        threshold, sources["threshold"] = Decimal(queue.answer_threshold_seconds), "queue"
+    if target is None:
+        target, sources["target"] = _default_target()
+    history = None
+    if volume is None or aht is None:
+        history = staffing_history(
+            queue_id=queue.id, interval_seconds=interval_seconds, now=now or utcnow()
+        )
+        missing = {}
+        if volume is None:
+            if history["volume"] is None:
+                missing["volume"] = [
+                    f"No inbound contacts reached this queue in the last {HISTORY_DAYS} days: "
+                    "give the contacts expected per interval."
+                ]
+            volume, sources["volume"] = history["volume"], "history"
+        if aht is None:
+            if history["aht"] is None:
+                missing["aht"] = [
+                    f"No handled inbound contacts with handle time in this queue in the last "
+                    f"{HISTORY_DAYS} days: give the average handle time in seconds."
+                ]
+            aht, sources["aht"] = history["aht"], "history"
+        if missing:
+            raise Unprocessable(
+                f"Not enough history to take {' and '.join(missing)} from: give "
+                f"{'them' if len(missing) > 1 else 'it'} in the query.",
+                errors={"query": missing},
+            )
+    erlangs = erlang.traffic(volume=volume, aht_seconds=aht, interval_seconds=interval_seconds)
+    if erlangs > MAX_TRAFFIC_ERLANGS:
+        raise Unprocessable(
+            f"volume x aht / interval is {float(erlangs):,.0f} erlangs, more than the "
+            f"{MAX_TRAFFIC_ERLANGS:,} this sizes: check the units (contacts per interval, "
+            "seconds per contact).",
+            errors={
+                "query": {
+                    name: [f"Gives {float(erlangs):,.0f} erlangs with the other inputs."]
+                    for name in ("volume", "aht")
+                }
+            },
+        )
+    sized = erlang.staff(
+        volume=volume,
+        aht_seconds=aht,
+        interval_seconds=interval_seconds,
+        target=target,
+        threshold_seconds=threshold,
+        shrinkage=shrinkage,
+        max_occupancy=max_occupancy,
+    )
+    needed = _level_out(sized.needed)
+    del needed["meets_target"]
+    return {
+        "queue_id": queue.id,
+        "interval": f"{interval_seconds // 60}m",
+        "interval_seconds": interval_seconds,
+        "inputs": {
+            "volume": _round(volume, 4),
+            "aht": _round(aht, 4),
+            "target": _round(target, 4),
+            "threshold": _round(threshold, 4),
+            "shrinkage": _round(shrinkage, 4),
+            "max_occupancy": _round(max_occupancy, 4) if max_occupancy is not None else None,
+        },
+        "sources": sources,
+        # The window and what was in it, when any input came from there; None otherwise.
+        "history": None
+        if history is None
+        else {k: v for k, v in history.items() if k not in ("volume", "aht")},
+        "traffic_erlangs": _round(erlangs, 4),
+        **needed,
+        "curve": [_level_out(level) for level in sized.curve],
+    }
+
+
+def staffing_history(*, queue_id: uuid.UUID, interval_seconds: int, now: datetime) -> dict:
+    """Return a queue's inbound volume per interval and AHT over the last HISTORY_DAYS days.
+
+    The window ends at the start of the interval in progress (a part-filled interval would
+    pull the mean down); intervals are multiples of `interval_seconds` since the Unix epoch.
+    Volume is the mean count per interval among intervals with any inbound contact received;
+    AHT the mean talk + hold + after-contact work of the handled ones (answered or responded
+    to, then resolved or closed). Both None without such contacts. Aggregated in SQL.
+    """
+    epoch_now = math.floor(now.timestamp())
+    end = datetime.fromtimestamp(epoch_now - epoch_now % interval_seconds, UTC)
+    start = end - timedelta(days=HISTORY_DAYS)
+    window = (
+        Contact.queue_id == queue_id,
+        Contact.direction == "inbound",
+        Contact.received_at >= start,
+        Contact.received_at < end,
+    )
+    slot = _epoch_slot(Contact.received_at, interval_seconds).label("slot")
+    per_interval = (
+        select(slot, func.count().label("contacts")).where(*window).group_by(slot).subquery()
+    )
+    intervals, contacts = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(per_interval.c.contacts), 0))
+    ).one()
+    handle = Contact.talk_seconds + Contact.hold_seconds + Contact.acw_seconds
+    handled, handle_total = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(handle), 0)).where(
+            *window,
+            Contact.status.in_(_HANDLED),
+            or_(Contact.answered_at.is_not(None), Contact.first_response_at.is_not(None)),
+        )
+    ).one()
+    contacts, handle_total = int(contacts), int(handle_total)
+    return {
+        "from_": start,
+        "to": end,
+        "days": HISTORY_DAYS,
+        "intervals_with_contacts": intervals,
+        "contacts": contacts,
+        "handled_contacts": handled,
+        "volume": Fraction(contacts, intervals) if intervals else None,
+        # Handled contacts with no handle time recorded say nothing about AHT.
+        "aht": Fraction(handle_total, handled) if handle_total else None,
+    }
+
+
+def _default_target() -> tuple[Decimal, str]:
+    """The default SLA policy's promised service level, as a fraction, and where it came from."""
+    bps = db.session.scalar(select(SlaPolicy.service_level_target_bps).where(SlaPolicy.is_default))
+    if bps is None:
+        return DEFAULT_TARGET, "default"
+    if not 0 < bps < 10000:
+        raise Unprocessable(
+            f"The default SLA policy promises {bps / 100:g}% within the threshold, which sizes "
+            "nothing (0% asks for no agents, 100% for endless ones): give a target between 0 "
+            "and 1 (exclusive).",
+            errors={"query": {"target": ["Required while the default policy says 0% or 100%."]}},
+        )
+    return Decimal(bps) / 10000, "sla_policy"
+
+
+def _epoch_slot(column, interval_seconds: int):
+    """The number of the epoch-aligned interval a timestamp falls in."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", column) / interval_seconds)
+    # SQLite keeps UTC timestamps as text; strftime('%s') reads them as seconds.
+    return cast(func.strftime("%s", column), Integer) // interval_seconds
+
+
+def _level_out(level: erlang.Level) -> dict:
+    return {
+        "agents": level.agents,
+        "scheduled": level.scheduled,
+        "service_level": _round(level.service_level, 4),
+        "asa_seconds": _round(level.asa_seconds, 2),
+        "occupancy": _round(level.occupancy, 4),
+        "probability_wait": _round(level.probability_wait, 4),
+        "meets_target": level.meets_target,
+    }
+
+
+def _round(value, places: int) -> float | None:
+    return None if value is None else round(float(value), places)
