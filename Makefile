@@ -1,7 +1,7 @@
 # Switchboard: two commands for a newcomer (see README.md).
 #   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
-#   make bench - on demand only: ingest and claim benchmarks on PostgreSQL (see bench/README.md)
+#   make bench - on demand only: ingest, claim and report benchmarks on PostgreSQL (bench/README.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -25,6 +25,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
+# The demo may send webhooks to a receiver on this machine (plain http, loopback).
+run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
+run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
@@ -35,11 +38,13 @@ test: install
 	$(BIN)/python -m pytest
 
 # Flags: make bench INGEST_ARGS="--requests 2000" CLAIM_ARGS="--contacts 1000 --agents 4"
-# Both always run; the target fails if either failed (e.g. a double claim).
+#        REPORT_ARGS="--contacts 50000"
+# All always run; the target fails if any failed (e.g. a double claim, a report disagreement).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest $(INGEST_ARGS); ingest=$$?; \
 	$(BIN)/python -m bench.claim $(CLAIM_ARGS); claim=$$?; \
-	test $$ingest -eq 0 && test $$claim -eq 0
+	$(BIN)/python -m bench.report $(REPORT_ARGS); report=$$?; \
+	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0
 
 lint: install
 	$(BIN)/ruff check .

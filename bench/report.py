@@ -1,0 +1,811 @@
+"""Report benchmark: a client firm with a year of contacts (1,000,000 by default, with their SLA
+clocks), and its monthly SLA report by day and by channel, timed through the report service
+(`app.reports.service.sla_report`, in a tenant scope and an app context, as
+`GET .../reports/sla?granularity=day&group_by=channel` runs it minus HTTP) beside the same
+figures from hand-written SQL in psycopg, in the same run; then checks the two agree.
+
+    python -m bench.report [--contacts 1000000] [--repeat 3] [--month YYYY-MM]
+
+The data is generated inside PostgreSQL by `INSERT ... SELECT` over `generate_series`
+(seeded, so a run with the same options builds the same year), as a superuser: building it is
+not what is measured. Both sides then read it as the application's role under row-level
+security, in a transaction with the tenant scope set (the hand-written SQL also runs as a
+superuser, to show what row-level security costs it); each is run once to warm the cache, then
+`--repeat` times measured, the sides taking turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from bench.common import (
+    HOST,
+    AppSettings,
+    busy_before,
+    create_migrated_app,
+    exit_cleanly_on_sigterm,
+    fmt,
+    free_port,
+    machine,
+    postgres_version,
+    print_table,
+    ratio,
+    throwaway_database,
+    today,
+    workdir,
+)
+
+TIME_ZONE = "Europe/Madrid"
+AGENTS = 40
+SYNC_CHANNELS = ("voice", "chat")
+CHANNELS = ("voice", "email", "chat", "web", "social")  # the vocabulary's order
+# Figures compared on every (day, channel) row and on the month's totals; rates to 4 decimals
+# and seconds to 2, as the report rounds them.
+COMPARED = {
+    "received": 0,
+    "handled": 0,
+    "answered": 0,
+    "abandoned": 0,
+    "short_abandoned": 0,
+    "service_level": 1e-4,
+    "asa_seconds": 1e-2,
+    "aht_seconds": 1e-2,
+    "abandonment_rate": 1e-4,
+    "first_response.median_seconds": 0,
+    "first_response.p90_seconds": 0,
+    "first_response.within_target_rate": 1e-4,
+    "resolution.median_seconds": 0,
+    "resolution.p90_seconds": 0,
+    "resolution.within_target_rate": 1e-4,
+    "breaches": 0,
+    "fcr.rate": 1e-4,
+    "csat.rate": 1e-4,
+    "csat.responses": 0,
+    "backlog": 0,
+}
+COUNTS = {"received", "handled", "answered", "abandoned", "short_abandoned", "breaches"}
+COUNTS |= {"csat.responses", "backlog"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--contacts", type=int, default=1_000_000, help="contacts over the year (1000000)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per side (3)")
+    parser.add_argument(
+        "--month",
+        help="the month reported, YYYY-MM (default: the last whole month of the data)",
+    )
+    parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed (0.42)")
+    args = parser.parse_args(argv)
+    if args.contacts < 1000 or args.repeat < 1:
+        parser.error("--contacts must be at least 1000 and --repeat at least 1")
+    return args
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+def set_up(application) -> dict:
+    """A client firm onboarded with the project's services (calendar, three queues, the default
+    SLA policy) and AGENTS agents serving its queues."""
+    from app.agents import service as agents_service
+    from app.db import db
+    from app.onboarding import service as onboarding_service
+    from tenants import service as tenants_service
+    from tenants.scoping import tenant_scope
+
+    system = tenants_service.SYSTEM
+    with application.app_context():
+        onboarded = onboarding_service.onboard(
+            onboarding_in={
+                "slug": f"bench-report-{uuid.uuid4().hex[:8]}",
+                "name": "Benchmark Energía S.A.",
+                "time_zone": TIME_ZONE,
+                "locale": "es-ES",
+                "currency": "EUR",
+                "queues": [
+                    {"name": "Teléfono y chat", "channels": ["voice", "chat"]},
+                    {"name": "Escrito", "channels": ["email", "web", "social"]},
+                    {
+                        "name": "Reclamaciones",
+                        "channels": ["email", "web"],
+                        "categories": ["complaint", "claim"],
+                        "answer_threshold_seconds": 30,
+                    },
+                ],
+            },
+            actor=system,
+        )
+        db.session.commit()
+        tenant_id = onboarded.tenant.id
+        queues = {queue.name: queue.id for queue in onboarded.queues}
+        policy_id = onboarded.sla_policy.id
+        agent_ids = []
+        for n in range(AGENTS):
+            agent = agents_service.create(
+                agent_in={
+                    "email": f"agent-{n}-{uuid.uuid4().hex[:6]}@bench.example",
+                    "name": f"Agente {n:02d}",
+                    "channels": list(CHANNELS),
+                    "concurrency": dict.fromkeys(CHANNELS, 1),
+                    "languages": ["es"],
+                },
+                password_hash=None,
+                actor=system,
+            )
+            with tenant_scope(tenant_id):
+                agents_service.set_assignments(
+                    agent=agent,
+                    assignments_in=[{"queue_id": q, "priority": 1} for q in queues.values()],
+                    actor=system,
+                )
+            agent_ids.append(agent.id)
+        db.session.commit()
+    return {
+        "tenant_id": tenant_id,
+        "policy_id": policy_id,
+        "voice_chat": queues["Teléfono y chat"],
+        "written": queues["Escrito"],
+        "claims": queues["Reclamaciones"],
+        "agents": agent_ids,
+    }
+
+
+# A year of contacts, drawn in SQL. Each row takes its own random numbers (r.*) first, so that
+# the later steps can use the same draw for related columns. Opening hours 08:00-20:00 local;
+# 8% outbound; voice 45%, chat 20%, email 20%, web 10%, social 5%. Voice and chat: 8% of the
+# inbound ones abandoned after ~40 s, the rest answered after ~25 s (exponential, capped at
+# 10 min). Written channels: first response after ~3 h, resolved ~1 day later. 1.5% still open
+# (waiting on the customer, or escalated); of the rest 12% resolved, the others closed 1-3 days
+# later. 30% of handled contacts rated 1-5, mostly 4 and 5. End customers: 250,000 keys drawn
+# with a square law (a few call often), 5% unknown.
+GENERATE_CONTACTS = """
+WITH r AS (
+    SELECT g, random() AS r_channel, random() AS r_direction, random() AS r_category,
+           random() AS r_priority, random() AS r_day, random() AS r_time, random() AS r_fate,
+           random() AS r_wait, random() AS r_talk, random() AS r_hold, random() AS r_acw,
+           random() AS r_resolve, random() AS r_close, random() AS r_csat, random() AS r_score,
+           random() AS r_customer, random() AS r_key, random() AS r_agent
+    FROM generate_series(1, %(contacts)s) AS g
+), b AS (
+    SELECT r.*,
+        CASE WHEN r_channel < 0.45 THEN 'voice' WHEN r_channel < 0.65 THEN 'chat'
+             WHEN r_channel < 0.85 THEN 'email' WHEN r_channel < 0.95 THEN 'web'
+             ELSE 'social' END AS channel,
+        CASE WHEN r_direction < 0.08 THEN 'outbound' ELSE 'inbound' END AS direction,
+        CASE WHEN r_category < 0.40 THEN 'information_request'
+             WHEN r_category < 0.60 THEN 'incident' WHEN r_category < 0.75 THEN 'order_request'
+             WHEN r_category < 0.87 THEN 'complaint' WHEN r_category < 0.92 THEN 'claim'
+             WHEN r_category < 0.96 THEN 'suggestion' ELSE 'compliment' END AS category,
+        CASE WHEN r_priority < 0.10 THEN 'low' WHEN r_priority < 0.75 THEN 'normal'
+             WHEN r_priority < 0.95 THEN 'high' ELSE 'urgent' END AS priority,
+        ((%(first_day)s::date + floor(r_day * 365)::int)
+            + make_interval(secs => 8 * 3600 + r_time * 12 * 3600))
+            AT TIME ZONE %(zone)s AS received_at
+    FROM r
+), f AS (
+    SELECT b.*,
+        channel IN ('voice', 'chat') AS sync,
+        CASE
+            WHEN channel IN ('voice', 'chat') AND direction = 'inbound' AND r_fate < 0.08
+                THEN 'abandoned'
+            WHEN r_fate < 0.0875 THEN 'waiting_customer'
+            WHEN r_fate < 0.095 THEN 'escalated'
+            WHEN r_fate < 0.205 THEN 'resolved'
+            ELSE 'closed' END AS status,
+        CASE WHEN channel IN ('voice', 'chat')
+             THEN least(600, -25 * ln(1 - r_wait))
+             ELSE least(5 * 86400, -3 * 3600 * ln(1 - r_wait)) END AS wait,
+        CASE WHEN channel IN ('voice', 'chat') THEN 60 + least(3600, -180 * ln(1 - r_talk))
+             ELSE 0 END::int AS talk,
+        CASE WHEN channel IN ('voice', 'chat') AND r_hold < 0.3 THEN 15 + 90 * r_hold
+             ELSE 0 END::int AS hold,
+        CASE WHEN channel IN ('voice', 'chat') THEN 15 + 45 * r_acw
+             ELSE 120 + 480 * r_acw END::int AS acw
+    FROM b
+), t AS (
+    SELECT f.*,
+        CASE WHEN status <> 'abandoned' THEN received_at + make_interval(secs => wait)
+             END AS touched_at,
+        CASE WHEN status = 'abandoned'
+             THEN received_at + make_interval(secs => -40 * ln(1 - r_wait)) END AS abandoned_at
+    FROM f
+), d AS (
+    SELECT t.*,
+        CASE WHEN status IN ('resolved', 'closed') THEN
+            CASE WHEN sync THEN touched_at + make_interval(secs => talk + hold + acw)
+                 ELSE touched_at + make_interval(secs => least(10 * 86400,
+                                                                -86400 * ln(1 - r_resolve)))
+                 END END AS resolved_at
+    FROM t
+)
+INSERT INTO contacts (
+    id, tenant_id, created_at, updated_at, external_id, channel, direction, category, priority,
+    priority_rank, language, subject, body, customer_name, customer_email, customer_phone,
+    customer_ref, customer_key, customer_contact_number, remedy_requested, outcome,
+    compensation_amount, queue_id, agent_id, department_id, status, status_since, disposition,
+    resolution_note, csat, reopen_count, received_at, queued_at, assigned_at, answered_at,
+    first_response_at, resolved_at, closed_at, abandoned_at, sla_due_at, sla_state,
+    answer_threshold_seconds, queue_wait_seconds, talk_seconds, hold_seconds, acw_seconds
+)
+SELECT
+    gen_random_uuid(), %(tenant_id)s, received_at, received_at, 'gen-' || g, channel, direction,
+    category, priority,
+    CASE priority WHEN 'low' THEN 1 WHEN 'normal' THEN 2 WHEN 'high' THEN 3 ELSE 4 END,
+    'es', initcap(replace(category, '_', ' ')), '', NULL, NULL, NULL,
+    CASE WHEN r_customer >= 0.05 THEN 'C' || floor(r_key * r_key * 250000)::int END,
+    CASE WHEN r_customer >= 0.05 THEN 'ref:C' || floor(r_key * r_key * 250000)::int END,
+    1,
+    CASE WHEN category = 'claim' THEN 'Refund of the disputed amount' END,
+    CASE WHEN category = 'claim' AND resolved_at IS NOT NULL
+         THEN CASE WHEN r_score < 0.5 THEN 'upheld' ELSE 'rejected' END END,
+    CASE WHEN category = 'claim' AND resolved_at IS NOT NULL AND r_score < 0.5
+         THEN (1000 + 9000 * r_close)::int END,
+    CASE WHEN sync THEN %(voice_chat)s::uuid
+         WHEN category IN ('complaint', 'claim') AND channel IN ('email', 'web')
+             THEN %(claims)s::uuid
+         ELSE %(written)s::uuid END,
+    CASE WHEN touched_at IS NOT NULL
+         THEN (%(agents)s::uuid[])[1 + floor(r_agent * %(agent_count)s)::int] END,
+    NULL,
+    status,
+    coalesce(
+        CASE WHEN status = 'closed'
+             THEN resolved_at + make_interval(secs => 86400 + 2 * 86400 * r_close) END,
+        resolved_at, abandoned_at, touched_at, received_at),
+    CASE WHEN resolved_at IS NOT NULL THEN 'solved' END, NULL,
+    CASE WHEN resolved_at IS NOT NULL AND r_csat < 0.3 THEN
+        CASE WHEN r_score < 0.05 THEN 1 WHEN r_score < 0.12 THEN 2 WHEN r_score < 0.25 THEN 3
+             WHEN r_score < 0.60 THEN 4 ELSE 5 END END,
+    0, received_at, received_at, touched_at,
+    CASE WHEN sync THEN touched_at END,
+    CASE WHEN NOT sync THEN touched_at END,
+    resolved_at,
+    CASE WHEN status = 'closed'
+         THEN resolved_at + make_interval(secs => 86400 + 2 * 86400 * r_close) END,
+    abandoned_at, NULL, NULL,
+    CASE channel WHEN 'voice' THEN 20 END,  -- chat falls back to its queue's threshold
+    CASE WHEN touched_at IS NOT NULL THEN wait::int ELSE 0 END,
+    CASE WHEN touched_at IS NOT NULL THEN talk ELSE 0 END,
+    CASE WHEN touched_at IS NOT NULL THEN hold ELSE 0 END,
+    CASE WHEN touched_at IS NOT NULL THEN acw ELSE 0 END
+FROM d
+"""
+
+# Two SLA clocks per inbound contact (first response and resolution); outbound ones have none.
+# Elapsed business seconds are approximated: voice and chat are handled within opening hours
+# (wall time), written channels cross nights and weekends (about 35% of wall time is business
+# time at 12 hours a day, 5 days a week). Targets follow the default policy per priority.
+GENERATE_CLOCKS = """
+WITH k AS (
+    SELECT c.id AS contact_id, kind.kind, c.received_at,
+        c.channel IN ('voice', 'chat') AS sync,
+        CASE WHEN kind.kind = 'first_response' THEN
+            CASE WHEN c.channel IN ('voice', 'chat') THEN 60
+                 ELSE CASE c.priority WHEN 'urgent' THEN 1800 WHEN 'high' THEN 3600
+                                      WHEN 'normal' THEN 14400 ELSE 28800 END END
+        ELSE CASE c.priority WHEN 'urgent' THEN 4 * 3600 WHEN 'high' THEN 9 * 3600
+                             WHEN 'normal' THEN 27 * 3600 ELSE 45 * 3600 END
+        END AS target,
+        CASE WHEN c.status = 'abandoned' THEN c.abandoned_at
+             WHEN kind.kind = 'first_response'
+                 THEN coalesce(c.answered_at, c.first_response_at)
+             ELSE c.resolved_at END AS stopped_at,
+        c.status = 'abandoned' AS cancelled
+    FROM contacts AS c
+    CROSS JOIN (VALUES ('first_response'), ('resolution')) AS kind (kind)
+    WHERE c.tenant_id = %(tenant_id)s AND c.direction = 'inbound'
+), e AS (
+    SELECT k.*,
+        (extract(epoch FROM coalesce(stopped_at, %(now)s::timestamptz) - received_at)
+            * CASE WHEN sync THEN 1 ELSE 0.35 END)::int AS elapsed
+    FROM k
+)
+INSERT INTO sla_clocks (
+    id, tenant_id, contact_id, kind, policy_id, target_seconds, started_at, elapsed_seconds,
+    running_since, paused_seconds, paused_since, at_risk_at, due_at, stopped_at, breached_at,
+    state
+)
+SELECT
+    gen_random_uuid(), %(tenant_id)s, contact_id, kind, %(policy_id)s, target, received_at,
+    CASE WHEN cancelled THEN 0 ELSE elapsed END,
+    CASE WHEN stopped_at IS NULL THEN %(now)s::timestamptz END,
+    0, NULL,
+    CASE WHEN stopped_at IS NULL
+         THEN received_at + make_interval(secs => 0.8 * target / CASE WHEN sync THEN 1
+                                                                       ELSE 0.35 END) END,
+    CASE WHEN stopped_at IS NULL
+         THEN received_at + make_interval(secs => target / CASE WHEN sync THEN 1
+                                                                 ELSE 0.35 END) END,
+    stopped_at,
+    CASE WHEN NOT cancelled AND elapsed > target
+         THEN received_at + make_interval(secs => target / CASE WHEN sync THEN 1
+                                                                 ELSE 0.35 END) END,
+    CASE WHEN cancelled THEN 'cancelled'
+         WHEN elapsed > target THEN 'breached'
+         WHEN stopped_at IS NOT NULL THEN 'met'
+         WHEN elapsed >= 0.8 * target THEN 'at_risk'
+         ELSE 'ok' END
+FROM e
+"""
+
+
+def generate(database, setup: dict, *, contacts: int, first_day: date, now: datetime, seed):
+    """Fill the year with contacts and their clocks, as a superuser (generation is not what is
+    measured), then vacuum and analyse as a maintained database would be."""
+    params = {
+        "contacts": contacts,
+        "first_day": first_day,
+        "zone": TIME_ZONE,
+        "now": now,
+        "tenant_id": setup["tenant_id"],
+        "policy_id": setup["policy_id"],
+        "voice_chat": setup["voice_chat"],
+        "written": setup["written"],
+        "claims": setup["claims"],
+        "agents": setup["agents"],
+        "agent_count": len(setup["agents"]),
+    }
+    timings = {}
+    with psycopg.connect(database.admin_dsn) as conn:
+        # The rows name only the firm, queues, agents, policy and contacts made just before,
+        # so the per-row foreign-key triggers are skipped (superuser, this transaction only).
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("SELECT setseed(%s)", (seed,))
+        began = time.perf_counter()
+        conn.execute(GENERATE_CONTACTS, params)
+        timings["contacts"] = time.perf_counter() - began
+        began = time.perf_counter()
+        conn.execute(GENERATE_CLOCKS, params)
+        timings["clocks"] = time.perf_counter() - began
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM sla_clocks)"
+        ).fetchone()
+    with psycopg.connect(database.admin_dsn, autocommit=True) as conn:
+        began = time.perf_counter()
+        conn.execute("VACUUM ANALYZE contacts")
+        conn.execute("VACUUM ANALYZE sla_clocks")
+        timings["vacuum"] = time.perf_counter() - began
+    return {"contacts": counts[0], "clocks": counts[1], "seconds": timings}
+
+
+# --- ours: the report service ----------------------------------------------------------------
+
+
+def run_service(application, tenant_id, *, start: datetime, end: datetime, now: datetime):
+    """The report as the API computes it: app context, tenant scope, sla_report."""
+    from app.db import db
+    from app.reports import service as reports_service
+    from tenants.models import Tenant
+    from tenants.scoping import tenant_scope
+
+    with application.app_context(), tenant_scope(tenant_id):
+        tenant = db.session.get(Tenant, tenant_id)
+        report = reports_service.sla_report(
+            tenant=tenant, from_=start, to=end, granularity="day", group_by="channel", now=now
+        )
+        db.session.rollback()
+    return report
+
+
+# --- the reference: hand-written SQL ---------------------------------------------------------
+
+SET_SCOPE = (
+    "SELECT set_config('app.tenant_id', %(t)s, true), set_config('app.tenant_ids', %(t)s, true),"
+    " set_config('app.unscoped', 'off', true)"
+)
+
+# Per local day and channel, plus the month (GROUPING SETS): counts and sums of every contact
+# KPI, then the KPIs themselves, in one statement. First-contact resolution looks at each end
+# customer's previous and next inbound contact of the same category with lag/lead, over the
+# month widened by the FCR window on both sides.
+REFERENCE_CONTACTS = """
+WITH fcr AS (
+    SELECT id,
+        CASE WHEN prev_at >= received_at - make_interval(secs => %(fcr)s) THEN 0
+             WHEN next_at <= received_at + make_interval(secs => %(fcr)s) THEN 1
+             ELSE 2 END AS state
+    FROM (
+        SELECT id, received_at,
+            lag(received_at) OVER w AS prev_at, lead(received_at) OVER w AS next_at
+        FROM contacts
+        WHERE tenant_id = %(t)s AND direction = 'inbound' AND customer_key IS NOT NULL
+          AND received_at >= %(start)s::timestamptz - make_interval(secs => %(fcr)s)
+          AND received_at <= %(end)s::timestamptz + make_interval(secs => %(fcr)s)
+        WINDOW w AS (PARTITION BY customer_key, category ORDER BY received_at, id)
+    ) AS neighbours
+    WHERE received_at >= %(start)s AND received_at < %(end)s
+), per_contact AS (
+    SELECT
+        (c.received_at AT TIME ZONE %(zone)s)::date AS day,
+        c.channel,
+        c.channel IN ('voice', 'chat') AND c.direction = 'inbound' AS sync,
+        coalesce(c.answer_threshold_seconds, q.answer_threshold_seconds) AS threshold,
+        greatest(extract(epoch FROM c.answered_at - c.received_at), 0) AS answer_wait,
+        greatest(extract(epoch FROM c.abandoned_at - c.received_at), 0) AS abandon_wait,
+        c.answered_at IS NOT NULL AS was_answered,
+        c.abandoned_at IS NOT NULL AS was_abandoned,
+        (c.answered_at IS NOT NULL OR c.first_response_at IS NOT NULL)
+            AND (c.resolved_at IS NOT NULL OR c.closed_at IS NOT NULL) AS handled,
+        c.talk_seconds + c.hold_seconds + c.acw_seconds AS handle,
+        c.csat,
+        coalesce(fcr.state, 0) AS fcr
+    FROM contacts AS c
+    JOIN queues AS q ON q.id = c.queue_id
+    LEFT JOIN fcr ON fcr.id = c.id
+    WHERE c.tenant_id = %(t)s AND c.received_at >= %(start)s AND c.received_at < %(end)s
+), sums AS (
+    SELECT day, channel,
+        count(*) AS received,
+        count(*) FILTER (WHERE sync) AS offered,
+        count(*) FILTER (WHERE handled) AS handled,
+        count(*) FILTER (WHERE sync AND was_answered) AS answered,
+        count(*) FILTER (WHERE sync AND was_answered AND answer_wait <= threshold)
+            AS answered_within,
+        coalesce(sum(answer_wait) FILTER (WHERE sync AND was_answered), 0) AS answer_wait,
+        count(*) FILTER (WHERE sync AND was_abandoned) AS abandoned,
+        count(*) FILTER (WHERE sync AND was_abandoned AND abandon_wait <= %(short)s)
+            AS short_abandoned,
+        count(*) FILTER (WHERE sync AND was_abandoned AND abandon_wait <= threshold)
+            AS abandoned_within,
+        coalesce(sum(handle) FILTER (WHERE handled), 0) AS handle,
+        count(csat) AS rated,
+        count(*) FILTER (WHERE csat >= 4) AS satisfied,
+        count(*) FILTER (WHERE fcr > 0) AS first_contacts,
+        count(*) FILTER (WHERE fcr = 2) AS resolved_first_time,
+        GROUPING(day, channel) AS total
+    FROM per_contact
+    GROUP BY GROUPING SETS ((day, channel), ())
+)
+SELECT total, day, channel, received, handled, answered, abandoned, short_abandoned,
+    round(CASE %(treatment)s
+        WHEN 'ignore' THEN answered_within::numeric / nullif(answered, 0)
+        WHEN 'count_within_threshold_as_met'
+            THEN (answered_within + abandoned_within)::numeric / nullif(answered + abandoned, 0)
+        ELSE answered_within::numeric / nullif(answered + abandoned - short_abandoned, 0)
+    END, 4) AS service_level,
+    round(answer_wait::numeric / nullif(answered, 0), 2) AS asa_seconds,
+    round(handle::numeric / nullif(handled, 0), 2) AS aht_seconds,
+    round(abandoned::numeric / nullif(offered, 0), 4) AS abandonment_rate,
+    round(resolved_first_time::numeric / nullif(first_contacts, 0), 4) AS fcr_rate,
+    rated AS csat_responses,
+    round(satisfied::numeric / nullif(rated, 0), 4) AS csat_rate
+FROM sums
+"""
+
+# Per local day, channel and clock kind, plus per kind for the month: clocks stopped (not
+# cancelled), stopped within target, breaches, and the median and 90th percentile of the
+# business seconds the stopped ones took.
+REFERENCE_CLOCKS = """
+SELECT GROUPING(day, channel) AS total, day, channel, kind,
+    round((count(*) FILTER (WHERE stopped AND NOT breached))::numeric
+          / nullif(count(*) FILTER (WHERE stopped), 0), 4) AS within_target_rate,
+    count(*) FILTER (WHERE breached) AS breaches,
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY elapsed) FILTER (WHERE stopped) AS median,
+    percentile_disc(0.9) WITHIN GROUP (ORDER BY elapsed) FILTER (WHERE stopped) AS p90
+FROM (
+    SELECT (c.received_at AT TIME ZONE %(zone)s)::date AS day, c.channel, k.kind,
+        k.stopped_at IS NOT NULL AND k.state <> 'cancelled' AS stopped,
+        k.breached_at IS NOT NULL AS breached,
+        k.elapsed_seconds AS elapsed
+    FROM sla_clocks AS k
+    JOIN contacts AS c ON c.id = k.contact_id
+    WHERE k.tenant_id = %(t)s AND c.tenant_id = %(t)s
+      AND c.received_at >= %(start)s AND c.received_at < %(end)s
+) AS per_clock
+GROUP BY GROUPING SETS ((day, channel, kind), (kind))
+"""
+
+# The backlog at the end of each local day, per channel: contacts received before then and not
+# yet resolved, closed or abandoned. Each contact adds 1 on the day it arrived (the month's
+# first day if earlier) and takes 1 off on the day it was done; a running sum per channel over
+# every day of the month gives the backlog.
+REFERENCE_BACKLOG = """
+WITH life AS (
+    SELECT channel, received_at,
+        CASE WHEN raw_done IS NOT NULL THEN greatest(raw_done, received_at) END AS done_at
+    FROM (
+        SELECT channel, received_at,
+            CASE WHEN status IN ('resolved', 'closed') THEN coalesce(resolved_at, closed_at)
+                 WHEN status = 'abandoned' THEN abandoned_at END AS raw_done
+        FROM contacts
+        WHERE tenant_id = %(t)s AND received_at < %(end)s
+    ) AS c
+    WHERE raw_done IS NULL OR greatest(raw_done, received_at) >= %(start)s
+), deltas AS (
+    SELECT channel,
+        greatest((received_at AT TIME ZONE %(zone)s)::date, %(first)s::date) AS day, 1 AS delta
+    FROM life
+    UNION ALL
+    SELECT channel, (done_at AT TIME ZONE %(zone)s)::date, -1
+    FROM life
+    WHERE done_at < %(end)s
+), days AS (
+    SELECT day::date FROM generate_series(%(first)s::date, %(last)s::date, '1 day') AS day
+), channels AS (
+    SELECT DISTINCT channel FROM deltas
+)
+SELECT days.day, channels.channel,
+    sum(coalesce(moved.delta, 0)) OVER (PARTITION BY channels.channel ORDER BY days.day)
+        AS backlog
+FROM days CROSS JOIN channels
+LEFT JOIN (SELECT channel, day, sum(delta) AS delta FROM deltas GROUP BY channel, day) AS moved
+    ON moved.channel = channels.channel AND moved.day = days.day
+"""
+
+
+def run_reference(dsn: str, params: dict) -> dict:
+    """The same figures from three hand-written statements, in one transaction as the app role
+    with the tenant scope set (row-level security applies, as it does to the service)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SET_SCOPE, params)
+        contacts = conn.execute(REFERENCE_CONTACTS, params).fetchall()
+        clocks = conn.execute(REFERENCE_CLOCKS, params).fetchall()
+        backlog = conn.execute(REFERENCE_BACKLOG, params).fetchall()
+        conn.rollback()
+    return {"contacts": contacts, "clocks": clocks, "backlog": backlog}
+
+
+def reference_figures(result: dict) -> dict:
+    """Reshape the reference rows as {(day, channel) or 'total': {figure: value}}."""
+    rows: dict = {}
+    for r in result["contacts"]:
+        key = "total" if r[0] else (r[1], r[2])
+        rows[key] = {
+            "received": r[3],
+            "handled": r[4],
+            "answered": r[5],
+            "abandoned": r[6],
+            "short_abandoned": r[7],
+            "service_level": r[8],
+            "asa_seconds": r[9],
+            "aht_seconds": r[10],
+            "abandonment_rate": r[11],
+            "fcr.rate": r[12],
+            "csat.responses": r[13],
+            "csat.rate": r[14],
+        }
+    for r in result["clocks"]:
+        key = "total" if r[0] else (r[1], r[2])
+        figures = rows.setdefault(key, {})
+        figures[f"{r[3]}.within_target_rate"] = r[4]
+        figures[f"{r[3]}.median_seconds"] = r[6]
+        figures[f"{r[3]}.p90_seconds"] = r[7]
+        figures["breaches"] = figures.get("breaches", 0) + r[5]
+    last_day = max((day for day, _, _ in result["backlog"]), default=None)
+    for day, channel, backlog in result["backlog"]:
+        rows.setdefault((day, channel), {})["backlog"] = backlog
+    rows.setdefault("total", {})["backlog"] = sum(
+        backlog for day, _, backlog in result["backlog"] if day == last_day
+    )
+    return rows
+
+
+def service_figures(report: dict, zone: ZoneInfo) -> dict:
+    """Reshape the service's report the same way."""
+
+    def flat(figures: dict) -> dict:
+        out = {}
+        for name in COMPARED:
+            value = figures
+            for part in name.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            out[name] = value
+        return out
+
+    rows = {}
+    for row in report["rows"]:
+        rows[(row["start"].astimezone(zone).date(), row["group"])] = flat(row)
+    rows["total"] = flat(report["totals"])
+    return rows
+
+
+def compare(ours: dict, reference: dict) -> tuple[int, int, list[str]]:
+    """Compare every figure of every (day, channel) row and of the month's totals. A row one
+    side lacks counts as an empty bucket: zero counts, no rates or times."""
+    checked, mismatches, samples = 0, 0, []
+    for key in sorted(set(ours) | set(reference), key=str):
+        for name, tolerance in COMPARED.items():
+            empty = 0 if name in COUNTS else None
+            a = ours.get(key, {}).get(name, empty)
+            b = reference.get(key, {}).get(name, empty)
+            checked += 1
+            if a is None or b is None:
+                same = a is b
+            else:
+                same = abs(float(a) - float(b)) <= tolerance + 1e-9
+            if not same:
+                mismatches += 1
+                if len(samples) < 8:
+                    samples.append(f"{key} {name}: service {a!r}, SQL {b!r}")
+    return checked, mismatches, samples
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def month_bounds(month: str | None, anchor: date, zone: ZoneInfo) -> tuple[date, date]:
+    """The first and last local day of the month reported (default: the last whole one)."""
+    if month:
+        first = date.fromisoformat(f"{month}-01")
+    else:
+        first = (anchor.replace(day=1) - timedelta(days=1)).replace(day=1)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def alternate(runs: dict, repeat: int) -> tuple[dict, dict]:
+    """One unmeasured run of each to warm the caches, then `repeat` rounds in which each runs
+    once, in turn, so that a change in the machine's load falls on every side alike."""
+    results = {name: run() for name, run in runs.items()}
+    seconds: dict = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            began = time.perf_counter()
+            results[name] = run()
+            seconds[name].append(time.perf_counter() - began)
+    return seconds, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    exit_cleanly_on_sigterm()
+    busy = busy_before()
+    zone = ZoneInfo(TIME_ZONE)
+    # The year ends at today's local midnight; "now" for clocks still running is that instant.
+    anchor = datetime.now(zone).date()
+    now = local_midnight(anchor, zone)
+    first_day = anchor - timedelta(days=365)
+    first, last = month_bounds(args.month, anchor, zone)
+    start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
+    notes: list[str] = []
+    ours_rows = None
+    with workdir("report") as work, throwaway_database("report") as database:
+        port = free_port()
+        settings = AppSettings(database=database, issuer=f"http://{HOST}:{port}", workdir=work)
+        print(f"migrating {database.name} ...", flush=True)
+        application = create_migrated_app(settings)
+        setup = set_up(application)
+        print(f"generating {args.contacts:,} contacts and their SLA clocks ...", flush=True)
+        built = generate(
+            database, setup, contacts=args.contacts, first_day=first_day, now=now, seed=args.seed
+        )
+        print(
+            f"  {built['contacts']:,} contacts in {built['seconds']['contacts']:.1f} s, "
+            f"{built['clocks']:,} clocks in {built['seconds']['clocks']:.1f} s, "
+            f"vacuum analyse {built['seconds']['vacuum']:.1f} s",
+            flush=True,
+        )
+        from app.reports import service as reports_service
+
+        policy = policy_settings(database, setup["tenant_id"])
+        params = {
+            "t": str(setup["tenant_id"]),
+            "zone": TIME_ZONE,
+            "start": start,
+            "end": end,
+            "first": first,
+            "last": last,
+            "fcr": policy["fcr_days"] * 86400,
+            "short": policy["short_abandon_seconds"],
+            "treatment": policy["abandon_treatment"],
+        }
+        with psycopg.connect(database.app_dsn) as conn:
+            conn.execute(SET_SCOPE, params)
+            in_month = conn.execute(
+                "SELECT count(*) FROM contacts WHERE received_at >= %(start)s "
+                "AND received_at < %(end)s",
+                params,
+            ).fetchone()[0]
+        runs = {
+            "reference": lambda: run_reference(database.app_dsn, params),
+            # The same statements as a superuser: what row-level security costs them.
+            "superuser": lambda: run_reference(database.admin_dsn, params),
+        }
+        if hasattr(reports_service, "sla_report"):
+            runs["ours"] = lambda: run_service(
+                application, setup["tenant_id"], start=start, end=end, now=now
+            )
+        else:
+            notes.append("NOT MEASURED: app.reports.service.sla_report does not exist yet.")
+        print(
+            f"timing the {first:%Y-%m} report by day and channel: "
+            f"{', '.join(runs)}, {args.repeat} rounds ...",
+            flush=True,
+        )
+        seconds, results = alternate(runs, args.repeat)
+        ours_seconds = seconds.get("ours", [])
+        if "ours" in results:
+            ours_rows = service_figures(results["ours"], zone)
+        reference_seconds = seconds["reference"]
+        reference_rows = reference_figures(results["reference"])
+        superuser_seconds = seconds["superuser"]
+        pg = postgres_version(database)
+
+    checked = mismatches = 0
+    if ours_rows is not None:
+        checked, mismatches, samples = compare(ours_rows, reference_rows)
+        notes += [f"MISMATCH {sample}" for sample in samples]
+    ours_median = statistics.median(ours_seconds) if ours_seconds else float("nan")
+    ours_best = min(ours_seconds) if ours_seconds else float("nan")
+    reference_median = statistics.median(reference_seconds)
+    reference_best = min(reference_seconds)
+    day_rows = sum(1 for key in reference_rows if key != "total")
+    rows = [
+        (
+            f"seconds, median of {args.repeat}",
+            fmt(ours_median, 3),
+            fmt(reference_median, 3),
+            ratio(ours_median, reference_median),
+        ),
+        (
+            "seconds, best",
+            fmt(ours_best, 3),
+            fmt(reference_best, 3),
+            ratio(ours_best, reference_best),
+        ),
+        (
+            "day x channel rows",
+            fmt(float(len(ours_rows) - 1), 0) if ours_rows else "n/a",
+            fmt(float(day_rows), 0),
+            "",
+        ),
+        (
+            "reference as a superuser (no RLS), median",
+            "",
+            fmt(statistics.median(superuser_seconds), 3),
+            ratio(ours_median, statistics.median(superuser_seconds)),
+        ),
+        ("figures compared", fmt(float(checked), 0), "", ""),
+        ("disagreements (must be 0)", fmt(float(mismatches), 0) if ours_rows else "n/a", "", ""),
+    ]
+    notes += [
+        f"data: {built['contacts']:,} contacts over {first_day} .. {anchor - timedelta(days=1)} "
+        f"({TIME_ZONE}), {built['clocks']:,} SLA clocks; {in_month:,} contacts in {first:%Y-%m}",
+        "ours: app.reports.service.sla_report(granularity='day', group_by='channel') in an app "
+        "context and tenant scope (SQLAlchemy, RLS), no HTTP",
+        "reference: 3 psycopg statements (GROUPING SETS, lag/lead for FCR, percentile_disc, "
+        "a running sum for the backlog) as the app role with the same RLS settings",
+        "reference as a superuser: the same statements, row-level security not applied",
+        f"each side: 1 warm-up run, then {args.repeat} rounds, the sides in turn; "
+        f"machine before the run: {busy}",
+        f"{machine()}; PostgreSQL {pg}; {today()}",
+    ]
+    print_table(
+        f"Report: SLA report of {first:%Y-%m} by day and channel, {args.contacts:,} contacts",
+        rows,
+        notes,
+    )
+    return 0 if ours_rows is not None and mismatches == 0 else 1
+
+
+def policy_settings(database, tenant_id) -> dict:
+    """The abandon treatment, short-abandon threshold and FCR window of the firm's default SLA
+    policy, which the report service applies, so that the reference applies the same."""
+    with psycopg.connect(database.admin_dsn) as conn:
+        treatment, short, fcr_days = conn.execute(
+            "SELECT abandon_treatment, short_abandon_seconds, fcr_window_days FROM sla_policies "
+            "WHERE tenant_id = %s AND is_default ORDER BY created_at LIMIT 1",
+            (tenant_id,),
+        ).fetchone()
+    return {"abandon_treatment": treatment, "short_abandon_seconds": short, "fcr_days": fcr_days}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
