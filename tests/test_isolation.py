@@ -19,6 +19,7 @@ from app.contacts.models import Contact, ContactEvent
 from app.db import Base, db, utcnow
 from app.onboarding import service as onboarding_service
 from app.queues import service as queues_service
+from app.webhooks import service as webhooks_service
 from tenants import scoping
 from tenants import service as tenants_service
 from tenants.models import ApiClient, Tenant, User
@@ -79,6 +80,14 @@ BODIES: dict[tuple[str, str], dict] = {
     ("departments.Departments", "POST"): {"kind": "custom", "name": "Intruder desk"},
     ("departments.DepartmentById", "PATCH"): {"name": "Taken over", "is_active": False},
     ("rate_card.RateCardInForce", "PUT"): {"default_unit_amount": 1},
+    ("webhooks.WebhookEndpoints", "POST"): {"url": "https://intruder.example/hook"},
+    ("webhooks.WebhookEndpointById", "PATCH"): {
+        "url": "https://intruder.example/hook",
+        "is_active": False,
+    },
+    ("webhooks.WebhookEndpointRotateSecret", "POST"): {},
+    ("webhooks.WebhookEndpointPing", "POST"): {},
+    ("webhooks.WebhookDeliveryRetry", "POST"): {},
     ("contacts.Contacts", "POST"): {
         "channel": "email",
         "category": "complaint",
@@ -113,6 +122,11 @@ QUERIES: dict[str, str] = {
     "calendar.BusinessSeconds": "from=2025-01-13T00:00:00Z&to=2025-01-14T00:00:00Z",
     "calendar.Due": "start=2025-01-13T00:00:00Z&seconds=60",
     "reports.AgentTime": "from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:00Z",
+    "reports.SlaReport": "from=2025-01-01&to=2025-02-01&granularity=day&group_by=channel",
+    "reports.ComplaintsRegister": "year=2025",
+    "reports.AgentsReport": "from=2025-01-01&to=2025-02-01",
+    # Inputs given, so the answer does not depend on the queue's history.
+    "queues.QueueStaffing": "interval=30m&volume=100&aht=180&target=0.8&threshold=20",
 }
 # Answers that carry no identifier of the firm (arithmetic on its calendar): the positive
 # control checks only that they succeed.
@@ -242,6 +256,11 @@ def _firm(app, factory, label: str) -> Firm:
         event = ContactEvent(contact_id=contact.id, action="create", to_status="queued")
         db.session.add(event)
         db.session.flush()
+        endpoint = webhooks_service.create(
+            endpoint_in={"url": f"https://{label}-{tag}.example/hooks"},
+            actor=tenants_service.SYSTEM,
+        )
+        delivery = webhooks_service.ping(endpoint=endpoint)
         export = tenants_service.create_export(
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
@@ -258,6 +277,8 @@ def _firm(app, factory, label: str) -> Firm:
             "sla_policy_id": onboarded.sla_policy.id,
             "export_id": export.id,
             "contact_id": contact.id,
+            "endpoint_id": endpoint.id,
+            "delivery_id": delivery.id,
         },
     )
     firm.secrets |= {
@@ -282,6 +303,10 @@ def _firm(app, factory, label: str) -> Firm:
         str(event.id),
         contact.subject,
         contact.customer_email,
+        str(endpoint.id),
+        endpoint.url,
+        endpoint.secret,
+        str(delivery.id),
     }
     return firm
 
