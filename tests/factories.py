@@ -174,7 +174,14 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.queues.models import Briefing, Queue
     from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
     from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-    from billing.models import RateCard
+    from billing.models import (
+        BillingAccount,
+        Invoice,
+        InvoiceLine,
+        OutboxMessage,
+        RateCard,
+        UsageRecord,
+    )
     from tenants.models import TenantExport
 
     now = utcnow()
@@ -251,6 +258,28 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 delivery_id=rows["webhook_delivery"].id, attempted_at=now, duration_ms=1
             )
             db.session.add(rows["webhook_attempt"])
+            rows["billing_account"] = BillingAccount()
+            rows["usage_record"] = UsageRecord(
+                contact_id=contact.id,
+                period=now.strftime("%Y-%m"),
+                handled_at=now,
+                channel="email",
+                category="complaint",
+                direction="inbound",
+                rate_card_id=rows["rate_card"].id,
+                currency=tenant.currency,
+                unit_amount=150,
+            )
+            rows["invoice"] = Invoice(period="2020-01", currency=tenant.currency, closed_at=now)
+            db.session.add_all([rows["billing_account"], rows["usage_record"], rows["invoice"]])
+            db.session.flush()
+            rows["invoice_line"] = InvoiceLine(
+                invoice_id=rows["invoice"].id, position=1, kind="usage", description="x", amount=0
+            )
+            rows["outbox"] = OutboxMessage(
+                kind="stripe.push_invoice", invoice_id=rows["invoice"].id, next_attempt_at=now
+            )
+            db.session.add_all([rows["invoice_line"], rows["outbox"]])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 
