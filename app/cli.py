@@ -26,10 +26,11 @@ api_clients_cli = AppGroup("api-clients", help="Manage OAuth clients.")
 demo_cli = AppGroup("demo", help="Demo data for a first run.")
 tenants_cli = AppGroup("tenants", help="Client firms: purge those past their retention.")
 sla_cli = AppGroup("sla", help="SLA clocks: mark what went at risk or breached with no event.")
+billing_cli = AppGroup("billing", help="Billing: close a month, suspend firms long past due.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli, sla_cli):
+    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli, sla_cli, billing_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker)
 
@@ -249,3 +250,33 @@ def worker(once: bool, interval: float) -> None:
     from app import worker as background
 
     background.run(once=once, interval=interval, echo=click.echo)
+
+
+@billing_cli.command("close")
+@click.argument("period")
+def billing_close(period: str) -> None:
+    """Freeze every active client firm's invoice for PERIOD (YYYY-MM) and queue it for Stripe.
+
+    Closing a month twice changes nothing: a firm's invoice for a month is made once.
+    """
+    from billing import service as billing_service
+
+    try:
+        result = billing_service.close_billing_period(period=period, actor=tenants_service.SYSTEM)
+    except Conflict as exc:
+        raise click.ClickException(exc.detail) from exc
+    db.session.commit()
+    click.echo(
+        f"billing close {period}: {result['closed']} invoice(s) closed, "
+        f"{result['already_closed']} already closed"
+    )
+
+
+@billing_cli.command("suspend-past-due")
+def billing_suspend_past_due() -> None:
+    """Suspend client firms whose invoice payment failed longer ago than their grace period."""
+    from billing import stripe_sync
+
+    suspended = stripe_sync.suspend_past_due(now=utcnow(), actor=tenants_service.SYSTEM)
+    db.session.commit()
+    click.echo(f"suspended {len(suspended)} client firm(s) past due")
