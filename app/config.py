@@ -52,6 +52,22 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
     "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
+    # Stripe (billing/stripe_sync.py). Without an API key invoices stay internal: the worker
+    # pushes nothing and nothing tries the network.
+    "STRIPE_API_KEY": None,
+    # The endpoint's signing secret (whsec_...) that `POST /v1/billing/stripe/webhook` checks.
+    "STRIPE_WEBHOOK_SECRET": None,
+    # None is Stripe's own API; tests point it at a local fake.
+    "STRIPE_API_BASE": None,
+    # Seconds to wait for Stripe per request, and stripe-python's own retries of one call
+    # (with the same idempotency key); the outbox retries after those, with a backoff.
+    "STRIPE_TIMEOUT_SECONDS": 30,
+    "STRIPE_MAX_NETWORK_RETRIES": 2,
+    "STRIPE_BACKOFF_BASE_SECONDS": 60,
+    "STRIPE_BACKOFF_MAX_SECONDS": 3600,
+    # A push still pending after this long is logged at ERROR: Stripe keeps idempotency keys
+    # for about 24 h, so a row this old must be looked at before a resend stops being safe.
+    "STRIPE_OUTBOX_ALERT_AGE_SECONDS": 12 * 3600,
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

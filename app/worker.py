@@ -1,4 +1,5 @@
-"""The background worker: delivers what waits in the database (webhook deliveries).
+"""The background worker: delivers what waits in the database (webhook deliveries, invoices
+to push to Stripe).
 
 A thin loop over jobs. Each job does what is due now, one unit of work at a time, owns the
 transactions of its steps (the services never commit), stops between units when asked, and
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from app.db import db, utcnow
 from app.webhooks import service as webhooks_service
+from billing import stripe_sync
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,43 @@ def deliver_webhooks(*, stop: threading.Event, now: datetime | None = None) -> d
     return counts
 
 
+def push_invoices(*, stop: threading.Event, now: datetime | None = None) -> dict[str, int]:
+    """Push every closed invoice due in the Stripe outbox, one at a time; count the outcomes.
+
+    Without a Stripe API key nothing is pushed and nothing touches the network: invoices
+    stay internal.
+    """
+    if not stripe_sync.is_enabled():
+        return {}  # no counts: the pass's summary leaves the job out
+    counts = {"sent": 0, "retrying": 0}
+    stripe_client = stripe_sync.client()
+    while not stop.is_set():
+        claim = stripe_sync.claim_next(now=now or utcnow())
+        # The lease must be visible to other workers before Stripe is called, and no
+        # transaction may stay open while we wait on Stripe.
+        db.session.commit()
+        if claim is None:
+            break
+        try:
+            # Commits after each Stripe result it saves, so a crash loses at most one answer,
+            # which the next try gets again by replaying the same idempotency key.
+            counts[stripe_sync.push(claim, stripe_client=stripe_client, now=now or utcnow())] += 1
+        except Exception as exc:
+            db.session.rollback()
+            result = stripe_sync.record_failure(claim=claim, error=exc, now=now or utcnow())
+            db.session.commit()
+            if result in counts:
+                counts[result] += 1
+    stripe_sync.check_outbox_age(now=now)
+    db.session.rollback()  # the age check's read-only transaction
+    return counts
+
+
 # name, job(stop=, now=) -> counts
-JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (("webhooks", deliver_webhooks),)
+JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
+    ("webhooks", deliver_webhooks),
+    ("stripe", push_invoices),
+)
 
 
 def run_pass(*, stop: threading.Event, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -62,6 +99,7 @@ def summary(results: dict[str, dict[str, int]]) -> str:
     parts = [
         f"{name}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
         for name, counts in results.items()
+        if counts  # a job that is switched off (no Stripe key) has nothing to say
     ]
     return "worker pass: " + ("; ".join(parts) or "stopped")
 
