@@ -45,7 +45,7 @@ def blueprints():
     from app.reports.routes import portfolio_blp, reports_blp
     from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
     from app.webhooks.routes import webhooks_blp
-    from billing.routes import rate_card_blp
+    from billing.routes import billing_periods_blp, invoices_blp, rate_card_blp
     from tenants.routes import api_clients_blp, tenants_blp, users_blp
 
     return (
@@ -61,6 +61,8 @@ def blueprints():
         departments_blp,
         contacts_blp,
         rate_card_blp,
+        invoices_blp,
+        billing_periods_blp,
         agents_blp,
         supervisors_blp,
         me_blp,
@@ -96,6 +98,10 @@ def init_app(app: Flask) -> None:
     for blp in blueprints():
         api.register_blueprint(blp)
         protected.add(blp.name)
+    # Not in `protected`: Stripe authenticates its webhook with a signature, not a token.
+    from billing.routes import stripe_webhook_blp
+
+    api.register_blueprint(stripe_webhook_blp)
 
     @app.before_request
     def _authenticate():

@@ -15,7 +15,7 @@ from app import idempotency, migrate
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
 from app.db import db, utcnow
-from app.errors import Conflict
+from app.errors import Conflict, DomainError
 from tenants import service as tenants_service
 from tenants.models import BPO_ROLES, CLIENT_ROLES
 from tenants.scoping import tenant_scope, unscoped
@@ -263,7 +263,7 @@ def billing_close(period: str) -> None:
 
     try:
         result = billing_service.close_billing_period(period=period, actor=tenants_service.SYSTEM)
-    except Conflict as exc:
+    except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
     db.session.commit()
     click.echo(

@@ -1,19 +1,34 @@
-"""HTTP resources of billing. For now: the rate card."""
+"""HTTP resources of billing: the rate card, usage records, invoices and closing a month."""
 
 from __future__ import annotations
 
-from flask import request
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from werkzeug.http import quote_etag
 
 from app.api import SelectPage
-from app.auth.permissions import BILLING_READ, TENANT_ADMIN
+from app.auth.permissions import BILLING_ADMIN, BILLING_READ, TENANT_ADMIN
 from app.auth.principal import current_actor, current_tenant, require
-from app.db import utcnow
+from app.db import db, utcnow
 from billing import service as billing_service
 from billing.models import RateCard
-from billing.schemas import RateCardCreateSchema, RateCardSchema
+from billing.schemas import (
+    InvoiceDetailSchema,
+    InvoiceLineSchema,
+    InvoiceSchema,
+    PeriodArgsSchema,
+    PeriodCloseSchema,
+    RateCardCreateSchema,
+    RateCardSchema,
+    UsageRecordSchema,
+    UsageVoidSchema,
+)
+from tenants.scoping import tenant_scope
 
 rate_card_blp = Blueprint(
     "rate_card",
@@ -102,3 +117,201 @@ def _check_if_match(in_force: RateCard | None) -> None:
 def _etag(rate_card: RateCard) -> str:
     # The same tag GET computes from the same dump, so it can be sent back as If-Match.
     return rate_card_blp._generate_etag(RateCardSchema().dump(rate_card))
+
+
+# --- usage and invoices ----------------------------------------------------------------------
+
+invoices_blp = Blueprint(
+    "invoices",
+    __name__,
+    url_prefix="/v1/tenants/<uuid:tenant_id>",
+    description="A client firm's usage (one record per handled contact) and monthly invoices. "
+    "Amounts are integer minor units of the firm's currency. JSON, or CSV with "
+    "`Accept: text/csv` (an invoice's lines; a month's usage).",
+)
+
+CSV = "text/csv"
+
+
+def _csv_doc(description: str) -> dict:
+    return {
+        "responses": {
+            200: {
+                "content": {CSV: {"schema": {"type": "string"}}},
+                "description": f"JSON; or, with `Accept: text/csv`, {description}",
+            }
+        }
+    }
+
+
+def _wants_csv() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
+
+
+def _csv(schema, items: Callable[[], Iterable], filename: str, tenant_id) -> Response:
+    """Stream what `items()` returns, dumped by `schema`, as CSV with a header row; nulls are
+    empty cells. The rows are read inside the stream, under the tenant's scope."""
+    columns = list(schema.dump_fields)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        # The request's scope ends before the body is sent: the stream reads under its own.
+        with tenant_scope(tenant_id):
+            for item in items():
+                dumped = schema.dump(item)
+                writer.writerow("" if dumped[c] is None else dumped[c] for c in columns)
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate(0)
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(rows()),
+        mimetype=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@invoices_blp.route("/invoices")
+class Invoices(MethodView):
+    @require(BILLING_READ)
+    @invoices_blp.response(200, InvoiceSchema(many=True))
+    @invoices_blp.paginate(SelectPage)
+    def get(self, tenant_id):
+        """List the firm's closed invoices, latest month first"""
+        return billing_service.list_invoices()
+
+
+@invoices_blp.route("/invoices/preview")
+class InvoicePreview(MethodView):
+    @require(BILLING_READ)
+    @invoices_blp.arguments(PeriodArgsSchema, location="query")
+    @invoices_blp.response(200, InvoiceDetailSchema)
+    def get(self, args, tenant_id):
+        """Preview a month's invoice as it stands now (computed, not stored)
+
+        Usage lines per channel, category, direction and tier, the top-up to the monthly
+        minimum, and the SLA credit with the KPI figures it came from (`sla_figures`). The
+        month's terms are those of the rate card in force at the month's end; each contact
+        keeps the list price in force when it was handled.
+        """
+        return billing_service.preview_invoice(tenant=current_tenant(), period=args["period"])
+
+
+@invoices_blp.route("/invoices/<uuid:invoice_id>")
+class InvoiceById(MethodView):
+    @require(BILLING_READ)
+    @invoices_blp.response(200, InvoiceDetailSchema)
+    @invoices_blp.doc(**_csv_doc("the invoice's lines."))
+    def get(self, tenant_id, invoice_id):
+        """Read a closed invoice with its lines (`Accept: text/csv`: the lines as CSV)"""
+        invoice = billing_service.get_invoice(invoice_id=invoice_id)
+        if invoice is None:
+            abort(404, message="No such invoice for this client firm.")
+        lines = billing_service.invoice_lines(invoice=invoice)
+        if _wants_csv():
+            filename = f"invoice-{current_tenant().slug}-{invoice.period}.csv"
+            return _csv(InvoiceLineSchema(), lambda: lines, filename, tenant_id)
+        return {**{name: getattr(invoice, name) for name in InvoiceSchema().fields}, "lines": lines}
+
+
+@invoices_blp.route("/usage")
+class Usage(MethodView):
+    @require(BILLING_READ)
+    @invoices_blp.arguments(PeriodArgsSchema, location="query")
+    @invoices_blp.response(200, UsageRecordSchema(many=True))
+    @invoices_blp.paginate()
+    @invoices_blp.doc(**_csv_doc("every usage record of the month (not a page)."))
+    def get(self, args, tenant_id, pagination_parameters):
+        """List a month's usage records in handled order, voided ones included
+
+        `Accept: text/csv` gives the whole month as CSV.
+        """
+        stmt = billing_service.list_usage(period=args["period"])
+        page = SelectPage(stmt, page_params=pagination_parameters)
+        pagination_parameters.item_count = page.item_count
+        if _wants_csv():
+            filename = f"usage-{current_tenant().slug}-{args['period']}.csv"
+            return _csv(UsageRecordSchema(), lambda: db.session.scalars(stmt), filename, tenant_id)
+        return page.items
+
+
+@invoices_blp.route("/usage/<uuid:usage_id>/void")
+class UsageVoid(MethodView):
+    @require(BILLING_ADMIN)
+    @invoices_blp.arguments(UsageVoidSchema)
+    @invoices_blp.response(200, UsageRecordSchema)
+    @invoices_blp.alt_response(409, description="Already voided, or its month is closed.")
+    def post(self, void_in, tenant_id, usage_id):
+        """Void a usage record: the contact was not really handled (audited)
+
+        Only while its month is open: a closed invoice never changes.
+        """
+        usage = billing_service.get_usage(usage_id=usage_id)
+        if usage is None:
+            abort(404, message="No such usage record for this client firm.")
+        return billing_service.void_usage(
+            usage=usage, reason=void_in["reason"], actor=current_actor()
+        )
+
+
+billing_periods_blp = Blueprint(
+    "billing_periods",
+    __name__,
+    url_prefix="/v1/billing/periods",
+    description="Closing a month: every active client firm's invoice is frozen and queued "
+    "for Stripe. Also `flask --app wsgi billing close YYYY-MM` for a CronJob.",
+)
+
+
+@billing_periods_blp.route("/<string:period>/close")
+class BillingPeriodClose(MethodView):
+    @require(BILLING_ADMIN)
+    @billing_periods_blp.response(200, PeriodCloseSchema)
+    @billing_periods_blp.alt_response(409, description="The month has not ended everywhere.")
+    @billing_periods_blp.alt_response(422, description="Not a YYYY-MM month.")
+    def post(self, period):
+        """Close a month (YYYY-MM): freeze every active firm's invoice, once
+
+        Refused until the month has ended in every active firm's time zone. Closing twice
+        changes nothing: a firm already closed is reported `already_closed`.
+        """
+        return billing_service.close_billing_period(period=period, actor=current_actor())
+
+
+# --- Stripe's webhook --------------------------------------------------------------------------
+
+stripe_webhook_blp = Blueprint(
+    "stripe_webhook",
+    __name__,
+    url_prefix="/v1/billing/stripe",
+    description="Stripe's notifications about the invoices pushed to it. Authenticated by "
+    "Stripe's signature, not by an access token.",
+)
+
+
+@stripe_webhook_blp.route("/webhook")
+class StripeWebhook(MethodView):
+    # No @require: Stripe holds no token. The `Stripe-Signature` header, checked against
+    # STRIPE_WEBHOOK_SECRET, is what authenticates the caller.
+    @stripe_webhook_blp.response(200, description="Processed, or already processed before.")
+    @stripe_webhook_blp.alt_response(400, description="The signature or body does not verify.")
+    @stripe_webhook_blp.alt_response(503, description="No webhook secret is configured.")
+    @stripe_webhook_blp.doc(security=[])
+    def post(self):
+        """Receive a Stripe event (invoice.paid, invoice.payment_failed)
+
+        Verified with the endpoint's signing secret; each event id is acted on once (a
+        redelivery answers 200 and changes nothing). `invoice.paid` marks our invoice paid;
+        `invoice.payment_failed` marks it payment_failed and starts the firm's past-due
+        clock, unless it was already paid (events may arrive out of order). Other events
+        are acknowledged and ignored.
+        """
+        from billing import stripe_sync  # the one module that imports stripe
+
+        outcome = stripe_sync.handle_webhook(
+            payload=request.get_data(), signature=request.headers.get("Stripe-Signature")
+        )
+        return {"received": True, "outcome": outcome}

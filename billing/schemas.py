@@ -1,4 +1,4 @@
-"""Request and response shapes of billing. For now: the rate card (SPEC section 8).
+"""Request and response shapes of billing: the rate card, usage records and invoices (SPEC 8).
 
 Money is integer minor units of the rate card's currency (150 = 1.50 EUR) and shares are integer
 basis points (10000 = 100 %): a float or a numeric string is refused, never rounded.
@@ -211,3 +211,108 @@ class RateCardCreateSchema(Schema):
         load_default=lambda: {"total_cap_bps": 0, "kpis": []},
         metadata={"description": "Credits owed when the month misses SLA targets; default none."},
     )
+
+
+# --- usage and invoices ----------------------------------------------------------------------
+
+
+class PeriodArgsSchema(Schema):
+    period = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Use a month as YYYY-MM."),
+        metadata={
+            "description": "The month, in the client firm's time zone.",
+            "example": "2027-01",
+        },
+    )
+
+
+class UsageRecordSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    contact_id = fields.UUID(dump_only=True)
+    period = fields.String(dump_only=True)
+    handled_at = fields.AwareDateTime(dump_only=True)
+    channel = fields.String(dump_only=True)
+    category = fields.String(dump_only=True)
+    direction = fields.String(dump_only=True)
+    rate_card_id = fields.UUID(dump_only=True)
+    currency = fields.String(dump_only=True)
+    unit_amount = fields.Integer(
+        dump_only=True, metadata={"description": "List price in minor units, before tiers."}
+    )
+    status = fields.String(dump_only=True, metadata={"enum": ["billable", "voided"]})
+    voided_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    void_reason = fields.String(dump_only=True, allow_none=True)
+    voided_by_user_id = fields.UUID(dump_only=True, allow_none=True)
+
+
+class UsageVoidSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "Why the contact was not really handled (audited)."},
+    )
+
+
+class InvoiceLineSchema(Schema):
+    position = fields.Integer(dump_only=True)
+    kind = fields.String(
+        dump_only=True, metadata={"enum": ["usage", "minimum_topup", "sla_credit"]}
+    )
+    description = fields.String(dump_only=True)
+    channel = fields.String(dump_only=True, allow_none=True)
+    category = fields.String(dump_only=True, allow_none=True)
+    direction = fields.String(dump_only=True, allow_none=True)
+    tier = fields.Integer(dump_only=True, allow_none=True)
+    quantity = fields.Integer(dump_only=True)
+    unit_amount = fields.Integer(
+        dump_only=True, metadata={"description": "After the tier's discount, in minor units."}
+    )
+    amount = fields.Integer(
+        dump_only=True, metadata={"description": "quantity x unit_amount; negative for a credit."}
+    )
+
+
+class InvoiceSchema(Schema):
+    id = fields.UUID(dump_only=True, allow_none=True)
+    tenant_id = fields.UUID(dump_only=True)
+    period = fields.String(dump_only=True)
+    status = fields.String(
+        dump_only=True,
+        metadata={"enum": ["preview", "closed", "finalized", "paid", "payment_failed", "void"]},
+    )
+    currency = fields.String(dump_only=True)
+    usage_count = fields.Integer(dump_only=True)
+    subtotal = fields.Integer(dump_only=True, metadata={"description": "Usage after tiers."})
+    minimum_topup = fields.Integer(dump_only=True)
+    credit_amount = fields.Integer(
+        dump_only=True, metadata={"description": "SLA credits, a positive amount taken off."}
+    )
+    total = fields.Integer(dump_only=True)
+    sla_figures = fields.Dict(
+        dump_only=True,
+        metadata={"description": "The month's KPI figures (basis points) and the terms applied."},
+    )
+    closed_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    finalized_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    paid_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    payment_failed_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+
+class InvoiceDetailSchema(InvoiceSchema):
+    lines = fields.List(fields.Nested(InvoiceLineSchema), dump_only=True)
+
+
+class PeriodCloseResultSchema(Schema):
+    tenant_id = fields.UUID(dump_only=True)
+    invoice_id = fields.UUID(dump_only=True)
+    result = fields.String(dump_only=True, metadata={"enum": ["closed", "already_closed"]})
+    total = fields.Integer(dump_only=True)
+    currency = fields.String(dump_only=True)
+
+
+class PeriodCloseSchema(Schema):
+    period = fields.String(dump_only=True)
+    closed = fields.Integer(dump_only=True)
+    already_closed = fields.Integer(dump_only=True)
+    tenants = fields.List(fields.Nested(PeriodCloseResultSchema), dump_only=True)

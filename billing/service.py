@@ -1,22 +1,43 @@
-"""Billing rules. For now: storing each tenant's rate card, versioned by effective instant.
+"""Billing rules: rate cards (versioned), a usage record per handled contact, rating a month
+into invoice lines, previewing and closing (freezing) a month's invoices.
 
 A rate card is never edited: a new price list is a new version, so the version in force when
 a contact was handled keeps pricing it (SPEC section 8). Services take keyword arguments,
 return ORM objects (or a select to paginate) and never commit; they act on the tenant in scope.
-May import: app.db, app.errors, billing.models, tenants (models and audit).
+Rating (`rate_month`, `kpi_actuals`, `share`) is pure: integers in, integers out.
+May import: app.db, app.errors, app.reports.service, billing.models, tenants (models, scoping,
+audit).
 """
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
-from billing.models import RateCard
+from app.reports import service as reports_service
+from billing.models import (
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    OutboxMessage,
+    RateCard,
+    UsageRecord,
+)
 from tenants.models import Tenant
+from tenants.scoping import tenant_scope, unscoped
 from tenants.service import Actor, record_audit
+
+BPS_FULL = 10_000
+PUSH_INVOICE = "stripe.push_invoice"
 
 
 def default_rate_card_in(*, tenant: Tenant) -> dict:
@@ -108,3 +129,518 @@ def create_rate_card(*, rate_card_in: dict, tenant: Tenant, actor: Actor) -> Rat
         },
     )
     return rate_card
+
+
+# --- rounding --------------------------------------------------------------------------------
+# The one rounding rule of billing: a division of non-negative integers rounds half up.
+
+
+def divide_half_up(numerator: int, denominator: int) -> int:
+    """Return numerator / denominator rounded to the nearest integer, halves up."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def share(amount: int, bps: int) -> int:
+    """Return `bps` basis points of `amount`, in whole minor units (halves round up)."""
+    return divide_half_up(amount * bps, BPS_FULL)
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_period(period: str, *, location: str = "path") -> tuple[int, int]:
+    """Return (year, month) of a `YYYY-MM` period; raise Unprocessable for anything else."""
+    match = _PERIOD.match(period or "")
+    if match is None:
+        message = "Use a month as YYYY-MM, such as 2027-01."
+        raise Unprocessable(
+            f"Invalid period {period!r}. {message}",
+            errors={location: {"period": [message]}},
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def period_bounds(*, period: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the local month [first midnight, next month's first midnight) as UTC instants."""
+    year, month = parse_period(period)
+    following = (year + 1, 1) if month == 12 else (year, month + 1)
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(*following, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def period_of(*, at: datetime, zone: ZoneInfo) -> str:
+    """Return the `YYYY-MM` month `at` falls in, in `zone`."""
+    return at.astimezone(zone).strftime("%Y-%m")
+
+
+def _zone(tenant: Tenant) -> ZoneInfo:
+    return ZoneInfo(tenant.time_zone)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+def unit_price(*, rate_card: RateCard, channel: str, category: str, direction: str) -> int:
+    """Return the list price of one handled contact: the most specific matching price, else
+    the default.
+
+    A price matches when each of its named fields equals the contact's. More named fields is
+    more specific; between equally specific prices, channel outranks category outranks
+    direction (so {voice} beats {inbound} for an inbound call).
+    """
+    contact = {"channel": channel, "category": category, "direction": direction}
+    best: tuple | None = None
+    amount = rate_card.default_unit_amount
+    for price in rate_card.prices:
+        named = [key for key in ("channel", "category", "direction") if price.get(key)]
+        if any(price[key] != contact[key] for key in named):
+            continue
+        rank = (len(named), *(bool(price.get(k)) for k in ("channel", "category", "direction")))
+        if best is None or rank > best:
+            best, amount = rank, price["unit_amount"]
+    return amount
+
+
+def record_usage(*, contact, at: datetime) -> UsageRecord | None:
+    """Bill a contact that has just become handled, once; None when it is not billable.
+
+    Handled (SPEC section 5/8): answered (voice, chat) or responded to (async), and resolved.
+    Unique per contact: a contact resolved again after reopening is not billed again; the
+    unique key settles two transactions racing for the same contact (the loser writes nothing).
+    A firm with no rate card in force is not billed (onboarding always gives one).
+    """
+    if contact.answered_at is None and contact.first_response_at is None:
+        return None
+    if db.session.scalar(select(UsageRecord.id).where(UsageRecord.contact_id == contact.id)):
+        return None
+    rate_card = rate_card_in_force(at=at)
+    if rate_card is None:
+        return None
+    tenant = db.session.get(Tenant, contact.tenant_id)
+    values = {
+        "id": uuid.uuid4(),
+        "tenant_id": contact.tenant_id,
+        "contact_id": contact.id,
+        "period": period_of(at=at, zone=_zone(tenant)),
+        "handled_at": at,
+        "channel": contact.channel,
+        "category": contact.category,
+        "direction": contact.direction,
+        "rate_card_id": rate_card.id,
+        "currency": rate_card.currency,
+        "unit_amount": unit_price(
+            rate_card=rate_card,
+            channel=contact.channel,
+            category=contact.category,
+            direction=contact.direction,
+        ),
+        "status": "billable",
+        "created_at": utcnow(),
+    }
+    inserted = db.session.scalar(
+        pg_insert(UsageRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "contact_id"])
+        .returning(UsageRecord.id)
+    )
+    return db.session.get(UsageRecord, inserted) if inserted else None
+
+
+def get_usage(*, usage_id: uuid.UUID) -> UsageRecord | None:
+    """Return one usage record of the tenant in scope."""
+    return db.session.scalar(select(UsageRecord).where(UsageRecord.id == usage_id))
+
+
+def list_usage(*, period: str) -> Select:
+    """Select the usage records of a month in scope (voided ones too), in handled order."""
+    parse_period(period, location="query")
+    return (
+        select(UsageRecord)
+        .where(UsageRecord.period == period)
+        .order_by(UsageRecord.handled_at, UsageRecord.id)
+    )
+
+
+def void_usage(*, usage: UsageRecord, reason: str, actor: Actor) -> UsageRecord:
+    """Void a usage record (the contact was not really handled), with an audit trail.
+
+    Refused (409) once the record's month is closed: a frozen invoice never changes.
+    """
+    tenant = db.session.get(Tenant, usage.tenant_id)
+    _lock_tenant(tenant)
+    if usage.status == "voided":
+        raise Conflict(f"Usage record {usage.id} is already voided.")
+    if _invoice_of(usage.period) is not None:
+        raise Conflict(
+            f"The invoice for {usage.period} is already closed; its usage can no longer be "
+            "voided. Settle it with the client firm by a credit on a later invoice."
+        )
+    usage.status = "voided"
+    usage.voided_at = utcnow()
+    usage.void_reason = reason
+    usage.voided_by_user_id = actor.user_id
+    db.session.flush()
+    record_audit(
+        actor=actor,
+        action="usage.voided",
+        target_type="usage_record",
+        target_id=usage.id,
+        tenant_id=usage.tenant_id,
+        details={
+            "contact_id": str(usage.contact_id),
+            "period": usage.period,
+            "unit_amount": usage.unit_amount,
+            "reason": reason,
+        },
+    )
+    return usage
+
+
+# --- rating (pure) ---------------------------------------------------------------------------
+
+HIGHER_IS_BETTER = {"service_level": True, "first_response": True, "resolution": True}
+HIGHER_IS_BETTER["abandonment"] = False
+
+
+def kpi_actuals(totals: dict) -> dict[str, int | None]:
+    """Return each credited KPI's month figure in basis points from an SLA report's totals;
+    None where there was nothing to measure."""
+
+    def rate_bps(numerator: int, denominator: int) -> int | None:
+        return divide_half_up(numerator * BPS_FULL, denominator) if denominator else None
+
+    level = totals.get("service_level")
+    return {
+        # The report rounds rates to 4 digits, i.e. whole basis points already.
+        "service_level": None if level is None else round(level * BPS_FULL),
+        "first_response": rate_bps(
+            totals["first_response"]["within_target"], totals["first_response"]["measured"]
+        ),
+        "resolution": rate_bps(
+            totals["resolution"]["within_target"], totals["resolution"]["measured"]
+        ),
+        "abandonment": rate_bps(totals["abandoned"], totals["offered"]),
+    }
+
+
+def sla_credit(*, fee: int, sla_credits: dict, actuals: dict[str, int | None]) -> dict:
+    """Return the SLA credit owed on `fee` and the figures and terms it came from.
+
+    Per credited KPI: shortfall = target - actual (abandonment: actual - target) in basis
+    points; credit share = credit_bps_per_point x shortfall / 100 (points), rounded, capped at
+    cap_bps. The shares add up to at most total_cap_bps; the credit is that share of the fee.
+    """
+    kpis = []
+    for term in sla_credits.get("kpis", []):
+        actual = actuals.get(term["kpi"])
+        shortfall = 0
+        if actual is not None:
+            gap = term["target_bps"] - actual
+            shortfall = max(0, gap if HIGHER_IS_BETTER[term["kpi"]] else -gap)
+        credit_bps = min(
+            term["cap_bps"], divide_half_up(term["credit_bps_per_point"] * shortfall, 100)
+        )
+        kpis.append(
+            {**term, "actual_bps": actual, "shortfall_bps": shortfall, "credit_bps": credit_bps}
+        )
+    total_cap = sla_credits.get("total_cap_bps", 0)
+    credit_bps = min(total_cap, sum(k["credit_bps"] for k in kpis))
+    amount = share(fee, credit_bps)
+    return {
+        "fee": fee,
+        "total_cap_bps": total_cap,
+        "credit_bps": credit_bps,
+        "credit_amount": amount,
+        "kpis": kpis,
+    }
+
+
+def _bands(tiers: list[dict]) -> list[tuple[int | None, int]]:
+    return [(t["up_to"], t["discount_bps"]) for t in tiers] or [(None, 0)]
+
+
+def _band_of(count: int, bands: list[tuple[int | None, int]]) -> int:
+    for index, (up_to, _discount) in enumerate(bands):
+        if up_to is None or count <= up_to:
+            return index
+    return len(bands) - 1
+
+
+def rate_month(
+    *,
+    usage: Iterable[tuple[str, str, str, int]],
+    tier_mode: str,
+    tiers: list[dict],
+    monthly_minimum: int,
+    sla_credits: dict,
+    actuals: dict[str, int | None],
+) -> dict:
+    """Rate a month: usage (channel, category, direction, list unit price) in handled order.
+
+    Tiers run over the month's count of billable handled contacts: graduated, the n-th
+    contact gets the discount of the band n falls in; volume, every contact gets the band the
+    month's count reaches. A line per (tier, channel, category, direction, list price) with
+    its discounted unit price (rounded half up) x quantity; the fee is topped up to the
+    monthly minimum; the SLA credit is a share of the fee; total = fee - credit.
+    """
+    rows = list(usage)
+    bands = _bands(tiers)
+    count = len(rows)
+    volume_band = _band_of(count, bands)
+    groups: Counter = Counter()
+    for n, (channel, category, direction, unit_amount) in enumerate(rows, start=1):
+        band = volume_band if tier_mode == "volume" else _band_of(n, bands)
+        groups[(band, channel, category, direction, unit_amount)] += 1
+    lines = []
+    for (band, channel, category, direction, list_price), quantity in sorted(
+        groups.items(), key=lambda item: (item[0][0], *item[0][1:4], -item[0][4])
+    ):
+        discount = bands[band][1]
+        unit_amount = share(list_price, BPS_FULL - discount)
+        tier = band + 1 if tiers else None
+        label = f"Handled contacts: {channel} / {category} / {direction}"
+        if tier is not None:
+            label += f", tier {tier}"
+        if discount:
+            label += f" ({discount / 100:g} % off {list_price})"
+        lines.append(
+            {
+                "kind": "usage",
+                "description": label,
+                "channel": channel,
+                "category": category,
+                "direction": direction,
+                "tier": tier,
+                "quantity": quantity,
+                "unit_amount": unit_amount,
+                "amount": unit_amount * quantity,
+            }
+        )
+    subtotal = sum(line["amount"] for line in lines)
+    topup = max(0, monthly_minimum - subtotal)
+    if topup:
+        lines.append(
+            _fee_line("minimum_topup", f"Top-up to the monthly minimum of {monthly_minimum}", topup)
+        )
+    figures = sla_credit(fee=subtotal + topup, sla_credits=sla_credits, actuals=actuals)
+    credit = figures["credit_amount"]
+    if credit:
+        lines.append(
+            _fee_line(
+                "sla_credit", f"SLA credit ({figures['credit_bps'] / 100:g} % of the fee)", -credit
+            )
+        )
+    return {
+        "usage_count": count,
+        "subtotal": subtotal,
+        "minimum_topup": topup,
+        "credit_amount": credit,
+        "total": max(0, subtotal + topup - credit),
+        "sla_figures": figures,
+        "lines": [{**line, "position": n} for n, line in enumerate(lines, start=1)],
+    }
+
+
+def _fee_line(kind: str, description: str, amount: int) -> dict:
+    return {
+        "kind": kind,
+        "description": description,
+        "channel": None,
+        "category": None,
+        "direction": None,
+        "tier": None,
+        "quantity": 1,
+        "unit_amount": amount,
+        "amount": amount,
+    }
+
+
+# --- invoices --------------------------------------------------------------------------------
+
+
+def terms_for(*, period_end: datetime) -> RateCard | None:
+    """Return the rate card whose month-wide terms (tiers, minimum, credits) bill a month: the
+    version in force at the month's end (its last instant). Per-contact prices are already on
+    the usage records."""
+    return db.session.scalar(
+        select(RateCard)
+        .where(RateCard.effective_from < period_end)
+        .order_by(RateCard.effective_from.desc())
+        .limit(1)
+    )
+
+
+def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None) -> dict:
+    """Rate the month of the tenant in scope as it stands now, without storing anything."""
+    start, end = period_bounds(period=period, zone=_zone(tenant))
+    rate_card = terms_for(period_end=end)
+    usage = db.session.execute(
+        select(
+            UsageRecord.channel,
+            UsageRecord.category,
+            UsageRecord.direction,
+            UsageRecord.unit_amount,
+        )
+        .where(UsageRecord.period == period, UsageRecord.status == "billable")
+        .order_by(UsageRecord.handled_at, UsageRecord.id)
+    ).all()
+    sla_credits = rate_card.sla_credits if rate_card else {}
+    actuals: dict[str, int | None] = {}
+    if sla_credits.get("kpis"):
+        report = reports_service.sla_report(
+            tenant=tenant, from_=start, to=end, granularity="month", now=now
+        )
+        actuals = kpi_actuals(report["totals"])
+    rated = rate_month(
+        usage=[tuple(row) for row in usage],
+        tier_mode=rate_card.tier_mode if rate_card else "graduated",
+        tiers=rate_card.tiers if rate_card else [],
+        monthly_minimum=rate_card.monthly_minimum if rate_card else 0,
+        sla_credits=sla_credits,
+        actuals=actuals,
+    )
+    rated["sla_figures"]["rate_card_id"] = str(rate_card.id) if rate_card else None
+    return {
+        "id": None,
+        "tenant_id": tenant.id,
+        "period": period,
+        "status": "preview",
+        "currency": tenant.currency,
+        "closed_at": None,
+        **rated,
+    }
+
+
+def get_invoice(*, invoice_id: uuid.UUID) -> Invoice | None:
+    """Return one invoice of the tenant in scope."""
+    return db.session.scalar(select(Invoice).where(Invoice.id == invoice_id))
+
+
+def list_invoices() -> Select:
+    """Select the invoices in scope, latest month first."""
+    return select(Invoice).order_by(Invoice.period.desc(), Invoice.id)
+
+
+def invoice_lines(*, invoice: Invoice) -> list[InvoiceLine]:
+    """Return an invoice's lines in order."""
+    return list(
+        db.session.scalars(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.position)
+        )
+    )
+
+
+def _invoice_of(period: str) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.period == period))
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    # Closing a month, and voiding its usage, hold the tenant's row: the two never interleave,
+    # and two closes of the same month run one after the other.
+    db.session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update())
+
+
+def close_tenant_period(
+    *, tenant: Tenant, period: str, actor: Actor, now: datetime | None = None
+) -> tuple[Invoice, bool]:
+    """Freeze the tenant in scope's invoice for a month and queue it for Stripe, once.
+
+    Returns (invoice, closed_now); a month already closed is returned unchanged.
+    """
+    now = now or utcnow()
+    _lock_tenant(tenant)
+    existing = _invoice_of(period)
+    if existing is not None:
+        return existing, False
+    rated = preview_invoice(tenant=tenant, period=period, now=now)
+    invoice = Invoice(
+        period=period,
+        status="closed",
+        currency=tenant.currency,
+        usage_count=rated["usage_count"],
+        subtotal=rated["subtotal"],
+        minimum_topup=rated["minimum_topup"],
+        credit_amount=rated["credit_amount"],
+        total=rated["total"],
+        sla_figures=rated["sla_figures"],
+        closed_at=now,
+    )
+    db.session.add(invoice)
+    db.session.flush()
+    for line in rated["lines"]:
+        db.session.add(InvoiceLine(invoice_id=invoice.id, **line))
+    db.session.add(
+        OutboxMessage(
+            kind=PUSH_INVOICE, invoice_id=invoice.id, status="pending", next_attempt_at=now
+        )
+    )
+    if db.session.scalar(select(BillingAccount.id)) is None:
+        db.session.add(BillingAccount())
+    db.session.flush()
+    record_audit(
+        actor=actor,
+        action="invoice.closed",
+        target_type="invoice",
+        target_id=invoice.id,
+        tenant_id=tenant.id,
+        details={"period": period, "usage_count": invoice.usage_count, "total": invoice.total},
+    )
+    return invoice, True
+
+
+def close_billing_period(*, period: str, actor: Actor, now: datetime | None = None) -> dict:
+    """Freeze every active client firm's invoice for a month; closing twice changes nothing.
+
+    Refused (409) while the month has not ended in the time zone of every active firm, so a
+    month is closed for all firms at once or not at all; 422 for a malformed period.
+    """
+    parse_period(period)
+    now = now or utcnow()
+    # Closing a month is the BPO's job across every client firm: which firms there are is read
+    # before any one firm's scope; each firm's invoice is then written in its own scope.
+    with unscoped():
+        tenants = db.session.scalars(
+            select(Tenant).where(Tenant.status == "active").order_by(Tenant.slug)
+        ).all()
+    running = [t.slug for t in tenants if period_bounds(period=period, zone=_zone(t))[1] > now]
+    if running:
+        raise Conflict(
+            f"The month {period} has not ended yet in the time zone of {len(running)} client "
+            f"firm(s) ({', '.join(running[:5])}); close it once it has ended everywhere."
+        )
+    results = []
+    for tenant in tenants:
+        with tenant_scope(tenant.id):
+            invoice, closed_now = close_tenant_period(
+                tenant=tenant, period=period, actor=actor, now=now
+            )
+            results.append(
+                {
+                    "tenant_id": tenant.id,
+                    "invoice_id": invoice.id,
+                    "result": "closed" if closed_now else "already_closed",
+                    "total": invoice.total,
+                    "currency": invoice.currency,
+                }
+            )
+    closed = sum(r["result"] == "closed" for r in results)
+    # The BPO's own entry (no tenant), so a close that found nothing to do is on record too.
+    with unscoped():
+        record_audit(
+            actor=actor,
+            action="billing_period.closed",
+            target_type="billing_period",
+            target_id=period,
+            details={"closed": closed, "tenants": len(results)},
+        )
+    return {
+        "period": period,
+        "closed": closed,
+        "already_closed": sum(r["result"] == "already_closed" for r in results),
+        "tenants": results,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from app.db import Base, db, utcnow
 from app.onboarding import service as onboarding_service
 from app.queues import service as queues_service
 from app.webhooks import service as webhooks_service
+from billing.models import Invoice, UsageRecord
 from tenants import scoping
 from tenants import service as tenants_service
 from tenants.models import ApiClient, Tenant, User
@@ -88,6 +90,7 @@ BODIES: dict[tuple[str, str], dict] = {
     ("webhooks.WebhookEndpointRotateSecret", "POST"): {},
     ("webhooks.WebhookEndpointPing", "POST"): {},
     ("webhooks.WebhookDeliveryRetry", "POST"): {},
+    ("invoices.UsageVoid", "POST"): {"reason": "Taken over"},
     ("contacts.Contacts", "POST"): {
         "channel": "email",
         "category": "complaint",
@@ -127,6 +130,8 @@ QUERIES: dict[str, str] = {
     "reports.AgentsReport": "from=2025-01-01&to=2025-02-01",
     # Inputs given, so the answer does not depend on the queue's history.
     "queues.QueueStaffing": "interval=30m&volume=100&aht=180&target=0.8&threshold=20",
+    "invoices.InvoicePreview": "period=2025-01",
+    "invoices.Usage": "period=2025-01",
 }
 # Answers that carry no identifier of the firm (arithmetic on its calendar): the positive
 # control checks only that they succeed.
@@ -261,6 +266,22 @@ def _firm(app, factory, label: str) -> Firm:
             actor=tenants_service.SYSTEM,
         )
         delivery = webhooks_service.ping(endpoint=endpoint)
+        # Billing: a usage record of the contact (January 2025) and a frozen invoice.
+        handled = datetime(2025, 1, 15, 12, tzinfo=UTC)
+        usage = UsageRecord(
+            contact_id=contact.id,
+            period="2025-01",
+            handled_at=handled,
+            channel="email",
+            category="complaint",
+            direction="inbound",
+            rate_card_id=onboarded.rate_card.id,
+            currency="EUR",
+            unit_amount=150,
+        )
+        invoice = Invoice(period="2024-12", currency="EUR", closed_at=handled)
+        db.session.add_all([usage, invoice])
+        db.session.flush()
         export = tenants_service.create_export(
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
@@ -279,6 +300,8 @@ def _firm(app, factory, label: str) -> Firm:
             "contact_id": contact.id,
             "endpoint_id": endpoint.id,
             "delivery_id": delivery.id,
+            "usage_id": usage.id,
+            "invoice_id": invoice.id,
         },
     )
     firm.secrets |= {
@@ -307,6 +330,8 @@ def _firm(app, factory, label: str) -> Firm:
         endpoint.url,
         endpoint.secret,
         str(delivery.id),
+        str(usage.id),
+        str(invoice.id),
     }
     return firm
 

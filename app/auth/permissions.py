@@ -92,6 +92,12 @@ BILLING_READ = _permission(
     "bpo_admin",
     "client_admin",
 )
+BILLING_ADMIN = _permission(
+    "billing.admin",
+    "close billing periods and void usage",
+    "billing:admin",
+    "bpo_admin",
+)
 AGENT_READ = _permission(
     "agent.read", "read agents and their timelines", "agents:read", "bpo_admin", "supervisor"
 )
@@ -168,6 +174,7 @@ PERMISSIONS = (
     SETTINGS_ADMIN,
     EXPORT_READ,
     BILLING_READ,
+    BILLING_ADMIN,
     AGENT_READ,
     AGENT_ADMIN,
     AGENT_WORK,

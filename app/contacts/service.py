@@ -5,7 +5,7 @@ Services take keyword arguments, return ORM objects (or a select to paginate) an
 They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it arrives and changes.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas), app.agents.models,
-app.queues.models, app.sla.service, tenants (models, scoping, service).
+app.queues.models, app.sla.service, billing.service (usage), tenants (models, scoping, service).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.queues.models import Queue
 from app.sla import service as sla_service
+from billing import service as billing_service
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tenants.service import Actor, record_audit
@@ -632,6 +633,11 @@ def act(
     for name, value in {**move.changes, **extra}.items():
         setattr(contact, name, value)
     db.session.flush()
+    if move.to_status == "resolved":
+        # The contact is handled now: billed in this transaction, once per contact however
+        # often it is reopened and resolved again. Imported history never passes here: it
+        # is not billed.
+        billing_service.record_usage(contact=contact, at=contact.resolved_at or at)
     _add_event(
         contact,
         action=action,
