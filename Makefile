@@ -1,7 +1,8 @@
 # Switchboard: two commands for a newcomer (see README.md).
 #   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
-#   make bench - on demand only: ingest, claim and report benchmarks on PostgreSQL (bench/README.md)
+#   make bench - on demand only: ingest, claim, report and billing benchmarks on PostgreSQL
+#                (bench/README.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -38,13 +39,14 @@ test: install
 	$(BIN)/python -m pytest
 
 # Flags: make bench INGEST_ARGS="--requests 2000" CLAIM_ARGS="--contacts 1000 --agents 4"
-#        REPORT_ARGS="--contacts 50000"
+#        REPORT_ARGS="--contacts 50000" BILLING_ARGS="--contacts 50000 --tenants 10"
 # All always run; the target fails if any failed (e.g. a double claim, a report disagreement).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest $(INGEST_ARGS); ingest=$$?; \
 	$(BIN)/python -m bench.claim $(CLAIM_ARGS); claim=$$?; \
 	$(BIN)/python -m bench.report $(REPORT_ARGS); report=$$?; \
-	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0
+	$(BIN)/python -m bench.billing $(BILLING_ARGS); billing=$$?; \
+	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0
 
 lint: install
 	$(BIN)/ruff check .
