@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator
-
-from flask import Response, request, stream_with_context
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from werkzeug.http import quote_etag
@@ -14,6 +10,7 @@ from werkzeug.http import quote_etag
 from app.api import SelectPage
 from app.auth.permissions import BILLING_ADMIN, BILLING_READ, TENANT_ADMIN
 from app.auth.principal import current_actor, current_tenant, require
+from app.csv_responses import csv_doc, csv_response, wants_csv
 from app.db import db, utcnow
 from billing import service as billing_service
 from billing.models import RateCard
@@ -28,7 +25,6 @@ from billing.schemas import (
     UsageRecordSchema,
     UsageVoidSchema,
 )
-from tenants.scoping import tenant_scope
 
 rate_card_blp = Blueprint(
     "rate_card",
@@ -130,49 +126,6 @@ invoices_blp = Blueprint(
     "`Accept: text/csv` (an invoice's lines; a month's usage).",
 )
 
-CSV = "text/csv"
-
-
-def _csv_doc(description: str) -> dict:
-    return {
-        "responses": {
-            200: {
-                "content": {CSV: {"schema": {"type": "string"}}},
-                "description": f"JSON; or, with `Accept: text/csv`, {description}",
-            }
-        }
-    }
-
-
-def _wants_csv() -> bool:
-    return request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
-
-
-def _csv(schema, items: Callable[[], Iterable], filename: str, tenant_id) -> Response:
-    """Stream what `items()` returns, dumped by `schema`, as CSV with a header row; nulls are
-    empty cells. The rows are read inside the stream, under the tenant's scope."""
-    columns = list(schema.dump_fields)
-
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        # The request's scope ends before the body is sent: the stream reads under its own.
-        with tenant_scope(tenant_id):
-            for item in items():
-                dumped = schema.dump(item)
-                writer.writerow("" if dumped[c] is None else dumped[c] for c in columns)
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate(0)
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(rows()),
-        mimetype=CSV,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
 
 @invoices_blp.route("/invoices")
 class Invoices(MethodView):
@@ -204,16 +157,16 @@ class InvoicePreview(MethodView):
 class InvoiceById(MethodView):
     @require(BILLING_READ)
     @invoices_blp.response(200, InvoiceDetailSchema)
-    @invoices_blp.doc(**_csv_doc("the invoice's lines."))
+    @invoices_blp.doc(**csv_doc("the invoice's lines."))
     def get(self, tenant_id, invoice_id):
         """Read a closed invoice with its lines (`Accept: text/csv`: the lines as CSV)"""
         invoice = billing_service.get_invoice(invoice_id=invoice_id)
         if invoice is None:
             abort(404, message="No such invoice for this client firm.")
         lines = billing_service.invoice_lines(invoice=invoice)
-        if _wants_csv():
+        if wants_csv():
             filename = f"invoice-{current_tenant().slug}-{invoice.period}.csv"
-            return _csv(InvoiceLineSchema(), lambda: lines, filename, tenant_id)
+            return csv_response(InvoiceLineSchema(), lambda: lines, filename, tenant_id=tenant_id)
         return {**{name: getattr(invoice, name) for name in InvoiceSchema().fields}, "lines": lines}
 
 
@@ -223,7 +176,7 @@ class Usage(MethodView):
     @invoices_blp.arguments(PeriodArgsSchema, location="query")
     @invoices_blp.response(200, UsageRecordSchema(many=True))
     @invoices_blp.paginate()
-    @invoices_blp.doc(**_csv_doc("every usage record of the month (not a page)."))
+    @invoices_blp.doc(**csv_doc("every usage record of the month (not a page)."))
     def get(self, args, tenant_id, pagination_parameters):
         """List a month's usage records in handled order, voided ones included
 
@@ -232,9 +185,11 @@ class Usage(MethodView):
         stmt = billing_service.list_usage(period=args["period"])
         page = SelectPage(stmt, page_params=pagination_parameters)
         pagination_parameters.item_count = page.item_count
-        if _wants_csv():
+        if wants_csv():
             filename = f"usage-{current_tenant().slug}-{args['period']}.csv"
-            return _csv(UsageRecordSchema(), lambda: db.session.scalars(stmt), filename, tenant_id)
+            return csv_response(
+                UsageRecordSchema(), lambda: db.session.scalars(stmt), filename, tenant_id=tenant_id
+            )
         return page.items
 
 

@@ -3,20 +3,15 @@ portfolio (/v1/reports/portfolio). JSON, or CSV with `Accept: text/csv`."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from zoneinfo import ZoneInfo
 
-from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
 
 from app.auth.permissions import PORTFOLIO_READ, REPORTS_READ
 from app.auth.principal import Principal, current_principal, current_tenant, require
+from app.csv_responses import csv_doc, csv_response, wants_csv
 from app.db import utcnow
 from app.reports import service as reports_service
 from app.reports.schemas import (
@@ -34,7 +29,7 @@ from app.reports.schemas import (
     SlaReportSchema,
     SlaRowSchema,
 )
-from tenants.scoping import tenant_scope, tenants_scope
+from tenants.scoping import tenants_scope
 
 reports_blp = Blueprint(
     "reports",
@@ -49,89 +44,7 @@ portfolio_blp = Blueprint(
     description="The BPO's reports across the client firms it runs.",
 )
 
-CSV = "text/csv"
 UTC_ZONE = ZoneInfo("UTC")
-
-
-def _csv_doc(description: str) -> dict:
-    """The CSV alternative of a report's 200, for the API docs."""
-    return {
-        "responses": {
-            200: {
-                "content": {CSV: {"schema": {"type": "string"}}},
-                "description": f"The report as JSON; or, with `Accept: text/csv`, {description}",
-            }
-        }
-    }
-
-
-def _wants_csv() -> bool:
-    return request.accept_mimetypes.best_match(["application/json", CSV]) == CSV
-
-
-def _columns(schema: Schema, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The paths of a schema's fields in declaration order, nested schemas flattened."""
-    paths = []
-    for name, field in schema.dump_fields.items():
-        key = field.data_key or name
-        if isinstance(field, fields.Nested):
-            paths += _columns(field.schema, (*prefix, key))
-        else:
-            paths.append((*prefix, key))
-    return paths
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _dig(data: dict, path: tuple[str, ...]):
-    for key in path:
-        data = (data or {}).get(key)
-    return data
-
-
-def _csv_response(
-    schema: Schema,
-    items: Iterable[dict],
-    filename: str,
-    lead: tuple[str, ...] = (),
-    tenant_id: uuid.UUID | None = None,
-) -> Response:
-    """Stream `items`, dumped by `schema`, as CSV: a header row, then one flattened row each.
-
-    Cells hold the JSON values (so the CSV and the JSON agree); nulls are empty cells; nested
-    fields are joined with `_` (`first_response_median_seconds`). `lead` columns come first.
-    Items read lazily from the database need `tenant_id`: the request's scope ends before the
-    body is sent, so the stream reads under a scope of its own.
-    """
-    paths = _columns(schema)
-    paths.sort(key=lambda path: lead.index(path[0]) if path[0] in lead else len(lead))
-
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow("_".join(path) for path in paths)
-        with tenant_scope(tenant_id) if tenant_id is not None else nullcontext():
-            for item in items:
-                dumped = schema.dump(item)
-                writer.writerow(_cell(_dig(dumped, path)) for path in paths)
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate(0)
-        yield buffer.getvalue()
-
-    # Reading from the database while streaming needs the app context (and its session) back.
-    stream = stream_with_context(lines()) if tenant_id is not None else lines()
-    return Response(
-        stream,
-        mimetype=CSV,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @reports_blp.route("/agent-time")
@@ -160,7 +73,7 @@ class SlaReport(MethodView):
     @require(REPORTS_READ)
     @reports_blp.arguments(SlaReportQueryArgsSchema, location="query")
     @reports_blp.response(200, SlaReportSchema)
-    @reports_blp.doc(**_csv_doc("one row per bucket (and group)."))
+    @reports_blp.doc(**csv_doc("one row per bucket (and group).", json="The report as JSON"))
     def get(self, args, tenant_id):
         """Report service level and KPIs per hour, day, week or month, optionally by group
 
@@ -189,11 +102,11 @@ class SlaReport(MethodView):
             group_by=args.get("group_by"),
             now=now,
         )
-        if not _wants_csv():
+        if not wants_csv():
             return report
         exclude = () if report["group_by"] else ("group", "group_name")
         filename = f"sla-{tenant.slug}-{report['from'].date()}-{report['to'].date()}.csv"
-        return _csv_response(
+        return csv_response(
             SlaRowSchema(exclude=exclude),
             report["rows"],
             filename,
@@ -206,7 +119,7 @@ class ComplaintsRegister(MethodView):
     @require(REPORTS_READ)
     @reports_blp.arguments(ComplaintsRegisterQueryArgsSchema, location="query")
     @reports_blp.response(200, ComplaintsRegisterSchema)
-    @reports_blp.doc(**_csv_doc("one row per complaint or claim."))
+    @reports_blp.doc(**csv_doc("one row per complaint or claim.", json="The report as JSON"))
     def get(self, args, tenant_id):
         """List every complaint and claim received in a year: the yearly register
 
@@ -219,8 +132,8 @@ class ComplaintsRegister(MethodView):
         zone = reports_service.zone_of(tenant)
         year = args.get("year") or utcnow().astimezone(zone).year
         entries = reports_service.complaints_register(tenant=tenant, year=year)
-        if _wants_csv():
-            return _csv_response(
+        if wants_csv():
+            return csv_response(
                 ComplaintSchema(),
                 entries,
                 f"complaints-register-{tenant.slug}-{year}.csv",
@@ -244,7 +157,7 @@ class AgentsReport(MethodView):
     @require(REPORTS_READ)
     @reports_blp.arguments(PeriodQueryArgsSchema, location="query")
     @reports_blp.response(200, AgentsReportSchema)
-    @reports_blp.doc(**_csv_doc("one row per agent."))
+    @reports_blp.doc(**csv_doc("one row per agent.", json="The report as JSON"))
     def get(self, args, tenant_id):
         """Report each agent's work for the client firm: handled, AHT, occupancy, CSAT
 
@@ -265,9 +178,9 @@ class AgentsReport(MethodView):
             now=now,
         )
         report = reports_service.agents_report(from_=start, to=end, now=now)
-        if _wants_csv():
+        if wants_csv():
             filename = f"agents-{tenant.slug}-{start.astimezone(zone).date()}.csv"
-            return _csv_response(
+            return csv_response(
                 AgentReportRowSchema(),
                 report["agents"],
                 filename,
@@ -296,7 +209,7 @@ class Portfolio(MethodView):
     @require(PORTFOLIO_READ)
     @portfolio_blp.arguments(PeriodQueryArgsSchema, location="query")
     @portfolio_blp.response(200, PortfolioSchema)
-    @portfolio_blp.doc(**_csv_doc("one row per client firm."))
+    @portfolio_blp.doc(**csv_doc("one row per client firm.", json="The report as JSON"))
     def get(self, args):
         """Compare the client firms' headline KPIs side by side
 
@@ -329,6 +242,6 @@ class Portfolio(MethodView):
             # Read-only across exactly the firms the caller may compare.
             with tenants_scope(tenant.id for tenant in tenants):
                 rows = reports_service.portfolio(tenants=tenants, periods=periods, now=now)
-        if _wants_csv():
-            return _csv_response(PortfolioRowSchema(), rows, f"portfolio-{now.date()}.csv")
+        if wants_csv():
+            return csv_response(PortfolioRowSchema(), rows, f"portfolio-{now.date()}.csv")
         return {"generated_at": now, "tenants": rows}
