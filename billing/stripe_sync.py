@@ -14,7 +14,6 @@ billing.models, tenants (models, scoping, service).
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.db import db, utcnow
 from app.errors import DomainError
+from app.retry import backoff_seconds as exponential_backoff
 from billing.models import BillingAccount, Invoice, InvoiceLine, OutboxMessage, StripeEvent
 from tenants import service as tenants_service
 from tenants.models import Tenant
@@ -275,15 +275,15 @@ def describe(error: BaseException) -> str:
 
 
 def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failed push: base x 2^(attempts-1) within
-    +-20 % jitter, never above the cap. Pushes are never given up: the age alert says when
-    one needs a person."""
+    """Seconds to wait after the `attempts`-th failed push (app.retry, Stripe settings).
+    Pushes are never given up: the age alert says when one needs a person."""
     config = current_app.config
-    base = float(config["STRIPE_BACKOFF_BASE_SECONDS"])
-    cap = float(config["STRIPE_BACKOFF_MAX_SECONDS"])
-    delay = min(base * 2 ** max(attempts - 1, 0), cap)
-    factor = 0.8 + 0.4 * (random.random() if rand is None else rand)  # noqa: S311 - not crypto
-    return min(delay * factor, cap)
+    return exponential_backoff(
+        attempts,
+        base=float(config["STRIPE_BACKOFF_BASE_SECONDS"]),
+        cap=float(config["STRIPE_BACKOFF_MAX_SECONDS"]),
+        rand=rand,
+    )
 
 
 def outbox_oldest_pending_age_seconds(*, now: datetime | None = None) -> float:

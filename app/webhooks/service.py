@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import random
 import re
 import secrets
 import socket
@@ -34,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
+from app.retry import backoff_seconds as exponential_backoff
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.scoping import current_tenant_id, tenant_scope, unscoped
 from tenants.service import Actor, record_audit
@@ -617,14 +617,14 @@ def record(*, claim: Claim, outcome: Outcome, now: datetime | None = None) -> st
 
 
 def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failed try: base x 2^(attempts-1), within +-20 %
-    jitter (so failing deliveries do not retry in lockstep), never above the cap."""
+    """Seconds to wait after the `attempts`-th failed delivery (app.retry, webhook settings)."""
     config = current_app.config
-    base = float(config["WEBHOOK_BACKOFF_BASE_SECONDS"])
-    cap = float(config["WEBHOOK_BACKOFF_MAX_SECONDS"])
-    delay = min(base * 2 ** max(attempts - 1, 0), cap)
-    factor = 0.8 + 0.4 * (random.random() if rand is None else rand)  # noqa: S311 - not crypto
-    return min(delay * factor, cap)
+    return exponential_backoff(
+        attempts,
+        base=float(config["WEBHOOK_BACKOFF_BASE_SECONDS"]),
+        cap=float(config["WEBHOOK_BACKOFF_MAX_SECONDS"]),
+        rand=rand,
+    )
 
 
 # --- HTTP with the peer checked --------------------------------------------------------------
