@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 
@@ -22,7 +23,11 @@ log = logging.getLogger("switchboard")
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the app: defaults, then SWITCHBOARD_* environment, then `overrides`."""
-    instance_path = (overrides or {}).get("INSTANCE_PATH")
+    # The instance folder (generated demo keys, the SQLite file) is normally found by Flask;
+    # a container with a read-only root filesystem points it at a writable volume.
+    instance_path = (overrides or {}).get("INSTANCE_PATH") or os.environ.get(
+        "SWITCHBOARD_INSTANCE_PATH"
+    )
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app_config.load(app, overrides)
 

@@ -12,6 +12,14 @@ DEFAULTS: dict[str, object] = {
     # so PostgreSQL row-level security applies to it. Both default to DATABASE_URL.
     "MIGRATION_DATABASE_URL": None,
     "SQLALCHEMY_ECHO": False,
+    # Connections per process (each gunicorn worker, each CLI run): pods x workers x
+    # (pool + overflow) must stay under PostgreSQL's or pgbouncer's limit (docs/scaling.md).
+    "DATABASE_POOL_SIZE": 5,
+    "DATABASE_MAX_OVERFLOW": 10,
+    # psycopg prepares a statement on the server after it ran this many times on a connection.
+    # Behind pgbouncer older than 1.21 (or with max_prepared_statements = 0) in transaction
+    # mode, prepared statements break: set SWITCHBOARD_DATABASE_PREPARE_THRESHOLD=null.
+    "DATABASE_PREPARE_THRESHOLD": 5,
     "SECRET_KEY": None,  # generated into the instance folder when unset
     # OAuth 2.0 / JWT access tokens (RFC 9068).
     "OAUTH_ISSUER": "http://127.0.0.1:8000",

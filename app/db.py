@@ -17,7 +17,7 @@ NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 
@@ -79,6 +79,13 @@ class Database:
         options: dict = {"echo": app.config["SQLALCHEMY_ECHO"], "pool_pre_ping": True}
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False}
+        else:
+            options["pool_size"] = app.config["DATABASE_POOL_SIZE"]
+            options["max_overflow"] = app.config["DATABASE_MAX_OVERFLOW"]
+            if url.startswith("postgresql+psycopg:"):
+                options["connect_args"] = {
+                    "prepare_threshold": app.config["DATABASE_PREPARE_THRESHOLD"]
+                }
         engine = create_engine(url, **options)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)

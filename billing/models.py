@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
-from tenants.scoping import TenantScoped
+from tenants.scoping import TenantScoped, tenant_foreign_key
 
 TIER_MODES = ("graduated", "volume")
 CREDITED_KPIS = ("service_level", "first_response", "resolution", "abandonment")
@@ -69,17 +69,19 @@ class UsageRecord(UUIDPrimaryKey, TenantScoped, Base):
     __tablename__ = "usage_records"
     __table_args__ = (
         UniqueConstraint("tenant_id", "contact_id"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+        tenant_foreign_key("rate_card_id", "rate_cards"),
         Index(None, "tenant_id", "period", "status"),
     )
 
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column()
     # YYYY-MM of handled_at in the tenant's time zone: the month that bills it.
     period: Mapped[str] = mapped_column(String(7))
     handled_at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(32))
-    rate_card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rate_cards.id"))
+    rate_card_id: Mapped[uuid.UUID] = mapped_column()
     currency: Mapped[str] = mapped_column(String(3))
     unit_amount: Mapped[int]  # list price in minor units, before tier discounts
     status: Mapped[str] = mapped_column(
@@ -121,9 +123,12 @@ class InvoiceLine(UUIDPrimaryKey, TenantScoped, Base):
     top-up; or the SLA credit (a negative amount)."""
 
     __tablename__ = "invoice_lines"
-    __table_args__ = (UniqueConstraint("tenant_id", "invoice_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "invoice_id", "position"),
+        tenant_foreign_key("invoice_id", "invoices", ondelete="CASCADE"),
+    )
 
-    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    invoice_id: Mapped[uuid.UUID] = mapped_column()
     position: Mapped[int]
     kind: Mapped[str] = mapped_column(str_enum(*LINE_KINDS, name="invoice_line_kind"))
     description: Mapped[str] = mapped_column(String(300))
@@ -144,11 +149,12 @@ class OutboxMessage(UUIDPrimaryKey, TenantScoped, Base):
     __tablename__ = "billing_outbox"
     __table_args__ = (
         UniqueConstraint("tenant_id", "kind", "invoice_id"),
+        tenant_foreign_key("invoice_id", "invoices", ondelete="CASCADE"),
         Index(None, "status", "next_attempt_at"),
     )
 
     kind: Mapped[str] = mapped_column(String(64))  # "stripe.push_invoice"
-    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    invoice_id: Mapped[uuid.UUID] = mapped_column()
     status: Mapped[str] = mapped_column(
         str_enum(*OUTBOX_STATUSES, name="outbox_status"), default="pending"
     )

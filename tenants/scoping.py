@@ -18,9 +18,16 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, event, text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
 
 
 class TenantScopeError(RuntimeError):
@@ -49,10 +56,30 @@ ORM_FILTER_ENABLED = True
 
 
 class TenantScoped:
-    """Mixin for every tenant-owned model: a required, indexed `tenant_id`."""
+    """Mixin for every tenant-owned model: a required `tenant_id` that leads the primary key.
 
+    The table's key is `(tenant_id, id)` and every foreign key between tenant-owned tables is
+    `(tenant_id, x_id) -> (tenant_id, id)`, so that (1) the database itself refuses a row that
+    points at another tenant's row, and (2) the schema can be distributed by `tenant_id` (Citus
+    needs the distribution column in every unique and foreign key; docs/scaling.md). The ORM
+    still identifies a row by `id` alone (`session.get(Contact, contact_id)`): ids are UUIDs.
+    """
+
+    # sort_order puts the column first, so the primary key is (tenant_id, id), not (id, tenant_id).
     tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict:
+        return {"primary_key": [cls.__table__.c.id]}
+
+
+def tenant_foreign_key(column: str, table: str, *, ondelete: str | None = None):
+    """The key from a tenant-owned row to another tenant-owned table: `(tenant_id, column)`
+    references that table's `(tenant_id, id)`, so a row can only point inside its own tenant."""
+    return ForeignKeyConstraint(
+        ["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"], ondelete=ondelete
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from tenants.models import User
-from tenants.scoping import TenantScoped
+from tenants.scoping import TenantScoped, tenant_foreign_key
 
 PRESENCES = ("available", "busy", "break", "offline")
 # Presences whose time is work attributed to client firms.
@@ -43,10 +43,13 @@ class Assignment(UUIDPrimaryKey, TenantScoped, Base):
     """An agent serves one of a tenant's queues, with a priority (1 is served first)."""
 
     __tablename__ = "agent_assignments"
-    __table_args__ = (UniqueConstraint("tenant_id", "agent_id", "queue_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "agent_id", "queue_id"),
+        tenant_foreign_key("queue_id", "queues", ondelete="CASCADE"),
+    )
 
     agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
-    queue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    queue_id: Mapped[uuid.UUID] = mapped_column()
     priority: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
-from tenants.scoping import TenantScoped
+from tenants.scoping import TenantScoped, tenant_foreign_key
 
 DEPARTMENT_KINDS = ("logistics", "finance", "marketing", "technical", "legal", "custom")
 
@@ -52,6 +52,8 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     __table_args__ = (
         # NULL external ids are distinct: only the firm's own ids must be unique.
         UniqueConstraint("tenant_id", "external_id"),
+        tenant_foreign_key("queue_id", "queues"),
+        tenant_foreign_key("department_id", "departments"),
         # Claim-next: waiting contacts of a queue, best first.
         Index(None, "tenant_id", "queue_id", "status", "priority_rank", "queued_at"),
         Index(None, "tenant_id", "created_at"),
@@ -83,9 +85,9 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     remedy_requested: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(32))
     compensation_amount: Mapped[int | None]  # minor units of the tenant's currency
-    queue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("queues.id"))
+    queue_id: Mapped[uuid.UUID] = mapped_column()
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
-    department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("departments.id"))
+    department_id: Mapped[uuid.UUID | None] = mapped_column()
     status: Mapped[str] = mapped_column(str_enum(*CONTACT_STATUSES, name="contact_status"))
     status_since: Mapped[datetime]
     disposition: Mapped[str | None] = mapped_column(String(64))
@@ -118,9 +120,12 @@ class ContactEvent(UUIDPrimaryKey, TenantScoped, Base):
     """One change of a contact: who, when, from, to, and a note. Only ever added."""
 
     __tablename__ = "contact_events"
-    __table_args__ = (Index(None, "tenant_id", "contact_id", "occurred_at"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "contact_id", "occurred_at"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+    )
 
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column()
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(32))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
-from tenants.scoping import TenantScoped
+from tenants.scoping import TenantScoped, tenant_foreign_key
 
 ABANDON_TREATMENTS = ("exclude_short", "ignore", "count_within_threshold_as_met")
 
@@ -77,14 +77,16 @@ class SlaClock(UUIDPrimaryKey, TenantScoped, Base):
     __tablename__ = "sla_clocks"
     __table_args__ = (
         UniqueConstraint("tenant_id", "contact_id", "kind"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+        tenant_foreign_key("policy_id", "sla_policies"),
         # The scan: running clocks past their at-risk or due instant, across tenants.
         Index(None, "state", "due_at"),
         Index(None, "state", "at_risk_at"),
     )
 
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column()
     kind: Mapped[str] = mapped_column(str_enum(*CLOCK_KINDS, name="sla_clock_kind"))
-    policy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sla_policies.id"))
+    policy_id: Mapped[uuid.UUID | None] = mapped_column()
     target_seconds: Mapped[int]  # business seconds
     started_at: Mapped[datetime]
     elapsed_seconds: Mapped[int] = mapped_column(default=0)

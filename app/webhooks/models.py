@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
-from tenants.scoping import TenantScoped
+from tenants.scoping import TenantScoped, tenant_foreign_key
 
 EVENT_TYPES = ("sla.breached", "sla.at_risk")
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
@@ -35,13 +35,12 @@ class WebhookDelivery(UUIDPrimaryKey, TenantScoped, Base):
     __table_args__ = (
         # An event reaches an endpoint once, however often it is enqueued.
         UniqueConstraint("tenant_id", "endpoint_id", "event_id"),
+        tenant_foreign_key("endpoint_id", "webhook_endpoints", ondelete="CASCADE"),
         # The worker: pending deliveries that are due, across tenants.
         Index(None, "status", "next_attempt_at"),
     )
 
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[uuid.UUID] = mapped_column()
     event_id: Mapped[uuid.UUID]
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSONType)
@@ -63,11 +62,12 @@ class WebhookAttempt(UUIDPrimaryKey, TenantScoped, Base):
     """One try at a delivery: the delivery log a client admin reads."""
 
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index(None, "tenant_id", "delivery_id", "attempted_at"),)
-
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    __table_args__ = (
+        Index(None, "tenant_id", "delivery_id", "attempted_at"),
+        tenant_foreign_key("delivery_id", "webhook_deliveries", ondelete="CASCADE"),
     )
+
+    delivery_id: Mapped[uuid.UUID] = mapped_column()
     attempted_at: Mapped[datetime]
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
