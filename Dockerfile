@@ -59,6 +59,7 @@ COPY wsgi.py gunicorn.conf.py ./
 # and the JWT signing key come from the environment (a Secret), never from generated files,
 # which would differ per pod.
 RUN mkdir -p /app/instance && chown 10001:10001 /app/instance
+ENV SWITCHBOARD_INSTANCE_PATH=/app/instance
 
 USER 10001:10001
 EXPOSE 8000

@@ -1,6 +1,7 @@
 # Switchboard: two commands for a newcomer (see README.md).
 #   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
+#   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
 #   make bench - on demand only: ingest, claim, report and billing benchmarks on PostgreSQL
 #                (bench/README.md)
 
@@ -9,10 +10,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
+CHART_VENV  := .venv-chart
+CHART_STAMP := $(CHART_VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test chart-test bench lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +41,16 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The Helm chart's tests need no app dependencies and the app needs none of theirs.
+$(CHART_STAMP): helm/requirements-test.txt
+	$(PYTHON) -m venv $(CHART_VENV)
+	$(CHART_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHART_VENV)/bin/python -m pip install --quiet -r helm/requirements-test.txt
+	touch $(CHART_STAMP)
+
+chart-test: $(CHART_STAMP)
+	$(CHART_VENV)/bin/python -m pytest -q -p no:cacheprovider helm/tests
+
 # Flags: make bench INGEST_ARGS="--requests 2000" CLAIM_ARGS="--contacts 1000 --agents 4"
 #        REPORT_ARGS="--contacts 50000" BILLING_ARGS="--contacts 50000 --tenants 10"
 # All always run; the target fails if any failed (e.g. a double claim, a report disagreement).
@@ -57,4 +70,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHART_VENV) .pytest_cache .ruff_cache

@@ -39,6 +39,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "switchboard.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
 
+{{/* Where the worker's heartbeat file lives: on the /tmp emptyDir. */}}
+{{- define "switchboard.workerHeartbeatFile" -}}
+/tmp/switchboard-worker.heartbeat
+{{- end }}
+
 {{- define "switchboard.image" -}}
 {{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
 {{- end }}
@@ -46,12 +51,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The chart-made Secret's data (used by the Secret and by the migration hook's copy).
 Fails when a required value is missing, so an install never starts pods that would
-invent their own keys (each pod would sign tokens with a different key).
+invent their own keys (each pod would sign tokens with a different key). Call with
+(dict "root" $ "migration" true) for the hook's copy: only that copy holds the table
+owner's URL, so the long-lived Secret the app's pods read never does.
 */}}
 {{- define "switchboard.secretData" -}}
-{{- $s := .Values.secrets -}}
+{{- $s := .root.Values.secrets -}}
 SWITCHBOARD_DATABASE_URL: {{ required "secrets.databaseUrl is required unless secrets.existingSecret is set" $s.databaseUrl | b64enc | quote }}
+{{- if .migration }}
 SWITCHBOARD_MIGRATION_DATABASE_URL: {{ required "secrets.migrationDatabaseUrl is required unless secrets.existingSecret is set" $s.migrationDatabaseUrl | b64enc | quote }}
+{{- else }}
+{{- $_ := required "secrets.migrationDatabaseUrl is required unless secrets.existingSecret is set" $s.migrationDatabaseUrl }}
+{{- end }}
 SWITCHBOARD_SECRET_KEY: {{ required "secrets.secretKey is required unless secrets.existingSecret is set" $s.secretKey | b64enc | quote }}
 SWITCHBOARD_JWT_PRIVATE_KEY: {{ required "secrets.jwtPrivateKey is required unless secrets.existingSecret is set" $s.jwtPrivateKey | b64enc | quote }}
 {{- with $s.stripeApiKey }}
@@ -73,6 +84,8 @@ Environment of the app's own processes (API, worker, CronJobs): non-secret setti
 the ConfigMap, the app role's URL and the keys from the Secret. Never the owner's URL.
 */}}
 {{- define "switchboard.appEnv" -}}
+- name: SWITCHBOARD_INSTANCE_PATH
+  value: {{ .Values.instancePath | quote }}
 - name: SWITCHBOARD_DATABASE_URL
   valueFrom:
     secretKeyRef: {name: {{ include "switchboard.secretName" . }}, key: SWITCHBOARD_DATABASE_URL}
