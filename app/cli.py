@@ -231,8 +231,10 @@ def sla_scan(batch_size: int) -> None:
         db.session.commit()
         for key in totals:
             totals[key] += counts[key]
-        # A short batch means nothing more is due (or the rest is locked by another scan or a
-        # request, which marks it itself); a full batch that marked nothing is no progress.
+        # A short batch means nothing more that is due could be locked: the rest is held by
+        # another scan (which marks it) or by a request (whose action re-reads the clocks, and
+        # the next scan catches what it leaves). A full batch that marked nothing is no
+        # progress (clocks due but paused, say), so the loop ends rather than spins.
         if counts["contacts"] < batch_size or not (counts["at_risk"] or counts["breached"]):
             break
     click.echo(f"sla scan: {totals['at_risk']} at risk, {totals['breached']} breached")
@@ -243,13 +245,23 @@ def sla_scan(batch_size: int) -> None:
 @click.option("--once", is_flag=True, help="Do what is due now, then exit (CronJobs, tests).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def worker(once: bool, interval: float) -> None:
-    """Deliver what waits in the background: webhook deliveries (retried with backoff).
+    """Deliver what waits in the background: webhook deliveries (retried with backoff) and
+    closed invoices to push to Stripe.
 
-    Safe to run in several processes at once: each delivery is leased to one worker.
+    Safe to run in several processes at once: each delivery and each push is leased to one
+    worker. With SWITCHBOARD_WORKER_HEARTBEAT_FILE set, that file is touched at start and after
+    every unit of work and every pass, for a liveness probe to check its age.
     """
     from app import worker as background
 
-    background.run(once=once, interval=interval, echo=click.echo)
+    heartbeat_file = current_app.config.get("WORKER_HEARTBEAT_FILE")
+    heartbeat_file = str(heartbeat_file) if heartbeat_file else None
+    if heartbeat_file:
+        try:
+            background.heartbeat(heartbeat_file)()
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the heartbeat file: {exc}") from exc
+    background.run(once=once, interval=interval, echo=click.echo, heartbeat_file=heartbeat_file)
 
 
 @billing_cli.command("close")

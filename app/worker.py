@@ -5,15 +5,22 @@ A thin loop over jobs. Each job does what is due now, one unit of work at a time
 transactions of its steps (the services never commit), stops between units when asked, and
 returns counts for the pass's one-line summary. Another job (e.g. a billing outbox) is one more
 entry in `JOBS`.
+
+Several workers may run at once (one per pod): every unit is leased to one worker with
+`FOR UPDATE SKIP LOCKED` and a `locked_until` lease, so none is done twice and none waits on
+another. A heartbeat file, touched at start, after every unit and after every pass, tells a
+liveness probe that the loop is still turning.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from app.db import db, utcnow
 from app.webhooks import service as webhooks_service
@@ -22,10 +29,18 @@ from billing import stripe_sync
 log = logging.getLogger(__name__)
 
 
-def deliver_webhooks(*, stop: threading.Event, now: datetime | None = None) -> dict[str, int]:
+def _no_beat() -> None:
+    pass
+
+
+def deliver_webhooks(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
     """Send every webhook delivery due now, one at a time; count the outcomes."""
     counts = {"delivered": 0, "retrying": 0, "dead": 0}
     while not stop.is_set():
+        # A long backlog is one long pass: each unit shows the loop is still turning.
+        beat()
         claim, given_up = webhooks_service.claim_next(now=now or utcnow())
         # The lease must be visible to other workers before the request goes out, and no
         # transaction may stay open while we wait on someone else's server.
@@ -41,7 +56,9 @@ def deliver_webhooks(*, stop: threading.Event, now: datetime | None = None) -> d
     return counts
 
 
-def push_invoices(*, stop: threading.Event, now: datetime | None = None) -> dict[str, int]:
+def push_invoices(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
     """Push every closed invoice due in the Stripe outbox, one at a time; count the outcomes.
 
     Without a Stripe API key nothing is pushed and nothing touches the network: invoices
@@ -52,6 +69,7 @@ def push_invoices(*, stop: threading.Event, now: datetime | None = None) -> dict
     counts = {"sent": 0, "retrying": 0}
     stripe_client = stripe_sync.client()
     while not stop.is_set():
+        beat()
         claim = stripe_sync.claim_next(now=now or utcnow())
         # The lease must be visible to other workers before Stripe is called, and no
         # transaction may stay open while we wait on Stripe.
@@ -73,21 +91,23 @@ def push_invoices(*, stop: threading.Event, now: datetime | None = None) -> dict
     return counts
 
 
-# name, job(stop=, now=) -> counts
+# name, job(stop=, now=, beat=) -> counts
 JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("webhooks", deliver_webhooks),
     ("stripe", push_invoices),
 )
 
 
-def run_pass(*, stop: threading.Event, now: datetime | None = None) -> dict[str, dict[str, int]]:
+def run_pass(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, dict[str, int]]:
     """Run every job once over what is due; return each job's counts."""
     results = {}
     for name, job in JOBS:
         if stop.is_set():
             break
         try:
-            results[name] = job(stop=stop, now=now)
+            results[name] = job(stop=stop, now=now, beat=beat)
         finally:
             # A failed step leaves nothing half-done behind for the next one.
             db.session.rollback()
@@ -104,26 +124,46 @@ def summary(results: dict[str, dict[str, int]]) -> str:
     return "worker pass: " + ("; ".join(parts) or "stopped")
 
 
-def run(*, once: bool, interval: float, echo) -> None:
+def run(
+    *, once: bool, interval: float, echo, heartbeat_file: str | os.PathLike | None = None
+) -> None:
     """Work until stopped (SIGTERM/SIGINT finish the current unit first), or one pass if `once`.
 
     A pass that did nothing is not echoed in the loop, so an idle worker's log stays quiet.
+    With `heartbeat_file`, the file is touched at start, after every unit of work and after
+    every pass, idle or failed: its age is how long the loop has been stuck.
     """
+    touch = heartbeat(heartbeat_file) if heartbeat_file else _no_beat
+    # At start, and unguarded: a heartbeat that cannot be written is a misconfiguration to
+    # see now, not a liveness probe killing the pod in a minute.
+    touch()
+
+    def beat() -> None:
+        try:
+            touch()
+        except OSError:
+            # It was writable at start; a passing failure (a full disk) must not stop the work.
+            log.warning("worker heartbeat could not be written", exc_info=True)
+
     stop = threading.Event()
     restore = _stop_on_signals(stop)
     try:
         while not stop.is_set():
             try:
-                results = run_pass(stop=stop)
+                results = run_pass(stop=stop, beat=beat)
             except Exception:
                 if once:
                     raise
                 # A lost database or a bug in one unit: log it and try again after a pause;
                 # a delivery whose outcome went unrecorded is retried when its lease expires.
+                # The loop still turns, so the heartbeat goes on: liveness must not depend on
+                # the database (a restart would not bring it back).
                 log.exception("worker pass failed")
                 echo("worker pass failed; see the log. Retrying.")
+                beat()
                 stop.wait(interval)
                 continue
+            beat()
             if once or any(n for counts in results.values() for n in counts.values()):
                 echo(summary(results))
             if once:
@@ -131,6 +171,16 @@ def run(*, once: bool, interval: float, echo) -> None:
             stop.wait(interval)
     finally:
         restore()
+
+
+def heartbeat(path: str | os.PathLike) -> Callable[[], None]:
+    """What touches `path` (created if missing, its mtime set to now)."""
+    target = Path(path)
+
+    def beat() -> None:
+        target.touch()
+
+    return beat
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 import holidays
 from flask import g, has_app_context
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 
 from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
@@ -614,26 +614,34 @@ def describe_at_risk(*, contacts: list[Contact], now: datetime) -> list[dict]:
 def scan_batch(*, now: datetime, limit: int) -> dict:
     """Mark the clocks that went at risk or breached with no change of their contact since.
 
-    Up to `limit` contacts across every tenant; each is locked (`FOR UPDATE SKIP LOCKED`, so
-    concurrent scans and requests never wait on each other) and its clocks read again under
-    the lock, so each transition is recorded and announced once however many scans run.
-    Returns {"contacts": examined, "at_risk": newly at risk, "breached": newly breached}.
+    Up to `limit` contacts across every tenant, locked in the query that picks them
+    (`FOR UPDATE SKIP LOCKED`): concurrent scans and requests never wait on each other, and a
+    batch is short only when nothing more that is due can be locked (a row another scan or a
+    request holds is skipped, not counted against the batch). Each contact's clocks are read
+    again under the lock, so each transition is recorded and announced once however many scans
+    run. Returns {"contacts": examined, "at_risk": newly at risk, "breached": newly breached}.
     """
     due = or_(
         and_(SlaClock.state.in_(("ok", "at_risk")), SlaClock.due_at <= now),
         and_(SlaClock.state == "ok", SlaClock.at_risk_at <= now),
     )
-    # The scan is the BPO's job, for every tenant at once: finding what is due precedes any
-    # tenant scope. Each tenant's contacts are then locked and changed in its own scope.
+    has_due_clock = (
+        select(SlaClock.id)
+        .where(SlaClock.tenant_id == Contact.tenant_id, SlaClock.contact_id == Contact.id, due)
+        .exists()
+    )
+    # The scan is the BPO's job, for every tenant at once: finding (and locking) what is due
+    # precedes any tenant scope. Each tenant's contacts are then changed in its own scope; the
+    # locks are the transaction's, so they hold across the switch.
     with unscoped():
         candidates = db.session.execute(
-            select(SlaClock.tenant_id, SlaClock.contact_id)
-            .join(Tenant, Tenant.id == SlaClock.tenant_id)
+            select(Contact.tenant_id, Contact.id)
+            .join(Tenant, Tenant.id == Contact.tenant_id)
             # An offboarded firm is read-only and waits for deletion: nothing more to announce.
-            .where(due, Tenant.status != "offboarded")
-            .group_by(SlaClock.tenant_id, SlaClock.contact_id)
-            .order_by(func.min(SlaClock.due_at), SlaClock.contact_id)
+            .where(has_due_clock, Tenant.status != "offboarded")
+            .order_by(Contact.sla_due_at.asc().nulls_last(), Contact.id)
             .limit(limit)
+            .with_for_update(of=Contact, skip_locked=True)
         ).all()
     by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for tenant_id, contact_id in candidates:
@@ -645,7 +653,8 @@ def scan_batch(*, now: datetime, limit: int) -> dict:
                 select(Contact)
                 .where(Contact.id.in_(contact_ids))
                 .order_by(Contact.id)
-                .with_for_update(skip_locked=True)
+                # Already locked by this transaction above: re-read, never wait.
+                .with_for_update()
                 .execution_options(populate_existing=True)
             ).all()
             for contact in locked:
