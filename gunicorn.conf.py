@@ -8,10 +8,52 @@ arbiter before any worker starts; nothing in it imports the app.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gunicorn.glogging import Logger, SafeAtoms
+
+# --- metrics ---------------------------------------------------------------------------------
+
+# Each worker is a process with its own counters. prometheus_client's multi-process mode has
+# every worker write its values to files in one directory, and a scrape (served by any worker)
+# adds them all up. It must know the directory when it is first imported, in the worker, so
+# it is set here, in the arbiter, before any worker exists (preload_app is False below, so the
+# arbiter never imports the app). A fresh directory per server: a tmpfs (/dev/shm) where there
+# is one, which also works on a read-only root filesystem; PROMETHEUS_MULTIPROC_DIR overrides.
+_METRICS_DIR_PREFIX = "switchboard-prometheus-"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix=_METRICS_DIR_PREFIX,
+        dir="/dev/shm" if os.path.isdir("/dev/shm") else None,  # noqa: S108 - a tmpfs
+    )
+
+
+def on_starting(server):
+    """Start the counters from zero: files left by an earlier server in a reused directory
+    would be added to this one's."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges (its counters stay in the sums, as they must)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the directory made above (never one named by PROMETHEUS_MULTIPROC_DIR)."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if directory.name.startswith(_METRICS_DIR_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _int(name: str, default: int) -> int:
@@ -98,22 +140,30 @@ loglevel = os.environ.get("SWITCHBOARD_WEB_LOG_LEVEL", "info")
 # JsonAccessLogger below (gunicorn's own escaping handles only double quotes, so a backslash
 # or control character in a path or header would otherwise break the line).
 # request_id is the *response* header: the app echoes a well-formed incoming X-Request-ID and
-# makes one up otherwise, so every line has one. remote_addr is the TCP peer (the ingress in a
-# cluster); forwarded_for is what the proxy says the client was.
+# makes one up otherwise, so every line has one. route (the URL template, "unmatched" for no
+# route), tenant_id and principal (a user id or an OAuth client id) are what the app put in the
+# WSGI environ for this line (app/logs.py); since this line exists, the app writes none of its
+# own. The query string is left out: it can carry a customer's email or phone number.
+# remote_addr is the TCP peer (the ingress in a cluster); forwarded_for is what the proxy says
+# the client was. pid is the worker that served the request.
 access_log_format = (
     "{"
     '"time": "%(time)s", '
+    '"level": "INFO", '
     '"logger": "access", '
     '"method": "%(m)s", '
+    '"route": "%({switchboard.route}e)s", '
     '"path": "%(U)s", '
-    '"query": "%(q)s", '
     '"status": %(s)s, '
     '"duration_ms": %(M)s, '
     '"bytes": "%(b)s", '
     '"request_id": "%({x-request-id}o)s", '
+    '"tenant_id": "%({switchboard.tenant_id}e)s", '
+    '"principal": "%({switchboard.principal}e)s", '
     '"remote_addr": "%(h)s", '
     '"forwarded_for": "%({x-forwarded-for}i)s", '
-    '"user_agent": "%(a)s"'
+    '"user_agent": "%(a)s", '
+    '"pid": %(pid)s'
     "}"
 )
 
@@ -128,14 +178,38 @@ class _JsonSafeAtoms(SafeAtoms):
             self[key] = json.dumps(value)[1:-1] if isinstance(value, str) else value
 
 
+class _JsonErrorFormatter(logging.Formatter):
+    """gunicorn's own messages (starting, booting a worker, a worker timing out) as JSON lines
+    like the app's, so that everything the pod writes parses the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
 class JsonAccessLogger(Logger):
-    """gunicorn's logger with JSON-safe access-log values and an ISO 8601 UTC `time` atom."""
+    """gunicorn's logger with JSON-safe access-log values, an ISO 8601 UTC `time` atom, the
+    worker's `pid` as a number, and its own messages as JSON too."""
 
     atoms_wrapper_class = _JsonSafeAtoms
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(_JsonErrorFormatter())
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         atoms["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        atoms["pid"] = os.getpid()
         return atoms
 
 

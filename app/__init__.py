@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 
 from flask import Flask, current_app, g, request
@@ -31,7 +32,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app_config.load(app, overrides)
 
-    from app import api, cli, docs, health
+    from app import api, cli, docs, health, logs, metrics
     from app.auth import keys, principal, server
     from app.auth.routes import blp as oauth_blp
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
@@ -54,11 +55,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     cli.init_app(app)
 
     app.before_request(_require_json_body)
+    # Registered before _finish, so that they run after it (Flask runs after_request hooks last
+    # registered first) and see the status the commit settled on; /metrics is not under /v1.
+    metrics.init_app(app)
+    logs.init_app(app)
     app.after_request(_finish)
     return app
 
 
 def _assign_request_id() -> None:
+    g.request_started = time.perf_counter()  # the request's duration, for metrics and logs
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 

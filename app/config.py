@@ -20,6 +20,9 @@ DEFAULTS: dict[str, object] = {
     # Behind pgbouncer older than 1.21 (or with max_prepared_statements = 0) in transaction
     # mode, prepared statements break: set SWITCHBOARD_DATABASE_PREPARE_THRESHOLD=null.
     "DATABASE_PREPARE_THRESHOLD": 5,
+    # The `flask worker` loop touches this file at start and after every pass; the Kubernetes
+    # liveness probe restarts a worker whose file stops being touched (a hung pass).
+    "WORKER_HEARTBEAT_FILE": None,
     "SECRET_KEY": None,  # generated into the instance folder when unset
     # OAuth 2.0 / JWT access tokens (RFC 9068).
     "OAUTH_ISSUER": "http://127.0.0.1:8000",
@@ -76,6 +79,20 @@ DEFAULTS: dict[str, object] = {
     # A push still pending after this long is logged at ERROR: Stripe keeps idempotency keys
     # for about 24 h, so a row this old must be looked at before a resend stops being safe.
     "STRIPE_OUTBOX_ALERT_AGE_SECONDS": 12 * 3600,
+    # Logs (app/logs.py): "json" lines for collectors, or "text" for reading in a terminal.
+    "LOG_FORMAT": "json",
+    "LOG_LEVEL": "INFO",
+    # The app's own line per request: "auto" leaves it to gunicorn's access log when gunicorn
+    # serves the request (one line per request, not two); "always" or "never" decide outright.
+    # Turn gunicorn's access log off and this must be "always" to keep a line per request.
+    "LOG_REQUESTS": "auto",
+    # /metrics (app/metrics.py) is open unless a token is set; either way keep it off the
+    # Ingress and let Prometheus scrape the pods' IPs. With a token, scrapes must send
+    # `Authorization: Bearer <token>`.
+    "METRICS_TOKEN": None,
+    # Seconds a process reuses the figures /metrics reads from the database (outbox, webhook
+    # deliveries, SLA breaches), so frequent scrapes cost the database little.
+    "METRICS_DB_CACHE_SECONDS": 15,
     # Largest accepted request body, in bytes.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # flask-smorest / OpenAPI

@@ -76,7 +76,13 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
-        options: dict = {"echo": app.config["SQLALCHEMY_ECHO"], "pool_pre_ping": True}
+        options: dict = {
+            "echo": app.config["SQLALCHEMY_ECHO"],
+            "pool_pre_ping": True,
+            # Statement parameters are customers' emails, phone numbers and notes: keep them out
+            # of exception messages, which end up in logs.
+            "hide_parameters": True,
+        }
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False}
         else:

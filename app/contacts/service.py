@@ -5,7 +5,8 @@ Services take keyword arguments, return ORM objects (or a select to paginate) an
 They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it arrives and changes.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas), app.agents.models,
-app.queues.models, app.sla.service, billing.service (usage), tenants (models, scoping, service).
+app.queues.models, app.sla.service, billing.service (usage), tenants (models, scoping, service),
+app.metrics (counted on commit).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from app.contacts.models import (
 from app.contacts.schemas import ContactImportRowSchema, claim_outcome_errors
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
+from app.metrics import CONTACTS_CREATED, CONTACTS_HANDLED, count_on_commit
 from app.queues.models import Queue
 from app.sla import service as sla_service
 from billing import service as billing_service
@@ -281,6 +283,9 @@ def create(
         details={"queue_id": str(queue.id), "routed": contact_in.get("queue_id") is None},
     )
     sla_service.start_clocks(contact=contact, planned=clocks, now=at)
+    count_on_commit(
+        db.session, CONTACTS_CREATED, channel=contact.channel, direction=contact.direction
+    )
     return contact, True
 
 
@@ -638,6 +643,8 @@ def act(
         # often it is reopened and resolved again. Imported history never passes here: it
         # is not billed.
         billing_service.record_usage(contact=contact, at=contact.resolved_at or at)
+        if contact.reopen_count == 0 and (contact.answered_at or contact.first_response_at):
+            count_on_commit(db.session, CONTACTS_HANDLED, channel=contact.channel)
     _add_event(
         contact,
         action=action,
