@@ -717,3 +717,31 @@ def test_readme_secret_holds_every_key_the_chart_reads():
     assert MIGRATION_URL_KEY in keys
     for key in keys:
         assert re.search(rf"--from-(literal|file)={key}=", block), key
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def test_api_pods_announce_their_metrics_port_and_can_require_a_token():
+    values = merged(TEST_VALUES, {"secrets": {"metricsToken": "scrape-me"}})
+    objects = manifests(values)
+    api = one(objects, "Deployment", "api")
+    annotations = api["spec"]["template"]["metadata"]["annotations"]
+    container = pod_spec(api)["containers"][0]
+    port = container["ports"][0]["containerPort"]
+    secret = next(o for o in by_kind(objects, "Secret") if "SWITCHBOARD_DATABASE_URL" in o["data"])
+    token_env = [e for e in container["env"] if e["name"] == "SWITCHBOARD_METRICS_TOKEN"]
+
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert "SWITCHBOARD_METRICS_TOKEN" in secret["data"]
+    assert token_env and token_env[0]["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_notes_warn_when_the_ingress_makes_metrics_public():
+    public = merged(TEST_VALUES, {"ingress": {"enabled": True}})
+    guarded = merged(public, {"secrets": {"metricsToken": "scrape-me"}})
+
+    assert "/metrics is public" in render(public)["switchboard/templates/NOTES.txt"]
+    assert "/metrics is public" not in render(guarded)["switchboard/templates/NOTES.txt"]

@@ -71,6 +71,9 @@ SWITCHBOARD_STRIPE_API_KEY: {{ . | b64enc | quote }}
 {{- with $s.stripeWebhookSecret }}
 SWITCHBOARD_STRIPE_WEBHOOK_SECRET: {{ . | b64enc | quote }}
 {{- end }}
+{{- with $s.metricsToken }}
+SWITCHBOARD_METRICS_TOKEN: {{ . | b64enc | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Restart pods when the ConfigMap or the chart-made Secret changes. */}}
@@ -101,6 +104,9 @@ the ConfigMap, the app role's URL and the keys from the Secret. Never the owner'
 - name: SWITCHBOARD_STRIPE_WEBHOOK_SECRET
   valueFrom:
     secretKeyRef: {name: {{ include "switchboard.secretName" . }}, key: SWITCHBOARD_STRIPE_WEBHOOK_SECRET, optional: true}
+- name: SWITCHBOARD_METRICS_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ include "switchboard.secretName" . }}, key: SWITCHBOARD_METRICS_TOKEN, optional: true}
 {{- end }}
 
 {{/* Pod-level settings shared by every workload. */}}
