@@ -8,6 +8,7 @@ not see answers 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import inspect
+import re
 import uuid
 from dataclasses import dataclass, field
 from functools import wraps
@@ -27,6 +28,10 @@ from tenants.models import ApiClient, Membership, Tenant, User
 from tenants.scoping import unscoped
 
 REALM = "switchboard"
+# Our tokens are well under 2 KB; anything far longer is refused before it is parsed.
+MAX_TOKEN_LENGTH = 8192
+# RFC 6750 2.1's b64token: a JWS in compact form always fits it.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -171,13 +176,28 @@ def decode_access_token(token: str) -> dict:
     return decoded.claims
 
 
-def authenticate() -> None:
-    """before_request for /v1: validate the bearer token and load the caller into `g`."""
+def bearer_token() -> str:
+    """The request's bearer token, syntax-checked; AuthError when there is none or it is bad."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    # RFC 7235: the scheme is case-insensitive. No header, or another scheme, is a challenge
+    # without an error code (RFC 6750 3.1); a Bearer credential that is not a token is not.
+    if scheme.lower() != "bearer":
         raise AuthError("Send an access token as `Authorization: Bearer <token>`.", error=None)
-    claims = decode_access_token(token.strip())
+    token = token.strip(" \t")
+    if not token:
+        raise AuthError("The Bearer credential is empty; send `Authorization: Bearer <token>`.")
+    if "," in token:
+        # Servers join repeated headers with a comma: which one counts would be a guess.
+        raise AuthError("Send exactly one Authorization header with one access token.")
+    if len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.fullmatch(token):
+        raise AuthError("The access token is malformed or its signature is invalid.")
+    return token
+
+
+def authenticate() -> None:
+    """before_request for /v1: validate the bearer token and load the caller into `g`."""
+    claims = decode_access_token(bearer_token())
     if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
         raise AuthError("The access token has been revoked.")
     client = find_client(claims["client_id"])
