@@ -559,3 +559,29 @@ def test_the_app_role_cannot_update_or_delete_the_audit_log(app, factory, scope)
         with tenant_scope(a.id):
             actions = sorted(e.action for e in db.session.scalars(select(AuditLog)))
     assert actions == ["tenant.created", "test.raw"]
+
+
+@pytest.mark.parametrize("orm_filter", [True, False], ids=["orm-filter-on", "rls-only"])
+def test_an_agents_scope_hides_contacts_of_queues_it_does_not_serve(
+    app, factory, monkeypatch, orm_filter
+):
+    # SPEC 9: what an agent's assignments allow is enforced in the data layer, so row-level
+    # security must hold the agent's queue scope too, not only the ORM filter.
+    from app.contacts.models import Contact
+
+    monkeypatch.setattr(scoping, "ORM_FILTER_ENABLED", orm_filter)
+    tenant = factory.tenant()
+    rows = one_row_of_everything(app, tenant)
+    served = uuid.uuid4()  # the agent's queue: not the one the contact waits in
+    with app.app_context():
+        token = scoping.bind(scoping.single(tenant.id, queue_ids=frozenset({served})))
+        try:
+            columns = db.session.scalars(select(Contact.id)).all()
+            orm = [c.id for c in db.session.scalars(select(Contact)).all()]
+            raw = db.session.execute(text("SELECT id FROM contacts")).scalars().all()
+        finally:
+            db.session.rollback()
+            scoping.release(token)
+    assert rows["contact"] not in orm
+    assert rows["contact"] not in columns
+    assert rows["contact"] not in raw, "RLS lets an agent read contacts of other queues"

@@ -19,6 +19,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 from marshmallow import ValidationError
@@ -635,9 +636,14 @@ def act(
     sla_service.apply_action(contact=contact, action=action, to_status=move.to_status, at=at)
     previous_agent_id = contact.agent_id
     from_status = contact.status
-    for name, value in {**move.changes, **extra}.items():
-        setattr(contact, name, value)
-    db.session.flush()
+    # A transfer may hand the contact to a queue the acting agent does not serve. The row then
+    # leaves the agent's sight, and PostgreSQL checks an UPDATE's new row against the policy
+    # that hides other queues' contacts from an agent (migration 0008), so this one write is
+    # made in the whole tenant's scope. Who may transfer was decided before we got here.
+    with tenant_scope(tenant.id) if action == "transfer" else nullcontext():
+        for name, value in {**move.changes, **extra}.items():
+            setattr(contact, name, value)
+        db.session.flush()
     if move.to_status == "resolved":
         # The contact is handled now: billed in this transaction, once per contact however
         # often it is reopened and resolved again. Imported history never passes here: it
