@@ -9,13 +9,15 @@ import time
 import uuid
 
 from flask import Flask, current_app, g, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app import config as app_config
 from app.db import db
 from app.errors import problem
 
+# What a client is told to wait when the database is unreachable (a restart, a failover).
+DATABASE_RETRY_AFTER_SECONDS = 1
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -52,6 +54,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_error_handler(HTTPException, http_exception_to_problem)
     app.register_error_handler(DomainError, domain_error_to_problem)
     app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
     cli.init_app(app)
 
     app.before_request(_require_json_body)
@@ -100,6 +104,24 @@ def _integrity_error(error: IntegrityError):
     )
 
 
+def _database_unavailable(error: OperationalError | InterfaceError):
+    """The database went away mid-request (restart, failover, connection lost) or gave up on
+    it (deadlock, serialization failure, statement timeout): nothing was committed, so the
+    client may safely send the same request again, and is told so (503 + Retry-After) rather
+    than shown a server bug (500). The pool's pre-ping replaces dead connections."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    log.warning("database unavailable, answered 503: %s", error.orig)
+    return _unavailable()
+
+
+def _unavailable():
+    response = problem(503, "The database is unavailable; retry shortly.")
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _finish(response):
     """Commit what the request did if it succeeded, and tag the response with its id."""
     session = g.get("db_session")
@@ -111,10 +133,10 @@ def _finish(response):
                 session.rollback()
                 log.warning("conflict at commit", exc_info=True)
                 response = problem(409, "The change conflicts with existing data.")
-            except OperationalError:
+            except (OperationalError, InterfaceError):
                 session.rollback()
                 log.exception("database error at commit")
-                response = problem(503, "The database is unavailable; retry shortly.")
+                response = _unavailable()
         else:
             session.rollback()
     response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex

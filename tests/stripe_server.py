@@ -4,8 +4,9 @@ Speaks form-encoded POST /v1/customers, /v1/invoices, /v1/invoiceitems,
 /v1/invoices/{id}/finalize and GET of one customer or invoice; keeps state; honours
 `Idempotency-Key` as Stripe does (same key and parameters: the first answer replayed; other
 parameters: 400 idempotency_error); and fails on demand for the Nth matching request: answer
-500 (nothing done), or do the work and then hang past the client's timeout or drop the
-connection without answering. Drive it with the real stripe-python client.
+500 (nothing done), or do the work (or replay it) and then answer slowly, hang past the
+client's timeout or drop the connection without answering. `chaos()` instead fails a seeded
+random fraction of all requests that way. Drive it with the real stripe-python client.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-FAULTS = ("500", "hang", "drop_after_commit")
+# "slow" answers within the client's timeout; "hang" past it (after doing the work).
+FAULTS = ("500", "slow", "hang", "drop_after_commit")
 
 
 @dataclass
@@ -57,6 +61,10 @@ class FakeStripe:
     invoice_items: dict[str, dict] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     hang_seconds: float = 3.0
+    slow_seconds: float = 0.2
+    # What was injected, by action (scheduled faults and chaos alike).
+    injected: Counter = field(default_factory=Counter)
+    _chaos: tuple[float, random.Random, tuple[str, ...]] | None = None
     # key -> (method, path, params, status, body)
     _replies: dict[str, tuple] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -67,6 +75,17 @@ class FakeStripe:
         """Make the `nth` request matching `method` and `path` (a regex) fail with `action`."""
         assert action in FAULTS
         self.faults.append(Fault(method, path, nth, action))
+
+    def chaos(self, *, rate: float, seed: int, actions: tuple[str, ...] = FAULTS) -> None:
+        """Fail a `rate` fraction of requests, drawn from `random.Random(seed)`, each with an
+        action drawn from `actions` (on top of the faults scheduled with `fail`)."""
+        assert 0 <= rate <= 1 and set(actions) <= set(FAULTS)
+        self._chaos = (rate, random.Random(seed), tuple(actions))
+
+    def calm(self) -> None:
+        """Stop the chaos: every request from now on succeeds (scheduled faults still apply)."""
+        with self.lock:
+            self._chaos = None
 
     def items_of(self, invoice_id: str) -> list[dict]:
         """The invoice items attached to one invoice."""
@@ -79,6 +98,8 @@ class FakeStripe:
         with self.lock:
             self.requests.append(Request(method, path, params, key))
             action = self._fault_for(method, path)
+            if action is not None:
+                self.injected[action] += 1
             if action == "500":
                 # Stripe saves no idempotent result for a request that never ran.
                 return 500, _error("api_error", "Injected server error."), None
@@ -90,7 +111,8 @@ class FakeStripe:
                         "parameters they were first used with."
                     )
                     return 400, _error("idempotency_error", message), None
-                return first[3], first[4], None
+                # A replayed answer can be lost on its way too.
+                return first[3], first[4], action
             status, body = self._route(method, path, params)
             if key is not None and method == "POST":
                 self._replies[key] = (method, path, params, status, body)
@@ -103,6 +125,10 @@ class FakeStripe:
                 fault.seen += 1
                 if fault.seen == fault.nth:
                     action = action or fault.action
+        if action is None and self._chaos is not None:
+            rate, rng, actions = self._chaos
+            if rng.random() < rate:
+                action = rng.choice(actions)
         return action
 
     def _new_id(self, prefix: str) -> str:
@@ -239,6 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if action == "hang":
             fake.closing.wait(fake.hang_seconds)
+        elif action == "slow":
+            fake.closing.wait(fake.slow_seconds)
         try:
             self._answer(status, document)
         except OSError:
