@@ -2,8 +2,8 @@
 #   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
 #   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
-#   make bench - on demand only: ingest, claim, report and billing benchmarks on PostgreSQL
-#                (bench/README.md)
+#   make bench - on demand only: ingest, claim, report, billing and worker-memory benchmarks
+#                on PostgreSQL, then one summary table (bench/README.md, bench/RESULTS.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -53,13 +53,23 @@ chart-test: $(CHART_STAMP)
 
 # Flags: make bench INGEST_ARGS="--requests 2000" CLAIM_ARGS="--contacts 1000 --agents 4"
 #        REPORT_ARGS="--contacts 50000" BILLING_ARGS="--contacts 50000 --tenants 10"
-# All always run; the target fails if any failed (e.g. a double claim, a report disagreement).
+#        MEMORY_ARGS="--requests 5000"
+# All always run, each writing its headline figures to $(BENCH_OUT); bench.table then prints
+# one summary table and, for a full-size run only, appends it to $(BENCH_RECORD) (empty: never).
+# The target fails if any failed (e.g. a double claim, a report disagreement, a leak).
+BENCH_OUT    ?= bench/out
+BENCH_RECORD ?= bench/RESULTS.md
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m bench.ingest $(INGEST_ARGS); ingest=$$?; \
-	$(BIN)/python -m bench.claim $(CLAIM_ARGS); claim=$$?; \
-	$(BIN)/python -m bench.report $(REPORT_ARGS); report=$$?; \
-	$(BIN)/python -m bench.billing $(BILLING_ARGS); billing=$$?; \
-	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0
+	mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
+	$(BIN)/python -m bench.ingest --json-out $(BENCH_OUT)/ingest.json $(INGEST_ARGS); ingest=$$?; \
+	$(BIN)/python -m bench.claim --json-out $(BENCH_OUT)/claim.json $(CLAIM_ARGS); claim=$$?; \
+	$(BIN)/python -m bench.report --json-out $(BENCH_OUT)/report.json $(REPORT_ARGS); report=$$?; \
+	$(BIN)/python -m bench.billing --json-out $(BENCH_OUT)/billing.json $(BILLING_ARGS); billing=$$?; \
+	$(BIN)/python -m bench.memory --json-out $(BENCH_OUT)/memory.json $(MEMORY_ARGS); memory=$$?; \
+	$(BIN)/python -m bench.table --dir $(BENCH_OUT) $(if $(BENCH_RECORD),--record $(BENCH_RECORD)); \
+	table=$$?; \
+	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0 \
+		&& test $$memory -eq 0 && test $$table -eq 0
 
 lint: install
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ import psycopg
 from bench.common import (
     HOST,
     AppSettings,
+    add_json_out,
     busy_before,
     create_migrated_app,
     exit_cleanly_on_sigterm,
@@ -38,6 +39,7 @@ from bench.common import (
     throwaway_database,
     today,
     workdir,
+    write_result,
 )
 
 # Firms take these time zones and currencies in turn: the month's bounds differ per firm.
@@ -79,6 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tenants", type=int, default=50, help="client firms (50)")
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed (0.42)")
+    add_json_out(parser)
     args = parser.parse_args(argv)
     if args.tenants < 1 or args.contacts < args.tenants:
         parser.error("--tenants must be at least 1 and --contacts at least --tenants")
@@ -539,6 +542,29 @@ def main(argv: list[str] | None = None) -> int:
         f"Billing: close {period}, {in_period:,} handled contacts across {args.tenants} firms",
         rows,
         notes,
+    )
+    write_result(
+        args,
+        parse_args([]),
+        name="billing",
+        ours=(close_seconds, "s"),
+        reference=(result["reference_seconds"], "s", "the month rated in one SQL statement"),
+        ok=not failures,
+        verdict=(
+            f"ok: {args.tenants} invoices agree with the SQL"
+            if not failures
+            else f"FAILED: {len(failures)} disagreements"
+        ),
+        postgres=pg,
+        busy=busy,
+        details={
+            "handled_contacts": in_period,
+            "tenants": args.tenants,
+            "period": period,
+            "records_per_second": in_period / close_seconds,
+            "close_again_s": again_seconds,
+            "preview_largest_s": preview_seconds,
+        },
     )
     return 0 if not failures else 1
 

@@ -31,6 +31,7 @@ from bench.common import (
     HOST,
     AppSettings,
     ServerOptions,
+    add_json_out,
     basic_auth,
     busy_before,
     copy_table_as_reference,
@@ -46,6 +47,7 @@ from bench.common import (
     throwaway_database,
     today,
     workdir,
+    write_result,
 )
 
 REFERENCE_TABLE = "bench_ref_claims"
@@ -95,6 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, http (4)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker, http (4)")
+    add_json_out(parser)
     return parser.parse_args(argv)
 
 
@@ -537,7 +540,49 @@ def main(argv: list[str] | None = None) -> int:
     # A double claim fails the run; so does a drain that did not finish (too slow a machine
     # for --max-seconds, or agents that errored): the exactly-once check could not complete.
     good = ours is not None and all(c["exactly_once"] for c in checks)
+    summarise(args, ours, ours_check, reference, reference_check, good=good, pg=pg, busy=busy)
     return 0 if good else 1
+
+
+def summarise(
+    args, ours, ours_check, reference, reference_check, *, good: bool, pg: str, busy: str
+):
+    """The headline pair for `make bench`'s table: claims/s, ours beside SKIP LOCKED, and the
+    double claims, which must be 0 on both sides."""
+
+    def rate(outcome, check) -> float:
+        if outcome is None or check is None or not outcome["seconds"]:
+            return float("nan")
+        return check["distinct"] / outcome["seconds"]
+
+    if ours_check is None:
+        verdict = "not measured"
+    else:
+        doubles = (
+            f"double claims: ours {ours_check['doubles']}, SKIP LOCKED {reference_check['doubles']}"
+        )
+        unclaimed = ours_check["unclaimed"] + reference_check["unclaimed"]
+        verdict = ("ok: " if good else "FAILED: ") + doubles
+        if unclaimed:
+            verdict += f"; {unclaimed} left unclaimed"
+    write_result(
+        args,
+        parse_args([]),
+        name="claim",
+        ours=(rate(ours, ours_check), "claims/s"),
+        reference=(rate(reference, reference_check), "claims/s", "raw SKIP LOCKED loop"),
+        ok=good,
+        verdict=verdict,
+        postgres=pg,
+        busy=busy,
+        details={
+            "via": args.via,
+            "agents": args.agents,
+            "contacts": args.contacts,
+            "double_claims": ours_check["doubles"] if ours_check else None,
+            "reference_double_claims": reference_check["doubles"],
+        },
+    )
 
 
 def report(args, ours, ours_check, reference, reference_check, notes, pg) -> None:

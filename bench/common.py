@@ -9,7 +9,9 @@ Everything here cleans up after itself in `finally` blocks: databases are droppe
 
 from __future__ import annotations
 
+import argparse
 import base64
+import json
 import os
 import platform
 import secrets
@@ -457,9 +459,13 @@ def ratio(ours: float, reference: float) -> str:
     return f"{ours / reference:.2f}x"
 
 
-def print_table(title: str, rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
+def print_table(
+    title: str,
+    rows: list[tuple[str, str, str, str]],
+    notes: list[str],
+    header: tuple[str, str, str, str] = ("metric", "ours", "reference", "ratio"),
+) -> None:
     """Print `metric | ours | reference | ratio` aligned, with notes under it."""
-    header = ("metric", "ours", "reference", "ratio")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
 
     def line(cells) -> str:
@@ -475,6 +481,64 @@ def print_table(title: str, rows: list[tuple[str, str, str, str]], notes: list[s
     for note in notes:
         print(f"  {note}")
     sys.stdout.flush()
+
+
+# --- results for `make bench`'s summary (bench/table.py) -------------------------------------
+
+
+def add_json_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json-out",
+        metavar="PATH",
+        help="also write the headline result as JSON here, for `python -m bench.table`",
+    )
+
+
+def non_default(args: argparse.Namespace, defaults: argparse.Namespace) -> dict:
+    """The options this run changed: a run with any is not the full benchmark."""
+    given, usual = vars(args), vars(defaults)
+    return {k: v for k, v in given.items() if k != "json_out" and v != usual.get(k)}
+
+
+def write_result(
+    args: argparse.Namespace,
+    defaults: argparse.Namespace,
+    *,
+    name: str,
+    ours: tuple[float, str],
+    reference: tuple[float, str, str],
+    ok: bool,
+    verdict: str,
+    postgres: str,
+    busy: str = "",
+    details: dict | None = None,
+) -> None:
+    """Write the headline figure pair to `--json-out`, if given. `ours` is (value, unit),
+    `reference` (value, unit, what the reference is); ratio = ours / reference."""
+    if not getattr(args, "json_out", None):
+        return
+    ours_value, reference_value = ours[0], reference[0]
+    finite = ours_value == ours_value and reference_value == reference_value
+    result = {
+        "name": name,
+        "ours": {"value": ours_value if ours_value == ours_value else None, "unit": ours[1]},
+        "reference": {
+            "value": reference_value if reference_value == reference_value else None,
+            "unit": reference[1],
+            "what": reference[2],
+        },
+        "ratio": ours_value / reference_value if finite and reference_value else None,
+        "ok": ok,
+        "verdict": verdict,
+        "non_default_options": non_default(args, defaults),
+        "postgres": postgres,
+        "busy_before": busy,
+        "finished": today(),
+        "details": details or {},
+    }
+    path = Path(args.json_out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
 def fmt(value: float, digits: int = 1) -> str:

@@ -25,6 +25,7 @@ from bench.common import (
     AppSettings,
     LoadResult,
     ServerOptions,
+    add_json_out,
     basic_auth,
     busy_before,
     copy_table_as_reference,
@@ -41,6 +42,7 @@ from bench.common import (
     throwaway_database,
     today,
     workdir,
+    write_result,
 )
 
 INTAKE_RULE = "/v1/tenants/<uuid:tenant_id>/contacts"
@@ -80,6 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("ours", "reference"),
         help="measure one side only (e.g. to rerun it alone)",
     )
+    add_json_out(parser)
     return parser.parse_args(argv)
 
 
@@ -263,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             pg = postgres_version(database)
             notes.append(f"machine before the run: {busy}")
             report(args, options, ours, reference, rows_ours, rows_reference, notes, pg)
-            return 0 if ours is not None and not ours.failed and rows_ours == ours.ok else 1
+            good = ours is not None and not ours.failed and rows_ours == ours.ok
+            summarise(args, ours, reference, rows_ours, rows_reference, good=good, pg=pg, busy=busy)
+            return 0 if good else 1
         env = {
             **settings.environment(),
             "BENCH_REF_DATABASE_URL": database.app_url,
@@ -290,7 +295,49 @@ def main(argv: list[str] | None = None) -> int:
         result is not None and (result.failed or rows != result.ok)
         for result, rows in ((ours, rows_ours), (reference, rows_reference))
     )
-    return 1 if failed or (ours is None and args.only != "reference") else 0
+    bad = failed or (ours is None and args.only != "reference")
+    summarise(args, ours, reference, rows_ours, rows_reference, good=not bad, pg=pg, busy=busy)
+    return 1 if bad else 0
+
+
+def summarise(
+    args, ours, reference, rows_ours, rows_reference, *, good: bool, pg: str, busy: str
+) -> None:
+    """The headline pair for `make bench`'s table: contacts/s, ours beside the bare insert."""
+    checks = []
+    sides = (("ours", ours, rows_ours), ("reference", reference, rows_reference))
+    for label, result, rows in sides:
+        if result is None:
+            checks.append(f"{label} not measured")
+        elif result.failed:
+            checks.append(f"{label}: {result.failed} not 201")
+        elif rows != result.ok:
+            checks.append(f"{label}: {rows} rows for {result.ok} 201s")
+    answered = ours.ok + ours.failed if ours is not None else 0
+    verdict = "ok: every answer 201, rows = 201s" if good and not checks else "; ".join(checks)
+    if good and ours is not None and answered < args.requests:
+        verdict += f" ({answered:,} of {args.requests:,} in --max-seconds)"
+    write_result(
+        args,
+        parse_args([]),
+        name="ingest",
+        ours=(ours.rate if ours is not None else float("nan"), "contacts/s"),
+        reference=(
+            reference.rate if reference is not None else float("nan"),
+            "contacts/s",
+            "bare Flask + one INSERT, same gunicorn",
+        ),
+        ok=good,
+        verdict=verdict,
+        postgres=pg,
+        busy=busy,
+        details={
+            "latency_p50_ms": ours.latency_ms(0.5) if ours else None,
+            "latency_p99_ms": ours.latency_ms(0.99) if ours else None,
+            "reference_latency_p50_ms": reference.latency_ms(0.5) if reference else None,
+            "requests": answered,
+        },
+    )
 
 
 def report(args, options, ours, reference, rows_ours, rows_reference, notes, pg) -> None:

@@ -29,6 +29,7 @@ import psycopg
 from bench.common import (
     HOST,
     AppSettings,
+    add_json_out,
     busy_before,
     create_migrated_app,
     exit_cleanly_on_sigterm,
@@ -41,6 +42,7 @@ from bench.common import (
     throwaway_database,
     today,
     workdir,
+    write_result,
 )
 
 TIME_ZONE = "Europe/Madrid"
@@ -88,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the month reported, YYYY-MM (default: the last whole month of the data)",
     )
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed (0.42)")
+    add_json_out(parser)
     args = parser.parse_args(argv)
     if args.contacts < 1000 or args.repeat < 1:
         parser.error("--contacts must be at least 1000 and --repeat at least 1")
@@ -792,7 +795,34 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         notes,
     )
-    return 0 if ours_rows is not None and mismatches == 0 else 1
+    good = ours_rows is not None and mismatches == 0
+    write_result(
+        args,
+        parse_args([]),
+        name="report",
+        ours=(ours_median, "s"),
+        reference=(reference_median, "s", "hand-written SQL, same RLS"),
+        ok=good,
+        verdict=(
+            f"ok: {checked:,} figures agree"
+            if good
+            else "not measured"
+            if ours_rows is None
+            else f"FAILED: {mismatches:,} of {checked:,} figures disagree"
+        ),
+        postgres=pg,
+        busy=busy,
+        details={
+            "contacts": built["contacts"],
+            "month": f"{first:%Y-%m}",
+            "contacts_in_month": in_month,
+            "repeat": args.repeat,
+            "best_s": ours_best,
+            "reference_best_s": reference_best,
+            "superuser_reference_median_s": statistics.median(superuser_seconds),
+        },
+    )
+    return 0 if good else 1
 
 
 def policy_settings(database, tenant_id) -> dict:
