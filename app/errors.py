@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, g, json, request
+from flask import Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -61,6 +61,8 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     status = error.code or 500
     if errors and status == 422 and detail is None:
         detail = _summarise(errors)
+    if status == 413 and detail is None:
+        detail = _too_large()
     response = problem(status, detail, errors=errors)
     for name, value in (data.get("headers") or {}).items():
         response.headers[name] = value
@@ -71,6 +73,13 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def _too_large() -> str:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") if current_app else None
+    if not limit:
+        return _DEFAULT_DETAILS[413]
+    return f"The request body is larger than the {limit} bytes allowed."
 
 
 def _summarise(errors: dict) -> str:

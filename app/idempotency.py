@@ -80,7 +80,7 @@ def _fingerprint() -> str:
             body = json.dumps(
                 json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
             ).encode()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
             body = raw  # the view will refuse it; hash it as it came
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.path.encode(), body):

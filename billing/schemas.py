@@ -185,7 +185,7 @@ class RateCardCreateSchema(Schema):
     prices = fields.List(
         fields.Nested(PriceSchema),
         load_default=list,
-        validate=_no_duplicate_prices,
+        validate=[validate.Length(max=500), _no_duplicate_prices],
         metadata={"description": "Specific prices by channel, category and direction."},
     )
     tier_mode = fields.String(
@@ -199,7 +199,7 @@ class RateCardCreateSchema(Schema):
     tiers = fields.List(
         fields.Nested(TierSchema),
         load_default=list,
-        validate=_ascending_bands,
+        validate=[validate.Length(max=50), _ascending_bands],
         metadata={"description": "Volume bands over the month's handled contacts; empty: none."},
     )
     monthly_minimum = Amount(

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from app.api import SelectPage
+from app.api import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import EXPORT_READ, TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
+from app.errors import Unprocessable
 from tenants import service as tenants_service
 from tenants.schemas import (
     INTEGRATION_SCOPES,
@@ -236,11 +237,30 @@ class UserById(MethodView):
     @users_blp.arguments(UserUpdateSchema)
     @users_blp.response(200, UserSchema)
     def patch(self, member_in, tenant_id, user_id):
-        """Change a user's name, role or active flag"""
+        """Change a user's name, role or active flag
+
+        Not your own role or active flag: another admin of the firm changes those, so that a
+        firm cannot lock itself out by mistake.
+        """
         membership = _member_or_404(user_id)
+        _refuse_changing_own_standing(membership, member_in)
         users_blp.check_etag(membership, UserSchema)
         return tenants_service.update_member(
             membership=membership, member_in=member_in, actor=current_actor()
+        )
+
+
+def _refuse_changing_own_standing(membership, member_in: dict) -> None:
+    if membership.user_id != current_principal().user_id:
+        return
+    refused = {}
+    if member_in.get("is_active") is False:
+        refused["is_active"] = ["You may not deactivate yourself; another admin of the firm can."]
+    if "role" in member_in and member_in["role"] != membership.role:
+        refused["role"] = ["You may not change your own role; another admin of the firm can."]
+    if refused:
+        raise Unprocessable(
+            f"Invalid input: {', '.join(sorted(refused))}.", errors={"json": refused}
         )
 
 

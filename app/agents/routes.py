@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from app.agents import service as agents_service
 from app.agents.models import Agent
@@ -31,7 +31,7 @@ from app.agents.schemas import (
     TimelineQueryArgsSchema,
     TimelineSchema,
 )
-from app.api import SelectPage
+from app.api import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import AGENT_ADMIN, AGENT_READ, AGENT_WORK
 from app.auth.principal import Principal, current_actor, current_principal, require

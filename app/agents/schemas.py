@@ -99,7 +99,9 @@ class _AgentProfileSchema(Schema):
 
     @validates("skills")
     def _skills(self, value: list[dict], **_kwargs) -> None:
-        _unique((skill["name"].strip() for skill in value), "skill name")
+        # marshmallow runs this on what deserialized even when an item failed (its errors are
+        # reported already): an item without a name is skipped, not a KeyError.
+        _unique((skill["name"].strip() for skill in value if "name" in skill), "skill name")
 
     @validates("channels")
     def _channels(self, value: list[str], **_kwargs) -> None:
@@ -168,7 +170,8 @@ class AgentAssignmentsUpdateSchema(Schema):
 
     @validates("assignments")
     def _assignments(self, value: list[dict], **_kwargs) -> None:
-        _unique((a["queue_id"] for a in value), "queue")
+        # As for skills: an item that failed to deserialize may lack its queue_id.
+        _unique((a["queue_id"] for a in value if "queue_id" in a), "queue")
 
 
 class TenantBriefSchema(Schema):

@@ -8,11 +8,11 @@ from functools import wraps
 
 from flask import request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema
 
 from app import idempotency
-from app.api import SelectPage
+from app.api import Blueprint, SelectPage
 from app.auth.permissions import (
     CONTACT_ASSIGN,
     CONTACT_CREATE,

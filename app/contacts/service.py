@@ -433,6 +433,9 @@ def rows_from_ndjson(text: str) -> list[tuple[int, object]]:
         except ValueError as exc:
             rows.append((line, RowError(f"Not valid JSON: {exc}.")))
             continue
+        except RecursionError:
+            rows.append((line, RowError("Not valid JSON: nested too deeply.")))
+            continue
         rows.append((line, value if isinstance(value, dict) else RowError("Not a JSON object.")))
     return rows
 

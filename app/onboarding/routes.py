@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import idempotency
+from app.api import Blueprint
 from app.auth.permissions import TENANT_ADMIN
 from app.auth.principal import current_actor, require
 from app.onboarding import service as onboarding_service

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from app.api import SelectPage
+from app.api import Blueprint, SelectPage
 from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from app.queues import service as queues_service

@@ -73,6 +73,9 @@ class QueueSchema(Schema):
 
 
 _NAME = validate.Length(min=1, max=100)
+# Bounds on lists, so that a body cannot make a request check thousands of items.
+MAX_LANGUAGES = 50
+MAX_BRIEFING_QUEUES = 500
 _CHANNELS = [
     validate.Length(min=1, error="List at least one channel."),
     validate.ContainsOnly(CHANNELS, error="Channels must be among: {choices}."),
@@ -98,7 +101,7 @@ class QueueUpdateSchema(Schema):
     )
     languages = fields.List(
         LanguageTag(),
-        validate=no_duplicates("Language"),
+        validate=[validate.Length(max=MAX_LANGUAGES), no_duplicates("Language")],
         metadata={
             "description": "BCP 47 primary language subtags; empty: every language.",
             "example": ["es", "ca"],
@@ -127,7 +130,7 @@ class QueueCreateSchema(QueueUpdateSchema):
     languages = fields.List(
         LanguageTag(),
         load_default=list,
-        validate=no_duplicates("Language"),
+        validate=[validate.Length(max=MAX_LANGUAGES), no_duplicates("Language")],
         metadata={"description": "BCP 47 primary language subtags; empty (the default): all."},
     )
     answer_threshold_seconds = fields.Integer(
@@ -181,7 +184,7 @@ class BriefingUpdateSchema(Schema):
     )
     queue_ids = fields.List(
         fields.UUID(),
-        validate=no_duplicates("Queue"),
+        validate=[validate.Length(max=MAX_BRIEFING_QUEUES), no_duplicates("Queue")],
         metadata={"description": "Queues of this firm; empty: all of them."},
     )
 
@@ -205,7 +208,7 @@ class BriefingCreateSchema(BriefingUpdateSchema):
     queue_ids = fields.List(
         fields.UUID(),
         load_default=list,
-        validate=no_duplicates("Queue"),
+        validate=[validate.Length(max=MAX_BRIEFING_QUEUES), no_duplicates("Queue")],
         metadata={"description": "Queues of this firm; empty (the default): all of them."},
     )
 

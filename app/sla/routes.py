@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
-from app.api import SelectPage
+from app.api import Blueprint, SelectPage
 from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
 from app.db import db, utcnow
