@@ -204,6 +204,9 @@ class ErrorResponsesPlugin(BasePlugin):
                 generic.append(422)
             if method in _WRITES:
                 generic.append(409)
+            # The database unreachable (a restart, a failover): nothing was committed, retry
+            # after Retry-After (app/__init__.py).
+            generic.append(503)
             for parameter in queries:
                 if parameter.get("name") == "page":
                     parameter.setdefault("schema", {})["maximum"] = MAX_PAGE

@@ -97,6 +97,21 @@ def test_openapi_document_describes_the_api_and_its_security(client):
     assert "tenants:admin" in post["description"]
 
 
+def test_every_operation_documents_the_503_a_database_outage_answers(client):
+    spec = client.get("/openapi.json").get_json()
+
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert len(operations) > 50
+    undocumented = [(p, m) for p, m, op in operations if "503" not in op["responses"]]
+    assert undocumented == []
+
+
 def test_docs_page_loads_its_assets_from_the_app_and_no_cdn(client):
     response = client.get("/docs")
 
