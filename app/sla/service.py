@@ -634,30 +634,24 @@ def scan_batch(*, now: datetime, limit: int) -> dict:
     # precedes any tenant scope. Each tenant's contacts are then changed in its own scope; the
     # locks are the transaction's, so they hold across the switch.
     with unscoped():
-        candidates = db.session.execute(
-            select(Contact.tenant_id, Contact.id)
+        locked = db.session.scalars(
+            select(Contact)
             .join(Tenant, Tenant.id == Contact.tenant_id)
             # An offboarded firm is read-only and waits for deletion: nothing more to announce.
             .where(has_due_clock, Tenant.status != "offboarded")
             .order_by(Contact.sla_due_at.asc().nulls_last(), Contact.id)
             .limit(limit)
             .with_for_update(of=Contact, skip_locked=True)
+            # What is now locked may have changed since an earlier read in this session.
+            .execution_options(populate_existing=True)
         ).all()
-    by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for tenant_id, contact_id in candidates:
-        by_tenant[tenant_id].append(contact_id)
+    by_tenant: dict[uuid.UUID, list[Contact]] = defaultdict(list)
+    for contact in locked:
+        by_tenant[contact.tenant_id].append(contact)
     counts = {"contacts": 0, "at_risk": 0, "breached": 0}
-    for tenant_id, contact_ids in sorted(by_tenant.items(), key=lambda item: str(item[0])):
+    for tenant_id, contacts in sorted(by_tenant.items(), key=lambda item: str(item[0])):
         with tenant_scope(tenant_id):
-            locked = db.session.scalars(
-                select(Contact)
-                .where(Contact.id.in_(contact_ids))
-                .order_by(Contact.id)
-                # Already locked by this transaction above: re-read, never wait.
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).all()
-            for contact in locked:
+            for contact in contacts:
                 counts["contacts"] += 1
                 # Marking needs no calendar: the instants were set when the clock last changed.
                 clocks = _clocks_of(contact)
