@@ -263,29 +263,24 @@ _SET_SCOPE = text(
 
 def _settings(scope: Scope | None) -> dict[str, str]:
     # No scope reads nothing: the policies turn '' into NULL, which matches no row.
+    settings = {
+        "tenant_id": "",
+        "tenant_ids": "",
+        "unscoped": "off",
+        "queue_scoped": "off",
+        "queue_ids": "",
+    }
     if scope is None:
-        return {
-            "tenant_id": "",
-            "tenant_ids": "",
-            "unscoped": "off",
-            "queue_scoped": "off",
-            "queue_ids": "",
-        }
+        return settings
     if scope.is_unscoped:
-        return {
-            "tenant_id": "",
-            "tenant_ids": "",
-            "unscoped": "on",
-            "queue_scoped": "off",
-            "queue_ids": "",
-        }
+        return {**settings, "unscoped": "on"}
     # An agent's scope also names the queues it reaches the tenant through; the policy of a
     # queue-scoped table (contacts, migration 0008) hides rows of other queues, so this holds
     # without the ORM filter too. No queues at all is "on" with an empty list: nothing visible.
     return {
+        **settings,
         "tenant_id": str(scope.write_tenant_id or ""),
         "tenant_ids": ",".join(sorted(str(t) for t in scope.tenant_ids)),
-        "unscoped": "off",
         "queue_scoped": "on" if scope.queue_ids is not None else "off",
         "queue_ids": ",".join(sorted(str(q) for q in scope.queue_ids or ())),
     }
