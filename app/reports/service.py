@@ -959,11 +959,45 @@ def agents_report(*, from_: datetime, to: datetime, now: datetime | None = None)
 
 
 def _agent_figures(work, available: float) -> dict:
-    handled = _int(work.handled) if work is not None else 0
     handle = float(work.handle or 0) if work is not None else 0.0
-    rated = _int(work.rated) if work is not None else 0
-    satisfied = _int(work.satisfied) if work is not None else 0
     idle, occupancy = _occupancy(handle, available)
+    return _agent_row(
+        handled=_int(work.handled) if work is not None else 0,
+        handle=handle,
+        available=available,
+        idle=idle,
+        occupancy=occupancy,
+        rated=_int(work.rated) if work is not None else 0,
+        satisfied=_int(work.satisfied) if work is not None else 0,
+    )
+
+
+def _agent_totals(rows: list[dict]) -> dict:
+    """The tenant's figures over all its agents (occupancy from the summed times)."""
+    handle = sum(r["handle_seconds"] for r in rows)
+    idle = sum(r["idle_seconds"] for r in rows)
+    return _agent_row(
+        handled=sum(r["handled"] for r in rows),
+        handle=handle,
+        available=sum(r["available_seconds"] for r in rows),
+        idle=idle,
+        occupancy=_ratio(handle, handle + idle),
+        rated=sum(r["csat_responses"] for r in rows),
+        satisfied=sum(r["csat_satisfied"] for r in rows),
+    )
+
+
+def _agent_row(
+    *,
+    handled: int,
+    handle: float,
+    available: float,
+    idle: float,
+    occupancy,
+    rated: int,
+    satisfied: int,
+) -> dict:
+    """One agent's figures, or the sum of all: the same fields either way."""
     return {
         "handled": handled,
         "handle_seconds": round(handle, _SECONDS_DIGITS),
@@ -971,27 +1005,6 @@ def _agent_figures(work, available: float) -> dict:
         "available_seconds": round(available, _SECONDS_DIGITS),
         "idle_seconds": round(idle, _SECONDS_DIGITS),
         "occupancy": occupancy,
-        "csat_responses": rated,
-        "csat_satisfied": satisfied,
-        "csat": _ratio(satisfied, rated),
-    }
-
-
-def _agent_totals(rows: list[dict]) -> dict:
-    """The tenant's figures over all its agents (occupancy from the summed times)."""
-    handled = sum(r["handled"] for r in rows)
-    handle = sum(r["handle_seconds"] for r in rows)
-    available = sum(r["available_seconds"] for r in rows)
-    idle = sum(r["idle_seconds"] for r in rows)
-    rated = sum(r["csat_responses"] for r in rows)
-    satisfied = sum(r["csat_satisfied"] for r in rows)
-    return {
-        "handled": handled,
-        "handle_seconds": round(handle, _SECONDS_DIGITS),
-        "aht_seconds": _ratio(handle, handled, _SECONDS_DIGITS),
-        "available_seconds": round(available, _SECONDS_DIGITS),
-        "idle_seconds": round(idle, _SECONDS_DIGITS),
-        "occupancy": _ratio(handle, handle + idle),
         "csat_responses": rated,
         "csat_satisfied": satisfied,
         "csat": _ratio(satisfied, rated),
