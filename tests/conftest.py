@@ -139,3 +139,44 @@ def factory(app):
     from tests.factories import Factory
 
     return Factory(app)
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The application on a fresh SQLite file, migrated: what `make run` serves a newcomer."""
+    from app.db import db
+
+    application = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'switchboard.db'}",
+            "SECRET_KEY": "test-secret",
+        }
+    )
+    result = application.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_app(request):
+    """The application on each database the product runs on, for cases that must hold on both."""
+    if request.param == "postgresql":
+        request.getfixturevalue("database")
+        return request.getfixturevalue("app")
+    return request.getfixturevalue("sqlite_app")
+
+
+@pytest.fixture
+def db_client(db_app):
+    return db_app.test_client()
+
+
+@pytest.fixture
+def db_factory(db_app):
+    from tests.factories import Factory
+
+    return Factory(db_app)

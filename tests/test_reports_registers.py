@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event
 
-from app import create_app
 from app.agents.models import AgentTimeSegment
 from app.db import db
 from tests.factories import Factory
@@ -550,23 +549,6 @@ def test_the_portfolio_needs_a_sane_range(client, factory):
 
 
 # --- SQLite: the first-run database answers every report -------------------------------------
-
-
-@pytest.fixture
-def sqlite_app(tmp_path):
-    application = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'switchboard.db'}",
-            "SECRET_KEY": "test-secret",
-        }
-    )
-    result = application.test_cli_runner().invoke(args=["db", "upgrade"])
-    assert result.exit_code == 0, result.output
-    yield application
-    with application.app_context():
-        db.engine.dispose()
 
 
 def test_every_report_answers_on_sqlite_with_the_same_figures(sqlite_app):
