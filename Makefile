@@ -1,5 +1,6 @@
 # Switchboard: two commands for a newcomer (see README.md).
-#   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
+#   make run   - install, migrate and seed the embedded SQLite database, then run the API on
+#                :8000 (HOST, PORT), the worker and the SLA scan (Procfile.dev); Ctrl-C stops all
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
 #   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
 #   make bench - on demand only: ingest, claim, report, billing and worker-memory benchmarks
@@ -32,10 +33,13 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # The demo may send webhooks to a receiver on this machine (plain http, loopback).
 run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
 run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
+run: export HOST := $(HOST)
+# honcho runs Procfile.dev's processes (the API on PORT, the worker, the SLA scan every 5 s),
+# prefixes their output with their names and stops them all on Ctrl-C.
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	$(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -1,0 +1,206 @@
+"""`make run`: one command runs the whole product (the API, the worker and the SLA scan of
+Procfile.dev, under honcho) on a fresh SQLite database, and Ctrl-C stops all of it.
+
+The test runs the Makefile's own `run` target (its install step skipped: the venv is there)
+on a free port against a temporary instance folder, where a call has just come in that is due
+2 s later: no request will touch it again, so only the SLA scan can mark the breach, and only
+the worker can deliver its webhook. Once both have happened, SIGINT goes to the whole
+foreground process group, as a terminal's Ctrl-C does, and every process must be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.contacts import service as contacts_service
+from app.db import db
+from app.queues.models import Queue
+from app.sla.models import BusinessCalendar, SlaPolicy
+from tenants.scoping import tenant_scope
+from tenants.service import SYSTEM
+from tests.conftest import _free_port
+from tests.factories import Factory
+from tests.test_sla_engine import ALWAYS
+from tests.test_webhook_delivery import Receiver, make_endpoint, serve_receiver
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 30  # 8 s on a quiet machine: migrate, seed, start three processes
+BREACH_SECONDS = 15  # the scan runs every 5 s and the worker polls every 5 s
+STOP_SECONDS = 10  # honcho sends SIGTERM at once and SIGKILL only after 5 s
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve_receiver()
+
+
+def always_open_firm(app, receiver: Receiver):
+    """A firm open around the clock (no holidays), whose voice calls must be answered within
+    2 s, with a webhook endpoint at the test's receiver; return (tenant, voice queue)."""
+    app.config["WEBHOOK_ALLOW_INSECURE_URLS"] = True
+    app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = True
+    tenant = Factory(app).tenant(time_zone="UTC")
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.add(
+            BusinessCalendar(
+                effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+                time_zone="UTC",
+                weekly_hours=ALWAYS,
+                holiday_country=None,
+                closures=[],
+            )
+        )
+        db.session.add(
+            SlaPolicy(
+                name="Instant",
+                is_default=True,
+                targets=[
+                    {
+                        "priority": "normal",
+                        "channel": "voice",
+                        "category": None,
+                        "first_response_seconds": None,
+                        "answer_threshold_seconds": 2,
+                        "resolution_seconds": 3600,
+                    }
+                ],
+            )
+        )
+        queue = Queue(name="Calls", channels=["voice"])
+        db.session.add(queue)
+        db.session.commit()
+    make_endpoint(app, tenant, receiver.url, event_types=["sla.breached"])
+    return tenant, queue
+
+
+def call_arrives(app, tenant, queue) -> uuid.UUID:
+    """A voice call comes in now, through the service (as the API would take it)."""
+    with app.app_context(), tenant_scope(tenant.id):
+        contact, created = contacts_service.create(
+            contact_in={
+                "channel": "voice",
+                "direction": "inbound",
+                "category": "information_request",
+                "queue_id": queue.id,
+            },
+            tenant=tenant,
+            actor=SYSTEM,
+        )
+        assert created and contact.sla_state == "ok"
+        db.session.commit()
+        return contact.id
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
+
+
+def wait_for(condition, seconds: float, what: str, output: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {seconds} s; make run said:\n{output.read_text()}")
+
+
+def healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def breach_delivered(receiver: Receiver, contact_id: uuid.UUID) -> bool:
+    """The receiver got an `sla.breached` event naming the contact."""
+    with receiver.lock:
+        received = list(receiver.requests)
+    return any(
+        r.headers.get("Switchboard-Event-Type") == "sla.breached"
+        and str(contact_id) in r.body.decode()
+        for r in received
+    )
+
+
+def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c_stops_it_all(
+    sqlite_app, receiver, tmp_path
+):
+    tenant, queue = always_open_firm(sqlite_app, receiver)
+    # Due 2 s from now: long before the demo is up, but only the scan can notice it.
+    call = call_arrives(sqlite_app, tenant, queue)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env |= {
+        "SWITCHBOARD_INSTANCE_PATH": str(tmp_path),
+        "SWITCHBOARD_DATABASE_URL": sqlite_app.config["DATABASE_URL"],
+        "SWITCHBOARD_SECRET_KEY": "test-secret",
+    }
+    output = tmp_path / "make-run.log"
+    with output.open("wb") as log:
+        # `-o install`: the venv is installed already; everything else is `make run` as is.
+        # A session of its own, so SIGINT to its process group is exactly a terminal's Ctrl-C.
+        make = subprocess.Popen(
+            ["make", "-o", "install", "run", f"PORT={port}", "HOST=127.0.0.1"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: healthy(port), STARTUP_SECONDS, "/healthz", output)
+        wait_for(lambda: breach_delivered(receiver, call), BREACH_SECONDS, "breach webhook", output)
+        processes = descendants(make.pid)
+        said = output.read_text()
+        for name in ("web.1", "worker.1", "sla.1"):
+            assert f"{name} started" in said, said
+        # The demo was seeded by the same command, and the dev server is the one answering.
+        assert "BPO admin: admin@bpo.example" in said, said
+
+        os.killpg(make.pid, signal.SIGINT)
+        make.wait(timeout=STOP_SECONDS)
+        wait_for(
+            lambda: not any(alive(pid) for pid in processes),
+            STOP_SECONDS,
+            "clean stop of every process",
+            output,
+        )
+        assert not healthy(port)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
