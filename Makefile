@@ -34,6 +34,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
 run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
 run: export HOST := $(HOST)
+# Tokens, the metadata URLs and the docs page's sign-in name the address the API is reached at.
+run: export SWITCHBOARD_OAUTH_ISSUER ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 # honcho runs Procfile.dev's processes (the API on PORT, the worker, the SLA scan every 5 s),
 # prefixes their output with their names and stops them all on Ctrl-C.
 run: install

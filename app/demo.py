@@ -284,16 +284,21 @@ def _client(client_id: str) -> ApiClient | None:
 
 def _ensure_docs_client() -> None:
     """The public client the API docs page signs in with (authorization code + PKCE)."""
+    issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
+    redirect_uri = f"{issuer}/docs/assets/oauth2-redirect.html"
     # The docs client belongs to the BPO, not to any tenant.
     with unscoped():
-        if _client(DOCS_CLIENT_ID) is not None:
+        existing = _client(DOCS_CLIENT_ID)
+        if existing is not None:
+            # `make run PORT=...` moves the issuer: the docs page must still sign in.
+            if existing.redirect_uris != [redirect_uri]:
+                existing.redirect_uris = [redirect_uri]
             return
-        issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
         client, _ = tenants_service.create_api_client(
             name="Switchboard API docs",
             scope=" ".join(SCOPES),
             grant_types=["authorization_code", "refresh_token"],
-            redirect_uris=[f"{issuer}/docs/assets/oauth2-redirect.html"],
+            redirect_uris=[redirect_uri],
             confidential=False,
             actor=tenants_service.SYSTEM,
         )

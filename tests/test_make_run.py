@@ -21,12 +21,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from app.contacts import service as contacts_service
 from app.db import db
+from app.demo import DOCS_CLIENT_ID
 from app.queues.models import Queue
 from app.sla.models import BusinessCalendar, SlaPolicy
-from tenants.scoping import tenant_scope
+from tenants.models import ApiClient
+from tenants.scoping import tenant_scope, unscoped
 from tenants.service import SYSTEM
 from tests.conftest import _free_port
 from tests.factories import Factory
@@ -188,8 +191,12 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
         said = output.read_text()
         for name in ("web.1", "worker.1", "sla.1"):
             assert f"{name} started" in said, said
-        # The demo was seeded by the same command, and the dev server is the one answering.
+        # The demo was seeded by the same command, and tokens name the address it serves at.
         assert "BPO admin: admin@bpo.example" in said, said
+        metadata = requests.get(
+            f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=5
+        ).json()
+        assert metadata["issuer"] == f"http://127.0.0.1:{port}"
 
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=STOP_SECONDS)
@@ -204,3 +211,13 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait()
+
+
+def test_the_docs_page_still_signs_in_after_the_demo_moves_to_another_port(sqlite_app):
+    runner = sqlite_app.test_cli_runner()
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    sqlite_app.config["OAUTH_ISSUER"] = "http://127.0.0.1:8080"  # make run PORT=8080
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    with sqlite_app.app_context(), unscoped():
+        docs = db.session.scalar(select(ApiClient).where(ApiClient.client_id == DOCS_CLIENT_ID))
+        assert docs.redirect_uris == ["http://127.0.0.1:8080/docs/assets/oauth2-redirect.html"]
