@@ -132,6 +132,21 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
 
 
+def stop_everything(make: subprocess.Popen) -> None:
+    """After a failure: honcho's children run in sessions of their own, so killing make's
+    process group alone would leave them running."""
+    if make.poll() is not None:
+        return
+    left = descendants(make.pid)
+    os.killpg(make.pid, signal.SIGKILL)
+    make.wait()
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def wait_for(condition, seconds: float, what: str, output: Path) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -208,9 +223,7 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
         )
         assert not healthy(port)
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
-            make.wait()
+        stop_everything(make)
 
 
 def test_the_docs_page_still_signs_in_after_the_demo_moves_to_another_port(sqlite_app):
