@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -216,6 +217,31 @@ def demo_seed() -> None:
 
     for line in seed():
         click.echo(line)
+
+
+@demo_cli.command("receiver")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, required=True, help="Port to listen on.")
+def demo_receiver(host: str, port: int) -> None:
+    """Stand in for the demo firms' webhook servers: print each event, checking its signature.
+
+    `make run` runs it beside the API; `demo seed` with SWITCHBOARD_DEMO_WEBHOOK_URL set points
+    each demo firm's endpoint here. Stops on SIGINT/SIGTERM.
+    """
+    from app import demo_receiver
+    from app import worker as background
+
+    credentials = Path(current_app.instance_path) / "demo-credentials.json"
+    server = demo_receiver.make_server(
+        host=host, port=port, credentials_file=credentials, echo=click.echo
+    )
+    click.echo(f"demo receiver: webhooks at http://{host}:{port}{demo_receiver.PATH_PREFIX}<slug>")
+    stop = threading.Event()
+    restore = background.stop_on_signals(stop)
+    try:
+        demo_receiver.serve(server, stop=stop)
+    finally:
+        restore()
 
 
 @sla_cli.command("scan")

@@ -1,18 +1,23 @@
-"""`make run`: one command runs the whole product (the API, the worker and the SLA scan of
-Procfile.dev, under honcho) on a fresh SQLite database, and Ctrl-C stops all of it.
+"""`make run`: one command runs the whole product (the API, the worker, the SLA scan and the
+demo's webhook receiver, from Procfile.dev under honcho) on a fresh SQLite database, and Ctrl-C
+stops all of it.
 
 The test runs the Makefile's own `run` target (its install step skipped: the venv is there)
 on a free port against a temporary instance folder, where a call has just come in that is due
 2 s later: no request will touch it again, so only the SLA scan can mark the breach, and only
-the worker can deliver its webhook. Once both have happened, SIGINT goes to the whole
+the worker can deliver its webhook. A ping to a demo firm's endpoint must reach the demo
+receiver, signed. Once all that has happened, SIGINT goes to the whole
 foreground process group, as a terminal's Ctrl-C does, and every process must be gone.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,11 +28,14 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from app import demo_receiver
 from app.contacts import service as contacts_service
 from app.db import db
 from app.demo import DOCS_CLIENT_ID
 from app.queues.models import Queue
 from app.sla.models import BusinessCalendar, SlaPolicy
+from app.webhooks import service as webhooks_service
+from tenants import service as tenants_service
 from tenants.models import ApiClient
 from tenants.scoping import tenant_scope, unscoped
 from tenants.service import SYSTEM
@@ -37,8 +45,8 @@ from tests.test_sla_engine import ALWAYS
 from tests.test_webhook_delivery import Receiver, make_endpoint, serve_receiver
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 30  # 8 s on a quiet machine: migrate, seed, start three processes
-BREACH_SECONDS = 15  # the scan runs every 5 s and the worker polls every 5 s
+STARTUP_SECONDS = 120  # ~10 s on a quiet machine (migrate, seed, start); a ceiling under load
+BREACH_SECONDS = 30  # the scan runs every 5 s and the worker polls every 5 s: ~10 s
 STOP_SECONDS = 10  # honcho sends SIGTERM at once and SIGKILL only after 5 s
 
 
@@ -102,6 +110,16 @@ def call_arrives(app, tenant, queue) -> uuid.UUID:
         assert created and contact.sla_state == "ok"
         db.session.commit()
         return contact.id
+
+
+def ping_the_demo_receiver(app, slug: str) -> None:
+    """Queue a `webhook.ping` to the demo firm's endpoint, as its client admin could."""
+    with app.app_context():
+        tenant = tenants_service.get_by_slug(slug=slug)
+        with tenant_scope(tenant.id):
+            [endpoint] = db.session.scalars(webhooks_service.list_()).all()
+            webhooks_service.ping(endpoint=endpoint)
+            db.session.commit()
 
 
 def descendants(pid: int) -> set[int]:
@@ -188,11 +206,12 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
         "SWITCHBOARD_SECRET_KEY": "test-secret",
     }
     output = tmp_path / "make-run.log"
+    settings = [f"PORT={port}", "HOST=127.0.0.1", f"RECEIVER_PORT={_free_port()}"]
     with output.open("wb") as log:
         # `-o install`: the venv is installed already; everything else is `make run` as is.
         # A session of its own, so SIGINT to its process group is exactly a terminal's Ctrl-C.
         make = subprocess.Popen(
-            ["make", "-o", "install", "run", f"PORT={port}", "HOST=127.0.0.1"],
+            ["make", "-o", "install", "run", *settings],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -204,7 +223,7 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
         wait_for(lambda: breach_delivered(receiver, call), BREACH_SECONDS, "breach webhook", output)
         processes = descendants(make.pid)
         said = output.read_text()
-        for name in ("web.1", "worker.1", "sla.1"):
+        for name in ("web.1", "worker.1", "sla.1", "webhooks.1"):
             assert f"{name} started" in said, said
         # The demo was seeded by the same command, and tokens name the address it serves at.
         assert "BPO admin: admin@bpo.example" in said, said
@@ -212,6 +231,10 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
             f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=5
         ).json()
         assert metadata["issuer"] == f"http://127.0.0.1:{port}"
+        # The demo firms' endpoints point at the demo receiver, which checks what it gets.
+        ping_the_demo_receiver(sqlite_app, "acme-retail")
+        printed = re.compile(r"acme-retail: webhook\.ping \S+ .*\(signature ok\)")
+        wait_for(lambda: printed.search(output.read_text()), BREACH_SECONDS, "ping", output)
 
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=STOP_SECONDS)
@@ -234,3 +257,73 @@ def test_the_docs_page_still_signs_in_after_the_demo_moves_to_another_port(sqlit
     with sqlite_app.app_context(), unscoped():
         docs = db.session.scalar(select(ApiClient).where(ApiClient.client_id == DOCS_CLIENT_ID))
         assert docs.redirect_uris == ["http://127.0.0.1:8080/docs/assets/oauth2-redirect.html"]
+
+
+def test_the_demo_firms_get_one_endpoint_each_at_the_demo_receiver_whose_secret_is_kept(
+    sqlite_app,
+):
+    sqlite_app.config |= {
+        "DEMO_WEBHOOK_URL": "http://127.0.0.1:8001/webhooks",
+        "WEBHOOK_ALLOW_INSECURE_URLS": True,
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": True,
+    }
+    credentials = Path(sqlite_app.instance_path) / "demo-credentials.json"
+    runner = sqlite_app.test_cli_runner()
+    for _ in range(2):  # a second seed changes nothing
+        assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+        assert demo_endpoints(sqlite_app) == {
+            slug: ("http://127.0.0.1:8001/webhooks/" + slug, secret_kept(credentials, slug))
+            for slug in ("acme-retail", "globex-telecom")
+        }
+    credentials.unlink()  # lost: the next seed gives new secrets and keeps them
+    before = demo_endpoints(sqlite_app)
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    after = demo_endpoints(sqlite_app)
+    assert after["acme-retail"][1] != before["acme-retail"][1]
+    assert after["acme-retail"][1] == secret_kept(credentials, "acme-retail")
+
+
+def demo_endpoints(app) -> dict[str, tuple[str, str]]:
+    """Each demo firm's one endpoint: (url, secret)."""
+    endpoints = {}
+    with app.app_context():
+        for slug in ("acme-retail", "globex-telecom"):
+            tenant = tenants_service.get_by_slug(slug=slug)
+            with tenant_scope(tenant.id):
+                [endpoint] = db.session.scalars(webhooks_service.list_()).all()
+                endpoints[slug] = (endpoint.url, endpoint.secret)
+    return endpoints
+
+
+def secret_kept(credentials: Path, slug: str) -> str:
+    return json.loads(credentials.read_text())[slug]["webhook_secret"]
+
+
+def test_the_demo_receiver_prints_signed_events_and_refuses_forged_ones(tmp_path):
+    credentials = tmp_path / "demo-credentials.json"
+    credentials.write_text(json.dumps({"acme-retail": {"webhook_secret": "whsec_demo"}}))
+    printed: list[str] = []
+    server = demo_receiver.make_server(
+        host="127.0.0.1", port=0, credentials_file=credentials, echo=printed.append
+    )
+    stop = threading.Event()
+    serving = threading.Thread(target=demo_receiver.serve, args=(server,), kwargs={"stop": stop})
+    serving.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/webhooks/"
+    body = json.dumps({"data": {"external_id": "ACME-1001", "clock": "first_response"}}).encode()
+
+    def post(slug: str, secret: str) -> int:
+        signature = webhooks_service.sign(secret=secret, timestamp=int(time.time()), body=body)
+        headers = {"Switchboard-Signature": signature, "Switchboard-Event-Type": "sla.breached"}
+        return requests.post(base + slug, data=body, headers=headers, timeout=5).status_code
+
+    try:
+        assert post("acme-retail", "whsec_demo") == 200
+        assert post("acme-retail", "whsec_forged") == 400
+        assert post("globex-telecom", "whsec_demo") == 400  # no secret kept for it
+    finally:
+        stop.set()
+        serving.join(timeout=10)
+    assert printed[0].startswith("acme-retail: sla.breached ? ACME-1001 first_response")
+    assert printed[0].endswith("(signature ok)")
+    assert "REFUSED" in printed[1] and "REFUSED" in printed[2]
