@@ -1,5 +1,7 @@
 # Switchboard: two commands for a newcomer (see README.md).
-#   make run   - install, migrate and seed the embedded SQLite database, serve on :8000
+#   make run   - install, migrate and seed the embedded SQLite database, then run the API on
+#                :8000 (HOST, PORT), the worker, the SLA scan and a webhook receiver
+#                (:8001, RECEIVER_PORT) from Procfile.dev; Ctrl-C stops all
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
 #   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
 #   make bench - on demand only: ingest, claim, report, billing and worker-memory benchmarks
@@ -14,6 +16,8 @@ CHART_VENV  := .venv-chart
 CHART_STAMP := $(CHART_VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# make run's demo webhook receiver (Procfile.dev's `webhooks`), beside the API.
+RECEIVER_PORT ?= $(shell expr $(PORT) + 1)
 
 .PHONY: install run test chart-test bench lint format clean
 
@@ -32,10 +36,18 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # The demo may send webhooks to a receiver on this machine (plain http, loopback).
 run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
 run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
+run: export HOST := $(HOST)
+# Tokens, the metadata URLs and the docs page's sign-in name the address the API is reached at.
+run: export SWITCHBOARD_OAUTH_ISSUER ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
+# Each demo firm's SLA webhooks go to the demo receiver, which prints them.
+run: export RECEIVER_PORT := $(RECEIVER_PORT)
+run: export SWITCHBOARD_DEMO_WEBHOOK_URL ?= http://127.0.0.1:$(RECEIVER_PORT)/webhooks
+# honcho runs Procfile.dev's processes (the API on PORT, the worker, the SLA scan every 5 s,
+# the webhook receiver), prefixes their output with their names and stops all on Ctrl-C.
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	$(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -4,8 +4,11 @@ transaction and commits once at the end."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -27,6 +30,8 @@ demo_cli = AppGroup("demo", help="Demo data for a first run.")
 tenants_cli = AppGroup("tenants", help="Client firms: purge those past their retention.")
 sla_cli = AppGroup("sla", help="SLA clocks: mark what went at risk or breached with no event.")
 billing_cli = AppGroup("billing", help="Billing: close a month, suspend firms long past due.")
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -214,15 +219,56 @@ def demo_seed() -> None:
         click.echo(line)
 
 
+@demo_cli.command("receiver")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, required=True, help="Port to listen on.")
+def demo_receiver(host: str, port: int) -> None:
+    """Stand in for the demo firms' webhook servers: print each event, checking its signature.
+
+    `make run` runs it beside the API; `demo seed` with SWITCHBOARD_DEMO_WEBHOOK_URL set points
+    each demo firm's endpoint here. Stops on SIGINT/SIGTERM.
+    """
+    from app import demo_receiver
+    from app import worker as background
+
+    credentials = Path(current_app.instance_path) / "demo-credentials.json"
+    server = demo_receiver.make_server(
+        host=host, port=port, credentials_file=credentials, echo=click.echo
+    )
+    click.echo(f"demo receiver: webhooks at http://{host}:{port}{demo_receiver.PATH_PREFIX}<slug>")
+    stop = threading.Event()
+    restore = background.stop_on_signals(stop)
+    try:
+        demo_receiver.serve(server, stop=stop)
+    finally:
+        restore()
+
+
 @sla_cli.command("scan")
 @click.option("--batch-size", default=500, show_default=True, help="Contacts per transaction.")
-def sla_scan(batch_size: int) -> None:
+@click.option(
+    "--every",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="Scan again every SECONDS until stopped (SIGINT/SIGTERM): `make run`'s demo loop. "
+    "In production a scheduler runs one scan a minute instead.",
+)
+def sla_scan(batch_size: int, every: float | None) -> None:
     """Mark SLA clocks that went at risk or breached since their contact last changed.
 
     Each breach is recorded once as a contact event and queued for the tenant's webhooks.
     Safe to run repeatedly and in several processes at once (contacts are locked with SKIP
-    LOCKED; a clock already marked is left alone). Commits after every batch.
+    LOCKED; a clock already marked is left alone). Commits after every batch. With --every,
+    a scan that marked nothing prints nothing, and a failed one is logged and tried again.
     """
+    if every is None:
+        click.echo(_sla_scan_summary(_scan_everything_due(batch_size)))
+        return
+    _scan_every(every, batch_size)
+
+
+def _scan_everything_due(batch_size: int) -> dict[str, int]:
     from app.sla import service as sla_service
 
     totals = {"at_risk": 0, "breached": 0}
@@ -236,8 +282,35 @@ def sla_scan(batch_size: int) -> None:
         # the next scan catches what it leaves). A full batch that marked nothing is no
         # progress (clocks due but paused, say), so the loop ends rather than spins.
         if counts["contacts"] < batch_size or not (counts["at_risk"] or counts["breached"]):
-            break
-    click.echo(f"sla scan: {totals['at_risk']} at risk, {totals['breached']} breached")
+            return totals
+
+
+def _sla_scan_summary(totals: dict[str, int]) -> str:
+    return f"sla scan: {totals['at_risk']} at risk, {totals['breached']} breached"
+
+
+def _scan_every(seconds: float, batch_size: int) -> None:
+    from app import worker as background
+
+    stop = threading.Event()
+    restore = background.stop_on_signals(stop)
+    click.echo(f"sla scan: every {seconds:g} s until stopped")
+    try:
+        while not stop.is_set():
+            try:
+                totals = _scan_everything_due(batch_size)
+            except Exception:
+                # A lost database, or SQLite busy with the demo's other processes: the demo
+                # loop goes on, and the next scan finds whatever this one missed.
+                db.session.rollback()
+                log.exception("sla scan failed")
+                click.echo("sla scan failed; see the log. Retrying.")
+            else:
+                if any(totals.values()):
+                    click.echo(_sla_scan_summary(totals))
+            stop.wait(seconds)
+    finally:
+        restore()
 
 
 @click.command("worker")

@@ -63,6 +63,9 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
     "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
+    # Demo only: `flask demo seed` gives each demo firm an endpoint at <this>/<firm slug>, and
+    # `flask demo receiver` listens there (`make run` sets both). None: the demo has no endpoint.
+    "DEMO_WEBHOOK_URL": None,
     # Stripe (billing/stripe_sync.py). Without an API key invoices stay internal: the worker
     # pushes nothing and nothing tries the network.
     "STRIPE_API_KEY": None,

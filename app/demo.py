@@ -21,6 +21,7 @@ from app.contacts import service as contacts_service
 from app.db import db
 from app.onboarding import service as onboarding_service
 from app.queues.models import Queue
+from app.webhooks import service as webhooks_service
 from tenants import service as tenants_service
 from tenants.models import ApiClient, Tenant
 from tenants.scoping import tenant_scope, unscoped
@@ -128,6 +129,9 @@ def seed() -> Iterator[str]:
                 }
     _ensure_staff(actor)
     _ensure_contacts(actor)
+    receiver = current_app.config.get("DEMO_WEBHOOK_URL")
+    if receiver:
+        _ensure_webhooks(receiver.rstrip("/"), credentials, actor)
     db.session.commit()
     _write_private(credentials_file, json.dumps(credentials, indent=2))
 
@@ -141,6 +145,8 @@ def seed() -> Iterator[str]:
     for email, name, _serves in AGENTS:
         yield f"agent: {email} / {DEMO_PASSWORD} ({name})"
     yield f"supervisor of both firms: {SUPERVISOR} / {DEMO_PASSWORD}"
+    if receiver:
+        yield f"SLA webhooks of each firm go to {receiver.rstrip('/')}/<slug> (the demo receiver)"
     yield f"(credentials kept in {credentials_file})"
 
 
@@ -278,22 +284,53 @@ def _ensure_contacts(actor) -> None:
             contacts_service.create(contact_in=contact_in, tenant=tenant, actor=actor)
 
 
+def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:
+    """An endpoint per firm at the demo receiver, for both SLA events; its secret is kept with
+    the credentials, where the receiver reads it to check signatures."""
+    for firm in FIRMS:
+        tenant = tenants_service.get_by_slug(slug=firm["tenant"]["slug"])
+        url = f"{receiver}/{tenant.slug}"
+        kept = credentials[tenant.slug]
+        with tenant_scope(tenant.id):
+            endpoint = next(
+                (e for e in db.session.scalars(webhooks_service.list_()) if e.url == url), None
+            )
+            if endpoint is None:
+                endpoint = webhooks_service.create(
+                    endpoint_in={
+                        "url": url,
+                        "description": "make run's demo receiver",
+                        "event_types": ["sla.at_risk", "sla.breached"],
+                    },
+                    actor=actor,
+                )
+            elif kept.get("webhook_secret") != endpoint.secret:
+                # The credentials file was lost: a new secret, kept this time.
+                endpoint = webhooks_service.rotate_secret(endpoint=endpoint, actor=actor)
+            kept["webhook_secret"] = endpoint.secret
+
+
 def _client(client_id: str) -> ApiClient | None:
     return db.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
 
 
 def _ensure_docs_client() -> None:
     """The public client the API docs page signs in with (authorization code + PKCE)."""
+    issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
+    redirect_uri = f"{issuer}/docs/assets/oauth2-redirect.html"
     # The docs client belongs to the BPO, not to any tenant.
     with unscoped():
-        if _client(DOCS_CLIENT_ID) is not None:
+        existing = _client(DOCS_CLIENT_ID)
+        if existing is not None:
+            # `make run PORT=...` moves the issuer: the docs page must still sign in.
+            if existing.redirect_uris != [redirect_uri]:
+                existing.redirect_uris = [redirect_uri]
             return
-        issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
         client, _ = tenants_service.create_api_client(
             name="Switchboard API docs",
             scope=" ".join(SCOPES),
             grant_types=["authorization_code", "refresh_token"],
-            redirect_uris=[f"{issuer}/docs/assets/oauth2-redirect.html"],
+            redirect_uris=[redirect_uri],
             confidential=False,
             actor=tenants_service.SYSTEM,
         )

@@ -146,7 +146,7 @@ def run(
             log.warning("worker heartbeat could not be written", exc_info=True)
 
     stop = threading.Event()
-    restore = _stop_on_signals(stop)
+    restore = stop_on_signals(stop)
     try:
         while not stop.is_set():
             try:
@@ -183,8 +183,8 @@ def heartbeat(path: str | os.PathLike) -> Callable[[], None]:
     return beat
 
 
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    """Make SIGTERM and SIGINT set `stop`; return what undoes it."""
+def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT set `stop`; return what undoes it (also `sla scan --every`)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None  # signals reach the main thread only (e.g. a test's thread)
     previous = {}
