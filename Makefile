@@ -32,6 +32,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # The demo may send webhooks to a receiver on this machine (plain http, loopback).
 run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
 run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
+# Tokens and the /docs sign-in name the address the demo is served on (make run PORT=9000).
+run: export SWITCHBOARD_OAUTH_ISSUER ?= http://$(HOST):$(PORT)
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed

@@ -36,8 +36,15 @@ DEFAULTS: dict[str, object] = {
     "REFRESH_TOKEN_TTL": 30 * 24 * 3600,
     "AUTHORIZATION_CODE_TTL": 300,
     "JWT_LEEWAY": 30,
-    # Failed logins: free attempts, then an exponentially growing wait, capped.
+    # Sign-in attempts (README, "Signing in"): free attempts per account from one client
+    # address, then an exponentially growing wait, capped. A client address also has a larger
+    # budget across all accounts (one office behind one NAT address shares it).
     "LOGIN_FREE_ATTEMPTS": 3,
+    "LOGIN_FREE_ATTEMPTS_PER_ADDRESS": 100,
+    # Proxies in front of the app that append to X-Forwarded-For (1 behind an ingress): the
+    # client address the sign-in throttle counts is the one the outermost of them saw. 0 trusts
+    # no header and takes the TCP peer.
+    "TRUSTED_PROXY_HOPS": 0,
     "LOGIN_MAX_DELAY": 900,
     # Failures further apart than this (seconds) start the count again.
     "LOGIN_FAILURE_WINDOW": 3600,
