@@ -33,7 +33,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 run: export SWITCHBOARD_WEBHOOK_ALLOW_INSECURE_URLS ?= true
 run: export SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS ?= true
 # Tokens and the /docs sign-in name the address the demo is served on (make run PORT=9000).
-run: export SWITCHBOARD_OAUTH_ISSUER ?= http://$(HOST):$(PORT)
+run: export SWITCHBOARD_OAUTH_ISSUER ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed

@@ -25,7 +25,8 @@ DEFAULTS: dict[str, object] = {
     "WORKER_HEARTBEAT_FILE": None,
     "SECRET_KEY": None,  # generated into the instance folder when unset
     # OAuth 2.0 / JWT access tokens (RFC 9068).
-    "OAUTH_ISSUER": "http://127.0.0.1:8000",
+    # The public URL of this service; unset, http://127.0.0.1 on $PORT (gunicorn's, 8000).
+    "OAUTH_ISSUER": None,
     "OAUTH_AUDIENCE": None,  # defaults to "<issuer>/v1"
     "JWT_ALGORITHM": "ES256",
     "JWT_PRIVATE_KEY": None,  # PEM text; or a file:
@@ -139,6 +140,9 @@ def load(app, overrides: dict | None = None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'switchboard.db'}"
     if not app.config["MIGRATION_DATABASE_URL"]:
         app.config["MIGRATION_DATABASE_URL"] = app.config["DATABASE_URL"]
+    if not app.config["OAUTH_ISSUER"]:
+        # Served on another port, tokens and the /docs sign-in follow it (make run, the image).
+        app.config["OAUTH_ISSUER"] = f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
     if not app.config["OAUTH_AUDIENCE"]:
         app.config["OAUTH_AUDIENCE"] = app.config["OAUTH_ISSUER"].rstrip("/") + "/v1"
     if not app.config["SECRET_KEY"]:

@@ -54,8 +54,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     # Tokens issued before this instant are dead even after the person is reactivated
-    # (app/auth/principal.py); set on every deactivation.
-    tokens_valid_after: Mapped[datetime | None]
+    # (app/auth/principal.py); set on every deactivation. Server state, not the firm's data.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(info={"export": False})
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 

@@ -397,6 +397,30 @@ def test_a_right_password_does_not_refill_the_guesses_of_its_address(served, mon
     assert locked.status_code == 429
 
 
+def test_behind_a_trusted_proxy_the_throttle_counts_the_address_the_proxy_saw(served, monkeypatch):
+    monkeypatch.setitem(served.app.config, "TRUSTED_PROXY_HOPS", 1)
+    _, user, client_id = signed_in_person(served)
+    url = _sign_in_url(served, client_id)
+    free = served.app.config["LOGIN_FREE_ATTEMPTS"]
+
+    def attempt(browser_address: str, password: str, claimed: str = "") -> requests.Response:
+        # The ingress appends the peer it saw; anything before it is the client's own claim.
+        forwarded = ", ".join(filter(None, [claimed, browser_address]))
+        browser = Browser()
+        browser.http.headers["X-Forwarded-For"] = forwarded
+        browser.open(url)
+        response = browser.sign_in(url, user.email, password)
+        browser.close()
+        return response
+
+    # The stranger forges an extra hop naming the person's address: it is not believed.
+    stranger = [attempt("203.0.113.9", "guess!", claimed="198.51.100.7") for _ in range(free + 1)]
+    person = attempt("198.51.100.7", PASSWORD)
+
+    assert [r.status_code for r in stranger] == [401] * free + [429]
+    code_from(person, "xyz")
+
+
 # --- 6. deactivation ends tokens for good ----------------------------------------------------
 
 
@@ -479,3 +503,26 @@ def test_docs_authorize_follows_the_issuer_seeded_under_another_port(sqlite_app)
     assert on_new_port.status_code == 200, on_new_port.get_data(as_text=True)
     assert 'name="password"' in on_new_port.get_data(as_text=True)
     assert on_old_port.status_code == 400
+
+
+def test_with_no_issuer_set_tokens_and_docs_follow_the_port_served_on(tmp_path, monkeypatch):
+    from app import create_app
+
+    monkeypatch.delenv("SWITCHBOARD_OAUTH_ISSUER", raising=False)
+    monkeypatch.setenv("PORT", "9123")
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'switchboard.db'}",
+            "SECRET_KEY": "test-secret",
+        }
+    )
+
+    assert app.config["OAUTH_ISSUER"] == "http://127.0.0.1:9123"
+    assert app.config["OAUTH_AUDIENCE"] == "http://127.0.0.1:9123/v1"
+    with app.app_context():
+        from app.auth.server import docs_redirect_uri
+
+        assert docs_redirect_uri() == "http://127.0.0.1:9123/docs/assets/oauth2-redirect.html"
