@@ -20,8 +20,10 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import Flask
 from requests.adapters import HTTPAdapter
+from sqlalchemy import update
 from werkzeug.serving import make_server
 
+from app.auth.models import AuthorizationCode, digest
 from app.auth.server import DOCS_CLIENT_ID
 from app.db import db
 from tests.conftest import _free_port
@@ -248,6 +250,34 @@ def test_a_code_challenge_without_its_method_is_refused_not_taken_as_plain(serve
 
     error = _refused_without_a_code(response)
     assert "code_challenge_method" in error or error == "invalid_request"
+
+
+def test_a_code_stored_as_plain_cannot_be_redeemed_with_its_challenge(served):
+    _, user, client_id = signed_in_person(served)
+    oauth, code, _ = sign_in_for_code(served.url, client_id, user.email, "tenants:read")
+    oauth.close()
+    challenge = generate_token(64)
+    # As the old server stored a challenge sent without a method (still live after an upgrade).
+    with served.app.app_context():
+        db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.code_hash == digest(code))
+            .values(code_challenge=challenge, code_challenge_method="plain")
+        )
+        db.session.commit()
+
+    response = token_request(
+        served.url,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": challenge,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": client_id,
+        },
+    )
+
+    assert_oauth_error(response, 400, "invalid_grant")
 
 
 # --- 4. the sign-in form ---------------------------------------------------------------------
