@@ -25,7 +25,8 @@ DEFAULTS: dict[str, object] = {
     "WORKER_HEARTBEAT_FILE": None,
     "SECRET_KEY": None,  # generated into the instance folder when unset
     # OAuth 2.0 / JWT access tokens (RFC 9068).
-    "OAUTH_ISSUER": "http://127.0.0.1:8000",
+    # The public URL of this service; unset, http://127.0.0.1 on $PORT (gunicorn's, 8000).
+    "OAUTH_ISSUER": None,
     "OAUTH_AUDIENCE": None,  # defaults to "<issuer>/v1"
     "JWT_ALGORITHM": "ES256",
     "JWT_PRIVATE_KEY": None,  # PEM text; or a file:
@@ -36,8 +37,15 @@ DEFAULTS: dict[str, object] = {
     "REFRESH_TOKEN_TTL": 30 * 24 * 3600,
     "AUTHORIZATION_CODE_TTL": 300,
     "JWT_LEEWAY": 30,
-    # Failed logins: free attempts, then an exponentially growing wait, capped.
+    # Sign-in attempts (README, "Signing in"): free attempts per account from one client
+    # address, then an exponentially growing wait, capped. A client address also has a larger
+    # budget across all accounts (one office behind one NAT address shares it).
     "LOGIN_FREE_ATTEMPTS": 3,
+    "LOGIN_FREE_ATTEMPTS_PER_ADDRESS": 100,
+    # Proxies in front of the app that append to X-Forwarded-For (1 behind an ingress): the
+    # client address the sign-in throttle counts is the one the outermost of them saw. 0 trusts
+    # no header and takes the TCP peer.
+    "TRUSTED_PROXY_HOPS": 0,
     "LOGIN_MAX_DELAY": 900,
     # Failures further apart than this (seconds) start the count again.
     "LOGIN_FAILURE_WINDOW": 3600,
@@ -135,6 +143,9 @@ def load(app, overrides: dict | None = None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'switchboard.db'}"
     if not app.config["MIGRATION_DATABASE_URL"]:
         app.config["MIGRATION_DATABASE_URL"] = app.config["DATABASE_URL"]
+    if not app.config["OAUTH_ISSUER"]:
+        # Served on another port, tokens and the /docs sign-in follow it (make run, the image).
+        app.config["OAUTH_ISSUER"] = f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
     if not app.config["OAUTH_AUDIENCE"]:
         app.config["OAUTH_AUDIENCE"] = app.config["OAUTH_ISSUER"].rstrip("/") + "/v1"
     if not app.config["SECRET_KEY"]:

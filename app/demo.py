@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.agents import service as agents_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
+from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
 from app.contacts import service as contacts_service
 from app.db import db
 from app.onboarding import service as onboarding_service
@@ -27,7 +28,6 @@ from tenants.models import ApiClient, Tenant
 from tenants.scoping import tenant_scope, unscoped
 
 DEMO_PASSWORD = "switchboard-demo"  # noqa: S105 - printed on purpose; demo only
-DOCS_CLIENT_ID = "switchboard-docs"
 
 FIRMS = (
     {
@@ -316,21 +316,19 @@ def _client(client_id: str) -> ApiClient | None:
 
 def _ensure_docs_client() -> None:
     """The public client the API docs page signs in with (authorization code + PKCE)."""
-    issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
-    redirect_uri = f"{issuer}/docs/assets/oauth2-redirect.html"
     # The docs client belongs to the BPO, not to any tenant.
     with unscoped():
         existing = _client(DOCS_CLIENT_ID)
         if existing is not None:
-            # `make run PORT=...` moves the issuer: the docs page must still sign in.
-            if existing.redirect_uris != [redirect_uri]:
-                existing.redirect_uris = [redirect_uri]
+            # The server follows the configured issuer anyway (app/auth/server.py); the row
+            # says the same, so a listing of clients shows where it redirects today.
+            existing.redirect_uris = [docs_redirect_uri()]
             return
         client, _ = tenants_service.create_api_client(
             name="Switchboard API docs",
             scope=" ".join(SCOPES),
             grant_types=["authorization_code", "refresh_token"],
-            redirect_uris=[redirect_uri],
+            redirect_uris=[docs_redirect_uri()],
             confidential=False,
             actor=tenants_service.SYSTEM,
         )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from tenants.scoping import OptionallyTenantScoped, TenantScoped
@@ -53,8 +53,19 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Tokens issued before this instant are dead even after the person is reactivated
+    # (app/auth/principal.py); set on every deactivation. Server state, not the firm's data.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(info={"export": False})
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @validates("is_active")
+    def _deactivation_ends_tokens(self, _key: str, active: bool) -> bool:
+        # Every path that deactivates a person goes through this attribute, so reactivating
+        # them can never bring back a token issued before.
+        if not active and self.is_active is not False:
+            self.tokens_valid_after = utcnow()
+        return active
 
     def get_user_id(self) -> str:
         """Authlib: the subject of tokens issued to this user."""

@@ -11,6 +11,7 @@ import inspect
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import wraps
 
 from flask import current_app, g, request
@@ -19,7 +20,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import or_, select
 
 from app.agents.models import Agent, Assignment
-from app.auth.models import RevokedAccessToken
+from app.auth.models import RevokedAccessToken, TokenFamily
 from app.auth.permissions import Permission, scopes_for_roles
 from app.db import db
 from app.errors import problem
@@ -195,10 +196,33 @@ def bearer_token() -> str:
     return token
 
 
-def authenticate() -> None:
-    """before_request for /v1: validate the bearer token and load the caller into `g`."""
-    claims = decode_access_token(bearer_token())
+def issued_before_deactivation(user: User, issued_at: datetime | int) -> bool:
+    """Whether a credential issued at `issued_at` (a datetime, or a JWT's whole-second `iat`)
+    predates the person's last deactivation, and so stays dead after a reactivation."""
+    cutoff = user.tokens_valid_after
+    if cutoff is None:
+        return False
+    if isinstance(issued_at, datetime):
+        return issued_at <= cutoff
+    # `iat` drops the fraction: a token of the deactivation's own second counts as before it.
+    return issued_at <= int(cutoff.timestamp())
+
+
+def _revoked_family(sid) -> bool:
+    try:
+        family = db.session.get(TokenFamily, uuid.UUID(str(sid)))
+    except ValueError:
+        return True
+    return family is None or family.revoked_at is not None
+
+
+def check_access_token(claims: dict) -> tuple[ApiClient, User | None]:
+    """Check that verified claims are still good (not revoked, client and person still there
+    and active); return the client and the person, or raise AuthError."""
     if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
+        raise AuthError("The access token has been revoked.")
+    # A token of a sign-in (token family) dies with it: replay detection, refresh revocation.
+    if "sid" in claims and _revoked_family(claims["sid"]):
         raise AuthError("The access token has been revoked.")
     client = find_client(claims["client_id"])
     if client is None:
@@ -216,6 +240,17 @@ def authenticate() -> None:
             raise AuthError("The user this token was issued to no longer exists.")
     if user is not None and not user.is_active:
         raise AuthError("The user this token was issued to is deactivated.")
+    # A person's script acts as them: its tokens end with their deactivation too.
+    person = user if user is not None else (client.user if client.user_id else None)
+    if person is not None and issued_before_deactivation(person, claims["iat"]):
+        raise AuthError("The access token was issued before its user was deactivated.")
+    return client, user
+
+
+def authenticate() -> None:
+    """before_request for /v1: validate the bearer token and load the caller into `g`."""
+    claims = decode_access_token(bearer_token())
+    client, user = check_access_token(claims)
     scopes = frozenset(str(claims.get("scope") or "").split())
     g.principal = load_principal(client, user, scopes)
     g.token_claims = claims

@@ -1,9 +1,12 @@
 """Switchboard's OAuth 2.0 authorization server, built on Authlib.
 
-Grants: client_credentials (integrations and scripts), authorization_code with PKCE (people in
-a browser) and refresh_token (rotated on every use). Access tokens are RFC 9068 JWTs signed
+Grants: client_credentials (integrations and scripts), authorization_code with PKCE S256 (people
+in a browser) and refresh_token (rotated on every use). Access tokens are RFC 9068 JWTs signed
 with the configured asymmetric key. Revocation (RFC 7009) and introspection (RFC 7662) accept
 both JWT access tokens (revoked by `jti`) and refresh tokens. There is no password grant.
+
+A code and a refresh token are each good once: the one request whose conditional UPDATE marks
+it used wins; presenting it again revokes its whole token family (app/auth/families.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -24,12 +31,30 @@ from flask import Response, current_app, json
 from sqlalchemy import select
 from werkzeug.http import HTTP_STATUS_CODES
 
+from app.auth import families
 from app.auth.models import AuthorizationCode, RefreshToken, RevokedAccessToken, digest
 from app.auth.permissions import SCOPES
-from app.auth.principal import AuthError, decode_access_token, find_client, load_principal
+from app.auth.principal import (
+    AuthError,
+    check_access_token,
+    decode_access_token,
+    find_client,
+    issued_before_deactivation,
+    load_principal,
+)
 from app.db import db, utcnow
 from app.errors import PROBLEM_JSON
 from tenants.models import ApiClient, User
+
+# The public client of the API docs page (/docs), seeded by `flask demo seed`.
+DOCS_CLIENT_ID = "switchboard-docs"
+DOCS_REDIRECT_PATH = "/docs/assets/oauth2-redirect.html"
+
+
+def docs_redirect_uri() -> str:
+    """Where Swagger UI on /docs receives its code: under the configured issuer, read now, so
+    /docs signs in on whatever host and port the issuer names."""
+    return current_app.config["OAUTH_ISSUER"].rstrip("/") + DOCS_REDIRECT_PATH
 
 
 class OAuthClient(ClientMixin):
@@ -41,15 +66,21 @@ class OAuthClient(ClientMixin):
     def get_client_id(self) -> str:
         return self.record.client_id
 
+    def redirect_uris(self) -> list[str]:
+        if self.record.client_id == DOCS_CLIENT_ID:
+            return [docs_redirect_uri()]
+        return list(self.record.redirect_uris)
+
     def get_default_redirect_uri(self) -> str | None:
-        return self.record.redirect_uris[0] if self.record.redirect_uris else None
+        uris = self.redirect_uris()
+        return uris[0] if uris else None
 
     def get_allowed_scope(self, scope: str) -> str:
         allowed = set(self.record.scope.split())
         return " ".join(s for s in (scope or "").split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.record.redirect_uris
+        return redirect_uri in self.redirect_uris()
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.record.client_secret_hash
@@ -131,10 +162,15 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def get_extra_claims(self, client, grant_type, user, scope):
         record = client.record
+        claims = {}
         # The tenant an integration acts for, so resource servers need not look it up.
         if user is None and record.user_id is None and record.tenant_id is not None:
-            return {"tenant_id": str(record.tenant_id)}
-        return {}
+            claims["tenant_id"] = str(record.tenant_id)
+        # The sign-in (token family) the token belongs to: revoking it revokes the token.
+        family_id = families.bound()
+        if family_id is not None:
+            claims["sid"] = str(family_id)
+        return claims
 
 
 class ScopedGrantMixin:
@@ -167,15 +203,18 @@ class AuthorizationCodeGrant(ScopedGrantMixin, grants.AuthorizationCodeGrant):
             error.redirect_uri = request.payload.redirect_uri or client.get_default_redirect_uri()
             error.redirect_fragment = False
             raise
+        family = families.create(client_id=request.client.get_client_id(), user_id=request.user.id)
         record = AuthorizationCode(
             code_hash=digest(code),
             client_id=request.client.get_client_id(),
             user_id=request.user.id,
             redirect_uri=request.payload.redirect_uri or "",
             scope=scope,
-            code_challenge=request.payload.data.get("code_challenge"),
-            code_challenge_method=request.payload.data.get("code_challenge_method", "plain"),
+            # PKCE.validate_code_challenge let only S256 through.
+            code_challenge=request.payload.data["code_challenge"],
+            code_challenge_method=request.payload.data["code_challenge_method"],
             expires_at=utcnow() + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL"]),
+            family_id=family.id,
         )
         db.session.add(record)
         db.session.flush()
@@ -185,17 +224,32 @@ class AuthorizationCodeGrant(ScopedGrantMixin, grants.AuthorizationCodeGrant):
         record = db.session.scalar(
             select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code))
         )
-        if record and record.client_id == client.get_client_id() and record.expires_at > utcnow():
-            return record
-        return None
+        if record is None or record.client_id != client.get_client_id():
+            return None
+        if record.used_at is not None:
+            # A replay: whoever holds the code may also hold what it bought (RFC 6749 4.1.2).
+            families.revoke_on_replay(record.family_id)
+            return None
+        return record if record.expires_at > utcnow() else None
+
+    def create_token_response(self):
+        code = self.request.authorization_code
+        # Checked and marked in one statement: of simultaneous redemptions exactly one wins.
+        if not families.claim_code(code):
+            families.revoke_on_replay(code.family_id)
+            raise InvalidGrantError("The code has already been used.")
+        families.bind(code.family_id)
+        return super().create_token_response()
 
     def delete_authorization_code(self, authorization_code):
-        db.session.delete(authorization_code)
-        db.session.flush()
+        # Kept, marked used, until it expires: a replay must still be recognised.
+        pass
 
     def authenticate_user(self, authorization_code):
         user = db.session.get(User, authorization_code.user_id)
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active:
+            return None
+        return None if issued_before_deactivation(user, authorization_code.auth_time) else user
 
 
 class PKCE(CodeChallenge):
@@ -207,7 +261,19 @@ class PKCE(CodeChallenge):
         data = grant.request.payload.data
         if not data.get("code_challenge") and not data.get("code_challenge_method"):
             raise InvalidRequestError("Missing 'code_challenge': PKCE (S256) is required.")
+        # RFC 7636 reads a missing method as "plain", which would accept the challenge itself
+        # as the verifier: the method must be said, and be S256.
+        if not data.get("code_challenge_method"):
+            raise InvalidRequestError(
+                "Missing 'code_challenge_method': PKCE requires code_challenge_method=S256."
+            )
         super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant, result):
+        code = grant.request.authorization_code
+        if code is not None and self.get_authorization_code_challenge_method(code) != "S256":
+            raise InvalidGrantError("The code was not issued for PKCE S256.")
+        super().validate_code_verifier(grant, result)
 
     def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.code_challenge
@@ -224,7 +290,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         record = db.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
         )
-        if record is None or record.is_revoked() or record.is_expired():
+        if record is None:
+            return None
+        if record.is_revoked():
+            # A rotated (or revoked) token presented again: it leaked, and nobody can tell the
+            # thief from the client, so the whole family goes (RFC 9700 4.14.2).
+            families.revoke_on_replay(record.family_id)
+            return None
+        if record.is_expired() or families.is_revoked(record.family_id):
             return None
         # A deactivated person's refresh tokens are dead grants (invalid_grant, RFC 6749 5.2).
         if self.authenticate_user(record) is None:
@@ -235,11 +308,23 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if refresh_token.user_id is None:
             return None
         user = db.session.get(User, refresh_token.user_id)
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active:
+            return None
+        return None if issued_before_deactivation(user, refresh_token.issued_at) else user
+
+    def create_token_response(self):
+        record = self.request.refresh_token
+        # Rotated out in one statement: of simultaneous refreshes exactly one wins, and the
+        # others are reuse of a rotated token.
+        if not families.claim_refresh_token(record):
+            families.revoke_on_replay(record.family_id)
+            raise InvalidGrantError("The refresh token has already been used.")
+        families.bind(record.family_id)
+        return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token):
-        refresh_token.revoked_at = utcnow()
-        db.session.flush()
+        # Already rotated out by create_token_response's claim.
+        pass
 
 
 class _AccessTokenRecord:
@@ -281,8 +366,9 @@ class Revocation(RevocationEndpoint):
                         expires_at=_from_epoch(token.claims["exp"]),
                     )
                 )
-        elif token.revoked_at is None:
-            token.revoked_at = utcnow()
+        else:
+            # With the refresh token go the access tokens of the same grant (RFC 7009 2.1).
+            families.revoke(token.family_id)
         db.session.flush()
 
 
@@ -299,7 +385,9 @@ class Introspection(IntrospectionEndpoint):
     def introspect_token(self, token):
         if isinstance(token, _AccessTokenRecord):
             claims = token.claims
-            if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
+            try:
+                check_access_token(claims)
+            except AuthError:
                 return {"active": False}
             body = {
                 "active": True,
@@ -310,7 +398,12 @@ class Introspection(IntrospectionEndpoint):
             if "tenant_id" in claims:
                 body["tenant_id"] = claims["tenant_id"]
             return body
-        if token.is_revoked() or token.is_expired():
+        if token.is_revoked() or token.is_expired() or families.is_revoked(token.family_id):
+            return {"active": False}
+        user = db.session.get(User, token.user_id) if token.user_id else None
+        if user is not None and (
+            not user.is_active or issued_before_deactivation(user, token.issued_at)
+        ):
             return {"active": False}
         return {
             "active": True,
@@ -351,6 +444,8 @@ def _save_token(token: dict, request) -> None:
             user_id=user.id if user is not None else None,
             scope=token.get("scope", ""),
             expires_at=utcnow() + timedelta(seconds=ttl),
+            # Refresh tokens come only from a code or a refresh token, each of one family.
+            family_id=families.bound(),
         )
     )
     db.session.flush()
