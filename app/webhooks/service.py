@@ -220,10 +220,17 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
 # --- queuing ---------------------------------------------------------------------------------
 
 
-def enqueue(*, event_type: str, event_id: uuid.UUID, payload: dict) -> int:
+def enqueue(
+    *,
+    event_type: str,
+    event_id: uuid.UUID,
+    payload: dict,
+    created_at: datetime | None = None,
+) -> int:
     """Queue an event of the tenant in scope for each of its active endpoints subscribed to
-    `event_type`; return how many deliveries were queued. Enqueuing the same `event_id`
-    again queues nothing more (unique per endpoint and event). Never commits."""
+    `event_type`; return how many deliveries were queued. `payload` is the body's `data` (the
+    fields themselves); `created_at` (default now) is the event's time. Enqueuing the same
+    `event_id` again queues nothing more (unique per endpoint and event). Never commits."""
     endpoints = db.session.scalars(
         select(WebhookEndpoint)
         .where(WebhookEndpoint.is_active.is_(True))
@@ -231,7 +238,13 @@ def enqueue(*, event_type: str, event_id: uuid.UUID, payload: dict) -> int:
     ).all()
     # A JSON list: filtered here, as a tenant has a handful of endpoints at most.
     subscribed = [e for e in endpoints if event_type in (e.event_types or [])]
-    return _queue(endpoints=subscribed, event_type=event_type, event_id=event_id, payload=payload)
+    return _queue(
+        endpoints=subscribed,
+        event_type=event_type,
+        event_id=event_id,
+        payload=payload,
+        now=created_at,
+    )
 
 
 def _queue(
