@@ -1,4 +1,5 @@
-"""CSV alternatives of JSON resources: content negotiation, streaming and their API docs."""
+"""CSV alternatives of JSON resources: content negotiation, streaming, formula-safe cells and
+their API docs. Every CSV the product writes goes through `csv_response`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
+from decimal import Decimal
 
 from flask import Response, request, stream_with_context
 from marshmallow import Schema, fields
@@ -14,6 +16,11 @@ from marshmallow import Schema, fields
 from tenants.scoping import tenant_scope
 
 CSV = "text/csv"
+# What makes a spreadsheet read a text cell as a formula (OWASP, CSV injection): one of these
+# first, or after leading whitespace, which some spreadsheets skip before looking for one.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+# Control characters that start a formula or a new cell in some spreadsheets.
+_CONTROL_STARTS = ("\t", "\r", "\n")
 
 
 def csv_doc(description: str, *, json: str = "JSON") -> dict:
@@ -22,7 +29,8 @@ def csv_doc(description: str, *, json: str = "JSON") -> dict:
         "responses": {
             200: {
                 "content": {CSV: {"schema": {"type": "string"}}},
-                "description": f"{json}; or, with `Accept: text/csv`, {description}",
+                "description": f"{json}; or, with `Accept: text/csv`, {description} "
+                "Text cells a spreadsheet would run as a formula start with `'`.",
             }
         }
     }
@@ -45,6 +53,8 @@ def csv_response(
 
     Cells hold the JSON values (so the CSV and the JSON agree); nulls are empty cells; nested
     fields are joined with `_` (`first_response_median_seconds`). `lead` columns come first.
+    A text cell a spreadsheet would run as a formula gets a leading `'` (see `safe_cell`);
+    numbers stay numbers.
     Items read from the database while streaming need `tenant_id`: the request's scope ends
     before the body is sent, so the stream reads under a scope of its own; pass a callable to
     run the query itself inside that scope.
@@ -91,7 +101,23 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, int | float | Decimal):
+        # A number we dumped (a credit of -2500) is data, not a formula: it stays a number.
+        return str(value)
+    return safe_cell(str(value))
+
+
+def safe_cell(text: str) -> str:
+    """Neutralise a text cell a spreadsheet would run as a formula: prefix it with `'`.
+
+    Text starting with `=`, `+`, `-`, `@` (also after leading whitespace), a tab, a carriage
+    return or a line feed (OWASP's list, and then some). Excel, LibreOffice and Google Sheets
+    take a leading `'` as "this is text". Text that merely looks like a number ("-5" typed by
+    a person) is text too, and gets the quote.
+    """
+    if text.startswith(_CONTROL_STARTS) or text.lstrip().startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def _dig(data: dict, path: tuple[str, ...]):

@@ -6,6 +6,7 @@ Each test starts from empty tables; data comes from the factories in `tests/fact
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import threading
@@ -180,3 +181,36 @@ def db_factory(db_app):
     from tests.factories import Factory
 
     return Factory(db_app)
+
+
+# What names under the reserved test TLDs (RFC 2606: never on the internet) resolve to here: a
+# public address, so that endpoints like https://hooks.acme.example/ can be saved. No test
+# sends to such a name with private networks refused (delivery tests post to 127.0.0.1).
+RESERVED_NAME_ADDRESS = "93.184.216.34"
+
+
+@pytest.fixture(autouse=True)
+def _no_dns_outside(monkeypatch):
+    """Names resolve only on this machine: IP literals and localhost as usual, names under
+    `.example` and `.test` to RESERVED_NAME_ADDRESS, anything else not at all. A name the app
+    looks up (a webhook host checked when saved) never reaches a DNS server. Tests that need
+    other answers patch `socket.getaddrinfo` with their own table."""
+    real = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name == "localhost" or _is_ip_literal(name):
+            return real(host, *args, **kwargs)
+        if name.rstrip(".").endswith((".example", ".test")):
+            return real(RESERVED_NAME_ADDRESS, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"{name}: no DNS in the tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True

@@ -682,29 +682,25 @@ def test_a_late_response_announces_at_risk_then_breach_once_each(app, client, fa
     assert (at_risk.event_type, breached.event_type) == ("sla.at_risk", "sla.breached")
     clock_id = first.id
     assert breached.event_id == uuid.uuid5(uuid.NAMESPACE_URL, f"{clock_id}:breached")
+    # The payload is the body's `data`: the fields themselves (the envelope is the delivery's).
+    assert breached.created_at == utc(2025, 3, 10, 12, 30)
     assert breached.payload == {
-        "id": str(breached.event_id),
-        "type": "sla.breached",
-        "created_at": "2025-03-10T12:30:00+00:00",
-        "tenant_id": str(tenant.id),
-        "data": {
-            "contact_id": str(cid),
-            "external_id": "ZD-7",
-            "clock": "first_response",
-            "target_seconds": 4 * HOUR,
-            "due_at": "2025-03-10T12:00:00+00:00",
-            "breached_at": "2025-03-10T12:00:00+00:00",
-            "channel": "email",
-            "category": "complaint",
-            "priority": "normal",
-            "queue_id": str(queue_id),
-            "status": "assigned",
-        },
+        "contact_id": str(cid),
+        "external_id": "ZD-7",
+        "clock": "first_response",
+        "target_seconds": 4 * HOUR,
+        "due_at": "2025-03-10T12:00:00+00:00",
+        "breached_at": "2025-03-10T12:00:00+00:00",
+        "channel": "email",
+        "category": "complaint",
+        "priority": "normal",
+        "queue_id": str(queue_id),
+        "status": "assigned",
     }
     # Found at the assignment at 12:30 (11:30Z), while it was queued.
-    assert at_risk.payload["created_at"] == "2025-03-10T11:30:00+00:00"
-    assert at_risk.payload["data"]["at_risk_at"] == "2025-03-10T11:12:00+00:00"
-    assert at_risk.payload["data"]["status"] == "queued"
+    assert at_risk.created_at == utc(2025, 3, 10, 11, 30)
+    assert at_risk.payload["at_risk_at"] == "2025-03-10T11:12:00+00:00"
+    assert at_risk.payload["status"] == "queued"
 
 
 def test_a_call_answered_within_its_threshold_meets_the_first_response(app, client, factory):

@@ -8,10 +8,12 @@ and a policy of 4 h first response and 27 h (three business days) resolution.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from datetime import datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from app.contacts.models import ContactEvent
@@ -29,6 +31,12 @@ from tests.test_sla_engine import (
     madrid,
     sla_events,
     sla_firm,
+)
+from tests.test_webhook_delivery import (
+    allow_local_receivers,
+    deliver,
+    receiver_verifies,
+    serve_receiver,
 )
 
 
@@ -237,3 +245,53 @@ def test_a_scan_and_a_request_on_the_same_contact_announce_the_breach_once(app, 
     ]
     assert act(app, tenant, cid, "release", madrid(2025, 3, 10, 14, 0)).sla_state == "breached"
     assert len(deliveries(app, tenant)) == 2
+
+
+@pytest.fixture
+def receiver():
+    yield from serve_receiver()
+
+
+def test_a_breach_reaches_the_firms_receiver_with_its_fields_directly_under_data(
+    app, factory, receiver, monkeypatch
+):
+    allow_local_receivers(app, monkeypatch)
+    tenant, queue_id = sla_firm(app, factory)
+    with app.app_context(), tenant_scope(tenant.id):
+        endpoint = db.session.scalar(select(WebhookEndpoint))
+        endpoint.url = receiver.url
+        secret = endpoint.secret
+        db.session.commit()
+    cid = intake(app, tenant, madrid(2025, 3, 10, 9, 0), external_id="ZD-9")
+    # Found overdue at 13:30: at risk (12:12) and breached (13:00) in one tick.
+    scan(app, madrid(2025, 3, 10, 13, 30))
+
+    assert deliver(app) == {"delivered": 2, "retrying": 0, "dead": 0}
+
+    bodies = {}
+    for request in receiver.requests:
+        receiver_verifies(secret, request)
+        bodies[request.headers["Switchboard-Event-Type"]] = json.loads(request.body)
+    breach = bodies["sla.breached"]
+    breached_event = next(d for d in deliveries(app, tenant) if d.event_type == "sla.breached")
+    assert breach == {
+        "id": str(breached_event.event_id),
+        "type": "sla.breached",
+        "created_at": "2025-03-10T12:30:00+00:00",
+        "tenant_id": str(tenant.id),
+        "data": {
+            "contact_id": str(cid),
+            "external_id": "ZD-9",
+            "clock": "first_response",
+            "target_seconds": 4 * 3600,
+            "due_at": "2025-03-10T12:00:00+00:00",
+            "breached_at": "2025-03-10T12:00:00+00:00",
+            "channel": "email",
+            "category": "complaint",
+            "priority": "normal",
+            "queue_id": str(queue_id),
+            "status": "queued",
+        },
+    }
+    assert bodies["sla.at_risk"]["data"]["at_risk_at"] == "2025-03-10T11:12:00+00:00"
+    assert bodies["sla.at_risk"]["data"]["contact_id"] == str(cid)

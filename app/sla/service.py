@@ -765,26 +765,22 @@ def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at
     webhooks_service.enqueue(
         event_type=_WEBHOOK_TYPES[transition],
         event_id=event_id,
+        # The event's `data`: what the firm needs to find the contact; never the end
+        # customer's personal data. The envelope (id, type, created_at) is the delivery's.
         payload={
-            "id": str(event_id),
-            "type": _WEBHOOK_TYPES[transition],
-            "created_at": _iso(detected_at),
-            "tenant_id": str(contact.tenant_id),
-            # What the firm needs to find the contact; never the end customer's personal data.
-            "data": {
-                "contact_id": str(contact.id),
-                "external_id": contact.external_id,
-                "clock": clock.kind,
-                "target_seconds": clock.target_seconds,
-                "due_at": _iso(clock.due_at),
-                moment: _iso(instant),
-                "channel": contact.channel,
-                "category": contact.category,
-                "priority": contact.priority,
-                "queue_id": str(contact.queue_id),
-                "status": contact.status,
-            },
+            "contact_id": str(contact.id),
+            "external_id": contact.external_id,
+            "clock": clock.kind,
+            "target_seconds": clock.target_seconds,
+            "due_at": _iso(clock.due_at),
+            moment: _iso(instant),
+            "channel": contact.channel,
+            "category": contact.category,
+            "priority": contact.priority,
+            "queue_id": str(contact.queue_id),
+            "status": contact.status,
         },
+        created_at=detected_at,
     )
     return True
 

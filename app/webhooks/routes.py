@@ -50,7 +50,9 @@ class WebhookEndpoints(MethodView):
 
         Each event is POSTed as JSON with `Switchboard-Signature: t=<unix seconds>,v1=<hex>`,
         where `v1` is the HMAC-SHA256, keyed with the secret, of `"<t>." + raw body`. The URL
-        must be https:// on a public address.
+        must be https:// on the public internet: its host is normalised, and a name must
+        resolve to public addresses only (checked again before each delivery, on the addresses
+        connected to).
         """
         endpoint = webhooks_service.create(endpoint_in=endpoint_in, actor=current_actor())
         location = url_for(

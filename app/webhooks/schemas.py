@@ -9,6 +9,14 @@ from app.webhooks.models import DELIVERY_STATUSES, EVENT_TYPES
 from app.webhooks.service import PING_EVENT
 
 _URL = validate.Length(min=1, max=2000)
+_URL_DESCRIPTION = (
+    "https:// on the public internet, on the default port or 80, 8080, 8443. Refused: "
+    "loopback, private, link-local, shared and metadata addresses in any spelling (decimal, "
+    "octal or hex IPv4, IPv6 forms embedding an IPv4 address such as IPv4-mapped, NAT64, 6to4 "
+    "and Teredo), local names (one label, `.local`, `.internal`, ...), and names that do not "
+    "resolve or resolve to any such address. Stored with its host normalised (lower case, "
+    "IDNA, no trailing dot, percent-decoded)."
+)
 _DESCRIPTION = validate.Length(max=200)
 _EVENT_TYPES = [
     validate.Length(min=1, error="Subscribe to at least one event type."),
@@ -41,8 +49,7 @@ class WebhookEndpointUpdateSchema(Schema):
     url = fields.String(
         validate=_URL,
         metadata={
-            "description": "https:// only; hosts on loopback, private or link-local networks "
-            "are refused.",
+            "description": _URL_DESCRIPTION,
             "example": "https://hooks.acme.example/switchboard",
         },
     )
@@ -62,8 +69,7 @@ class WebhookEndpointCreateSchema(WebhookEndpointUpdateSchema):
         required=True,
         validate=_URL,
         metadata={
-            "description": "https:// only; hosts on loopback, private or link-local networks "
-            "are refused.",
+            "description": _URL_DESCRIPTION,
             "example": "https://hooks.acme.example/switchboard",
         },
     )
@@ -86,8 +92,16 @@ class WebhookAttemptSchema(Schema):
     status_code = fields.Integer(
         dump_only=True, allow_none=True, metadata={"description": "None: no HTTP answer."}
     )
-    error = fields.String(dump_only=True, allow_none=True)
-    duration_ms = fields.Integer(dump_only=True)
+    error = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Why the attempt failed. A refused destination and an attempt with "
+            "no HTTP answer (connection failed, TLS failed, timed out) each read the same "
+            "whatever the cause, and never name an address."
+        },
+    )
+    duration_ms = fields.Integer(dump_only=True, metadata={"description": "0 when refused."})
 
 
 class WebhookDeliverySchema(Schema):

@@ -3,37 +3,31 @@
 Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
 (`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
 which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
-Services never commit. May import: app.db, app.errors, app.webhooks.models, tenants (scoping,
-audit).
+Services never commit. May import: app.db, app.errors, app.webhooks (models, destinations: the
+URL rules), tenants (scoping, audit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import re
 import secrets
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
 from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.retry import backoff_seconds as exponential_backoff
+from app.webhooks import destinations
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.scoping import current_tenant_id, tenant_scope, unscoped
 from tenants.service import Actor, record_audit
@@ -72,9 +66,8 @@ def get(*, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
 
 def create(*, endpoint_in: dict, actor: Actor) -> WebhookEndpoint:
     """Register an endpoint for the tenant in scope, with a new signing secret."""
-    check_url(endpoint_in["url"])
     endpoint = WebhookEndpoint(
-        url=endpoint_in["url"],
+        url=check_url(endpoint_in["url"]),
         description=endpoint_in.get("description", ""),
         event_types=list(endpoint_in.get("event_types", ["sla.breached"])),
         is_active=endpoint_in.get("is_active", True),
@@ -90,9 +83,9 @@ def update(*, endpoint: WebhookEndpoint, endpoint_in: dict, actor: Actor) -> Web
     """Change an endpoint's URL, description, events or active flag."""
     if "event_types" in endpoint_in:
         endpoint_in = {**endpoint_in, "event_types": list(endpoint_in["event_types"])}
+    if "url" in endpoint_in:
+        endpoint_in = {**endpoint_in, "url": check_url(endpoint_in["url"])}
     changed = {k: v for k, v in endpoint_in.items() if getattr(endpoint, k) != v}
-    if "url" in changed:
-        check_url(changed["url"])
     for key, value in changed.items():
         setattr(endpoint, key, value)
     if changed:
@@ -150,80 +143,36 @@ def _audit(endpoint: WebhookEndpoint, action: str, actor: Actor, details: dict |
     )
 
 
-# --- URL rules (SSRF) ------------------------------------------------------------------------
-
-# Names that always mean this machine or a cloud's metadata service, whatever DNS says.
-_LOCAL_NAMES = re.compile(r"(^|\.)(localhost|localdomain|internal)\.?$", re.IGNORECASE)
-# Forms like 2130706433 or 0x7f.1 that resolvers read as IPv4 addresses.
-_LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
+# --- URL rules (SSRF): app/webhooks/destinations.py --------------------------------------
 
 
-def check_url(url: str) -> None:
-    """Refuse (422) a URL the worker must not post to: not https (unless allowed), without a
-    host, with credentials, or naming a non-public address (unless private networks are
-    allowed)."""
-    problem = url_problem(url)
-    if problem:
-        raise Unprocessable(f"Invalid input: url. {problem}", errors={"json": {"url": [problem]}})
-
-
-def url_problem(url: str) -> str | None:
-    """Say what is wrong with an endpoint URL, or None when it is acceptable."""
-    config = current_app.config
+def check_url(url: str) -> str:
+    """Return the URL with its host normalised, or refuse it (422): not https (unless
+    allowed), without a host, with credentials, or (unless private networks are allowed) on
+    another port than the usual ones or not resolving to public addresses only."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a port out of range
-    except ValueError as exc:
-        return f"Not a valid URL ({exc})."
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        return "Use an https:// URL."
-    if scheme == "http" and not config["WEBHOOK_ALLOW_INSECURE_URLS"]:
-        return "Use https://; plain http:// endpoints are not accepted."
-    if not host:
-        return "The URL has no host."
-    if parts.username is not None or parts.password is not None:
-        return "Leave credentials out of the URL; verify the signature instead."
-    if parts.fragment:
-        return "The URL must not have a #fragment."
-    if config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"]:
-        return None
-    if _LOCAL_NAMES.search(host):
-        return f"{host} names a local or internal host; use a public address."
-    address = _literal_address(host)
-    if address is not None and not is_public_address(address):
-        return f"{host} is not a public address (loopback, private, link-local or metadata)."
-    return None
-
-
-def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if _LEGACY_IPV4.match(host):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
-
-
-def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether an address is on the public internet (not loopback, private, link-local, ...)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+        return destinations.checked(url, resolve=True)
+    except destinations.UrlProblem as exc:
+        problem = str(exc)
+        raise Unprocessable(
+            f"Invalid input: url. {problem}", errors={"json": {"url": [problem]}}
+        ) from None
 
 
 # --- queuing ---------------------------------------------------------------------------------
 
 
-def enqueue(*, event_type: str, event_id: uuid.UUID, payload: dict) -> int:
+def enqueue(
+    *,
+    event_type: str,
+    event_id: uuid.UUID,
+    payload: dict,
+    created_at: datetime | None = None,
+) -> int:
     """Queue an event of the tenant in scope for each of its active endpoints subscribed to
-    `event_type`; return how many deliveries were queued. Enqueuing the same `event_id`
-    again queues nothing more (unique per endpoint and event). Never commits."""
+    `event_type`; return how many deliveries were queued. `payload` is the body's `data` (the
+    fields themselves); `created_at` (default now) is the event's time. Enqueuing the same
+    `event_id` again queues nothing more (unique per endpoint and event). Never commits."""
     endpoints = db.session.scalars(
         select(WebhookEndpoint)
         .where(WebhookEndpoint.is_active.is_(True))
@@ -231,7 +180,13 @@ def enqueue(*, event_type: str, event_id: uuid.UUID, payload: dict) -> int:
     ).all()
     # A JSON list: filtered here, as a tenant has a handful of endpoints at most.
     subscribed = [e for e in endpoints if event_type in (e.event_types or [])]
-    return _queue(endpoints=subscribed, event_type=event_type, event_id=event_id, payload=payload)
+    return _queue(
+        endpoints=subscribed,
+        event_type=event_type,
+        event_id=event_id,
+        payload=payload,
+        now=created_at,
+    )
 
 
 def _queue(
@@ -513,17 +468,21 @@ def send(claim: Claim, *, now: datetime | None = None) -> Outcome:
         "Switchboard-Event-Type": claim.event_type,
         "Switchboard-Delivery-Id": str(claim.delivery_id),
     }
-    # The URL was checked when it was saved; the rules may have tightened since.
-    problem = url_problem(claim.url)
-    if problem:
-        return Outcome(now, None, f"Refused to send: {problem}", 0)
+    # The URL was checked when it was saved; the rules may have tightened since. Whatever
+    # is refused, and whatever gets no HTTP answer, reads the same in the log (no port scans).
+    try:
+        url = destinations.checked(claim.url, resolve=False)
+    except destinations.UrlProblem:
+        return Outcome(now, None, destinations.REFUSED, 0)
     started = time.monotonic()
     status_code, error = None, None
     try:
         with (
-            _http_session(allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"]) as http,
+            destinations.http_session(
+                allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"]
+            ) as http,
             http.post(
-                claim.url,
+                url,
                 data=claim.body,
                 headers=headers,
                 timeout=(timeout, timeout),
@@ -534,10 +493,10 @@ def send(claim: Claim, *, now: datetime | None = None) -> Outcome:
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = _describe_failure(response)
-    except requests.Timeout:
-        error = f"Timed out after {timeout:g} s."
     except requests.RequestException as exc:
-        error = _describe_exception(exc)
+        if destinations.refused(exc):
+            return Outcome(now, None, destinations.REFUSED, 0)
+        error = destinations.no_answer(timeout)
     duration_ms = round((time.monotonic() - started) * 1000)
     return Outcome(now, status_code, error, duration_ms)
 
@@ -552,26 +511,6 @@ def _describe_failure(response: requests.Response) -> str:
         snippet = b""
     text = snippet.decode("utf-8", "replace").strip()[:_ERROR_BODY_CHARS]
     return f"HTTP {response.status_code}" + (f": {text}" if text else ".")
-
-
-def _describe_exception(exc: requests.RequestException) -> str:
-    # The peer check's refusal is buried in urllib3's retry wrapper; say it plainly.
-    cause: BaseException | None = exc
-    for _ in range(10):
-        if cause is None:
-            break
-        if isinstance(cause, _PrivateAddressRefused):
-            return f"Refused to send: {cause}"
-        cause = cause.__context__ or cause.__cause__ or _reason(cause)
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def _reason(exc: BaseException) -> BaseException | None:
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        return reason
-    args = getattr(exc, "args", ())
-    return next((a for a in args if isinstance(a, BaseException)), None)
 
 
 def record(*, claim: Claim, outcome: Outcome, now: datetime | None = None) -> str:
@@ -625,61 +564,3 @@ def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
         cap=float(config["WEBHOOK_BACKOFF_MAX_SECONDS"]),
         rand=rand,
     )
-
-
-# --- HTTP with the peer checked --------------------------------------------------------------
-
-
-class _PrivateAddressRefused(OSError):
-    """The endpoint's host resolved to a non-public address."""
-
-
-def _check_peer(sock: socket.socket, host: str) -> None:
-    peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
-    if not is_public_address(peer):
-        sock.close()
-        raise _PrivateAddressRefused(f"{host} resolved to {peer}, which is not a public address.")
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    # Checked on the connected socket, not on a separate DNS lookup, so a name that resolves
-    # to a public address when saved and to a private one now (DNS rebinding) is still refused.
-    def _new_conn(self):
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self):
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
-
-
-def _http_session(*, allow_private: bool) -> requests.Session:
-    http = requests.Session()
-    # No proxies or .netrc from the environment: the peer checked must be the receiver itself.
-    http.trust_env = False
-    if not allow_private:
-        adapter = _GuardedAdapter(max_retries=0)
-        http.mount("http://", adapter)
-        http.mount("https://", adapter)
-    return http
