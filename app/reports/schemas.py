@@ -206,11 +206,18 @@ class FcrSchema(Schema):
         "Inbound contacts with a known end customer and no inbound contact of the same customer "
         "and category in the FCR window before them."
     )
-    resolved_first_time = _count(
-        "First contacts with no inbound contact of the same customer and category in the FCR "
-        "window after them (as known now)."
+    handled_first_contacts = _count(
+        "First contacts handled (answered or responded to, and resolved or closed, as known "
+        "now): the rate's denominator. One not handled yet is neither a success nor a failure."
     )
-    rate = _rate("First contact resolution: resolved_first_time / first_contacts.")
+    resolved_first_time = _count(
+        "Handled first contacts never reopened and with no inbound contact of the same customer "
+        "and category in the FCR window after them (as known now)."
+    )
+    rate = _rate(
+        "First contact resolution: resolved_first_time / handled_first_contacts (null when "
+        "none was handled)."
+    )
 
 
 class CsatSchema(Schema):
@@ -477,7 +484,10 @@ class PortfolioRowSchema(Schema):
     aht_seconds = _seconds("Average handle time.")
     abandonment_rate = _rate("abandoned / inbound voice and chat received.")
     breaches = _count("SLA clocks of the period's contacts that breached.")
-    fcr = _rate("First contact resolution.")
+    fcr = _rate(
+        "First contact resolution: handled first contacts never reopened nor repeated within "
+        "the firm's FCR window / handled first contacts (as in the SLA report)."
+    )
     csat = _rate("Share of ratings that are 4 or 5.")
     backlog_now = _count("Contacts open now (received, not resolved, closed or abandoned).")
 
