@@ -69,7 +69,7 @@ REFERENCE_CLAIM = f"""
 REFERENCE_ASSIGN = f"""
     UPDATE {REFERENCE_TABLE}
     SET status = 'assigned', agent_id = %(agent_id)s, assigned_at = now(), status_since = now(),
-        queue_wait_seconds = queue_wait_seconds
+        queued_seconds = queued_seconds
             + greatest(0, extract(epoch FROM now() - status_since))::int,
         updated_at = now()
     WHERE id = %(id)s

@@ -241,7 +241,7 @@ INSERT INTO contacts (
     compensation_amount, queue_id, agent_id, department_id, status, status_since, disposition,
     resolution_note, csat, reopen_count, received_at, queued_at, assigned_at, answered_at,
     first_response_at, resolved_at, closed_at, abandoned_at, sla_due_at, sla_state,
-    answer_threshold_seconds, queue_wait_seconds, talk_seconds, hold_seconds, acw_seconds
+    answer_threshold_seconds, queued_seconds, talk_seconds, hold_seconds, acw_seconds
 )
 SELECT
     gen_random_uuid(), %(tenant_id)s, received_at, received_at, 'gen-' || g, channel, direction,

@@ -120,7 +120,8 @@ def test_a_claim_assigns_the_contact_records_it_and_shows_it_among_held(app, cli
     assert body["tenant"] == {"id": str(tenant.id), "name": "Acme", "status": "active"}
     assert body["queue_name"] == "Complaints"
     assert body["customer_name"] == "Ana"
-    assert 170 <= body["queue_wait_seconds"] <= 200
+    assert 170 <= body["queued_seconds"] <= 200
+    assert body["queue_wait_seconds"] is None  # claimed, not answered yet
     row = contact_row(app, tenant, contact_id)
     assert row.agent_id == uuid.UUID(agent["id"])
     assert row.assigned_at == row.status_since

@@ -143,6 +143,7 @@ def describe(
             queue_name = db.session.scalar(select(Queue.name).where(Queue.id == contact.queue_id))
     return {
         **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
+        "queue_wait_seconds": contact.queue_wait_seconds,
         "tenant": {"id": tenant.id, "name": tenant.name, "status": tenant.status},
         "queue_name": queue_name,
     }

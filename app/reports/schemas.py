@@ -251,7 +251,10 @@ class SlaFiguresSchema(Schema):
         "count_within_threshold_as_met = (answered within T + abandoned within T) / "
         "(answered + abandoned)."
     )
-    asa_seconds = _seconds("Average speed of answer: total queue wait of answered / answered.")
+    asa_seconds = _seconds(
+        "Average speed of answer: the queue waits of answered contacts (each its "
+        "`answered_at - received_at`, a contact's `queue_wait_seconds`) / answered."
+    )
     aht_seconds = _seconds("Average handle time: (talk + hold + after-contact work) / handled.")
     abandonment_rate = _rate("abandoned / offered.")
     first_response = fields.Nested(
@@ -480,7 +483,10 @@ class PortfolioRowSchema(Schema):
     service_level_target = fields.Float(
         dump_only=True, metadata={"description": "The firm's contractual target, fraction 0-1."}
     )
-    asa_seconds = _seconds("Average speed of answer.")
+    asa_seconds = _seconds(
+        "Average speed of answer: mean queue wait (`answered_at - received_at`) of answered "
+        "inbound voice and chat contacts."
+    )
     aht_seconds = _seconds("Average handle time.")
     abandonment_rate = _rate("abandoned / inbound voice and chat received.")
     breaches = _count("SLA clocks of the period's contacts that breached.")
