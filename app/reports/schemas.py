@@ -4,16 +4,13 @@ register, agents) and the BPO's portfolio."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
-from app.agents.models import PRESENCES
 from app.reports.service import GRANULARITIES, GROUP_BY
 from app.sla.models import ABANDON_TREATMENTS
 from app.vocabulary import CHANNELS, PRIORITIES
-
-MAX_REPORT_DAYS = 92
 
 # --- query arguments -------------------------------------------------------------------------
 
@@ -88,60 +85,48 @@ class ComplaintsRegisterQueryArgsSchema(Schema):
     )
 
 
-class AgentTimeQueryArgsSchema(Schema):
-    from_ = fields.AwareDateTime(
-        data_key="from",
-        required=True,
-        metadata={
-            "description": "Start, inclusive (RFC 3339 with offset).",
-            "example": "2026-03-01T00:00:00+01:00",
-        },
-    )
-    to = fields.AwareDateTime(
-        required=True,
-        metadata={
-            "description": "End, exclusive; at most 92 days after `from`.",
-            "example": "2026-04-01T00:00:00+02:00",
-        },
-    )
-
-    @validates_schema
-    def _range(self, data: dict, **_kwargs) -> None:
-        if data["from_"] >= data["to"]:
-            raise ValidationError("Must be before `to`.", field_name="from")
-        if data["to"] - data["from_"] > timedelta(days=MAX_REPORT_DAYS):
-            raise ValidationError(
-                f"The range may span at most {MAX_REPORT_DAYS} days.", field_name="to"
-            )
-
-
 # --- agent time ------------------------------------------------------------------------------
 
 
 class AgentTimeRowSchema(Schema):
     agent_id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True, metadata={"description": "The agent's name."})
-    minutes = fields.Float(
+    working_seconds = fields.Float(
         dump_only=True,
-        metadata={"description": "Working minutes attributed to this client firm (2 decimals)."},
+        metadata={
+            "description": "Working time (presence available or busy) attributed to this "
+            "client firm, seconds (2 decimals): available_seconds + busy_seconds."
+        },
     )
-    minutes_by_presence = fields.Dict(
-        keys=fields.String(metadata={"enum": list(PRESENCES)}),
-        values=fields.Float(),
-        dump_only=True,
-        metadata={"example": {"available": 42.5, "busy": 17.5}},
+    available_seconds = fields.Float(
+        dump_only=True, metadata={"description": "Of it, in presence `available`, seconds."}
+    )
+    busy_seconds = fields.Float(
+        dump_only=True, metadata={"description": "Of it, in presence `busy`, seconds."}
     )
 
 
 class AgentTimeReportSchema(Schema):
     tenant_id = fields.UUID(dump_only=True)
-    from_ = fields.AwareDateTime(dump_only=True, data_key="from")
-    to = fields.AwareDateTime(dump_only=True)
+    time_zone = fields.String(dump_only=True)
+    from_ = fields.AwareDateTime(
+        dump_only=True,
+        data_key="from",
+        attribute="from",
+        metadata={"description": "Start, inclusive, in the firm's UTC offset then."},
+    )
+    to = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "End, exclusive, in the firm's UTC offset then."}
+    )
     generated_at = fields.AwareDateTime(
         dump_only=True,
         metadata={"description": "Time still running is counted up to this instant."},
     )
-    agents = fields.List(fields.Nested(AgentTimeRowSchema), dump_only=True)
+    agents = fields.List(
+        fields.Nested(AgentTimeRowSchema),
+        dump_only=True,
+        metadata={"description": "Agents with working time attributed to the firm, by name."},
+    )
 
 
 # --- shared pieces ---------------------------------------------------------------------------

@@ -863,10 +863,10 @@ def _segments_overlapping(*, from_: datetime, to: datetime, at: datetime) -> lis
 
 
 def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) -> list[dict]:
-    """Return, per agent, the working minutes attributed to the tenant in scope in [from_, to).
+    """Return, per agent, the working seconds attributed to the tenant in scope in [from_, to).
 
     Each time segment counts for its overlap with the range (a running one up to
-    min(now, to)), times the tenant's share of it; minutes are also split by presence.
+    min(now, to)), times the tenant's share of it; seconds are also split by presence.
     """
     at = now or utcnow()
     segment = AgentTimeSegment
@@ -886,16 +886,18 @@ def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) ->
     agents: dict = {}
     for row in rows:
         entry = agents.setdefault(
-            row.agent_id, {"agent_id": row.agent_id, "name": row.name, "seconds": 0, "by": {}}
+            row.agent_id,
+            {"agent_id": row.agent_id, "name": row.name, "available": 0.0, "busy": 0.0},
         )
-        entry["seconds"] += float(row.seconds or 0)
-        entry["by"][row.presence] = float(row.seconds or 0)
+        # Only available and busy time is ever attributed (break and offline open no segment).
+        entry[row.presence] = entry.get(row.presence, 0.0) + float(row.seconds or 0)
     return [
         {
             "agent_id": entry["agent_id"],
             "name": entry["name"],
-            "minutes": round(entry["seconds"] / 60, 2),
-            "minutes_by_presence": {p: round(s / 60, 2) for p, s in entry["by"].items()},
+            "working_seconds": round(entry["available"] + entry["busy"], _SECONDS_DIGITS),
+            "available_seconds": round(entry["available"], _SECONDS_DIGITS),
+            "busy_seconds": round(entry["busy"], _SECONDS_DIGITS),
         }
         for entry in agents.values()
     ]
