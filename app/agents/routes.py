@@ -10,7 +10,9 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
+from app.agents import queue_assignments
 from app.agents import service as agents_service
+from app.agents import supervisors as supervisors_service
 from app.agents.models import Agent
 from app.agents.schemas import (
     MAX_TIMELINE_DAYS,
@@ -22,10 +24,12 @@ from app.agents.schemas import (
     AgentSchema,
     AgentStateSchema,
     AgentUpdateSchema,
+    AssignmentPriorityUpdateSchema,
     MeQueueSchema,
     MeSchema,
     MyContactSchema,
     PresenceUpdateSchema,
+    SupervisorSchema,
     SupervisorTenantsSchema,
     SupervisorTenantsUpdateSchema,
     TimelineQueryArgsSchema,
@@ -169,6 +173,43 @@ class AgentAssignments(MethodView):
         return agents_service.assignments(agent=agent, tenant_ids=None)
 
 
+@agents_blp.route("/<uuid:agent_id>/assignments/<uuid:queue_id>")
+class AgentAssignmentByQueue(MethodView):
+    @require(AGENT_ADMIN)
+    @agents_blp.arguments(AssignmentPriorityUpdateSchema)
+    @agents_blp.response(200, AgentAssignmentsSchema)
+    @agents_blp.alt_response(404, description="No such agent or queue.")
+    @agents_blp.alt_response(409, description="The queue is deactivated or its firm not active.")
+    def put(self, assignment_in, agent_id, queue_id):
+        """Assign the agent to one queue, or change its priority there, leaving the others
+
+        No need to send (or read first) the whole list. A queue newly assigned must be active,
+        of an active client firm (409 otherwise). Audited like a change of the whole list.
+        Answers the agent's assignments after the change.
+        """
+        agent = _agent_or_404(agent_id)
+        queue_assignments.put(
+            agent=agent,
+            queue_id=queue_id,
+            priority=assignment_in["priority"],
+            actor=current_actor(),
+        )
+        return agents_service.assignments(agent=agent, tenant_ids=None)
+
+    @require(AGENT_ADMIN)
+    @agents_blp.response(204)
+    @agents_blp.alt_response(404, description="No such agent, or it does not serve the queue.")
+    def delete(self, agent_id, queue_id):
+        """Unassign the agent from one queue, leaving the others
+
+        The queue also leaves the agent's active queues. Audited like a change of the whole
+        list.
+        """
+        queue_assignments.delete(
+            agent=_agent_or_404(agent_id), queue_id=queue_id, actor=current_actor()
+        )
+
+
 @agents_blp.route("/<uuid:agent_id>/timeline")
 class AgentTimeline(MethodView):
     @require(AGENT_READ)
@@ -206,6 +247,23 @@ def _supervisor_or_404(user_id: uuid.UUID):
     if user is None:
         abort(404, message="No such supervisor.")
     return user
+
+
+@supervisors_blp.route("")
+class Supervisors(MethodView):
+    @require(AGENT_ADMIN)
+    @supervisors_blp.response(200, SupervisorSchema(many=True))
+    @supervisors_blp.paginate()
+    def get(self, pagination_parameters):
+        """List the supervisors, each with the client firms they oversee, by name
+
+        A supervisor overseeing no firm any more holds no membership and is not listed.
+        """
+        count, supervisors = supervisors_service.list_(
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size
+        )
+        pagination_parameters.item_count = count
+        return supervisors
 
 
 @supervisors_blp.route("/<uuid:user_id>/tenants")

@@ -174,6 +174,14 @@ class AgentAssignmentsUpdateSchema(Schema):
         _unique((a["queue_id"] for a in value if "queue_id" in a), "queue")
 
 
+class AssignmentPriorityUpdateSchema(Schema):
+    priority = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=10),
+        metadata={"description": "1 is served first (default 1)."},
+    )
+
+
 class TenantBriefSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
@@ -287,6 +295,12 @@ class SupervisorTenantsSchema(Schema):
     user_id = fields.UUID(dump_only=True)
     tenant_ids = fields.List(fields.UUID(), dump_only=True)
     tenants = fields.List(fields.Nested(TenantBriefSchema), dump_only=True)
+
+
+class SupervisorSchema(SupervisorTenantsSchema):
+    name = fields.String(dump_only=True)
+    email = fields.Email(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
 
 
 # --- the agent's own day ---------------------------------------------------------------------
