@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -28,6 +27,7 @@ from app.agents.schemas import (
     MeQueueSchema,
     MeSchema,
     MyContactSchema,
+    NothingToClaimSchema,
     PresenceUpdateSchema,
     SupervisorSchema,
     SupervisorTenantsSchema,
@@ -366,19 +366,32 @@ class MyPresence(MethodView):
 class MyNextContact(MethodView):
     @require(AGENT_WORK)
     @me_blp.response(200, MyContactSchema)
-    @me_blp.alt_response(204, description="Nothing waiting fits you now.")
-    @me_blp.alt_response(409, description="Your presence is not available.")
+    @me_blp.alt_response(
+        409,
+        schema=NothingToClaimSchema,
+        content_type="application/problem+json",
+        description="Nothing to claim now; `reason` (and the counts) say why.",
+    )
     def post(self):
-        """Claim the next contact from your active queues (204 if nothing fits)
+        """Claim the next contact from your active queues, or be told why there is none
 
         The best waiting contact you may take, across your active queues of active client
         firms: the firm first (SLA risk, then the one you served longest ago), then within it
         the highest priority, nearest SLA deadline, oldest. Only contacts on channels where you
         have spare concurrency and in languages you speak. Presence must be `available`.
+
+        With nothing to claim the answer is a 409 problem (not an empty 204) whose `reason`
+        says why: `profile_inactive`; `presence_not_available` (with `presence`);
+        `no_active_queue` (none chosen, or none usable; `queues` counts assigned, active and
+        usable ones); `nothing_waiting`; `needs_unmet`: contacts wait but each needs a channel
+        you do not work, a channel where your concurrency is full, or a language you do not
+        speak (`needs` counts them by channel and language; `waiting` totals); `taken`: what
+        fitted was just claimed by another agent, try again.
         """
-        contact = routing.claim_next(agent=_my_agent(), actor=current_actor())
+        agent = _my_agent()
+        contact = routing.claim_next(agent=agent, actor=current_actor())
         if contact is None:
-            return Response(status=204)
+            raise routing.nothing_to_claim(agent=agent)
         return routing.describe(contact=contact)
 
 

@@ -303,6 +303,72 @@ class SupervisorSchema(SupervisorTenantsSchema):
     is_active = fields.Boolean(dump_only=True)
 
 
+class NothingToClaimQueuesSchema(Schema):
+    assigned = fields.Integer(metadata={"description": "Queues you are assigned to."})
+    active = fields.Integer(metadata={"description": "Queues you chose to take work from."})
+    usable = fields.Integer(
+        metadata={"description": "Of those, still assigned, active and of an active client firm."}
+    )
+
+
+class NothingToClaimWaitingSchema(Schema):
+    total = fields.Integer(metadata={"description": "Contacts waiting in your usable queues."})
+    fitting = fields.Integer(metadata={"description": "Of them, contacts you could take."})
+
+
+class NothingToClaimNeedsSchema(Schema):
+    channel = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per channel you do not work."},
+    )
+    concurrency = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per channel where your concurrency is full."},
+    )
+    language = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per language (lower-cased) you do not speak."},
+    )
+
+
+class NothingToClaimSchema(Schema):
+    """The problem+json answer of POST /v1/me/next when there is nothing to claim."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer(metadata={"example": 409})
+    detail = fields.String(metadata={"description": "Why, in a sentence, with the counts."})
+    reason = fields.String(
+        metadata={
+            "enum": [
+                "profile_inactive",
+                "presence_not_available",
+                "no_active_queue",
+                "nothing_waiting",
+                "needs_unmet",
+                "taken",
+            ]
+        }
+    )
+    presence = fields.String(
+        metadata={"description": "With presence_not_available.", "enum": list(PRESENCES)}
+    )
+    queues = fields.Nested(NothingToClaimQueuesSchema)
+    waiting = fields.Nested(
+        NothingToClaimWaitingSchema, metadata={"description": "Not with no_active_queue."}
+    )
+    needs = fields.Nested(
+        NothingToClaimNeedsSchema,
+        metadata={
+            "description": "What the waiting contacts need that you lack; a contact may "
+            "need several things and counts under each."
+        },
+    )
+
+
 # --- the agent's own day ---------------------------------------------------------------------
 
 
