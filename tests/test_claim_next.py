@@ -275,9 +275,7 @@ def test_an_agent_with_no_active_queue_is_told_so(app, client, factory):
     assert "PUT /v1/me/active-queues" in body["detail"]
 
 
-def test_waiting_contacts_the_agent_cannot_take_are_counted_by_what_they_need(
-    app, client, factory
-):
+def test_contacts_the_agent_cannot_take_are_counted_by_what_they_need(app, client, factory):
     tenant = factory.tenant()
     queue = make_queue(app, tenant)
     agent, caller = working_agent(

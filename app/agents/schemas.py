@@ -341,6 +341,8 @@ class NothingToClaimSchema(Schema):
     title = fields.String()
     status = fields.Integer(metadata={"example": 409})
     detail = fields.String(metadata={"description": "Why, in a sentence, with the counts."})
+    instance = fields.String()
+    request_id = fields.String()
     reason = fields.String(
         metadata={
             "enum": [
