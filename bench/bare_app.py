@@ -60,7 +60,7 @@ def create_contact():
         "received_at": datetime.fromisoformat(received) if received else now,
         "queued_at": now,
         "reopen_count": 0,
-        "queue_wait_seconds": 0,
+        "queued_seconds": 0,
         "talk_seconds": 0,
         "hold_seconds": 0,
         "acw_seconds": 0,

@@ -202,7 +202,7 @@ INSERT INTO contacts (
     id, tenant_id, created_at, updated_at, external_id, channel, direction, category, priority,
     priority_rank, language, subject, body, customer_contact_number, queue_id, status,
     status_since, disposition, reopen_count, received_at, queued_at, assigned_at, answered_at,
-    first_response_at, resolved_at, queue_wait_seconds, talk_seconds, hold_seconds, acw_seconds
+    first_response_at, resolved_at, queued_seconds, talk_seconds, hold_seconds, acw_seconds
 )
 SELECT
     gen_random_uuid(), tenant_id, received_at, received_at, 'gen-' || g, channel, direction,

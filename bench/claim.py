@@ -69,7 +69,7 @@ REFERENCE_CLAIM = f"""
 REFERENCE_ASSIGN = f"""
     UPDATE {REFERENCE_TABLE}
     SET status = 'assigned', agent_id = %(agent_id)s, assigned_at = now(), status_since = now(),
-        queue_wait_seconds = queue_wait_seconds
+        queued_seconds = queued_seconds
             + greatest(0, extract(epoch FROM now() - status_since))::int,
         updated_at = now()
     WHERE id = %(id)s
@@ -364,7 +364,13 @@ def drain_http(base: str, tokens: list[tuple], *, waiting_dsn: str, max_seconds:
                         mine.append(uuid.UUID(response.json()["id"]))
                         empty = 0
                         continue
-                    if response.status_code != 204:
+                    # Nothing to claim is a 409 problem whose `reason` says why.
+                    nothing = response.status_code == 409 and response.json().get("reason") in (
+                        "nothing_waiting",
+                        "needs_unmet",
+                        "taken",
+                    )
+                    if not nothing:
                         with lock:
                             errors[f"HTTP {response.status_code}"] += 1
                         if sum(errors.values()) > 100:

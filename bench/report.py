@@ -241,7 +241,7 @@ INSERT INTO contacts (
     compensation_amount, queue_id, agent_id, department_id, status, status_since, disposition,
     resolution_note, csat, reopen_count, received_at, queued_at, assigned_at, answered_at,
     first_response_at, resolved_at, closed_at, abandoned_at, sla_due_at, sla_state,
-    answer_threshold_seconds, queue_wait_seconds, talk_seconds, hold_seconds, acw_seconds
+    answer_threshold_seconds, queued_seconds, talk_seconds, hold_seconds, acw_seconds
 )
 SELECT
     gen_random_uuid(), %(tenant_id)s, received_at, received_at, 'gen-' || g, channel, direction,
@@ -413,7 +413,8 @@ SET_SCOPE = (
 # Per local day and channel, plus the month (GROUPING SETS): counts and sums of every contact
 # KPI, then the KPIs themselves, in one statement. First-contact resolution looks at each end
 # customer's previous and next inbound contact of the same category with lag/lead, over the
-# month widened by the FCR window on both sides.
+# month widened by the FCR window on both sides; only handled first contacts are judged, and a
+# reopened one is not resolved first time.
 REFERENCE_CONTACTS = """
 WITH fcr AS (
     SELECT id,
@@ -443,6 +444,7 @@ WITH fcr AS (
         (c.answered_at IS NOT NULL OR c.first_response_at IS NOT NULL)
             AND (c.resolved_at IS NOT NULL OR c.closed_at IS NOT NULL) AS handled,
         c.talk_seconds + c.hold_seconds + c.acw_seconds AS handle,
+        c.reopen_count > 0 AS reopened,
         c.csat,
         coalesce(fcr.state, 0) AS fcr
     FROM contacts AS c
@@ -467,7 +469,8 @@ WITH fcr AS (
         count(csat) AS rated,
         count(*) FILTER (WHERE csat >= 4) AS satisfied,
         count(*) FILTER (WHERE fcr > 0) AS first_contacts,
-        count(*) FILTER (WHERE fcr = 2) AS resolved_first_time,
+        count(*) FILTER (WHERE fcr > 0 AND handled) AS handled_first_contacts,
+        count(*) FILTER (WHERE fcr = 2 AND handled AND NOT reopened) AS resolved_first_time,
         GROUPING(day, channel) AS total
     FROM per_contact
     GROUP BY GROUPING SETS ((day, channel), ())
@@ -482,7 +485,7 @@ SELECT total, day, channel, received, handled, answered, abandoned, short_abando
     round(answer_wait::numeric / nullif(answered, 0), 2) AS asa_seconds,
     round(handle::numeric / nullif(handled, 0), 2) AS aht_seconds,
     round(abandoned::numeric / nullif(offered, 0), 4) AS abandonment_rate,
-    round(resolved_first_time::numeric / nullif(first_contacts, 0), 4) AS fcr_rate,
+    round(resolved_first_time::numeric / nullif(handled_first_contacts, 0), 4) AS fcr_rate,
     rated AS csat_responses,
     round(satisfied::numeric / nullif(rated, 0), 4) AS csat_rate
 FROM sums

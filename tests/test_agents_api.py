@@ -541,3 +541,75 @@ def test_supervisor_firms_must_exist_and_the_user_must_be_a_supervisor(app, clie
     assert_problem(not_one, 404)
     assert_problem(by_supervisor, 403)
     assert audit_entries(app, "supervisor.granted") == []
+
+
+# --- one queue at a time, and the list of supervisors ------------------------------------------
+
+
+def test_a_bpo_admin_adds_and_removes_one_queue_without_resending_the_list(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    a, b = factory.tenant(name="Alpha"), factory.tenant(name="Beta")
+    sales, support = make_queue(app, a, "Sales"), make_queue(app, b, "Support")
+    agent = create_agent(client, admin)
+    assign(client, admin, agent["id"], [sales])
+    url = f"/v1/agents/{agent['id']}/assignments"
+
+    added = client.put(f"{url}/{support}", json={"priority": 2}, headers=admin.headers)
+    reprioritised = client.put(f"{url}/{sales}", json={"priority": 3}, headers=admin.headers)
+    removed = client.delete(f"{url}/{sales}", headers=admin.headers)
+
+    assert added.status_code == 200, added.get_json()
+    assert [(x["queue_name"], x["priority"]) for x in added.get_json()["assignments"]] == [
+        ("Sales", 1),
+        ("Support", 2),
+    ]
+    assert reprioritised.status_code == 200, reprioritised.get_json()
+    assert [(x["queue_name"], x["priority"]) for x in reprioritised.get_json()["assignments"]] == [
+        ("Support", 2),
+        ("Sales", 3),
+    ]
+    assert removed.status_code == 204
+    left = client.get(url, headers=admin.headers).get_json()["assignments"]
+    assert [x["queue_name"] for x in left] == ["Support"]
+    # Audited per firm, as a change of the whole list is.
+    changes = [(e.tenant_id, e.details) for e in audit_entries(app, "agent.assignments_changed")]
+    assert (b.id, {"added": [str(support)], "removed": [], "reprioritised": []}) in changes
+    assert (a.id, {"added": [], "removed": [], "reprioritised": [str(sales)]}) in changes
+    assert (a.id, {"added": [], "removed": [str(sales)], "reprioritised": []}) in changes
+
+
+def test_one_queue_changes_answer_404_for_unknown_or_unserved_queues(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    queue = make_queue(app, factory.tenant())
+    agent = create_agent(client, admin)
+    url = f"/v1/agents/{agent['id']}/assignments"
+
+    assert_problem(client.put(f"{url}/{uuid.uuid4()}", json={}, headers=admin.headers), 404)
+    assert_problem(client.delete(f"{url}/{queue}", headers=admin.headers), 404)
+    assert_problem(client.put(f"{url}/{queue}", json={"priority": 11}, headers=admin.headers), 422)
+    assert client.get(url, headers=admin.headers).get_json()["assignments"] == []
+
+
+def test_a_bpo_admin_lists_the_supervisors_with_their_firms(app, client, factory):
+    admin = factory.caller("bpo_admin")
+    a, b = factory.tenant(name="Alpha"), factory.tenant(name="Beta")
+    first = factory.user("supervisor", a)
+    second = factory.user("supervisor", b)
+    with app.app_context(), tenant_scope(a.id):
+        db.session.add(Membership(user_id=second.id, role="supervisor", tenant_id=a.id))
+        db.session.commit()
+    factory.user("client_admin", a)  # not a supervisor
+
+    response = client.get("/v1/supervisors", headers=admin.headers)
+    paged = client.get("/v1/supervisors?page_size=1&page=2", headers=admin.headers)
+
+    assert response.status_code == 200, response.get_json()
+    listed = {s["user_id"]: s for s in response.get_json()}
+    assert set(listed) == {str(first.id), str(second.id)}
+    assert [t["name"] for t in listed[str(second.id)]["tenants"]] == ["Alpha", "Beta"]
+    assert listed[str(first.id)]["tenant_ids"] == [str(a.id)]
+    assert listed[str(first.id)]["email"] == first.email
+    assert json.loads(paged.headers["X-Pagination"])["total"] == 2
+    assert len(paged.get_json()) == 1
+    supervisor = factory.caller("supervisor", a)
+    assert_problem(client.get("/v1/supervisors", headers=supervisor.headers), 403)

@@ -20,6 +20,8 @@ from tests.http_helpers import assert_problem
 from tests.test_agents_api import agent_caller, assign, create_agent, make_queue, set_status
 
 _seq = itertools.count(1)
+# Why POST /v1/me/next claimed nothing, when the agent is available.
+NOTHING_TO_CLAIM = ("no_active_queue", "nothing_waiting", "needs_unmet")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -81,9 +83,10 @@ def claim(client, caller):
 
 
 def claimed_id(client, caller) -> uuid.UUID | None:
-    """Claim the next contact; return its id, or None on 204."""
+    """Claim the next contact; return its id, or None when there is nothing to claim."""
     response = claim(client, caller)
-    if response.status_code == 204:
+    if response.status_code == 409:
+        assert response.get_json()["reason"] in NOTHING_TO_CLAIM, response.get_json()
         return None
     assert response.status_code == 200, response.get_json()
     return uuid.UUID(response.get_json()["id"])
@@ -120,7 +123,8 @@ def test_a_claim_assigns_the_contact_records_it_and_shows_it_among_held(app, cli
     assert body["tenant"] == {"id": str(tenant.id), "name": "Acme", "status": "active"}
     assert body["queue_name"] == "Complaints"
     assert body["customer_name"] == "Ana"
-    assert 170 <= body["queue_wait_seconds"] <= 200
+    assert 170 <= body["queued_seconds"] <= 200
+    assert body["queue_wait_seconds"] is None  # claimed, not answered yet
     row = contact_row(app, tenant, contact_id)
     assert row.agent_id == uuid.UUID(agent["id"])
     assert row.assigned_at == row.status_since
@@ -138,10 +142,10 @@ def test_a_claim_assigns_the_contact_records_it_and_shows_it_among_held(app, cli
     assert held.status_code == 200
     assert [(c["id"], c["tenant"]["name"]) for c in held.get_json()] == [(str(contact_id), "Acme")]
 
-    # Nothing else waits: 204, with no body.
-    empty = claim(client, caller)
-    assert empty.status_code == 204
-    assert empty.get_data() == b""
+    # Nothing else waits: a problem that says so.
+    empty = assert_problem(claim(client, caller), 409)
+    assert empty["reason"] == "nothing_waiting"
+    assert empty["waiting"] == {"total": 0, "fitting": 0}
 
 
 def test_claims_go_by_priority_then_sla_deadline_then_age(app, client, factory):
@@ -251,8 +255,54 @@ def test_every_held_status_counts_against_concurrency(app, client, factory):
         add_contact(app, tenant, queue, status=status, agent_id=uuid.UUID(agent["id"]))
     add_contact(app, tenant, queue)
 
-    assert claim(client, caller).status_code == 204
+    nothing = assert_problem(claim(client, caller), 409)
+    assert (nothing["reason"], nothing["needs"]["concurrency"]) == ("needs_unmet", {"email": 1})
     assert len(client.get("/v1/me/contacts", headers=caller.headers).get_json()) == 5
+
+
+def test_an_agent_with_no_active_queue_is_told_so(app, client, factory):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    _, caller = working_agent(client, factory, [queue])
+    add_contact(app, tenant, queue)
+    switched = client.put("/v1/me/active-queues", json={"queue_ids": []}, headers=caller.headers)
+    assert switched.status_code == 200, switched.get_json()
+
+    body = assert_problem(claim(client, caller), 409)
+
+    assert body["reason"] == "no_active_queue"
+    assert body["queues"] == {"assigned": 1, "active": 0, "usable": 0}
+    assert "PUT /v1/me/active-queues" in body["detail"]
+
+
+def test_contacts_the_agent_cannot_take_are_counted_by_what_they_need(app, client, factory):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    agent, caller = working_agent(
+        client,
+        factory,
+        [queue],
+        channels=["email", "chat"],
+        concurrency={"email": 1, "chat": 1},
+        languages=["es"],
+        skills=[],
+    )
+    add_contact(app, tenant, queue, status="active", agent_id=uuid.UUID(agent["id"]))
+    add_contact(app, tenant, queue, channel="voice")  # a channel it does not work
+    add_contact(app, tenant, queue, channel="email", language="es")  # email is full
+    add_contact(app, tenant, queue, channel="email", language="fr")  # full, and French
+    add_contact(app, tenant, queue, channel="chat", language="FR-ca")  # French
+
+    body = assert_problem(claim(client, caller), 409)
+
+    assert body["reason"] == "needs_unmet"
+    assert body["waiting"] == {"total": 4, "fitting": 0}
+    assert body["needs"] == {
+        "channel": {"voice": 1},
+        "concurrency": {"email": 2},
+        "language": {"fr": 1, "fr-ca": 1},
+    }
+    assert "4 contacts wait" in body["detail"] and "voice" in body["detail"]
 
 
 def test_only_contacts_in_a_language_the_agent_speaks(app, client, factory):
@@ -286,6 +336,7 @@ def test_presence_other_than_available_refuses_claims(app, client, factory, pres
 
     assert presence in body["detail"]
     assert "set presence to available" in body["detail"]
+    assert (body["reason"], body["presence"]) == ("presence_not_available", presence)
     row = contact_row(app, tenant, contact_id)
     assert (row.status, row.agent_id) == ("queued", None)
 
@@ -468,4 +519,4 @@ def test_an_agent_sees_and_claims_nothing_outside_its_assigned_queues(app, clien
     held = client.get("/v1/me/contacts", headers=caller.headers).get_json()
 
     assert [c["id"] for c in held] == [str(held_here)]
-    assert claim(client, caller).status_code == 204
+    assert assert_problem(claim(client, caller), 409)["reason"] == "nothing_waiting"

@@ -25,7 +25,7 @@ class FakeContact:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopen_count: int = 0
-    queue_wait_seconds: int = 0
+    queued_seconds: int = 0
     talk_seconds: int = 0
     hold_seconds: int = 0
     acw_seconds: int = 0
@@ -48,7 +48,7 @@ def test_a_call_is_queued_answered_held_resolved_and_closed_with_its_times():
     _apply(call, "close", 20)
 
     assert call.status == "closed"
-    assert call.queue_wait_seconds == 120
+    assert call.queued_seconds == 120
     assert call.talk_seconds == 5 * 60 + 3 * 60
     assert call.hold_seconds == 120
     assert call.acw_seconds == 120

@@ -136,7 +136,7 @@ def test_a_csv_batch_of_historical_contacts_is_imported_with_its_history(app, cl
     assert (first.status, first.csat, first.disposition) == ("resolved", 4, "refunded")
     assert first.first_response_at == datetime(2025, 11, 3, 8, 30, tzinfo=UTC)
     assert first.resolved_at == datetime(2025, 11, 3, 10, 0, tzinfo=UTC)
-    assert first.queue_wait_seconds == 1800
+    assert first.queued_seconds == 1800
     assert first.status_since == first.resolved_at
     assert (second.status, second.closed_at) == (
         "closed",

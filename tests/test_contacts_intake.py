@@ -129,7 +129,8 @@ def test_an_integration_takes_in_a_contact_which_waits_in_its_queue(app, client,
     received = datetime.fromisoformat(body["received_at"])
     assert before <= received <= utcnow()
     assert body["queued_at"] == body["received_at"] == body["status_since"]
-    assert body["queue_wait_seconds"] == body["handle_seconds"] == 0
+    assert body["queued_seconds"] == body["handle_seconds"] == 0
+    assert body["queue_wait_seconds"] is None
     [event] = stored_events(app, tenant, body["id"])
     assert (event.action, event.from_status, event.to_status) == ("create", None, "queued")
     assert (event.actor_client_id, event.actor_user_id) == (integration.client_id, None)

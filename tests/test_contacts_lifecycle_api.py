@@ -123,7 +123,8 @@ def test_a_call_goes_from_queue_to_closed_with_every_time_and_counter(app, clien
 
     body = ok(act(client, floor, cid, "assign", floor.supervisor, agent_id=floor.agent["id"]))
     assert (body["status"], body["agent_id"]) == ("assigned", floor.agent["id"])
-    assert 40 <= body["queue_wait_seconds"] < 45
+    assert 40 <= body["queued_seconds"] < 45
+    assert body["queue_wait_seconds"] is None  # not answered yet
     assert body["assigned_at"] is not None
     assert body["allowed_actions"] == ["assign", "release", "answer", "transfer"]
 
@@ -438,6 +439,30 @@ def test_a_resolved_contact_reopens_within_the_window_back_to_its_queue(app, cli
     assert again["status"] == "assigned"
 
 
+def test_a_calls_queue_wait_runs_to_the_answer_and_is_what_the_asa_averages(app, client, floor):
+    call = new_contact(client, floor, channel="voice")
+    backdate(app, floor.tenant, call["id"], 40, "received_at", "queued_at")  # 40 s in line
+    ok(act(client, floor, call["id"], "assign", floor.supervisor, agent_id=floor.agent["id"]))
+    backdate(app, floor.tenant, call["id"], 20, "received_at", "queued_at", "assigned_at")
+
+    body = ok(act(client, floor, call["id"], "answer"))  # ringing 20 s after assignment
+    report = client.get(
+        f"/v1/tenants/{floor.tenant.id}/reports/sla",
+        query_string={
+            "from": (utcnow() - timedelta(days=1)).isoformat(),
+            "to": (utcnow() + timedelta(days=1)).isoformat(),
+        },
+        headers=floor.supervisor.headers,
+    ).get_json()
+
+    wait = (at(body["answered_at"]) - at(body["received_at"])).total_seconds()
+    assert body["queue_wait_seconds"] == round(wait, 3)
+    assert 60 <= body["queue_wait_seconds"] < 65
+    assert 40 <= body["queued_seconds"] < 45  # time in line stops at the assignment
+    assert report["totals"]["answered"] == 1
+    assert report["totals"]["asa_seconds"] == round(body["queue_wait_seconds"], 2)
+
+
 def test_a_contact_closed_before_the_window_cannot_reopen(app, client, floor):
     with app.app_context():
         db.session.get(Tenant, floor.tenant.id).reopen_window_days = 7
@@ -461,7 +486,8 @@ def test_a_waiting_call_is_abandoned_by_the_telephony_integration(app, client, f
     body = ok(act(client, floor, contact["id"], "abandon", floor.integration))
 
     assert body["status"] == "abandoned" and body["abandoned_at"] is not None
-    assert 25 <= body["queue_wait_seconds"] < 30
+    assert 25 <= body["queued_seconds"] < 30
+    assert body["queue_wait_seconds"] is None  # never answered
     assert body["allowed_actions"] == []
 
 

@@ -170,7 +170,10 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("agents.AgentById", "PATCH"): "agents.manage",
     ("agents.AgentAssignments", "GET"): "agents.read",
     ("agents.AgentAssignments", "PUT"): "agents.manage",
+    ("agents.AgentAssignmentByQueue", "PUT"): "agents.manage",
+    ("agents.AgentAssignmentByQueue", "DELETE"): "agents.manage",
     ("agents.AgentTimeline", "GET"): "agents.read",
+    ("supervisors.Supervisors", "GET"): "agents.manage",
     ("supervisors.SupervisorTenants", "GET"): "agents.manage",
     ("supervisors.SupervisorTenants", "PUT"): "agents.manage",
     ("me.Me", "GET"): "me",
@@ -853,6 +856,9 @@ def _bpo_values(world: World, route: Route, firm: str | None) -> dict:
             values[p] = world.lone_agent[firm] if firm else uuid.uuid4()
         elif p == "user_id":
             values[p] = world.supervisor[firm] if firm else uuid.uuid4()
+        elif p == "queue_id":
+            # Every firm's lone agent serves its second queue (firm A's, only that one).
+            values[p] = world.q1[firm]["queue_id"] if firm else uuid.uuid4()
         elif p == "period":
             values[p] = "2025-01"
         else:
@@ -877,6 +883,8 @@ BPO_BODIES = {
     ("agents.AgentAssignments", "PUT"): lambda world, firm: {
         "assignments": [{"queue_id": str(world.firms[firm or "a"].param("queue_id"))}]
     },
+    # DELETE runs first (methods in order), then this puts the assignment back.
+    ("agents.AgentAssignmentByQueue", "PUT"): lambda world, firm: {"priority": 1},
     ("supervisors.SupervisorTenants", "PUT"): lambda world, firm: {
         "tenant_ids": [str(world.firms[firm or "a"].tenant.id)]
     },
@@ -893,6 +901,8 @@ BPO_AIMED = {
     ("agents.AgentById", "PATCH"),
     ("agents.AgentAssignments", "GET"),
     ("agents.AgentAssignments", "PUT"),
+    ("agents.AgentAssignmentByQueue", "PUT"),
+    ("agents.AgentAssignmentByQueue", "DELETE"),
     ("agents.AgentTimeline", "GET"),
     ("supervisors.SupervisorTenants", "GET"),
     ("supervisors.SupervisorTenants", "PUT"),
@@ -944,7 +954,7 @@ def _bpo_cells(app, world, client, routes, findings, *, allowed: bool) -> int:
                 )
                 statuses = (412,) if stale else (200, 201, 204)
                 if route.key == ("me.MyNextContact", "POST"):
-                    statuses = (200, 204, 409)  # 409: presence not available
+                    statuses = (200, 409)  # 409: nothing to claim (presence, no work)
                 _success(
                     findings,
                     label,

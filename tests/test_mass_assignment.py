@@ -54,6 +54,7 @@ EXTRA_BODIES: dict[tuple[str, str], dict] = {
     ("agents.Agents", "POST"): {"email": "smuggled-agent@example.test", "name": "Agent"},
     ("agents.AgentById", "PATCH"): {"name": "Renamed"},
     ("agents.AgentAssignments", "PUT"): {"assignments": []},
+    ("agents.AgentAssignmentByQueue", "PUT"): {"priority": 1},
     ("supervisors.SupervisorTenants", "PUT"): {"tenant_ids": []},
     ("me.MyActiveQueues", "PUT"): {"queue_ids": []},
     ("me.MyPresence", "PUT"): {"presence": "available"},

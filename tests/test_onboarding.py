@@ -176,6 +176,35 @@ def test_a_minimal_onboarding_gets_and_shows_the_defaults(app, client, factory):
     assert entry.details["defaults_applied"] == PARTS
 
 
+def test_onboarding_warns_that_no_agent_serves_the_new_queues_yet(client, factory):
+    admin = factory.caller("bpo_admin")
+    made = client.post(
+        "/v1/agents",
+        json={
+            "email": f"agent-{uuid.uuid4().hex[:8]}@bpo.test",
+            "name": "Voice only",
+            "channels": ["voice"],
+        },
+        headers=admin.headers,
+    )
+    assert made.status_code == 201, made.get_json()
+
+    response = _onboard(
+        client,
+        admin,
+        {**TENANT_IN, "queues": [{"name": "Phones", "channels": ["voice", "social"]}]},
+    )
+
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    [warning] = body["warnings"]
+    assert warning["queue_id"] == body["queues"][0]["id"]
+    assert (warning["code"], warning["channels"]) == ("channels_unserved", ["voice", "social"])
+    # Nobody at the BPO works social: assigning someone to the queue is not enough.
+    assert warning["channels_no_agent_works"] == ["social"]
+    assert "Phones" in warning["message"]
+
+
 def test_a_calendar_without_a_time_zone_takes_the_firms(client, factory):
     admin = factory.caller("bpo_admin")
     calendar = {"weekly_hours": {"mon": [{"start": "08:00", "end": "20:00"}]}}

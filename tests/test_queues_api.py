@@ -475,3 +475,60 @@ def test_creating_a_queue_twice_in_one_transaction_conflicts(app, factory):
         db.session.rollback()
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalars(select(Queue)).all() == []
+
+
+# --- warnings: channels no agent can serve ---------------------------------------------------
+
+
+def test_creating_and_editing_a_queue_warns_of_channels_no_agent_serves(app, client, factory):
+    tenant = factory.tenant()
+    admin = factory.caller("bpo_admin")
+    agent = client.post(
+        "/v1/agents",
+        json={
+            "email": f"agent-{uuid.uuid4().hex[:8]}@bpo.test",
+            "name": "Voice and email",
+            "channels": ["voice", "email"],
+            "concurrency": {"voice": 1, "email": 3},
+        },
+        headers=admin.headers,
+    ).get_json()
+
+    created = client.post(
+        _url(tenant), json={"name": "Care", "channels": ["voice", "email"]}, headers=admin.headers
+    )
+    queue_id = created.get_json()["id"]
+    assigned = client.put(
+        f"/v1/agents/{agent['id']}/assignments/{queue_id}", json={}, headers=admin.headers
+    )
+    url = _url(tenant, queue_id)
+    widened = client.patch(
+        url,
+        json={"channels": ["voice", "email", "social"]},
+        headers={**admin.headers, "If-Match": _etag(client, admin, url)},
+    )
+    narrowed = client.patch(
+        url,
+        json={"channels": ["voice"]},
+        headers={**admin.headers, "If-Match": widened.headers["ETag"]},
+    )
+
+    assert created.status_code == 201, created.get_json()
+    [new] = created.get_json()["warnings"]
+    assert (new["code"], new["queue_id"], new["queue_name"]) == (
+        "channels_unserved",
+        queue_id,
+        "Care",
+    )
+    assert (new["channels"], new["channels_no_agent_works"]) == (["voice", "email"], [])
+    assert assigned.status_code == 200, assigned.get_json()
+    assert widened.status_code == 200, widened.get_json()
+    [social] = widened.get_json()["warnings"]
+    assert (social["channels"], social["channels_no_agent_works"]) == (["social"], ["social"])
+    assert "social" in social["message"]
+    # The warnings are not the queue's: its ETag is the one a read gives, so edits chain.
+    assert narrowed.status_code == 200, narrowed.get_json()
+    assert narrowed.get_json()["warnings"] == []
+    read = client.get(url, headers=admin.headers)
+    assert "warnings" not in read.get_json()
+    assert read.headers["ETag"] == narrowed.headers["ETag"]

@@ -464,7 +464,9 @@ def test_fcr_counts_repeats_within_the_window_edges_included(app, client, factor
     week = 7 * 86400
 
     def c(key, at, **fields):
+        # Each one responded to and resolved: handled, so FCR judges it.
         fields.setdefault("category", "complaint")
+        fields |= {"status": "resolved", "first_response_at": at, "resolved_at": after(at, 60)}
         return contact(queue, at, channel="email", customer_key=key, **fields)
 
     eve_id_low, eve_id_high = sorted([uuid.uuid4(), uuid.uuid4()])
@@ -504,23 +506,123 @@ def test_fcr_counts_repeats_within_the_window_edges_included(app, client, factor
     # First: ana, bob x2, cy x2, dee, eve (one); resolved first time: bob x2, cy x2, dee.
     assert report["totals"]["fcr"] == {
         "first_contacts": 7,
+        "handled_first_contacts": 7,
         "resolved_first_time": 5,
         "rate": 0.7143,
     }
     by_day = {row["start"][:10]: row["fcr"] for row in report["rows"]}
-    assert by_day["2025-03-10"] == {"first_contacts": 5, "resolved_first_time": 3, "rate": 0.6}
-    assert by_day["2025-03-11"] == {"first_contacts": 1, "resolved_first_time": 1, "rate": 1.0}
+    assert by_day["2025-03-10"] == {
+        "first_contacts": 5,
+        "handled_first_contacts": 5,
+        "resolved_first_time": 3,
+        "rate": 0.6,
+    }
+    assert by_day["2025-03-11"] == {
+        "first_contacts": 1,
+        "handled_first_contacts": 1,
+        "resolved_first_time": 1,
+        "rate": 1.0,
+    }
     assert by_day["2025-03-17"]["first_contacts"] == 1  # bob's second, one second too late
+
+
+def test_fcr_counts_only_handled_first_contacts_never_reopened(app, client, factory):
+    tenant, queue = firm(app, factory)
+    d = t("2025-03-10T10:00:00+01:00")
+
+    def c(key, **fields):
+        return contact(queue, d, channel="email", category="complaint", customer_key=key, **fields)
+
+    handled = {
+        "status": "resolved",
+        "first_response_at": after(d, 60),
+        "resolved_at": after(d, 600),
+    }
+    store(
+        app,
+        tenant,
+        [
+            c("ana", **handled),  # answered, resolved, never back: resolved first time
+            c("bob", **handled, reopen_count=1),  # reopened, then resolved again: not FCR
+            c("cy"),  # still queued: not handled, so neither a success nor a failure
+            # Resolved without any response (imported as such): not handled either.
+            c("dee", status="resolved", resolved_at=after(d, 600)),
+        ],
+    )
+
+    report = body(
+        sla(
+            client,
+            factory.caller("client_viewer", tenant),
+            tenant,
+            **span("2025-03-10", "2025-03-11"),
+        )
+    )
+
+    assert (report["totals"]["received"], report["totals"]["handled"]) == (4, 2)
+    assert report["totals"]["fcr"] == {
+        "first_contacts": 4,
+        "handled_first_contacts": 2,
+        "resolved_first_time": 1,
+        "rate": 0.5,
+    }
+
+
+def test_fcr_is_null_in_report_and_portfolio_when_nothing_was_handled(app, client, factory):
+    tenant, queue = firm(app, factory, name="Nothing handled yet")
+    d = t("2025-03-10T10:00:00+01:00")
+    store(
+        app,
+        tenant,
+        [
+            contact(queue, d, customer_key="ana"),
+            contact(queue, d, customer_key="bob", answered_at=after(d, 10), status="active"),
+        ],
+    )
+
+    report = body(
+        sla(
+            client,
+            factory.caller("client_viewer", tenant),
+            tenant,
+            **span("2025-03-10", "2025-03-11"),
+        )
+    )
+    portfolio = body(
+        client.get(
+            "/v1/reports/portfolio",
+            query_string=span("2025-03-10", "2025-03-11"),
+            headers=factory.caller("supervisor", tenant).headers,
+        )
+    )
+
+    assert report["totals"]["fcr"] == {
+        "first_contacts": 2,
+        "handled_first_contacts": 0,
+        "resolved_first_time": 0,
+        "rate": None,
+    }
+    [row] = portfolio["tenants"]
+    assert (row["handled"], row["fcr"]) == (0, None)
 
 
 def test_a_shorter_fcr_window_turns_repeats_into_first_contacts(app, client, factory):
     tenant, queue = firm(app, factory)
     policy(app, tenant, fcr_window_days=2)
     d = t("2025-03-10T10:00:00+01:00")
-    rows = [
-        contact(queue, d, channel="chat", customer_key="ana"),
-        contact(queue, after(d, 3 * 86400), channel="chat", customer_key="ana"),
-    ]
+
+    def handled_chat(at):
+        return contact(
+            queue,
+            at,
+            channel="chat",
+            customer_key="ana",
+            status="closed",
+            answered_at=at,
+            closed_at=after(at, 600),
+        )
+
+    rows = [handled_chat(d), handled_chat(after(d, 3 * 86400))]
     store(app, tenant, rows)
 
     report = body(
@@ -533,7 +635,12 @@ def test_a_shorter_fcr_window_turns_repeats_into_first_contacts(app, client, fac
     )
 
     assert report["settings"]["fcr_window_days"] == 2
-    assert report["totals"]["fcr"] == {"first_contacts": 2, "resolved_first_time": 2, "rate": 1.0}
+    assert report["totals"]["fcr"] == {
+        "first_contacts": 2,
+        "handled_first_contacts": 2,
+        "resolved_first_time": 2,
+        "rate": 1.0,
+    }
 
 
 def test_csat_is_the_share_of_fours_and_fives(app, client, factory):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
+from app.agents import queue_assignments
 from app.agents import service as agents_service
+from app.agents import supervisors as supervisors_service
 from app.agents.models import Agent
 from app.agents.schemas import (
     MAX_TIMELINE_DAYS,
@@ -22,10 +23,13 @@ from app.agents.schemas import (
     AgentSchema,
     AgentStateSchema,
     AgentUpdateSchema,
+    AssignmentPriorityUpdateSchema,
     MeQueueSchema,
     MeSchema,
     MyContactSchema,
+    NothingToClaimSchema,
     PresenceUpdateSchema,
+    SupervisorSchema,
     SupervisorTenantsSchema,
     SupervisorTenantsUpdateSchema,
     TimelineQueryArgsSchema,
@@ -169,6 +173,43 @@ class AgentAssignments(MethodView):
         return agents_service.assignments(agent=agent, tenant_ids=None)
 
 
+@agents_blp.route("/<uuid:agent_id>/assignments/<uuid:queue_id>")
+class AgentAssignmentByQueue(MethodView):
+    @require(AGENT_ADMIN)
+    @agents_blp.arguments(AssignmentPriorityUpdateSchema)
+    @agents_blp.response(200, AgentAssignmentsSchema)
+    @agents_blp.alt_response(404, description="No such agent or queue.")
+    @agents_blp.alt_response(409, description="The queue is deactivated or its firm not active.")
+    def put(self, assignment_in, agent_id, queue_id):
+        """Assign the agent to one queue, or change its priority there, leaving the others
+
+        No need to send (or read first) the whole list. A queue newly assigned must be active,
+        of an active client firm (409 otherwise). Audited like a change of the whole list.
+        Answers the agent's assignments after the change.
+        """
+        agent = _agent_or_404(agent_id)
+        queue_assignments.put(
+            agent=agent,
+            queue_id=queue_id,
+            priority=assignment_in["priority"],
+            actor=current_actor(),
+        )
+        return agents_service.assignments(agent=agent, tenant_ids=None)
+
+    @require(AGENT_ADMIN)
+    @agents_blp.response(204)
+    @agents_blp.alt_response(404, description="No such agent, or it does not serve the queue.")
+    def delete(self, agent_id, queue_id):
+        """Unassign the agent from one queue, leaving the others
+
+        The queue also leaves the agent's active queues. Audited like a change of the whole
+        list.
+        """
+        queue_assignments.delete(
+            agent=_agent_or_404(agent_id), queue_id=queue_id, actor=current_actor()
+        )
+
+
 @agents_blp.route("/<uuid:agent_id>/timeline")
 class AgentTimeline(MethodView):
     @require(AGENT_READ)
@@ -206,6 +247,23 @@ def _supervisor_or_404(user_id: uuid.UUID):
     if user is None:
         abort(404, message="No such supervisor.")
     return user
+
+
+@supervisors_blp.route("")
+class Supervisors(MethodView):
+    @require(AGENT_ADMIN)
+    @supervisors_blp.response(200, SupervisorSchema(many=True))
+    @supervisors_blp.paginate()
+    def get(self, pagination_parameters):
+        """List the supervisors, each with the client firms they oversee, by name
+
+        A supervisor overseeing no firm any more holds no membership and is not listed.
+        """
+        count, supervisors = supervisors_service.list_(
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size
+        )
+        pagination_parameters.item_count = count
+        return supervisors
 
 
 @supervisors_blp.route("/<uuid:user_id>/tenants")
@@ -308,19 +366,32 @@ class MyPresence(MethodView):
 class MyNextContact(MethodView):
     @require(AGENT_WORK)
     @me_blp.response(200, MyContactSchema)
-    @me_blp.alt_response(204, description="Nothing waiting fits you now.")
-    @me_blp.alt_response(409, description="Your presence is not available.")
+    @me_blp.alt_response(
+        409,
+        schema=NothingToClaimSchema,
+        content_type="application/problem+json",
+        description="Nothing to claim now; `reason` (and the counts) say why.",
+    )
     def post(self):
-        """Claim the next contact from your active queues (204 if nothing fits)
+        """Claim the next contact from your active queues, or be told why there is none
 
         The best waiting contact you may take, across your active queues of active client
         firms: the firm first (SLA risk, then the one you served longest ago), then within it
         the highest priority, nearest SLA deadline, oldest. Only contacts on channels where you
         have spare concurrency and in languages you speak. Presence must be `available`.
+
+        With nothing to claim the answer is a 409 problem (not an empty 204) whose `reason`
+        says why: `profile_inactive`; `presence_not_available` (with `presence`);
+        `no_active_queue` (none chosen, or none usable; `queues` counts assigned, active and
+        usable ones); `nothing_waiting`; `needs_unmet`: contacts wait but each needs a channel
+        you do not work, a channel where your concurrency is full, or a language you do not
+        speak (`needs` counts them by channel and language; `waiting` totals); `taken`: what
+        fitted was just claimed by another agent, try again.
         """
-        contact = routing.claim_next(agent=_my_agent(), actor=current_actor())
+        agent = _my_agent()
+        contact = routing.claim_next(agent=agent, actor=current_actor())
         if contact is None:
-            return Response(status=204)
+            raise routing.nothing_to_claim(agent=agent)
         return routing.describe(contact=contact)
 
 

@@ -174,6 +174,14 @@ class AgentAssignmentsUpdateSchema(Schema):
         _unique((a["queue_id"] for a in value if "queue_id" in a), "queue")
 
 
+class AssignmentPriorityUpdateSchema(Schema):
+    priority = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=10),
+        metadata={"description": "1 is served first (default 1)."},
+    )
+
+
 class TenantBriefSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
@@ -287,6 +295,80 @@ class SupervisorTenantsSchema(Schema):
     user_id = fields.UUID(dump_only=True)
     tenant_ids = fields.List(fields.UUID(), dump_only=True)
     tenants = fields.List(fields.Nested(TenantBriefSchema), dump_only=True)
+
+
+class SupervisorSchema(SupervisorTenantsSchema):
+    name = fields.String(dump_only=True)
+    email = fields.Email(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+
+
+class NothingToClaimQueuesSchema(Schema):
+    assigned = fields.Integer(metadata={"description": "Queues you are assigned to."})
+    active = fields.Integer(metadata={"description": "Queues you chose to take work from."})
+    usable = fields.Integer(
+        metadata={"description": "Of those, still assigned, active and of an active client firm."}
+    )
+
+
+class NothingToClaimWaitingSchema(Schema):
+    total = fields.Integer(metadata={"description": "Contacts waiting in your usable queues."})
+    fitting = fields.Integer(metadata={"description": "Of them, contacts you could take."})
+
+
+class NothingToClaimNeedsSchema(Schema):
+    channel = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per channel you do not work."},
+    )
+    concurrency = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per channel where your concurrency is full."},
+    )
+    language = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Waiting contacts per language (lower-cased) you do not speak."},
+    )
+
+
+class NothingToClaimSchema(Schema):
+    """The problem+json answer of POST /v1/me/next when there is nothing to claim."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer(metadata={"example": 409})
+    detail = fields.String(metadata={"description": "Why, in a sentence, with the counts."})
+    instance = fields.String()
+    request_id = fields.String()
+    reason = fields.String(
+        metadata={
+            "enum": [
+                "profile_inactive",
+                "presence_not_available",
+                "no_active_queue",
+                "nothing_waiting",
+                "needs_unmet",
+                "taken",
+            ]
+        }
+    )
+    presence = fields.String(
+        metadata={"description": "With presence_not_available.", "enum": list(PRESENCES)}
+    )
+    queues = fields.Nested(NothingToClaimQueuesSchema)
+    waiting = fields.Nested(
+        NothingToClaimWaitingSchema, metadata={"description": "Not with no_active_queue."}
+    )
+    needs = fields.Nested(
+        NothingToClaimNeedsSchema,
+        metadata={
+            "description": "What the waiting contacts need that you lack; a contact may "
+            "need several things and counts under each."
+        },
+    )
 
 
 # --- the agent's own day ---------------------------------------------------------------------
@@ -419,4 +501,21 @@ class MyContactSchema(Schema):
         allow_none=True,
         metadata={"description": "The nearest SLA deadline; null until one is set."},
     )
-    queue_wait_seconds = fields.Integer(dump_only=True)
+    queue_wait_seconds = fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Queue wait: seconds from `received_at` to `answered_at` (inbound "
+            "voice and chat; millisecond precision), the figure whose mean over answered "
+            "contacts is the reports' ASA (`asa_seconds`). Null until answered, and for "
+            "written channels and outbound contacts."
+        },
+    )
+    queued_seconds = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Whole seconds spent in line (status `queued`), summed over every "
+            "stay: up to each assignment, and again after a release, transfer or reopen. Not "
+            "the queue wait: it stops at assignment, not at the answer."
+        },
+    )

@@ -46,7 +46,7 @@ _CHANNEL_ONLY = {
 }
 # Where the time spent in a status goes when the contact leaves it.
 _COUNTER = {
-    "queued": "queue_wait_seconds",
+    "queued": "queued_seconds",
     "active": "talk_seconds",
     "on_hold": "hold_seconds",
 }

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 from tenants.scoping import TenantScoped, tenant_foreign_key
@@ -109,11 +110,26 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     # T of the service level for this contact (voice and chat), fixed at intake from the SLA
     # policy's target or the queue, so later edits never rewrite a past month's figures.
     answer_threshold_seconds: Mapped[int | None]
+    # Time spent in line, status `queued`, summed over every stay (to each assignment, and
+    # again after a release, transfer or reopen). Not the queue wait: see queue_wait_seconds.
+    queued_seconds: Mapped[int] = mapped_column(default=0)
     # Handle time = talk + hold + after-contact work (SPEC section 5), in seconds.
-    queue_wait_seconds: Mapped[int] = mapped_column(default=0)
     talk_seconds: Mapped[int] = mapped_column(default=0)
     hold_seconds: Mapped[int] = mapped_column(default=0)
     acw_seconds: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def queue_wait_seconds(self) -> float | None:
+        """The queue wait (SPEC section 7's, whose mean over answered contacts is the ASA):
+        seconds from receipt to answer, for inbound voice and chat once answered; None
+        otherwise (written channels have a first response instead).
+
+        The one definition: the reports compute the same `answered_at - received_at` in SQL.
+        """
+        offered = self.channel in SYNCHRONOUS_CHANNELS and self.direction == "inbound"
+        if not offered or self.answered_at is None:
+            return None
+        return round(max(0.0, (self.answered_at - self.received_at).total_seconds()), 3)
 
 
 class ContactEvent(UUIDPrimaryKey, TenantScoped, Base):

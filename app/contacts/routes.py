@@ -367,7 +367,7 @@ ACTIONS: dict[str, tuple[Permission, type[Schema], str, str]] = {
         "Assign (or reassign) a waiting contact to an agent",
         "From `queued`, `reopened` or `assigned`. The agent must be active and assigned to the "
         "contact's queue. Sets `assigned_at`; the queue wait so far is added to "
-        "`queue_wait_seconds`.",
+        "`queued_seconds`.",
     ),
     "release": (
         CONTACT_WORK,

@@ -75,6 +75,10 @@ class NotAvailable(Conflict):
     """The agent's presence (or profile) does not allow taking work (409)."""
 
 
+class NothingToClaim(Conflict):
+    """Nothing the agent may take waits now (409); `reason` and counts say why."""
+
+
 @dataclass(frozen=True)
 class _Eligible:
     """Where the agent may take work from, and what it may take."""
@@ -86,14 +90,20 @@ class _Eligible:
 
 
 def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Contact | None:
-    """Assign the best waiting contact the agent may take to it; None when nothing fits."""
+    """Assign the best waiting contact the agent may take to it; None when nothing fits
+    (`nothing_to_claim` then says why)."""
     at = now or utcnow()
     agent = _lock(agent)
     if not agent.is_active:
-        raise NotAvailable("Your agent profile is deactivated; you cannot take contacts.")
+        raise NotAvailable(
+            "Your agent profile is deactivated; you cannot take contacts.",
+            reason="profile_inactive",
+        )
     if agent.presence != "available":
         raise NotAvailable(
-            f"Your presence is {agent.presence}: set presence to available to take contacts."
+            f"Your presence is {agent.presence}: set presence to available to take contacts.",
+            reason="presence_not_available",
+            presence=agent.presence,
         )
     eligible = _eligible(agent)
     if not eligible.queue_priority or not eligible.channels:
@@ -106,6 +116,100 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
         if contact is not None:
             return _assign(contact=contact, agent=agent, actor=actor, at=at)
     return None
+
+
+def nothing_to_claim(*, agent: Agent) -> NothingToClaim:
+    """Say why `claim_next` found nothing for the agent (an available, active one), with counts.
+
+    In order: no usable active queue (none chosen, or all deactivated or of firms not active);
+    nothing waiting in them; contacts waiting that need a channel the agent does not work, a
+    channel where its concurrency is full, or a language it does not speak (a contact may need
+    several; each is counted under every need); else every fitting contact was just taken by
+    another agent's claim.
+    """
+    eligible = _eligible(agent)
+    queues = {
+        "assigned": len(_assigned_queue_ids(agent.id)),
+        "active": len(agent.active_queue_ids),
+        "usable": len(eligible.queue_priority),
+    }
+    if not eligible.queue_priority:
+        detail = (
+            "You have no active queue: choose queues to take work from (PUT /v1/me/active-queues)."
+            if not agent.active_queue_ids
+            else "None of your active queues can take work now: each is deactivated, no longer "
+            "assigned to you, or of a client firm that is not active."
+        )
+        return NothingToClaim(detail, reason="no_active_queue", queues=queues)
+    works = {c for c in agent.channels if _capacity(agent, c) > 0}
+    with tenants_scope(eligible.tenant_ids):
+        rows = db.session.execute(
+            select(
+                Contact.channel,
+                func.lower(Contact.language),
+                # A function of the language alone: the same in every row of a group.
+                func.max(case((_speaks(eligible), 1), else_=0)),
+                func.count(),
+            )
+            .where(
+                Contact.status.in_(WAITING_STATUSES),
+                Contact.queue_id.in_(sorted(eligible.queue_priority)),
+            )
+            .group_by(Contact.channel, func.lower(Contact.language))
+        ).all()
+    waiting = {"total": 0, "fitting": 0}
+    needs: dict[str, dict[str, int]] = {"channel": {}, "concurrency": {}, "language": {}}
+    for channel, language, speaks, count in rows:
+        waiting["total"] += count
+        unmet = []
+        if channel not in works:
+            unmet.append(("channel", channel))
+        elif channel not in eligible.channels:
+            unmet.append(("concurrency", channel))
+        if not speaks:
+            unmet.append(("language", language))
+        for need, value in unmet:
+            needs[need][value] = needs[need].get(value, 0) + count
+        if not unmet:
+            waiting["fitting"] += count
+    counts = {"queues": queues, "waiting": waiting, "needs": needs}
+    if not waiting["total"]:
+        return NothingToClaim(
+            "Nothing is waiting in your active queues.", reason="nothing_waiting", **counts
+        )
+    if waiting["fitting"]:
+        return NothingToClaim(
+            "Every contact that fits you was just taken by another agent: try again.",
+            reason="taken",
+            **counts,
+        )
+    said = [
+        f"{n} need{'s' if n == 1 else ''} {what} ({', '.join(sorted(map(str, values)))})"
+        for what, key in (
+            ("a channel you do not work", "channel"),
+            ("a channel where your concurrency is full", "concurrency"),
+            ("a language you do not speak", "language"),
+        )
+        if (values := needs[key]) and (n := sum(values.values()))
+    ]
+    return NothingToClaim(
+        f"{waiting['total']} contact{'s' if waiting['total'] != 1 else ''} wait in your active "
+        f"queues, none that you can take: {'; '.join(said)}.",
+        reason="needs_unmet",
+        **counts,
+    )
+
+
+def _capacity(agent: Agent, channel: str) -> int:
+    return int(agent.concurrency.get(channel, DEFAULT_CONCURRENCY))
+
+
+def _assigned_queue_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    # As _assigned_tenant_ids: the agent's assignments, read before any scope.
+    with unscoped():
+        return frozenset(
+            db.session.scalars(select(Assignment.queue_id).where(Assignment.agent_id == agent_id))
+        )
 
 
 def held(*, agent: Agent) -> list[dict]:
@@ -143,6 +247,7 @@ def describe(
             queue_name = db.session.scalar(select(Queue.name).where(Queue.id == contact.queue_id))
     return {
         **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
+        "queue_wait_seconds": contact.queue_wait_seconds,
         "tenant": {"id": tenant.id, "name": tenant.name, "status": tenant.status},
         "queue_name": queue_name,
     }
@@ -198,9 +303,7 @@ def _eligible(agent: Agent) -> _Eligible:
             ).all()
         )
     free = frozenset(
-        channel
-        for channel in agent.channels
-        if load.get(channel, 0) < int(agent.concurrency.get(channel, DEFAULT_CONCURRENCY))
+        channel for channel in agent.channels if load.get(channel, 0) < _capacity(agent, channel)
     )
     return _Eligible(
         queue_priority={r.queue_id: r.priority for r in rows},
@@ -220,18 +323,23 @@ def spoken(agent: Agent) -> frozenset[str]:
     return frozenset(tags)
 
 
-def _fits(eligible: _Eligible) -> ColumnElement[bool]:
-    """The condition a contact must meet for the agent to take it."""
+def _speaks(eligible: _Eligible) -> ColumnElement[bool]:
+    """Whether the agent speaks the contact's language (a contact with none fits anyone)."""
     language = func.lower(Contact.language)
     primaries = sorted({tag.split("-", 1)[0] for tag in eligible.languages})
     speaks = [language.in_(sorted(eligible.languages))] if eligible.languages else []
     # A contact in es-MX fits an agent who speaks es (or any es-*).
     speaks += [or_(language == p, language.like(f"{p}-%")) for p in primaries]
+    return or_(Contact.language.is_(None), *speaks) if speaks else Contact.language.is_(None)
+
+
+def _fits(eligible: _Eligible) -> ColumnElement[bool]:
+    """The condition a contact must meet for the agent to take it."""
     return and_(
         Contact.status.in_(WAITING_STATUSES),
         Contact.queue_id.in_(sorted(eligible.queue_priority)),
         Contact.channel.in_(sorted(eligible.channels)),
-        or_(Contact.language.is_(None), *speaks) if speaks else Contact.language.is_(None),
+        _speaks(eligible),
     )
 
 

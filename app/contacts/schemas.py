@@ -336,7 +336,24 @@ class ContactSchema(Schema):
             "when it arrived: the SLA policy's, else the queue's."
         },
     )
-    queue_wait_seconds = fields.Integer(dump_only=True)
+    queue_wait_seconds = fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Queue wait: seconds from `received_at` to `answered_at` (inbound "
+            "voice and chat; millisecond precision), the figure whose mean over answered "
+            "contacts is the reports' ASA (`asa_seconds`). Null until answered, and for "
+            "written channels and outbound contacts."
+        },
+    )
+    queued_seconds = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Whole seconds spent in line (status `queued`), summed over every "
+            "stay: up to each assignment, and again after a release, transfer or reopen. Not "
+            "the queue wait: it stops at assignment, not at the answer."
+        },
+    )
     talk_seconds = fields.Integer(dump_only=True)
     hold_seconds = fields.Integer(dump_only=True)
     acw_seconds = fields.Integer(dump_only=True)

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.auth.passwords import MIN_PASSWORD_LENGTH
 from app.contacts.schemas import DepartmentCreateSchema, DepartmentSchema
-from app.queues.schemas import QueueCreateSchema, QueueSchema
+from app.queues.schemas import QueueCreateSchema, QueueSchema, warnings_field
 from app.sla.schemas import (
     CalendarCreateSchema,
     CalendarSchema,
@@ -148,3 +148,4 @@ class OnboardingSchema(Schema):
             "example": ["calendar", "sla_policy"],
         },
     )
+    warnings = warnings_field()

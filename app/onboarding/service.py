@@ -3,7 +3,8 @@
 The firm's row comes first (tenants service), then everything else inside its own
 `tenant_scope`, each part by its domain's service, the first client admin last. Nothing here
 commits: the request owns the transaction, and any failure, however late, raises so that the
-whole request rolls back. May import the services of tenants, sla, queues, contacts, billing.
+whole request rolls back. May import the services of tenants, sla, queues (and its coverage),
+contacts, billing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.auth.passwords import hash_password
 from app.contacts import service as contacts_service
 from app.contacts.models import Department
 from app.errors import Conflict, Unprocessable
+from app.queues import coverage
 from app.queues import service as queues_service
 from app.queues.models import Queue
 from app.sla import service as sla_service
@@ -51,6 +53,7 @@ class Onboarded:
     rate_card: RateCard
     first_admin: Membership | None
     defaults_applied: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
 
 def onboard(*, onboarding_in: dict, actor: Actor) -> Onboarded:
@@ -128,6 +131,7 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
             rate_card=rate_card,
             first_admin=first_admin,
             defaults_applied=defaults,
+            warnings=coverage.warnings(queues=queues),
         )
         tenants_service.record_audit(
             actor=actor,

@@ -6,10 +6,12 @@ import uuid
 
 from flask.views import MethodView
 from flask_smorest import abort
+from sqlalchemy import inspect as sa_inspect
 
 from app.api import Blueprint, SelectPage
 from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
+from app.queues import coverage
 from app.queues import service as queues_service
 from app.queues.schemas import (
     BriefingCreateSchema,
@@ -20,6 +22,7 @@ from app.queues.schemas import (
     QueueQueryArgsSchema,
     QueueSchema,
     QueueUpdateSchema,
+    QueueWrittenSchema,
     StaffingQueryArgsSchema,
     StaffingSchema,
 )
@@ -65,11 +68,16 @@ class Queues(MethodView):
 
     @require(TENANT_ADMIN)
     @queues_blp.arguments(QueueCreateSchema)
-    @queues_blp.response(201, QueueSchema)
+    @queues_blp.response(201, QueueWrittenSchema)
     @queues_blp.alt_response(409, description="A queue with this name exists.")
     def post(self, queue_in, tenant_id):
-        """Create a queue"""
-        return queues_service.create(queue_in=queue_in, actor=current_actor())
+        """Create a queue
+
+        The answer's `warnings` names the queue's channels no agent can serve yet (a new
+        queue has no agent assigned).
+        """
+        queue = queues_service.create(queue_in=queue_in, actor=current_actor())
+        return _with_warnings(queue)
 
 
 @queues_blp.route("/<uuid:queue_id>")
@@ -84,13 +92,20 @@ class QueueById(MethodView):
     @require(TENANT_ADMIN)
     @queues_blp.etag
     @queues_blp.arguments(QueueUpdateSchema)
-    @queues_blp.response(200, QueueSchema)
+    @queues_blp.response(200, QueueWrittenSchema)
     @queues_blp.alt_response(409, description="A queue with this name exists.")
     def patch(self, queue_in, tenant_id, queue_id):
-        """Change a queue's name, routing rules or answer threshold, or reactivate it"""
+        """Change a queue's name, routing rules or answer threshold, or reactivate it
+
+        The answer's `warnings` names the queue's channels no agent assigned to it can serve
+        (say, a channel just added). Its ETag is the queue's, as `GET` gives it.
+        """
         queue = _queue_or_404(queue_id)
         queues_blp.check_etag(queue, QueueSchema)
-        return queues_service.update(queue=queue, queue_in=queue_in, actor=current_actor())
+        queue = queues_service.update(queue=queue, queue_in=queue_in, actor=current_actor())
+        # The warnings are not part of the queue: its ETag stays what a read would give.
+        queues_blp.set_etag(queue, QueueSchema)
+        return _with_warnings(queue)
 
     @require(TENANT_ADMIN)
     @queues_blp.response(204)
@@ -121,6 +136,11 @@ class QueueStaffing(MethodView):
         queue = _queue_or_404(queue_id)
         args["interval_seconds"] = args.pop("interval")
         return queues_service.staffing(queue=queue, **args)
+
+
+def _with_warnings(queue) -> dict:
+    fields = {attr.key: getattr(queue, attr.key) for attr in sa_inspect(queue).mapper.column_attrs}
+    return {**fields, "warnings": coverage.warnings(queues=[queue])}
 
 
 def _queue_or_404(queue_id: uuid.UUID):

@@ -72,6 +72,47 @@ class QueueSchema(Schema):
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
+class QueueWarningSchema(Schema):
+    code = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": ["channels_unserved"],
+            "description": "channels_unserved: no active agent assigned to the queue works "
+            "these channels (with a concurrency above 0), so its contacts on them wait.",
+        },
+    )
+    queue_id = fields.UUID(dump_only=True)
+    queue_name = fields.String(dump_only=True)
+    channels = fields.List(
+        fields.String(), dump_only=True, metadata={"description": "The channels unserved."}
+    )
+    channels_no_agent_works = fields.List(
+        fields.String(),
+        dump_only=True,
+        metadata={"description": "Of them, those no active agent of the BPO works at all."},
+    )
+    message = fields.String(dump_only=True, metadata={"description": "The warning, in words."})
+
+
+def warnings_field() -> fields.List:
+    return fields.List(
+        fields.Nested(QueueWarningSchema),
+        dump_only=True,
+        metadata={
+            "description": "What the change leaves unworkable: one entry per active queue with "
+            "channels no agent can serve (assign agents to it, e.g. PUT "
+            "/v1/agents/{agent_id}/assignments/{queue_id}). Empty when every channel is served. "
+            "Only in the answer to the change, never stored."
+        },
+    )
+
+
+class QueueWrittenSchema(QueueSchema):
+    """A queue as created or changed, with the warnings about who can serve it."""
+
+    warnings = warnings_field()
+
+
 _NAME = validate.Length(min=1, max=100)
 # Bounds on lists, so that a body cannot make a request check thousands of items.
 MAX_LANGUAGES = 50

@@ -17,8 +17,8 @@ from app.reports import service as reports_service
 from app.reports.schemas import (
     AgentReportRowSchema,
     AgentsReportSchema,
-    AgentTimeQueryArgsSchema,
     AgentTimeReportSchema,
+    AgentTimeRowSchema,
     ComplaintSchema,
     ComplaintsRegisterQueryArgsSchema,
     ComplaintsRegisterSchema,
@@ -50,21 +50,39 @@ UTC_ZONE = ZoneInfo("UTC")
 @reports_blp.route("/agent-time")
 class AgentTime(MethodView):
     @require(REPORTS_READ)
-    @reports_blp.arguments(AgentTimeQueryArgsSchema, location="query")
+    @reports_blp.arguments(PeriodQueryArgsSchema, location="query")
     @reports_blp.response(200, AgentTimeReportSchema)
+    @reports_blp.doc(**csv_doc("one row per agent.", json="The report as JSON"))
     def get(self, args, tenant_id):
-        """Report the agents' working minutes attributed to the client firm in [from, to)
+        """Report the agents' working time (seconds) attributed to the client firm
 
-        Time an agent spends with queues of several firms active is shared equally between
-        them; break and offline time counts for nobody.
+        Working time is presence available or busy; time an agent spends with queues of
+        several firms active is shared equally between them; break and offline time counts for
+        nobody. `from`/`to` as in every report: a date (local midnight in the firm's zone) or
+        an RFC 3339 date-time, `to` exclusive, both defaulting to this local month; at most
+        366 days. `Accept: text/csv` gives one row per agent.
         """
+        tenant = current_tenant()
         now = utcnow()
+        zone = reports_service.zone_of(tenant)
+        start, end = reports_service.resolve_period(
+            zone=zone,
+            from_=args.get("from_"),
+            to=args.get("to"),
+            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+            now=now,
+        )
+        agents = reports_service.agent_time(from_=start, to=end, now=now)
+        if wants_csv():
+            filename = f"agent-time-{tenant.slug}-{start.astimezone(zone).date()}.csv"
+            return csv_response(AgentTimeRowSchema(), agents, filename, lead=("agent_id", "name"))
         return {
-            "tenant_id": tenant_id,
-            "from_": args["from_"],
-            "to": args["to"],
+            "tenant_id": tenant.id,
+            "time_zone": tenant.time_zone,
+            "from": start.astimezone(zone),
+            "to": end.astimezone(zone),
             "generated_at": now,
-            "agents": reports_service.agent_time(from_=args["from_"], to=args["to"], now=now),
+            "agents": agents,
         }
 
 

@@ -4,16 +4,13 @@ register, agents) and the BPO's portfolio."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
-from app.agents.models import PRESENCES
 from app.reports.service import GRANULARITIES, GROUP_BY
 from app.sla.models import ABANDON_TREATMENTS
 from app.vocabulary import CHANNELS, PRIORITIES
-
-MAX_REPORT_DAYS = 92
 
 # --- query arguments -------------------------------------------------------------------------
 
@@ -88,60 +85,48 @@ class ComplaintsRegisterQueryArgsSchema(Schema):
     )
 
 
-class AgentTimeQueryArgsSchema(Schema):
-    from_ = fields.AwareDateTime(
-        data_key="from",
-        required=True,
-        metadata={
-            "description": "Start, inclusive (RFC 3339 with offset).",
-            "example": "2026-03-01T00:00:00+01:00",
-        },
-    )
-    to = fields.AwareDateTime(
-        required=True,
-        metadata={
-            "description": "End, exclusive; at most 92 days after `from`.",
-            "example": "2026-04-01T00:00:00+02:00",
-        },
-    )
-
-    @validates_schema
-    def _range(self, data: dict, **_kwargs) -> None:
-        if data["from_"] >= data["to"]:
-            raise ValidationError("Must be before `to`.", field_name="from")
-        if data["to"] - data["from_"] > timedelta(days=MAX_REPORT_DAYS):
-            raise ValidationError(
-                f"The range may span at most {MAX_REPORT_DAYS} days.", field_name="to"
-            )
-
-
 # --- agent time ------------------------------------------------------------------------------
 
 
 class AgentTimeRowSchema(Schema):
     agent_id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True, metadata={"description": "The agent's name."})
-    minutes = fields.Float(
+    working_seconds = fields.Float(
         dump_only=True,
-        metadata={"description": "Working minutes attributed to this client firm (2 decimals)."},
+        metadata={
+            "description": "Working time (presence available or busy) attributed to this "
+            "client firm, seconds (2 decimals): available_seconds + busy_seconds."
+        },
     )
-    minutes_by_presence = fields.Dict(
-        keys=fields.String(metadata={"enum": list(PRESENCES)}),
-        values=fields.Float(),
-        dump_only=True,
-        metadata={"example": {"available": 42.5, "busy": 17.5}},
+    available_seconds = fields.Float(
+        dump_only=True, metadata={"description": "Of it, in presence `available`, seconds."}
+    )
+    busy_seconds = fields.Float(
+        dump_only=True, metadata={"description": "Of it, in presence `busy`, seconds."}
     )
 
 
 class AgentTimeReportSchema(Schema):
     tenant_id = fields.UUID(dump_only=True)
-    from_ = fields.AwareDateTime(dump_only=True, data_key="from")
-    to = fields.AwareDateTime(dump_only=True)
+    time_zone = fields.String(dump_only=True)
+    from_ = fields.AwareDateTime(
+        dump_only=True,
+        data_key="from",
+        attribute="from",
+        metadata={"description": "Start, inclusive, in the firm's UTC offset then."},
+    )
+    to = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "End, exclusive, in the firm's UTC offset then."}
+    )
     generated_at = fields.AwareDateTime(
         dump_only=True,
         metadata={"description": "Time still running is counted up to this instant."},
     )
-    agents = fields.List(fields.Nested(AgentTimeRowSchema), dump_only=True)
+    agents = fields.List(
+        fields.Nested(AgentTimeRowSchema),
+        dump_only=True,
+        metadata={"description": "Agents with working time attributed to the firm, by name."},
+    )
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -206,11 +191,18 @@ class FcrSchema(Schema):
         "Inbound contacts with a known end customer and no inbound contact of the same customer "
         "and category in the FCR window before them."
     )
-    resolved_first_time = _count(
-        "First contacts with no inbound contact of the same customer and category in the FCR "
-        "window after them (as known now)."
+    handled_first_contacts = _count(
+        "First contacts handled (answered or responded to, and resolved or closed, as known "
+        "now): the rate's denominator. One not handled yet is neither a success nor a failure."
     )
-    rate = _rate("First contact resolution: resolved_first_time / first_contacts.")
+    resolved_first_time = _count(
+        "Handled first contacts never reopened and with no inbound contact of the same customer "
+        "and category in the FCR window after them (as known now)."
+    )
+    rate = _rate(
+        "First contact resolution: resolved_first_time / handled_first_contacts (null when "
+        "none was handled)."
+    )
 
 
 class CsatSchema(Schema):
@@ -244,7 +236,10 @@ class SlaFiguresSchema(Schema):
         "count_within_threshold_as_met = (answered within T + abandoned within T) / "
         "(answered + abandoned)."
     )
-    asa_seconds = _seconds("Average speed of answer: total queue wait of answered / answered.")
+    asa_seconds = _seconds(
+        "Average speed of answer: the queue waits of answered contacts (each its "
+        "`answered_at - received_at`, a contact's `queue_wait_seconds`) / answered."
+    )
     aht_seconds = _seconds("Average handle time: (talk + hold + after-contact work) / handled.")
     abandonment_rate = _rate("abandoned / offered.")
     first_response = fields.Nested(
@@ -473,11 +468,17 @@ class PortfolioRowSchema(Schema):
     service_level_target = fields.Float(
         dump_only=True, metadata={"description": "The firm's contractual target, fraction 0-1."}
     )
-    asa_seconds = _seconds("Average speed of answer.")
+    asa_seconds = _seconds(
+        "Average speed of answer: mean queue wait (`answered_at - received_at`) of answered "
+        "inbound voice and chat contacts."
+    )
     aht_seconds = _seconds("Average handle time.")
     abandonment_rate = _rate("abandoned / inbound voice and chat received.")
     breaches = _count("SLA clocks of the period's contacts that breached.")
-    fcr = _rate("First contact resolution.")
+    fcr = _rate(
+        "First contact resolution: handled first contacts never reopened nor repeated within "
+        "the firm's FCR window / handled first contacts (as in the SLA report)."
+    )
     csat = _rate("Share of ratings that are 4 or 5.")
     backlog_now = _count("Contacts open now (received, not resolved, closed or abandoned).")
 

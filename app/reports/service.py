@@ -328,6 +328,7 @@ def _contact_measures(
             _flag(c.csat.is_not(None)).label("rated"),
             _flag(c.csat >= 4).label("satisfied"),
             _flag(and_(c.customer_key.is_not(None), c.direction == "inbound")).label("known"),
+            _flag(c.reopen_count > 0).label("reopened"),
             c.received_at.label("received_at"),
             func.lag(c.received_at).over(**customer).label("previous_at"),
             func.lead(c.received_at).over(**customer).label("next_at"),
@@ -340,8 +341,9 @@ def _contact_measures(
         inner = inner.join(target, on)
     per_contact = inner.where(*_scoped(c), *around).subquery("per_contact")
     pc = per_contact.c
-    # 0: not a first contact; 1: a first contact repeated within the window; 2: resolved
-    # first time. A window edge (exactly the window apart) counts as within.
+    # 0: not a first contact; 1: a first contact not handled (yet); 2: a handled first contact
+    # reopened or repeated within the window; 3: resolved first time. A window edge (exactly
+    # the window apart) counts as within.
     fcr = case(
         (pc.known == 0, 0),
         (
@@ -351,8 +353,10 @@ def _contact_measures(
             ),
             0,
         ),
-        (and_(pc.next_at.is_not(None), _not_after(pc.next_at, pc.received_at, pc.fcr_window)), 1),
-        else_=2,
+        (pc.handled == 0, 1),
+        (pc.reopened == 1, 2),
+        (and_(pc.next_at.is_not(None), _not_after(pc.next_at, pc.received_at, pc.fcr_window)), 2),
+        else_=3,
     )
     key_columns = [pc[name] for name in keys]
     sums = ("offered", "handled", "answered", "answered_within", "answer_wait", "abandoned")
@@ -363,7 +367,8 @@ def _contact_measures(
             func.count().label("received"),
             *(func.sum(pc[name]).label(name) for name in sums),
             func.count(case((fcr > 0, 1))).label("first_contacts"),
-            func.count(case((fcr == 2, 1))).label("resolved_first_time"),
+            func.count(case((fcr >= 2, 1))).label("handled_first_contacts"),
+            func.count(case((fcr == 3, 1))).label("resolved_first_time"),
         )
         .where(pc.in_range == 1)
         .group_by(*key_columns)
@@ -528,9 +533,18 @@ def service_level(counts: dict, treatment: str) -> float | None:
     return _ratio(within, answered + abandoned - short)
 
 
+def fcr_rate(counts: dict) -> float | None:
+    """SPEC section 7: handled first contacts resolved first time / handled first contacts.
+
+    A first contact not handled yet cannot have been resolved first time, nor failed to be:
+    it stays out until it is; with none handled the rate is null, never 1.
+    """
+    return _ratio(counts["resolved_first_time"], counts["handled_first_contacts"])
+
+
 _COUNTS = ("received", "offered", "handled", "answered", "answered_within", "abandoned")
 _COUNTS += ("short_abandoned", "abandoned_within", "rated", "satisfied")
-_COUNTS += ("first_contacts", "resolved_first_time")
+_COUNTS += ("first_contacts", "handled_first_contacts", "resolved_first_time")
 _SECOND_SUMS = ("answer_wait", "handle")
 
 
@@ -582,8 +596,9 @@ def _figures(counts: dict, clocks: dict, backlog: int, treatment: str) -> dict:
         "breaches": first_response["breaches"] + resolution["breaches"],
         "fcr": {
             "first_contacts": counts["first_contacts"],
+            "handled_first_contacts": counts["handled_first_contacts"],
             "resolved_first_time": counts["resolved_first_time"],
-            "rate": _ratio(counts["resolved_first_time"], counts["first_contacts"]),
+            "rate": fcr_rate(counts),
         },
         "csat": {
             "responses": counts["rated"],
@@ -848,10 +863,10 @@ def _segments_overlapping(*, from_: datetime, to: datetime, at: datetime) -> lis
 
 
 def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) -> list[dict]:
-    """Return, per agent, the working minutes attributed to the tenant in scope in [from_, to).
+    """Return, per agent, the working seconds attributed to the tenant in scope in [from_, to).
 
     Each time segment counts for its overlap with the range (a running one up to
-    min(now, to)), times the tenant's share of it; minutes are also split by presence.
+    min(now, to)), times the tenant's share of it; seconds are also split by presence.
     """
     at = now or utcnow()
     segment = AgentTimeSegment
@@ -871,16 +886,18 @@ def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) ->
     agents: dict = {}
     for row in rows:
         entry = agents.setdefault(
-            row.agent_id, {"agent_id": row.agent_id, "name": row.name, "seconds": 0, "by": {}}
+            row.agent_id,
+            {"agent_id": row.agent_id, "name": row.name, "available": 0.0, "busy": 0.0},
         )
-        entry["seconds"] += float(row.seconds or 0)
-        entry["by"][row.presence] = float(row.seconds or 0)
+        # Only available and busy time is ever attributed (break and offline open no segment).
+        entry[row.presence] = entry.get(row.presence, 0.0) + float(row.seconds or 0)
     return [
         {
             "agent_id": entry["agent_id"],
             "name": entry["name"],
-            "minutes": round(entry["seconds"] / 60, 2),
-            "minutes_by_presence": {p: round(s / 60, 2) for p, s in entry["by"].items()},
+            "working_seconds": round(entry["available"] + entry["busy"], _SECONDS_DIGITS),
+            "available_seconds": round(entry["available"], _SECONDS_DIGITS),
+            "busy_seconds": round(entry["busy"], _SECONDS_DIGITS),
         }
         for entry in agents.values()
     ]
@@ -1137,7 +1154,7 @@ def portfolio(
                 "aht_seconds": _ratio(counts["handle"], counts["handled"], _SECONDS_DIGITS),
                 "abandonment_rate": _ratio(counts["abandoned"], counts["offered"]),
                 "breaches": _int(breaches.get(tenant.id)),
-                "fcr": _ratio(counts["resolved_first_time"], counts["first_contacts"]),
+                "fcr": fcr_rate(counts),
                 "csat": _ratio(counts["satisfied"], counts["rated"]),
                 "backlog_now": _int(backlog.get(tenant.id)),
             }
