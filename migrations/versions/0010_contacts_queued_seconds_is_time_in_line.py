@@ -6,8 +6,8 @@ to answer. The column keeps its quantity under an honest name, `queued_seconds`;
 wait is `answered_at - received_at`, computed where it is shown, never stored. RENAME COLUMN
 is the same statement on PostgreSQL and on SQLite (3.25+), and touches no policy or index.
 
-Revision ID: 0013
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 10:50:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
