@@ -155,6 +155,8 @@ class Api(_Api):
         kwargs["extra_plugins"] = [*kwargs.get("extra_plugins", ()), self.errors_plugin]
         super()._init_spec(**kwargs)
         self.ma_plugin.converter.add_attribute_function(_list_choices_on_items)
+        self.ma_plugin.converter.add_attribute_function(_null_among_choices)
+        self.ma_plugin.converter.add_attribute_function(_ecma_pattern)
 
     def _register_responses(self):
         """flask-smorest's shared responses, but as what errors really are: problem+json."""
@@ -225,6 +227,35 @@ def _list_choices_on_items(self, field, ret, **kwargs) -> dict:
     array satisfies; they belong on its items."""
     if ret.get("type") == "array" and "enum" in ret and isinstance(ret.get("items"), dict):
         ret["items"] = {**ret["items"], "enum": ret.pop("enum")}
+    return {}
+
+
+def _null_among_choices(self, field, ret, **kwargs) -> dict:
+    """A nullable field with choices, as `anyOf: [{the choices}, {type: null}]`.
+
+    apispec adds null to the choices of validators and Enum fields but not to an `enum` given
+    in metadata (a dump-only field's documented values), which then refuses the null the type
+    allows; and typed-client generators make one enum per listed type of `[string, null]`
+    with a null choice. Choices and null side by side read the same to every tool."""
+    choices = ret.get("enum")
+    if not field.allow_none or choices is None:
+        return {}
+    kind = ret.pop("type", None)
+    types = [t for t in ([kind] if isinstance(kind, str) else kind or ()) if t != "null"]
+    ret.pop("enum")
+    one = {"enum": [c for c in choices if c is not None]}
+    if types:
+        one = {"type": types[0] if len(types) == 1 else types, **one}
+    return {"anyOf": [one, {"type": "null"}]}
+
+
+def _ecma_pattern(self, field, ret, **kwargs) -> dict:
+    """JSON Schema patterns are ECMA-262 regular expressions, which have no `\\Z`: our Python
+    patterns end with it (`$` would let a trailing newline through), and ECMA's `$` (no `m`
+    flag) means the same end of input."""
+    pattern = ret.get("pattern")
+    if isinstance(pattern, str) and pattern.endswith("\\Z"):
+        return {"pattern": pattern[:-2] + "$"}
     return {}
 
 

@@ -22,6 +22,7 @@ from billing.schemas import (
     PeriodCloseSchema,
     RateCardCreateSchema,
     RateCardSchema,
+    StripeWebhookResultSchema,
     UsageRecordSchema,
     UsageVoidSchema,
 )
@@ -251,7 +252,9 @@ stripe_webhook_blp = Blueprint(
 class StripeWebhook(MethodView):
     # No @require: Stripe holds no token. The `Stripe-Signature` header, checked against
     # STRIPE_WEBHOOK_SECRET, is what authenticates the caller.
-    @stripe_webhook_blp.response(200, description="Processed, or already processed before.")
+    @stripe_webhook_blp.response(
+        200, StripeWebhookResultSchema, description="Processed, or already processed before."
+    )
     @stripe_webhook_blp.alt_response(400, description="The signature or body does not verify.")
     @stripe_webhook_blp.alt_response(503, description="No webhook secret is configured.")
     @stripe_webhook_blp.doc(security=[])

@@ -316,3 +316,15 @@ class PeriodCloseSchema(Schema):
     closed = fields.Integer(dump_only=True)
     already_closed = fields.Integer(dump_only=True)
     tenants = fields.List(fields.Nested(PeriodCloseResultSchema), dump_only=True)
+
+
+class StripeWebhookResultSchema(Schema):
+    received = fields.Boolean(dump_only=True)
+    outcome = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": ["paid", "payment_failed", "duplicate", "ignored"],
+            "description": "What the event did: `duplicate` for an event id acted on before, "
+            "`ignored` for an event about something else.",
+        },
+    )

@@ -2,6 +2,11 @@
 owner, while the app connects as a separate role that row-level security applies to.
 
 Each test starts from empty tables; data comes from the factories in `tests/factories.py`.
+
+Every response an app answers during a test is checked against the served /openapi.json
+(tests/openapi_validation.py): a test that receives an answer the document does not describe
+fails. A test that provokes such an answer on purpose (say, a raw 500 handler) says so with
+`@pytest.mark.undocumented_response(reason=...)`.
 """
 
 from __future__ import annotations
@@ -19,12 +24,47 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.models import metadata
+from tests import openapi_validation
 
 ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 OWNER_ROLE = "switchboard_test_owner"
 APP_ROLE = "switchboard_test_app"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "undocumented_response(reason): the test receives, on purpose, answers that "
+        "/openapi.json does not describe; they are not checked against it",
+    )
+    openapi_validation.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    openapi_validation.reset()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fail a test that received a response its /openapi.json does not describe."""
+    result = yield
+    problems = openapi_validation.take()
+    if problems and item.get_closest_marker("undocumented_response") is None:
+        shown = "\n".join(dict.fromkeys(problems))  # each distinct problem once, in order
+        pytest.fail(f"responses not described by /openapi.json:\n{shown}", pytrace=False)
+    return result
+
+
+def pytest_terminal_summary(terminalreporter):
+    cost = openapi_validation.cost
+    if cost["responses"]:
+        terminalreporter.write_line(
+            f"/openapi.json check: {cost['responses']} responses in {cost['seconds']:.1f} s"
+        )
 
 
 def _free_port() -> int:

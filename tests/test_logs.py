@@ -153,6 +153,7 @@ def test_behind_gunicorn_the_access_log_writes_the_line_unless_told_otherwise(
     assert ids == ["trace-always"]
 
 
+@pytest.mark.undocumented_response(reason="/test-logs/warn is a route of this test's own")
 def test_other_log_records_carry_the_request_they_were_written_in(tmp_path, capsys):
     # An app of its own, for a route that logs; it needs no database.
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
