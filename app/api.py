@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, select
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from app import inputs
 from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.db import db
@@ -97,7 +98,17 @@ def _finite_float(text: str) -> float:
 
 
 class JSONBodyParser(FlaskParser):
-    """webargs' Flask parser with strict JSON (`loads_json`) and errors that say what is wrong."""
+    """webargs' Flask parser with strict JSON (`loads_json`), the rules of `app.inputs` on every
+    value it reads (storable strings, instants in the window, integers a column holds), and
+    errors that say what is wrong."""
+
+    def parse(self, argmap, req=None, *, location=None, **kwargs):
+        data = super().parse(argmap, req, location=location, **kwargs)
+        where = location or self.location
+        errors = inputs.check_loaded(self._get_schema(argmap, req or request), data)
+        if errors:
+            abort(422, errors={where: errors})
+        return data
 
     def _raw_load_json(self, req):
         if not is_json_request(req):
@@ -105,7 +116,21 @@ class JSONBodyParser(FlaskParser):
         data = req.get_data(cache=True)
         if not data:
             return webargs_core.missing
-        return loads_json(data)
+        document = loads_json(data)
+        errors = inputs.check_strings(document)
+        if errors:
+            abort(422, errors={"json": errors})
+        return document
+
+    def load_querystring(self, req, schema):
+        errors = {}
+        for name, value in req.args.items(multi=True):
+            problem = inputs.string_problem(name) or inputs.string_problem(value)
+            if problem is not None:
+                errors[inputs.printable(name)] = [problem]
+        if errors:
+            abort(422, errors={"query": errors})
+        return super().load_querystring(req, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, message=f"The body is not valid JSON: {error}.")
