@@ -76,7 +76,15 @@ def http_exception_to_problem(error: HTTPException) -> Response:
 
 
 def _too_large() -> str:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") if current_app else None
+    # The limit of this request (a view may allow more than the app's), else the app's.
+    limit = (g.get("body_limit") if g else None) or (
+        current_app.config.get("MAX_CONTENT_LENGTH") if current_app else None
+    )
+    return too_large_detail(limit)
+
+
+def too_large_detail(limit: int | None) -> str:
+    """What a 413 says: the limit in force."""
     if not limit:
         return _DEFAULT_DETAILS[413]
     return f"The request body is larger than the {limit} bytes allowed."
