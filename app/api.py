@@ -180,6 +180,7 @@ class Api(_Api):
         kwargs["extra_plugins"] = [*kwargs.get("extra_plugins", ()), self.errors_plugin]
         super()._init_spec(**kwargs)
         self.ma_plugin.converter.add_attribute_function(_list_choices_on_items)
+        self.ma_plugin.converter.add_attribute_function(_input_bounds)
 
     def _register_responses(self):
         """flask-smorest's shared responses, but as what errors really are: problem+json."""
@@ -250,6 +251,22 @@ def _list_choices_on_items(self, field, ret, **kwargs) -> dict:
     array satisfies; they belong on its items."""
     if ret.get("type") == "array" and "enum" in ret and isinstance(ret.get("items"), dict):
         ret["items"] = {**ret["items"], "enum": ret.pop("enum")}
+    return {}
+
+
+def _input_bounds(self, field, ret, **kwargs) -> dict:
+    """Document what app.inputs enforces on every field a client sends: the window of instants
+    and dates, and the range of an integer column."""
+    if field.dump_only:
+        return {}
+    if ret.get("format") in ("date-time", "date"):
+        described = ret.get("description") or field.metadata.get("description")
+        return {
+            "description": f"{described} {inputs.WINDOW_TEXT}" if described else inputs.WINDOW_TEXT
+        }
+    if ret.get("type") == "integer" or "integer" in (ret.get("type") or ()):
+        low, high = inputs.int_range(field)
+        return {"minimum": ret.get("minimum", low), "maximum": ret.get("maximum", high)}
     return {}
 
 

@@ -94,7 +94,7 @@ def check_value(field: fields.Field | None, value) -> list[str] | dict | None:
     if isinstance(value, date):
         return _date_problem(value)
     if isinstance(value, int):
-        low, high = _int_range(field)
+        low, high = int_range(field)
         if value < low or value > high:
             return [f"Must be between {low} and {high}."]
         return None
@@ -151,8 +151,8 @@ def _date_problem(value: date) -> list[str] | None:
     return None
 
 
-def _int_range(field: fields.Field | None) -> tuple[int, int]:
-    """The field's own range when it narrows the column's, else the column's."""
+def int_range(field: fields.Field | None) -> tuple[int, int]:
+    """The range an integer field accepts: its own where it sets one, else the column's."""
     low, high = INT_MIN, INT_MAX
     for validator in getattr(field, "validators", ()) or ():
         if isinstance(validator, validate.Range):
