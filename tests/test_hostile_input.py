@@ -217,3 +217,41 @@ def test_a_compensation_beyond_the_column_is_a_422_naming_it(
     problem = assert_problem(response, 422)
     assert "compensation_amount" in problem["report"][0]["errors"], problem["report"]
     assert contact_count(db_app, tenant) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("short_abandon_seconds", 2**31), ("service_level_target_bps", 2**63)],
+)
+def test_an_integer_beyond_its_column_in_a_json_body_is_a_422_naming_it(
+    db_client, db_factory, field, value
+):
+    tenant = db_factory.tenant()
+    body = {
+        "name": "Huge",
+        "targets": [{"priority": "normal", "first_response_seconds": 3600}],
+        field: value,
+    }
+
+    response = db_client.post(
+        f"/v1/tenants/{tenant.id}/sla-policies",
+        json=body,
+        headers=db_factory.caller("bpo_admin").headers,
+    )
+
+    problem = assert_problem(response, 422)
+    assert field in problem["errors"]["json"], problem
+
+
+def test_an_sla_target_longer_than_a_year_is_a_422(db_client, db_factory):
+    tenant = db_factory.tenant()
+    body = {"name": "Forever", "targets": [{"priority": "normal", "resolution_seconds": 2**31 - 1}]}
+
+    response = db_client.post(
+        f"/v1/tenants/{tenant.id}/sla-policies",
+        json=body,
+        headers=db_factory.caller("bpo_admin").headers,
+    )
+
+    problem = assert_problem(response, 422)
+    assert "targets" in problem["errors"]["json"], problem
