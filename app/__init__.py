@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app import config as app_config
+from app import inputs
 from app.db import db
 from app.errors import problem, too_large_detail
 
@@ -60,6 +61,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.before_request(_require_json_body)
     app.before_request(_limit_body)
+    app.before_request(_refuse_unstorable_text)
     # Registered before _finish, so that they run after it (Flask runs after_request hooks last
     # registered first) and see the status the commit settled on; /metrics is not under /v1.
     metrics.init_app(app)
@@ -119,6 +121,40 @@ def _limit_body():
     response = problem(413, too_large_detail(limit))
     response.headers["Connection"] = "close"
     return response
+
+
+_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_unstorable_text():
+    """Outside /v1 (whose parser applies app.inputs to every value), the OAuth endpoints and
+    the sign-in page read query, form and Basic credentials themselves: a NUL or a lone
+    surrogate there is refused before it reaches the database, which cannot store it."""
+    if request.path.startswith("/v1/"):
+        return None
+    fields = list(request.args.items(multi=True))
+    if request.method in _JSON_BODY_METHODS and request.mimetype in _FORMS:
+        fields += list(request.form.items(multi=True))
+    credentials = request.authorization
+    if credentials is not None and credentials.type == "basic":
+        fields += [
+            ("client_id", credentials.username or ""),
+            ("client_secret", credentials.password or ""),
+        ]
+    for name, value in fields:
+        reason = inputs.string_problem(name) or inputs.string_problem(value)
+        if reason is None:
+            continue
+        field = inputs.printable(name)
+        if request.path.startswith("/oauth/"):
+            # An OAuth client reads errors as RFC 6749 section 5.2 describes them.
+            return (
+                {"error": "invalid_request", "error_description": f"{field}: {reason}"},
+                400,
+                {"Cache-Control": "no-store"},
+            )
+        return problem(422, f"Invalid input: {field}.", errors={field: [reason]})
+    return None
 
 
 def _drain(stream, most: int) -> None:

@@ -255,3 +255,21 @@ def test_an_sla_target_longer_than_a_year_is_a_422(db_client, db_factory):
 
     problem = assert_problem(response, 422)
     assert "targets" in problem["errors"]["json"], problem
+
+
+@pytest.mark.parametrize(
+    ("form", "headers"),
+    [
+        ({"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"}, {}),
+        ({"grant_type": "client_credentials"}, {"Authorization": "Basic YQBiOng="}),  # a\0b:x
+    ],
+)
+def test_a_nul_sent_to_the_token_endpoint_is_an_oauth_invalid_request_not_a_500(
+    db_client, form, headers
+):
+    response = db_client.post("/oauth/token", data=form, headers=headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"] == "invalid_request"
+    assert "client_id" in body["error_description"]
