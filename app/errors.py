@@ -57,7 +57,7 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     detail = data.get("message")
     if detail is None and error.description and error.description != type(error).description:
         detail = error.description
-    errors = data.get("errors") or data.get("messages")
+    errors = _string_keys(data.get("errors") or data.get("messages"))
     status = error.code or 500
     if errors and status == 422 and detail is None:
         detail = _summarise(errors)
@@ -88,6 +88,14 @@ def too_large_detail(limit: int | None) -> str:
     if not limit:
         return _DEFAULT_DETAILS[413]
     return f"The request body is larger than the {limit} bytes allowed."
+
+
+def _string_keys(errors):
+    """Errors with every key a string: marshmallow keys a list's items by index and may add
+    `_schema` beside them, and JSON objects (sorted on output) need one kind of key."""
+    if isinstance(errors, dict):
+        return {str(key): _string_keys(value) for key, value in errors.items()}
+    return errors
 
 
 def _summarise(errors: dict) -> str:

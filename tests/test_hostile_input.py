@@ -273,3 +273,25 @@ def test_a_nul_sent_to_the_token_endpoint_is_an_oauth_invalid_request_not_a_500(
     body = response.get_json()
     assert body["error"] == "invalid_request"
     assert "client_id" in body["error_description"]
+
+
+def test_a_list_with_a_bad_item_and_a_repeat_is_a_422_naming_both(db_client, db_factory):
+    # marshmallow keys the bad item by its index and the repeat by `_schema`, side by side.
+    admin = db_factory.caller("bpo_admin")
+    agent = db_client.post(
+        "/v1/agents",
+        json={"email": "ana@example.test", "name": "Ana", "channels": ["voice"]},
+        headers=admin.headers,
+    )
+    assert agent.status_code == 201, agent.get_json()
+    url = f"/v1/agents/{agent.get_json()['id']}"
+    etag = db_client.get(url, headers=admin.headers).headers["ETag"]
+
+    response = db_client.patch(
+        url,
+        json={"channels": ["voice", "voice", "fax"]},
+        headers={**admin.headers, "If-Match": etag},
+    )
+
+    problem = assert_problem(response, 422)
+    assert set(problem["errors"]["json"]["channels"]) == {"2", "_schema"}, problem
