@@ -295,3 +295,25 @@ def test_a_list_with_a_bad_item_and_a_repeat_is_a_422_naming_both(db_client, db_
 
     problem = assert_problem(response, 422)
     assert set(problem["errors"]["json"]["channels"]) == {"2", "_schema"}, problem
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/tenants/{tenant}/invoices/preview?period=9999-12"),
+        ("GET", "/v1/tenants/{tenant}/invoices/preview?period=1999-12"),
+        ("POST", "/v1/billing/periods/9999-12/close"),
+        ("POST", "/v1/billing/periods/0001-01/close"),
+    ],
+)
+def test_a_billing_month_outside_the_window_is_a_422_naming_the_period(
+    db_client, db_factory, method, path
+):
+    tenant = db_factory.tenant()
+
+    response = db_client.open(
+        path.format(tenant=tenant.id), method=method, headers=db_factory.caller("bpo_admin").headers
+    )
+
+    problem = assert_problem(response, 422)
+    assert "period" in str(problem["errors"]), problem
