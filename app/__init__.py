@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app import config as app_config
+from app import inputs
 from app.db import db
-from app.errors import problem
+from app.errors import problem, too_large_detail
 
 # What a client is told to wait when the database is unreachable (a restart, a failover).
 DATABASE_RETRY_AFTER_SECONDS = 1
@@ -59,6 +60,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     cli.init_app(app)
 
     app.before_request(_require_json_body)
+    app.before_request(_limit_body)
+    app.before_request(_refuse_unstorable_text)
     # Registered before _finish, so that they run after it (Flask runs after_request hooks last
     # registered first) and see the status the commit settled on; /metrics is not under /v1.
     metrics.init_app(app)
@@ -90,6 +93,84 @@ def _require_json_body():
     return problem(
         415, f"Send the request body as application/json, not {request.mimetype or 'untyped'}."
     )
+
+
+def _limit_body():
+    """Hold every body to its limit: the app's MAX_CONTENT_LENGTH, or a view class's own
+    `max_body_bytes` (the contacts import). A declared Content-Length over it is refused by
+    werkzeug when the body is first read. A chunked body declares no length, and werkzeug would
+    silently cut its stream at the limit (a view then read a truncated body as if it were
+    whole), so it is read here, one byte past the limit, and refused whole when longer."""
+    if request.method not in _JSON_BODY_METHODS:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    limit = getattr(getattr(view, "view_class", None), "max_body_bytes", None)
+    limit = limit or current_app.config["MAX_CONTENT_LENGTH"]
+    g.body_limit = limit
+    request.max_content_length = limit
+    if (
+        request.content_length is not None
+        or "chunked" not in request.headers.get("Transfer-Encoding", "").lower()
+        or limit is None
+    ):
+        return None
+    request.max_content_length = limit + 1
+    if len(request.get_data(cache=True)) <= limit:
+        return None
+    _drain(request.environ.get("wsgi.input"), limit)
+    response = problem(413, too_large_detail(limit))
+    response.headers["Connection"] = "close"
+    return response
+
+
+_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_unstorable_text():
+    """Outside /v1 (whose parser applies app.inputs to every value), the OAuth endpoints and
+    the sign-in page read query, form and Basic credentials themselves: a NUL or a lone
+    surrogate there is refused before it reaches the database, which cannot store it."""
+    if request.path.startswith("/v1/"):
+        return None
+    fields = list(request.args.items(multi=True))
+    if request.method in _JSON_BODY_METHODS and request.mimetype in _FORMS:
+        fields += list(request.form.items(multi=True))
+    credentials = request.authorization
+    if credentials is not None and credentials.type == "basic":
+        fields += [
+            ("client_id", credentials.username or ""),
+            ("client_secret", credentials.password or ""),
+        ]
+    for name, value in fields:
+        reason = inputs.string_problem(name) or inputs.string_problem(value)
+        if reason is None:
+            continue
+        field = inputs.printable(name)
+        if request.path.startswith("/oauth/"):
+            # An OAuth client reads errors as RFC 6749 section 5.2 describes them.
+            return (
+                {"error": "invalid_request", "error_description": f"{field}: {reason}"},
+                400,
+                {"Cache-Control": "no-store"},
+            )
+        return problem(422, f"Invalid input: {field}.", errors={field: [reason]})
+    return None
+
+
+def _drain(stream, most: int) -> None:
+    """Read and drop what a refused body still sends (up to `most` bytes), so that the client
+    reads the 413 rather than a connection reset; beyond that, the connection is closed."""
+    if stream is None:
+        return
+    left = most
+    while left > 0:
+        try:
+            chunk = stream.read(min(left, 64 * 1024))
+        except (OSError, ValueError):
+            return
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 def _integrity_error(error: IntegrityError):

@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, select
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from app import inputs
 from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.db import db
@@ -97,7 +98,17 @@ def _finite_float(text: str) -> float:
 
 
 class JSONBodyParser(FlaskParser):
-    """webargs' Flask parser with strict JSON (`loads_json`) and errors that say what is wrong."""
+    """webargs' Flask parser with strict JSON (`loads_json`), the rules of `app.inputs` on every
+    value it reads (storable strings, instants in the window, integers a column holds), and
+    errors that say what is wrong."""
+
+    def parse(self, argmap, req=None, *, location=None, **kwargs):
+        data = super().parse(argmap, req, location=location, **kwargs)
+        where = location or self.location
+        errors = inputs.check_loaded(self._get_schema(argmap, req or request), data)
+        if errors:
+            abort(422, errors={where: errors})
+        return data
 
     def _raw_load_json(self, req):
         if not is_json_request(req):
@@ -105,7 +116,21 @@ class JSONBodyParser(FlaskParser):
         data = req.get_data(cache=True)
         if not data:
             return webargs_core.missing
-        return loads_json(data)
+        document = loads_json(data)
+        errors = inputs.check_strings(document)
+        if errors:
+            abort(422, errors={"json": errors})
+        return document
+
+    def load_querystring(self, req, schema):
+        errors = {}
+        for name, value in req.args.items(multi=True):
+            problem = inputs.string_problem(name) or inputs.string_problem(value)
+            if problem is not None:
+                errors[inputs.printable(name)] = [problem]
+        if errors:
+            abort(422, errors={"query": errors})
+        return super().load_querystring(req, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, message=f"The body is not valid JSON: {error}.")
@@ -155,6 +180,7 @@ class Api(_Api):
         kwargs["extra_plugins"] = [*kwargs.get("extra_plugins", ()), self.errors_plugin]
         super()._init_spec(**kwargs)
         self.ma_plugin.converter.add_attribute_function(_list_choices_on_items)
+        self.ma_plugin.converter.add_attribute_function(_input_bounds)
         self.ma_plugin.converter.add_attribute_function(_null_among_choices)
         self.ma_plugin.converter.add_attribute_function(_ecma_pattern)
 
@@ -256,6 +282,22 @@ def _ecma_pattern(self, field, ret, **kwargs) -> dict:
     pattern = ret.get("pattern")
     if isinstance(pattern, str) and pattern.endswith("\\Z"):
         return {"pattern": pattern[:-2] + "$"}
+    return {}
+
+
+def _input_bounds(self, field, ret, **kwargs) -> dict:
+    """Document what app.inputs enforces on every field a client sends: the window of instants
+    and dates, and the range of an integer column."""
+    if field.dump_only:
+        return {}
+    if ret.get("format") in ("date-time", "date"):
+        described = ret.get("description") or field.metadata.get("description")
+        return {
+            "description": f"{described} {inputs.WINDOW_TEXT}" if described else inputs.WINDOW_TEXT
+        }
+    if ret.get("type") == "integer" or "integer" in (ret.get("type") or ()):
+        low, high = inputs.int_range(field)
+        return {"minimum": ret.get("minimum", low), "maximum": ret.get("maximum", high)}
     return {}
 
 

@@ -57,7 +57,7 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     detail = data.get("message")
     if detail is None and error.description and error.description != type(error).description:
         detail = error.description
-    errors = data.get("errors") or data.get("messages")
+    errors = _string_keys(data.get("errors") or data.get("messages"))
     status = error.code or 500
     if errors and status == 422 and detail is None:
         detail = _summarise(errors)
@@ -76,10 +76,26 @@ def http_exception_to_problem(error: HTTPException) -> Response:
 
 
 def _too_large() -> str:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") if current_app else None
+    # The limit of this request (a view may allow more than the app's), else the app's.
+    limit = (g.get("body_limit") if g else None) or (
+        current_app.config.get("MAX_CONTENT_LENGTH") if current_app else None
+    )
+    return too_large_detail(limit)
+
+
+def too_large_detail(limit: int | None) -> str:
+    """What a 413 says: the limit in force."""
     if not limit:
         return _DEFAULT_DETAILS[413]
     return f"The request body is larger than the {limit} bytes allowed."
+
+
+def _string_keys(errors):
+    """Errors with every key a string: marshmallow keys a list's items by index and may add
+    `_schema` beside them, and JSON objects (sorted on output) need one kind of key."""
+    if isinstance(errors, dict):
+        return {str(key): _string_keys(value) for key, value in errors.items()}
+    return errors
 
 
 def _summarise(errors: dict) -> str:

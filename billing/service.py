@@ -15,12 +15,13 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from app import inputs
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.reports import service as reports_service
@@ -159,7 +160,15 @@ def parse_period(period: str, *, location: str = "path") -> tuple[int, int]:
             f"Invalid period {period!r}. {message}",
             errors={location: {"period": [message]}},
         )
-    return int(match.group(1)), int(match.group(2))
+    year, month = int(match.group(1)), int(match.group(2))
+    # The window of app.inputs: a month from 2000-01 to ten years ahead (beyond, its bounds
+    # overflow; before, nothing was billed).
+    outside = inputs.check_value(None, date(year, month, 1))
+    if outside:
+        raise Unprocessable(
+            f"Invalid period {period!r}. {outside[0]}", errors={location: {"period": outside}}
+        )
+    return year, month
 
 
 def period_bounds(*, period: str, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -294,7 +294,7 @@ def test_a_body_over_the_import_limit_is_413(client, firm, monkeypatch):
     from app.contacts import routes as contacts_routes
 
     tenant, _queue_id, supervisor = firm
-    monkeypatch.setattr(contacts_routes, "IMPORT_MAX_BYTES", 100)
+    monkeypatch.setattr(contacts_routes.ContactImport, "max_body_bytes", 100)
 
     response = _import(client, supervisor, tenant, "channel,category\n" + "chat,suggestion\n" * 20)
 

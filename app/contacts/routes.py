@@ -4,7 +4,6 @@ contacts are escalated to."""
 from __future__ import annotations
 
 import uuid
-from functools import wraps
 
 from flask import request, url_for
 from flask.views import MethodView
@@ -211,21 +210,12 @@ class Contacts(MethodView):
         return contact, 201, {"Location": location}
 
 
-def _import_body_limit(view):
-    """Allow an import's body up to IMPORT_MAX_BYTES (the app's limit is for JSON bodies)."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        request.max_content_length = IMPORT_MAX_BYTES
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @contacts_blp.route("/contacts:import")
 class ContactImport(MethodView):
-    # The one /v1 route whose body is not JSON (see app._require_json_body).
+    # The one /v1 route whose body is not JSON (see app._require_json_body), and larger than
+    # any other (see app._limit_body).
     accepted_body_types = (CSV, NDJSON)
+    max_body_bytes = IMPORT_MAX_BYTES
 
     @require(CONTACT_CREATE)
     @contacts_blp.doc(
@@ -248,7 +238,6 @@ class ContactImport(MethodView):
             },
         },
     )
-    @_import_body_limit
     @idempotency.idempotent
     @contacts_blp.response(201, ContactImportSchema)
     @contacts_blp.alt_response(409, description="The client firm is suspended.")

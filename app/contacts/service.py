@@ -26,6 +26,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
+from app import inputs
 from app.agents.models import Agent, Assignment
 from app.contacts import lifecycle
 from app.contacts.models import (
@@ -304,10 +305,18 @@ def import_(*, rows: list[tuple[int, object]], tenant: Tenant, actor: Actor) -> 
         if isinstance(raw, RowError):
             loaded.append((line, None, {"_schema": [raw.message]}))
             continue
+        # The rules every request body meets (app.inputs), row by row.
+        errors = inputs.check_strings(raw)
+        if errors:
+            loaded.append((line, None, errors))
+            continue
         try:
-            loaded.append((line, schema.load(raw), {}))
+            row = schema.load(raw)
         except ValidationError as exc:
             loaded.append((line, None, exc.messages))
+            continue
+        errors = inputs.check_loaded(schema, row)
+        loaded.append((line, None, errors) if errors else (line, row, {}))
     at = utcnow()
     queues = list(db.session.scalars(select(Queue)))
     active = [q for q in queues if q.is_active]

@@ -17,12 +17,18 @@ standard library and `holidays`: no database, no Flask. The rules:
   one's. Every instant is counted by the version in force at that instant, so adding a version
   never changes how earlier time is counted. The earliest version also governs any time before
   it, as there is nothing else to count that time with.
+- Business time starts at COUNTED_FROM (2000-01-01 UTC, the earliest instant the API accepts):
+  an instant before it (a row stored before the API bounded instants) counts from there, so no
+  count walks centuries of calendar. Long spans are counted a local year at a time from each
+  calendar's yearly profile (open time up to each local midnight, worked out once per process),
+  so counting years costs a few additions, not a walk of every day.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,11 +38,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# No business time is counted before this instant (app.inputs.EARLIEST_INSTANT, the earliest
+# instant the API accepts; a test keeps them equal).
+COUNTED_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+# Spans longer than this are counted from the yearly profiles rather than walked day by day.
+_WALK_AT_MOST = timedelta(days=40)
 # add_business_seconds gives up after this many consecutive local days without open time.
 MAX_CLOSED_DAYS = 400
 
 _ONE_DAY = timedelta(days=1)
 _ONE_SECOND = timedelta(seconds=1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Interval = tuple[datetime, datetime]
 
@@ -161,6 +174,16 @@ class Calendar:
         """Yield the open time from `start` to `end` (None: onwards), in order, in UTC."""
         return _scan(self, _utc(start, "start"), None if end is None else _utc(end, "end"))
 
+    def open_time(self, start: datetime, end: datetime) -> timedelta:
+        """The open time from `start` to `end` (UTC, end >= start), a year at a time when long."""
+        if end - start <= _WALK_AT_MOST:
+            return _walked(self, start, end)
+        first, last = _local_year(self, start), _local_year(self, end)
+        total = _into_year(self, last, end) - _into_year(self, first, start)
+        for year in range(first, last):
+            total += _year_total(self, year)
+        return total
+
 
 @dataclass(frozen=True)
 class CalendarTimeline:
@@ -200,6 +223,19 @@ class CalendarTimeline:
         end = None if end is None else _utc(end, "end")
         return self._intervals(start, end)
 
+    def open_time(self, start: datetime, end: datetime) -> timedelta:
+        """The open time from `start` to `end` (UTC, end >= start), each version's share counted
+        by that version."""
+        total = timedelta()
+        for index, (effective, calendar) in enumerate(self.versions):
+            piece_start = start if index == 0 else max(start, effective)
+            piece_end = end
+            if index + 1 < len(self.versions):
+                piece_end = min(end, self.versions[index + 1][0])
+            if piece_end > piece_start:
+                total += calendar.open_time(piece_start, piece_end)
+        return total
+
     def _intervals(self, start: datetime, end: datetime | None) -> Iterator[Interval]:
         for index, (effective, calendar) in enumerate(self.versions):
             piece_start = start if index == 0 else max(start, effective)
@@ -219,6 +255,9 @@ def business_seconds_between(schedule: Schedule, start: datetime, end: datetime)
     start, end = _utc(start, "start"), _utc(end, "end")
     if end < start:
         raise ValueError("end is before start")
+    start, end = max(start, COUNTED_FROM), max(end, COUNTED_FROM)
+    if hasattr(schedule, "open_time"):
+        return schedule.open_time(start, end) // _ONE_SECOND
     total = sum((e - s for s, e in schedule.open_intervals(start, end)), timedelta())
     return total // _ONE_SECOND
 
@@ -229,7 +268,7 @@ def add_business_seconds(schedule: Schedule, start: datetime, seconds: int) -> d
     Zero seconds gives `start` itself. Raises ValueError when the calendar has no open time
     for MAX_CLOSED_DAYS consecutive days, instead of searching for ever.
     """
-    start = _utc(start, "start")
+    start = max(_utc(start, "start"), COUNTED_FROM)
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
         raise ValueError("seconds must be a non-negative integer")
     if seconds == 0:
@@ -304,6 +343,65 @@ def _scan(calendar: Calendar, start: datetime, end: datetime | None) -> Iterator
                     f"after {day - timedelta(days=MAX_CLOSED_DAYS)}: no deadline can be set"
                 )
         day += _ONE_DAY
+
+
+def _walked(calendar: Calendar, start: datetime, end: datetime) -> timedelta:
+    return sum((e - s for s, e in _scan(calendar, start, end)), timedelta())
+
+
+def _local_year(calendar: Calendar, at: datetime) -> int:
+    """The local year whose profile covers `at` (its first midnight at or before `at`)."""
+    year = at.astimezone(calendar.zone).year
+    midnights, _ = _year_profile(calendar, year)
+    if _micros(at) < midnights[0]:
+        return year - 1
+    if _micros(at) >= midnights[-1]:
+        return year + 1
+    return year
+
+
+def _into_year(calendar: Calendar, year: int, at: datetime) -> timedelta:
+    """The open time from the start of the local `year` up to `at` (within that year)."""
+    midnights, open_before = _year_profile(calendar, year)
+    day = max(bisect.bisect_right(midnights, _micros(at)) - 1, 0)
+    midnight = _EPOCH + timedelta(microseconds=midnights[day])
+    return timedelta(microseconds=open_before[day]) + _walked(calendar, midnight, at)
+
+
+def _year_total(calendar: Calendar, year: int) -> timedelta:
+    return timedelta(microseconds=_year_profile(calendar, year)[1][-1])
+
+
+@lru_cache(maxsize=2048)  # about 6 KB each
+def _year_profile(calendar: Calendar, year: int) -> tuple[array, array]:
+    """A local year's midnights (the next year's first included) and the open time from the
+    year's start up to each, in microseconds since the Unix epoch and of open time; worked out
+    once per calendar version and year."""
+    zone = calendar.zone
+    first = date(year, 1, 1)
+    days = (date(year + 1, 1, 1) - first).days
+    instants = [local_instant(first + timedelta(days=n), time(0), zone) for n in range(days + 1)]
+    open_before = [timedelta()] * (days + 1)
+    running = timedelta()
+    day = 0
+    for opens, closes in _scan(calendar, instants[0], instants[-1]):
+        while opens < closes:
+            while instants[day + 1] <= opens:
+                day += 1
+                open_before[day] = running
+            piece_end = min(closes, instants[day + 1])
+            running += piece_end - opens
+            opens = piece_end
+    for rest in range(day + 1, days + 1):
+        open_before[rest] = running
+    return (
+        array("q", (_micros(at) for at in instants)),
+        array("q", (spent // _ONE_MICROSECOND for spent in open_before)),
+    )
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _ONE_MICROSECOND
 
 
 @lru_cache(maxsize=256)

@@ -258,8 +258,22 @@ class CachedSchedule:
         """Yield the open time from `start` to `end` (None: onwards), in order, in UTC."""
         start = _aware(start).astimezone(UTC)
         end = None if end is None else _aware(end).astimezone(UTC)
+        if self._low is not None and not (
+            self._low - self.CHUNK <= start <= self._high + self.CHUNK
+        ):
+            # Far from what is known (a batch mixing old and new contacts): start afresh rather
+            # than work out every day in between.
+            self._low = self._high = None
+            self._starts, self._ends = [], []
         self._know(start, end if end is not None else start + self.CHUNK)
         return self._walk(start, end)
+
+    def open_time(self, start: datetime, end: datetime) -> timedelta:
+        """The open time from `start` to `end`: from the kept intervals when short, else from
+        the schedule's yearly profiles (never a walk of every day of a long span)."""
+        if end - start > self.CHUNK:
+            return self.schedule.open_time(start, end)
+        return sum((e - s for s, e in self.open_intervals(start, end)), timedelta())
 
     def _walk(self, start: datetime, end: datetime | None) -> Iterator[Interval]:
         index = bisect.bisect_right(self._ends, start)

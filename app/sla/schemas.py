@@ -289,7 +289,8 @@ def _seconds_field(description: str) -> fields.Integer:
     return fields.Integer(
         allow_none=True,
         strict=True,
-        validate=validate.Range(min=1),
+        # A year at most: a deadline is found by walking the calendar that far.
+        validate=validate.Range(min=1, max=MAX_DUE_SECONDS),
         metadata={"description": description},
     )
 
