@@ -11,6 +11,9 @@ import json
 
 from tests.test_agents_api import agent_caller, assign, create_agent
 from tests.test_contacts_intake import contacts_url, create_contact, queue_of
+from tests.test_reports_registers import a_year_of_complaints, agents, register
+from tests.test_reports_sla import a_day_of_calls, body, sla, span
+from tests.test_reports_sla import firm as report_firm
 
 
 def _total(response) -> int:
@@ -77,3 +80,21 @@ def test_the_end_customers_contact_number_counts_only_this_firms_contacts(
     second = create_contact(db_client, a_integration, a, customer=ana)
 
     assert (first["customer_contact_number"], second["customer_contact_number"]) == (1, 2)
+
+
+def test_a_firms_reports_count_none_of_another_firms_contacts(db_app, db_client, db_factory):
+    a, _a_queue = report_firm(db_app, db_factory)
+    b, b_queue = report_firm(db_app, db_factory)
+    a_day_of_calls(db_app, b, b_queue)
+    a_year_of_complaints(db_app, b, b_queue)
+    viewer = db_factory.caller("client_viewer", a)
+    query = span("2025-03-10", "2025-03-11")
+
+    report = body(sla(db_client, viewer, a, **query))
+    complaints = body(register(db_client, viewer, a, year=2025))
+    team = body(agents(db_client, viewer, a, **query))
+
+    assert report["totals"]["backlog"] == 0
+    assert report["totals"]["service_level"] is None
+    assert complaints["count"] == 0
+    assert team["agents"] == []
