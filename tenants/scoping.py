@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
 from sqlalchemy import inspect as sa_inspect
@@ -211,23 +212,30 @@ def _filter_statement(state: ORMExecuteState) -> None:
 
 
 def _with_criteria(statement, scope: Scope, entities: list[type]):
-    ids = sorted(scope.tenant_ids)
-    for mixin in {mixin for cls in entities for mixin in SCOPED_MIXINS if issubclass(cls, mixin)}:
-        # `ids` is a closure variable so SQLAlchemy's lambda cache binds it as a parameter;
-        # a default argument would be baked into the cached SQL.
-        statement = statement.options(
-            with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
-        )
+    mixins = {mixin for cls in entities for mixin in SCOPED_MIXINS if issubclass(cls, mixin)}
+    options = [_tenant_criteria(mixin, scope.tenant_ids) for mixin in mixins]
     if scope.queue_ids is not None:
-        queues = sorted(scope.queue_ids)
-        for cls in entities:
-            if getattr(cls, "__queue_scoped__", False):
-                statement = statement.options(
-                    with_loader_criteria(
-                        cls, lambda cls: cls.queue_id.in_(queues), include_aliases=True
-                    )
-                )
-    return statement
+        options += [
+            _queue_criteria(cls, scope.queue_ids)
+            for cls in entities
+            if getattr(cls, "__queue_scoped__", False)
+        ]
+    return statement.options(*options)
+
+
+# Made once per scope and reused: building the option (analysing its lambda) is most of what
+# the hook costs on every statement. The scope's ids are closure variables, so SQLAlchemy's
+# lambda cache binds them as parameters; a default argument would be baked into cached SQL.
+@lru_cache(maxsize=1024)
+def _tenant_criteria(mixin: type, tenant_ids: frozenset[uuid.UUID]):
+    ids = sorted(tenant_ids)
+    return with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
+
+
+@lru_cache(maxsize=1024)
+def _queue_criteria(cls: type, queue_ids: frozenset[uuid.UUID]):
+    queues = sorted(queue_ids)
+    return with_loader_criteria(cls, lambda cls: cls.queue_id.in_(queues), include_aliases=True)
 
 
 def _check_insert(state: ORMExecuteState, scope: Scope) -> None:

@@ -8,10 +8,11 @@ EXISTS and the members of a UNION are all seen. It imports nothing from the appl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import repeat
 
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnClause, TextClause
 from sqlalchemy.sql.selectable import Select, TableClause
 
 
@@ -23,20 +24,23 @@ class Touched:
     # Tables named bare (`Model.__table__`, `table(...)`) where they make a FROM of their own,
     # out of the ORM's reach.
     bare_tables: frozenset[TableClause]
-    # Raw SQL fragments (`text(...)`), which nothing can look into.
+    # Raw SQL fragments (`text(...)`, `literal_column(...)`), which nothing can look into.
     texts: tuple[str, ...]
 
 
-@dataclass
 class _Level:
     """One SELECT (or INSERT, UPDATE, DELETE) of the statement, apart from those nested in it."""
 
-    mapped: set[int] = field(default_factory=set)  # ids of tables its ORM entities stand on
-    bare: dict[int, TableClause] = field(default_factory=dict)
+    __slots__ = ("bare", "mapped")
+
+    def __init__(self) -> None:
+        self.mapped: set[int] = set()  # ids of the tables its ORM entities stand on
+        self.bare: dict[int, TableClause] = {}
 
 
 def touched(statement: ClauseElement) -> Touched:
     """Everything the statement reads or writes, at any depth."""
+    # This runs on every statement the session executes: a plain loop, no recursion.
     entities: set[type] = set()
     texts: list[str] = []
     levels = [_Level()]
@@ -45,9 +49,10 @@ def touched(statement: ClauseElement) -> Touched:
     stack: list[tuple[ClauseElement, _Level]] = [(statement, levels[0])]
     while stack:
         element, level = stack.pop()
-        if id(element) in seen:
+        key = id(element)
+        if key in seen or type(element) is BindParameter:
             continue
-        seen.add(id(element))
+        seen.add(key)
         mapper = element._annotations.get("parentmapper")
         if mapper is not None:
             # An ORM entity or one of its columns: what lies below is the mapped table itself,
@@ -55,15 +60,30 @@ def touched(statement: ClauseElement) -> Touched:
             entities.add(mapper.class_)
             level.mapped.add(id(_table_of(element)))
             continue
-        if isinstance(element, TableClause):
-            level.bare[id(element)] = element
+        if isinstance(element, ColumnClause):
+            if element.is_literal:
+                texts.append(element.name)  # literal_column("..."): raw SQL
+            # A column's table (or subquery, or CTE) is not among its children.
+            if element.table is not None:
+                stack.append((element.table, level))
             continue
-        if isinstance(element, TextClause):
-            texts.append(element.text)
-        if isinstance(element, (Select, UpdateBase)):
+        if isinstance(element, TableClause):
+            level.bare[key] = element
+            continue
+        if isinstance(element, Select):
             level = _Level()
             levels.append(level)
-        stack.extend((child, level) for child in _children(element))
+            # A SELECT also lists the FROMs it derives from its columns: the bare tables under
+            # ORM columns. What it names itself (columns, WHERE, select_from, joins) is enough.
+            children = super(Select, element).get_children(omit_attrs=_CORRELATION)
+        else:
+            if isinstance(element, UpdateBase):
+                level = _Level()
+                levels.append(level)
+            elif isinstance(element, TextClause):
+                texts.append(element.text)
+            children = element.get_children()
+        stack.extend(zip(children, repeat(level)))
     # A bare column of a table an ORM entity of the same SELECT stands on (as the ORM writes
     # for `session.get` and lazy loads) names that entity's FROM, which is filtered.
     bare = {
@@ -72,17 +92,9 @@ def touched(statement: ClauseElement) -> Touched:
     return Touched(frozenset(entities), frozenset(bare), tuple(texts))
 
 
+_CORRELATION = ("_correlate", "_correlate_except")
+
+
 def _table_of(element: ClauseElement) -> ClauseElement:
     plain = element._deannotate()
     return plain.table if isinstance(plain, ColumnClause) else plain
-
-
-def _children(element: ClauseElement):
-    if isinstance(element, Select):
-        # A SELECT also lists the FROMs it derives from its columns: the bare tables under
-        # ORM columns. What it names itself (columns, WHERE, select_from, joins) is enough.
-        return super(Select, element).get_children(omit_attrs=("_correlate", "_correlate_except"))
-    if isinstance(element, ColumnClause) and element.table is not None:
-        # A column's table (or subquery, or CTE) is not among its children.
-        return (*element.get_children(), element.table)
-    return element.get_children()
