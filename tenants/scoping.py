@@ -1,10 +1,12 @@
 """Tenant scoping: which tenants the current unit of work may touch, enforced by the data layer.
 
 Every tenant-owned model inherits `TenantScoped`. The session hooks installed by `install()`
-add the tenant filter to every ORM read and bulk update/delete, stamp `tenant_id` on new rows,
-refuse rows of tenants outside the scope, and raise when tenant-owned data is touched with no
-scope at all. On PostgreSQL the same scope is written into transaction-local settings that the
-row-level security policies read, so a query that escapes the ORM filter still sees nothing.
+add the tenant filter to every statement that names a tenant-owned model anywhere in it (what
+it names comes from tenants/statements.py), refuse what the filter cannot reach (bare tables,
+raw SQL), stamp `tenant_id` on new rows (bulk inserts too), refuse rows of tenants outside the
+scope, and raise when tenant-owned data is touched with no scope at all. On PostgreSQL the
+same scope is written into transaction-local settings that the row-level security policies
+read, so a query that escapes the ORM filter still sees nothing.
 
 The scope is set in one place per request (the auth layer, from the URL's `tenant_id`, after
 checking the caller may act there) and in CLI commands. `unscoped()` is the only way around it.
