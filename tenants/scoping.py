@@ -1,10 +1,12 @@
 """Tenant scoping: which tenants the current unit of work may touch, enforced by the data layer.
 
 Every tenant-owned model inherits `TenantScoped`. The session hooks installed by `install()`
-add the tenant filter to every ORM read and bulk update/delete, stamp `tenant_id` on new rows,
-refuse rows of tenants outside the scope, and raise when tenant-owned data is touched with no
-scope at all. On PostgreSQL the same scope is written into transaction-local settings that the
-row-level security policies read, so a query that escapes the ORM filter still sees nothing.
+add the tenant filter to every statement that names a tenant-owned model anywhere in it (what
+it names comes from tenants/statements.py), refuse what the filter cannot reach (bare tables,
+raw SQL), stamp `tenant_id` on new rows (bulk inserts too), refuse rows of tenants outside the
+scope, and raise when tenant-owned data is touched with no scope at all. On PostgreSQL the
+same scope is written into transaction-local settings that the row-level security policies
+read, so a query that escapes the ORM filter still sees nothing.
 
 The scope is set in one place per request (the auth layer, from the URL's `tenant_id`, after
 checking the caller may act there) and in CLI commands. `unscoped()` is the only way around it.
@@ -12,11 +14,13 @@ checking the caller may act there) and in CLI commands. `unscoped()` is the only
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
 from sqlalchemy import inspect as sa_inspect
@@ -28,6 +32,8 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+
+from tenants import statements
 
 
 class TenantScopeError(RuntimeError):
@@ -171,40 +177,136 @@ def install(session_factory, current_session: Callable[[], Session | None]) -> N
     event.listen(session_factory, "after_begin", _after_begin)
 
 
-def _touches_tenant_data(state: ORMExecuteState) -> bool:
-    return any(is_tenant_owned(m.class_) for m in state.all_mappers)
-
-
 def _filter_statement(state: ORMExecuteState) -> None:
     _sync_database_scope(state.session)
-    if state.is_column_load or not (state.is_select or state.is_update or state.is_delete):
+    if state.is_column_load:
         return
-    if not _touches_tenant_data(state):
+    statement = state.statement
+    touched = statements.touched(statement)
+    entities = [cls for cls in touched.entities if is_tenant_owned(cls)]
+    bare = sorted(t.name for t in touched.bare_tables if "tenant_id" in t.c)
+    raw = [t for t in touched.texts if _names_tenant_table(t)]
+    if not (entities or bare or raw):
         return
     scope = _scope.get()
     if scope is None:
-        names = ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
+        names = ", ".join(sorted({c.__name__ for c in entities} | set(bare)) or ["raw SQL"])
         raise TenantScopeError(f"tenant-owned data ({names}) queried with no tenant in scope")
-    if not state.is_select:
+    if state.is_insert:
+        _check_insert(state, scope)
+        return
+    if state.is_update or state.is_delete:
         _require_single_tenant(scope, "bulk-updated or deleted")
+        if _sets_tenant(statement):
+            raise TenantScopeError("bulk update moving rows between tenants")
     if scope.is_unscoped or not ORM_FILTER_ENABLED:
         return
-    ids = sorted(scope.tenant_ids)
-    for mixin in SCOPED_MIXINS:
-        # `ids` is a closure variable so SQLAlchemy's lambda cache binds it as a parameter;
-        # a default argument would be baked into the cached SQL.
-        state.statement = state.statement.options(
-            with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
+    # The ORM's loader criteria reach every mapped occurrence (aliases, subqueries, CTEs,
+    # EXISTS, UNION members); bare tables and raw SQL are out of their reach.
+    if bare:
+        raise TenantScopeError(
+            f"tenant-owned tables named bare ({', '.join(bare)}): the tenant filter cannot reach "
+            "them; query through the mapped classes"
         )
+    if raw:
+        raise TenantScopeError("raw SQL on tenant-owned tables: the tenant filter cannot reach it")
+    state.statement = _with_criteria(statement, scope, entities)
+
+
+def _with_criteria(statement, scope: Scope, entities: list[type]):
+    mixins = {mixin for cls in entities for mixin in SCOPED_MIXINS if issubclass(cls, mixin)}
+    options = [_tenant_criteria(mixin, scope.tenant_ids) for mixin in mixins]
     if scope.queue_ids is not None:
-        queues = sorted(scope.queue_ids)
-        for mapper in state.all_mappers:
-            if getattr(mapper.class_, "__queue_scoped__", False):
-                state.statement = state.statement.options(
-                    with_loader_criteria(
-                        mapper.class_, lambda cls: cls.queue_id.in_(queues), include_aliases=True
-                    )
-                )
+        options += [
+            _queue_criteria(cls, scope.queue_ids)
+            for cls in entities
+            if getattr(cls, "__queue_scoped__", False)
+        ]
+    return statement.options(*options)
+
+
+# Made once per scope and reused: building the option (analysing its lambda) is most of what
+# the hook costs on every statement. The scope's ids are closure variables, so SQLAlchemy's
+# lambda cache binds them as parameters; a default argument would be baked into cached SQL.
+@lru_cache(maxsize=1024)
+def _tenant_criteria(mixin: type, tenant_ids: frozenset[uuid.UUID]):
+    ids = sorted(tenant_ids)
+    return with_loader_criteria(mixin, lambda cls: cls.tenant_id.in_(ids), include_aliases=True)
+
+
+@lru_cache(maxsize=1024)
+def _queue_criteria(cls: type, queue_ids: frozenset[uuid.UUID]):
+    queues = sorted(queue_ids)
+    return with_loader_criteria(cls, lambda cls: cls.queue_id.in_(queues), include_aliases=True)
+
+
+def _check_insert(state: ORMExecuteState, scope: Scope) -> None:
+    """Stamp a bulk INSERT's rows with the tenant in scope, or refuse them, as a flush would."""
+    statement = state.statement
+    if scope.is_unscoped:
+        return
+    what = f"{statement.table.name} bulk-inserted"
+    _require_single_tenant(scope, what)
+    if statement.select is not None or statement._multi_values:
+        # Rows made by a SELECT or listed inline cannot be checked one by one before they land.
+        raise TenantScopeError(f"{what} from a SELECT or inline rows: pass the rows as parameters")
+    if not _is_tenant_table(statement.table):
+        return
+    inline = {getattr(key, "key", key): value for key, value in (statement._values or {}).items()}
+    if "tenant_id" in inline:
+        value = inline["tenant_id"]
+        _require_tenant_in_scope(scope, getattr(value, "value", value), what)
+        return
+    params = state.parameters
+    if not params:
+        state.statement = statement.values(tenant_id=scope.write_tenant_id)
+        return
+    rows = [params] if isinstance(params, dict) else params
+    for row in rows:
+        if row.get("tenant_id") is not None:
+            _require_tenant_in_scope(scope, row["tenant_id"], what)
+    stamped = [{**row, "tenant_id": row.get("tenant_id") or scope.write_tenant_id} for row in rows]
+    state.parameters = stamped[0] if isinstance(params, dict) else stamped
+
+
+def _require_tenant_in_scope(scope: Scope, tenant_id, what: str) -> None:
+    if tenant_id not in scope.tenant_ids:
+        raise TenantScopeError(f"{what} for a tenant out of scope")
+
+
+def _sets_tenant(statement) -> bool:
+    return any(
+        getattr(key, "key", key) == "tenant_id" for key in getattr(statement, "_values", None) or ()
+    )
+
+
+def _is_tenant_table(table) -> bool:
+    return "tenant_id" in table.c
+
+
+_tenant_table_pattern: re.Pattern[str] | None = None
+
+
+def _names_tenant_table(sql: str) -> bool:
+    """Whether raw SQL mentions a tenant-owned table (by name, as a word)."""
+    global _tenant_table_pattern
+    if _tenant_table_pattern is None:
+        names = sorted(_tenant_table_names())
+        _tenant_table_pattern = re.compile(
+            r"\b(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE
+        )
+    return _tenant_table_pattern.search(sql) is not None
+
+
+def _tenant_table_names() -> set[str]:
+    names, pending = set(), list(SCOPED_MIXINS)
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        table = cls.__dict__.get("__table__")
+        if table is not None:
+            names.add(table.name)
+    return names
 
 
 def _check_writes(session: Session, _flush_context, _instances) -> None:

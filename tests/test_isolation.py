@@ -464,10 +464,21 @@ def _probe(failures, client, who, caller, route, values, nowhere, secrets, allow
 # --- the matrix ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("orm_filter", [True, False], ids=["orm-filter-on", "rls-only"])
+# On PostgreSQL with the ORM filter on, then with row-level security alone; on SQLite (what
+# `make run` serves) the ORM filter is the only wall.
+ON_EACH_DATABASE = pytest.mark.parametrize(
+    ("db_app", "orm_filter"),
+    [("postgresql", True), ("postgresql", False), ("sqlite", True)],
+    ids=["postgresql-orm-filter-on", "postgresql-rls-only", "sqlite"],
+    indirect=["db_app"],
+)
+
+
+@ON_EACH_DATABASE
 def test_tenant_b_callers_get_404_for_everything_of_tenant_a(
-    app, client, factory, monkeypatch, orm_filter
+    db_app, db_client, db_factory, monkeypatch, orm_filter
 ):
+    app, client, factory = db_app, db_client, db_factory
     # With the ORM filter off, PostgreSQL row-level security alone must hold the matrix.
     monkeypatch.setattr(scoping, "ORM_FILTER_ENABLED", orm_filter)
     routes = tenant_routes(app)

@@ -8,7 +8,8 @@ so that this test can disagree with the app. Each cell is one of: allowed (the c
 shows what the caller may see, and nothing else), 403 (the role may not take the action in this
 firm, whatever the object) or 404 (the firm, or the object, is out of the caller's reach). The
 matrix runs again with the app-level tenant filter off: PostgreSQL row-level security alone must
-give every cell the same answer.
+give every cell the same answer. It runs on SQLite too (what `make run` serves), once, with the
+app-level filter as the only wall.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from app.agents.models import Agent, Assignment
@@ -40,6 +40,7 @@ from tests.test_isolation import (
     BODIES,
     BODY_METHODS,
     NO_IDENTIFIERS,
+    ON_EACH_DATABASE,
     PREFIX,
     PROBLEM_JSON,
     QUERIES,
@@ -588,7 +589,19 @@ def _success(findings, label, response, statuses, hidden, shown, sent, identify=
         problems.append(f"body or headers contain {leaked}")
     if identify and response.status_code < 300 and not _leaks(response, shown, sent=""):
         problems.append(f"shows none of what it should: {_brief(response.data[:300])}")
+    problems += _counted_beyond_items(response)
     findings.add(label, response, problems)
+
+
+def _counted_beyond_items(response) -> list[str]:
+    """A total is data too: a single page must count exactly the items it shows."""
+    header = response.headers.get("X-Pagination")
+    if response.status_code != 200 or header is None:
+        return []
+    pagination, items = json.loads(header), response.get_json()
+    if "next_page" in pagination or pagination["total"] == len(items):
+        return []
+    return [f"X-Pagination total {pagination['total']} for {len(items)} items on its only page"]
 
 
 def _sent(route: Route, values: dict, body=None) -> str:
@@ -984,10 +997,11 @@ def _staff_snapshot(app) -> frozenset:
 # --- the test --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("orm_filter", [True, False], ids=["orm-filter-on", "rls-only"])
+@ON_EACH_DATABASE
 def test_every_role_reaches_exactly_what_spec_gives_it_in_firms_a_b_and_c(
-    app, client, factory, monkeypatch, orm_filter
+    db_app, db_client, db_factory, monkeypatch, orm_filter
 ):
+    app, client, factory = db_app, db_client, db_factory
     # With the ORM filter off, PostgreSQL row-level security alone must give every answer.
     monkeypatch.setattr(scoping, "ORM_FILTER_ENABLED", orm_filter)
     tenant_routes, bpo_routes = _routes(app)

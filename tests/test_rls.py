@@ -76,8 +76,14 @@ def _select_tenant_ids(table: str):
     return text(f"SELECT tenant_id FROM {quoted}")  # noqa: S608
 
 
+def _raw(statement, params=None):
+    """Run raw SQL on the session's connection and transaction, past the session's hooks: the
+    ORM layer refuses raw SQL on tenant-owned tables, so this is how a query escapes it."""
+    return db.session.connection().execute(statement, params or {})
+
+
 def _raw_tenant_ids(table: str) -> list[uuid.UUID | None]:
-    return list(db.session.scalars(_select_tenant_ids(table)))
+    return list(_raw(_select_tenant_ids(table)).scalars())
 
 
 def _seed(factory):
@@ -381,9 +387,10 @@ def test_no_scope_survives_in_the_pool(app, factory, scope, ending):
             session = _app_session_on(app, engine)
             try:
                 with SCOPES[scope](a, b):
-                    first_pid, _tid, _tids, _unscoped, clients, entries = session.execute(
-                        _SETTINGS
-                    ).one()
+                    # Raw SQL past the session's hooks, on the session's transaction.
+                    first_pid, _tid, _tids, _unscoped, clients, entries = (
+                        session.connection().execute(_SETTINGS).one()
+                    )
                     assert clients > 0 and entries > 0  # the scope did see rows
                     getattr(session, ending)()
             finally:
@@ -419,7 +426,7 @@ _INSERT_CLIENT = text(
 
 def _insert(statement, tenant_id):
     params = {"id": uuid.uuid4(), "tenant_id": tenant_id, "client_id": uuid.uuid4().hex}
-    db.session.execute(statement, params)
+    _raw(statement, params)
 
 
 def _assert_refused(excinfo, message: str) -> None:
@@ -455,18 +462,18 @@ def test_raw_updates_and_deletes_cannot_reach_or_move_to_another_tenant(app, fac
     b_client_id, _ = factory.integration_client(b)
     with app.app_context():
         with tenant_scope(a.id):
-            renamed = db.session.execute(
+            renamed = _raw(
                 text("UPDATE api_clients SET name = 'hijacked' WHERE tenant_id = :b"),
                 {"b": b.id},
             ).rowcount
-            deleted = db.session.execute(
+            deleted = _raw(
                 text("DELETE FROM api_clients WHERE tenant_id = :b"), {"b": b.id}
             ).rowcount
             db.session.commit()
         assert (renamed, deleted) == (0, 0)
 
         with tenant_scope(a.id), pytest.raises(DBAPIError) as excinfo:
-            db.session.execute(
+            _raw(
                 text("UPDATE api_clients SET tenant_id = :b WHERE tenant_id = :a"),
                 {"a": a.id, "b": b.id},
             )
@@ -493,10 +500,10 @@ def test_raw_deletes_in_a_multi_tenant_scope_touch_nothing(app, factory):
     with app.app_context():
         with tenants_scope([a.id, b.id]):
             assert len(_raw_tenant_ids("api_clients")) == 2  # both are readable
-            assert db.session.execute(delete_all).rowcount == 0
+            assert _raw(delete_all).rowcount == 0
             db.session.commit()
         with tenant_scope(a.id):  # control: narrowed to one tenant, its rows can go
-            assert db.session.execute(delete_all).rowcount == 1
+            assert _raw(delete_all).rowcount == 1
             db.session.commit()
         # The test checks what is left of every tenant's rows.
         with unscoped():
@@ -553,7 +560,7 @@ def test_the_app_role_cannot_update_or_delete_the_audit_log(app, factory, scope)
             text("DELETE FROM audit_logs WHERE tenant_id = :a"),
         ):
             with enter(), pytest.raises(DBAPIError) as excinfo:
-                db.session.execute(statement, {"a": a.id})
+                _raw(statement, {"a": a.id})
             _assert_refused(excinfo, "permission denied for table audit_logs")
             db.session.rollback()
         with tenant_scope(a.id):
@@ -578,7 +585,7 @@ def test_an_agents_scope_hides_contacts_of_queues_it_does_not_serve(
         try:
             columns = db.session.scalars(select(Contact.id)).all()
             orm = [c.id for c in db.session.scalars(select(Contact)).all()]
-            raw = db.session.execute(text("SELECT id FROM contacts")).scalars().all()
+            raw = _raw(text("SELECT id FROM contacts")).scalars().all()
         finally:
             db.session.rollback()
             scoping.release(token)

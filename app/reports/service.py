@@ -177,22 +177,6 @@ def _postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _scoped(*models) -> list[ColumnElement[bool]]:
-    """The scope's tenants as explicit conditions on `models`.
-
-    The session hook filters only the top-level entities of ORM statements, not aggregates
-    over subqueries, CTEs or correlated EXISTS, which these reports are made of; on
-    PostgreSQL row-level security would still hold, on SQLite nothing else would.
-    """
-    scope = current_scope()
-    if scope is None:
-        raise TenantScopeError("reports read tenant-owned data: a tenant scope is required")
-    if scope.is_unscoped:
-        return []
-    ids = sorted(scope.tenant_ids)
-    return [model.tenant_id.in_(ids) for model in models]
-
-
 def _instant(value: datetime) -> ColumnElement[datetime]:
     return literal(value, UTCDateTime())
 
@@ -339,7 +323,7 @@ def _contact_measures(
     )
     for target, on in joins:
         inner = inner.join(target, on)
-    per_contact = inner.where(*_scoped(c), *around).subquery("per_contact")
+    per_contact = inner.where(*around).subquery("per_contact")
     pc = per_contact.c
     # 0: not a first contact; 1: a first contact not handled (yet); 2: a handled first contact
     # reopened or repeated within the window; 3: resolved first time. A window edge (exactly
@@ -398,7 +382,7 @@ def _clock_measures(
         )
         .select_from(k)
         .join(c, c.id == k.contact_id)
-        .where(*_scoped(k, c), *where)
+        .where(*where)
         .subquery("per_clock")
     )
     p = per_clock.c
@@ -485,7 +469,6 @@ def _backlog(
     life = (
         select(*columns)
         .where(
-            *_scoped(c),
             c.received_at < _instant(end),
             or_(done.is_(None), done >= _instant(start)),
         )
@@ -645,11 +628,7 @@ def _group_names(group_by: str | None, keys: set) -> dict:
     """Display names of the groups: queue and agent names; the value itself otherwise."""
     ids = sorted(k for k in keys if k is not None)
     if group_by == "queue" and ids:
-        return dict(
-            db.session.execute(
-                select(Queue.id, Queue.name).where(*_scoped(Queue), Queue.id.in_(ids))
-            ).all()
-        )
+        return dict(db.session.execute(select(Queue.id, Queue.name).where(Queue.id.in_(ids))).all())
     if group_by == "agent" and ids:
         return dict(
             db.session.execute(
@@ -812,7 +791,6 @@ def complaints_register(*, tenant: Tenant, year: int, batch: int = 500) -> Itera
             c.compensation_amount,
         )
         .where(
-            *_scoped(c),
             c.category.in_(REGISTER_CATEGORIES),
             c.received_at >= _instant(start),
             c.received_at < _instant(end),
@@ -879,7 +857,7 @@ def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) ->
         )
         .join(Agent, Agent.id == segment.agent_id)
         .join(User, User.id == Agent.user_id)
-        .where(*_scoped(segment), *_segments_overlapping(from_=from_, to=to, at=at))
+        .where(*_segments_overlapping(from_=from_, to=to, at=at))
         .group_by(segment.agent_id, User.name, segment.presence)
         .order_by(User.name, segment.agent_id, segment.presence)
     ).all()
@@ -935,7 +913,7 @@ def agents_report(*, from_: datetime, to: datetime, now: datetime | None = None)
                 func.count(c.csat).label("rated"),
                 func.count(case((c.csat >= 4, 1))).label("satisfied"),
             )
-            .where(*_scoped(c), c.agent_id.is_not(None), c.received_at < _instant(to), handled)
+            .where(c.agent_id.is_not(None), c.received_at < _instant(to), handled)
             .group_by(c.agent_id)
         )
     }
@@ -948,7 +926,6 @@ def agents_report(*, from_: datetime, to: datetime, now: datetime | None = None)
                 func.sum(_segment_seconds(from_=from_, to=to, at=at)).label("seconds"),
             )
             .where(
-                *_scoped(segment),
                 segment.presence == "available",
                 *_segments_overlapping(from_=from_, to=to, at=at),
             )
@@ -1052,7 +1029,7 @@ def portfolio(
                 SlaPolicy.fcr_window_days,
                 SlaPolicy.service_level_target_bps,
             )
-            .where(*_scoped(SlaPolicy), SlaPolicy.is_default.is_(True))
+            .where(SlaPolicy.is_default.is_(True))
             .order_by(SlaPolicy.created_at)
         )
     }
@@ -1115,14 +1092,14 @@ def portfolio(
             .select_from(k)
             .join(c, c.id == k.contact_id)
             .join(params, in_period)
-            .where(*_scoped(k, c), k.breached_at.is_not(None))
+            .where(k.breached_at.is_not(None))
             .group_by(c.tenant_id)
         ).all()
     )
     backlog = dict(
         db.session.execute(
             select(c.tenant_id, func.count())
-            .where(*_scoped(c), c.received_at <= _instant(at), _done_at(c).is_(None))
+            .where(c.received_at <= _instant(at), _done_at(c).is_(None))
             .group_by(c.tenant_id)
         ).all()
     )
