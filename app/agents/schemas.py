@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
 from app.contacts.models import CONTACT_STATUSES
+from app.contacts.schemas import queue_wait_seconds_field, queued_seconds_field
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 from tenants.models import TENANT_STATUSES
 
@@ -501,21 +502,5 @@ class MyContactSchema(Schema):
         allow_none=True,
         metadata={"description": "The nearest SLA deadline; null until one is set."},
     )
-    queue_wait_seconds = fields.Float(
-        dump_only=True,
-        allow_none=True,
-        metadata={
-            "description": "Queue wait: seconds from `received_at` to `answered_at` (inbound "
-            "voice and chat; millisecond precision), the figure whose mean over answered "
-            "contacts is the reports' ASA (`asa_seconds`). Null until answered, and for "
-            "written channels and outbound contacts."
-        },
-    )
-    queued_seconds = fields.Integer(
-        dump_only=True,
-        metadata={
-            "description": "Whole seconds spent in line (status `queued`), summed over every "
-            "stay: up to each assignment, and again after a release, transfer or reopen. Not "
-            "the queue wait: it stops at assignment, not at the answer."
-        },
-    )
+    queue_wait_seconds = queue_wait_seconds_field()
+    queued_seconds = queued_seconds_field()

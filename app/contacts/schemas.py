@@ -21,6 +21,32 @@ _NAME = validate.Length(min=1, max=100)
 _EMAIL = validate.Length(max=254)
 
 
+def queue_wait_seconds_field() -> fields.Float:
+    """A contact's queue wait, defined once wherever a contact is shown (issue 13, item 15)."""
+    return fields.Float(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Queue wait: seconds from `received_at` to `answered_at` (inbound "
+            "voice and chat; millisecond precision), the figure whose mean over answered "
+            "contacts is the reports' ASA (`asa_seconds`). Null until answered, and for "
+            "written channels and outbound contacts."
+        },
+    )
+
+
+def queued_seconds_field() -> fields.Integer:
+    """A contact's time in line, which is not its queue wait."""
+    return fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Whole seconds spent in line (status `queued`), summed over every "
+            "stay: up to each assignment, and again after a release, transfer or reopen. Not "
+            "the queue wait: it stops at assignment, not at the answer."
+        },
+    )
+
+
 class DepartmentSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
@@ -336,24 +362,8 @@ class ContactSchema(Schema):
             "when it arrived: the SLA policy's, else the queue's."
         },
     )
-    queue_wait_seconds = fields.Float(
-        dump_only=True,
-        allow_none=True,
-        metadata={
-            "description": "Queue wait: seconds from `received_at` to `answered_at` (inbound "
-            "voice and chat; millisecond precision), the figure whose mean over answered "
-            "contacts is the reports' ASA (`asa_seconds`). Null until answered, and for "
-            "written channels and outbound contacts."
-        },
-    )
-    queued_seconds = fields.Integer(
-        dump_only=True,
-        metadata={
-            "description": "Whole seconds spent in line (status `queued`), summed over every "
-            "stay: up to each assignment, and again after a release, transfer or reopen. Not "
-            "the queue wait: it stops at assignment, not at the answer."
-        },
-    )
+    queue_wait_seconds = queue_wait_seconds_field()
+    queued_seconds = queued_seconds_field()
     talk_seconds = fields.Integer(dump_only=True)
     hold_seconds = fields.Integer(dump_only=True)
     acw_seconds = fields.Integer(dump_only=True)
