@@ -47,6 +47,17 @@ portfolio_blp = Blueprint(
 UTC_ZONE = ZoneInfo("UTC")
 
 
+def _firm_period(args: dict, *, max_days: int):
+    """The firm in the URL, its zone, now, and the report's [from, to) in that zone."""
+    tenant = current_tenant()
+    zone = reports_service.zone_of(tenant)
+    now = utcnow()
+    period = reports_service.resolve_period(
+        zone=zone, from_=args.get("from_"), to=args.get("to"), max_days=max_days, now=now
+    )
+    return tenant, zone, now, period
+
+
 @reports_blp.route("/agent-time")
 class AgentTime(MethodView):
     @require(REPORTS_READ)
@@ -62,15 +73,8 @@ class AgentTime(MethodView):
         an RFC 3339 date-time, `to` exclusive, both defaulting to this local month; at most
         366 days. `Accept: text/csv` gives one row per agent.
         """
-        tenant = current_tenant()
-        now = utcnow()
-        zone = reports_service.zone_of(tenant)
-        start, end = reports_service.resolve_period(
-            zone=zone,
-            from_=args.get("from_"),
-            to=args.get("to"),
-            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
-            now=now,
+        tenant, zone, now, (start, end) = _firm_period(
+            args, max_days=reports_service.MAX_PLAIN_RANGE_DAYS
         )
         agents = reports_service.agent_time(from_=start, to=end, now=now)
         if wants_csv():
@@ -103,14 +107,8 @@ class SlaReport(MethodView):
         was there to measure. `Accept: text/csv` gives the rows as CSV (nested figures
         flattened: `first_response_median_seconds`); errors stay problem+json.
         """
-        tenant = current_tenant()
-        now = utcnow()
-        start, end = reports_service.resolve_period(
-            zone=reports_service.zone_of(tenant),
-            from_=args.get("from_"),
-            to=args.get("to"),
-            max_days=reports_service.MAX_RANGE_DAYS[args["granularity"]],
-            now=now,
+        tenant, _zone, now, (start, end) = _firm_period(
+            args, max_days=reports_service.MAX_RANGE_DAYS[args["granularity"]]
         )
         report = reports_service.sla_report(
             tenant=tenant,
@@ -185,15 +183,8 @@ class AgentsReport(MethodView):
         working a contact, so idle time is available time minus handle time, never below 0,
         and occupancy = handle / (handle + idle). At most 366 days.
         """
-        tenant = current_tenant()
-        now = utcnow()
-        zone = reports_service.zone_of(tenant)
-        start, end = reports_service.resolve_period(
-            zone=zone,
-            from_=args.get("from_"),
-            to=args.get("to"),
-            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
-            now=now,
+        tenant, zone, now, (start, end) = _firm_period(
+            args, max_days=reports_service.MAX_PLAIN_RANGE_DAYS
         )
         report = reports_service.agents_report(from_=start, to=end, now=now)
         if wants_csv():
