@@ -201,6 +201,18 @@ def test_scenarios_render_what_they_switch_on():
     )
 
 
+def test_the_sign_in_throttle_sees_client_addresses_through_the_charts_ingress():
+    def hops(values: dict) -> str:
+        [config] = by_kind(manifests(values), "ConfigMap")
+        return config["data"]["SWITCHBOARD_TRUSTED_PROXY_HOPS"]
+
+    # Behind the chart's Ingress the TCP peer is the ingress controller: one hop is trusted.
+    assert hops(SCENARIOS["ingress-and-existing-secret"]) == "1"
+    # Without it nothing appends X-Forwarded-For, and trusting one would let a caller forge it.
+    assert hops(TEST_VALUES) == "0"
+    assert hops(merged(TEST_VALUES, {"config": {"trustedProxyHops": 2}})) == "2"
+
+
 # --- what every container must have ----------------------------------------------------------
 
 
