@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app import idempotency, migrate
+from app.auth import housekeeping
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
 from app.db import db, utcnow
@@ -170,8 +171,9 @@ def api_clients_create(email, name, scope, as_json) -> None:
 @tenants_cli.command("purge")
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; change nothing.")
 def tenants_purge(dry_run: bool) -> None:
-    """Delete offboarded client firms whose retention period has passed, and expired
-    Idempotency-Key answers.
+    """Delete offboarded client firms whose retention period has passed, expired
+    Idempotency-Key answers, and sign-in rows (codes, refresh tokens, revoked token ids,
+    token families, throttle counts) that have expired for good.
 
     A firm's rows go with it and so do its users left with no other membership; the audit
     log stays. Safe to run repeatedly (e.g. daily from cron): a purged firm is gone.
@@ -181,6 +183,15 @@ def tenants_purge(dry_run: bool) -> None:
         hours = int(current_app.config["IDEMPOTENCY_RETENTION_HOURS"])
         pruned = idempotency.prune(older_than=now - timedelta(hours=hours))
         click.echo(f"pruned {pruned} idempotency record(s) older than {hours} h")
+        signed_in = housekeeping.prune(
+            now=now,
+            access_token_ttl=int(current_app.config["ACCESS_TOKEN_TTL"]),
+            failure_window=int(current_app.config["LOGIN_FAILURE_WINDOW"]),
+        )
+        click.echo(
+            "pruned expired sign-in rows: "
+            + ", ".join(f"{count} {what}" for what, count in signed_in.items())
+        )
     due = tenants_service.list_due_for_purge(now=now)
     if not due:
         db.session.commit()
