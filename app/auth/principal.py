@@ -20,7 +20,8 @@ from joserfc.errors import JoseError
 from sqlalchemy import or_, select
 
 from app.agents.models import Agent, Assignment
-from app.auth.models import RevokedAccessToken, TokenFamily
+from app.auth import families
+from app.auth.models import RevokedAccessToken
 from app.auth.permissions import Permission, scopes_for_roles
 from app.db import db
 from app.errors import problem
@@ -210,10 +211,10 @@ def issued_before_deactivation(user: User, issued_at: datetime | int) -> bool:
 
 def _revoked_family(sid) -> bool:
     try:
-        family = db.session.get(TokenFamily, uuid.UUID(str(sid)))
+        family_id = uuid.UUID(str(sid))
     except ValueError:
         return True
-    return family is None or family.revoked_at is not None
+    return families.is_revoked(family_id)
 
 
 def check_access_token(claims: dict) -> tuple[ApiClient, User | None]:
