@@ -24,7 +24,8 @@ from tenants.service import Actor
 
 def put(*, agent: Agent, queue_id: uuid.UUID, priority: int, actor: Actor) -> Agent:
     """Assign the agent to the queue with this priority (or change its priority)."""
-    agent = _lock(agent)
+    # Read-modify-write of the list: concurrent changes of one agent must apply in turn.
+    agent = agents_service.lock(agent)
     # A BPO admin staffs the queues of every client firm: the queue may be any tenant's.
     with unscoped():
         exists = db.session.scalar(select(Queue.id).where(Queue.id == queue_id))
@@ -37,22 +38,13 @@ def put(*, agent: Agent, queue_id: uuid.UUID, priority: int, actor: Actor) -> Ag
 
 def delete(*, agent: Agent, queue_id: uuid.UUID, actor: Actor) -> Agent:
     """Unassign the agent from the queue; NotFound if it does not serve it."""
-    agent = _lock(agent)
+    # Read-modify-write of the list: concurrent changes of one agent must apply in turn.
+    agent = agents_service.lock(agent)
     current = _current(agent)
     if all(a["queue_id"] != queue_id for a in current):
         raise NotFound("The agent does not serve this queue.")
     wanted = [a for a in current if a["queue_id"] != queue_id]
     return agents_service.set_assignments(agent=agent, assignments_in=wanted, actor=actor)
-
-
-def _lock(agent: Agent) -> Agent:
-    # Read-modify-write of the list: concurrent changes of one agent must apply in turn.
-    return db.session.scalars(
-        select(Agent)
-        .where(Agent.id == agent.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
 
 
 def _current(agent: Agent) -> list[dict]:

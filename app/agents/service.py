@@ -169,7 +169,7 @@ def create(
 def update(*, agent: Agent, agent_in: dict, actor: Actor, now: datetime | None = None) -> Agent:
     """Change an agent's name or profile, or (de)activate it."""
     at = now or utcnow()
-    agent = _lock(agent)
+    agent = lock(agent)
     changed: list[str] = []
     if "name" in agent_in and agent_in["name"] != agent.user.name:
         agent.user.name = agent_in["name"]
@@ -237,8 +237,9 @@ def _concurrency(channels: list[str], concurrency: dict[str, int]) -> dict[str, 
     return {channel: int(concurrency.get(channel, DEFAULT_CONCURRENCY)) for channel in channels}
 
 
-def _lock(agent: Agent) -> Agent:
-    """Take the agent's row lock, so that concurrent switches apply one after the other."""
+def lock(agent: Agent) -> Agent:
+    """Take the agent's row lock and read it afresh, so that concurrent changes of one agent
+    (switches, assignments, claims) apply one after the other."""
     return db.session.scalars(
         select(Agent)
         .where(Agent.id == agent.id)
@@ -285,7 +286,7 @@ def set_assignments(
     whose assignments change gets its own audit entry; the agent's timeline gets one event.
     """
     at = now or utcnow()
-    agent = _lock(agent)
+    agent = lock(agent)
     wanted = {a["queue_id"]: a["priority"] for a in assignments_in}
     # A BPO admin staffs the queues of every client firm: the ids sent may be any tenant's,
     # and so may the agent's current assignments. Each change is then written in its tenant.
@@ -376,7 +377,7 @@ def set_presence(
 ) -> Agent:
     """Set the agent's presence; log it and re-attribute its time from now on."""
     at = now or utcnow()
-    agent = _lock(agent)
+    agent = lock(agent)
     if presence != agent.presence:
         _change(agent, kind="presence", at=at, actor_user_id=actor.user_id, presence=presence)
     return agent
@@ -387,7 +388,7 @@ def set_active_queues(
 ) -> Agent:
     """Switch the queues the agent takes work from: assigned ones of active client firms."""
     at = now or utcnow()
-    agent = _lock(agent)
+    agent = lock(agent)
     wanted = list(dict.fromkeys(queue_ids))
     with tenants_scope(_assigned_tenant_ids(agent.id)):
         found = {
@@ -427,7 +428,7 @@ def _stop_taking_work_of(*, tenant: Tenant, actor: Actor) -> None:
     for agent in db.session.scalars(select(Agent).where(Agent.id.in_(agent_ids))).all():
         if not queue_ids & set(agent.active_queue_ids):
             continue
-        agent = _lock(agent)
+        agent = lock(agent)
         _change(
             agent,
             kind="active_queues",

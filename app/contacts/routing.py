@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
+from app.agents import service as agents_service
 from app.agents.models import Agent, Assignment
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent
@@ -93,7 +94,8 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     """Assign the best waiting contact the agent may take to it; None when nothing fits
     (`nothing_to_claim` then says why)."""
     at = now or utcnow()
-    agent = _lock(agent)
+    # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
+    agent = agents_service.lock(agent)
     if not agent.is_active:
         raise NotAvailable(
             "Your agent profile is deactivated; you cannot take contacts.",
@@ -254,16 +256,6 @@ def describe(
 
 
 # --- steps -----------------------------------------------------------------------------------
-
-
-def _lock(agent: Agent) -> Agent:
-    # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
-    return db.session.scalars(
-        select(Agent)
-        .where(Agent.id == agent.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
 
 
 def _assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
