@@ -3,8 +3,8 @@
 Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
 (`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
 which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
-Services never commit. May import: app.db, app.errors, app.webhooks (models, destinations: the
-URL rules), tenants (scoping, audit).
+Services never commit. May import: app.changes, app.db, app.errors, app.webhooks (models,
+destinations: the URL rules), tenants (scoping, audit).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from app import changes
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.retry import backoff_seconds as exponential_backoff
@@ -85,12 +86,8 @@ def update(*, endpoint: WebhookEndpoint, endpoint_in: dict, actor: Actor) -> Web
         endpoint_in = {**endpoint_in, "event_types": list(endpoint_in["event_types"])}
     if "url" in endpoint_in:
         endpoint_in = {**endpoint_in, "url": check_url(endpoint_in["url"])}
-    changed = {k: v for k, v in endpoint_in.items() if getattr(endpoint, k) != v}
-    for key, value in changed.items():
-        setattr(endpoint, key, value)
-    if changed:
+    if changes.apply(endpoint, endpoint_in, kind="webhook_endpoint", actor=actor, audit=_audit):
         db.session.flush()
-        _audit(endpoint, "webhook_endpoint.updated", actor, {"changed": sorted(changed)})
     return endpoint
 
 
