@@ -1,5 +1,5 @@
 """The views of a CRUD resource, written once: a collection (`GET` a page, `POST` one) and an
-item (`GET`, `PATCH` with If-Match, `DELETE`). Imports no domain.
+item (`GET`, `PATCH` with If-Match, `DELETE`). Imports no domain: only the API's base (pages).
 
 A resource subclasses `CollectionView` or `ItemView`, names its blueprint, schemas, guards
 (permission decorators), documentation and hooks, and is routed as usual:
@@ -34,9 +34,9 @@ def found(item, message: str):
     return item
 
 
-def _documented(function, text: str):
+def _documented(function, text: str) -> None:
+    # Before decorating: each decorator copies the docstring, and `require` adds to it.
     function.__doc__ = text
-    return function
 
 
 class CollectionView(MethodView):
@@ -56,7 +56,7 @@ class CollectionView(MethodView):
     docs: ClassVar[Mapping[str, str]] = {}
 
     def select(self, **args):
-        """The select (or collection) to page through; `args` are the query and path's."""
+        """The select to page through; `args` are the query's arguments."""
         raise NotImplementedError
 
     def create(self, data: dict, **path):
@@ -126,6 +126,9 @@ class ItemView(MethodView):
         """The item the path names, or a 404 (see `found`)."""
         raise NotImplementedError
 
+    def vet(self, item, data: dict) -> None:
+        """Refuse a PATCH by a rule of the resource's own, before If-Match is checked."""
+
     def update(self, item, data: dict):
         """Apply the PATCH body; return the item as changed."""
         raise NotImplementedError
@@ -159,6 +162,7 @@ def _item_get(cls, blp):
 def _item_patch(cls, blp):
     def patch(self, data, **path):
         item = self.item(**path)
+        self.vet(item, data)
         blp.check_etag(item, cls.schema)
         item = self.update(item, data)
         # The answer may carry more than the item (see `written`): its ETag stays a read's.

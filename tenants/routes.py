@@ -214,27 +214,27 @@ class Users(CollectionView):
 
 
 @users_blp.route("/<uuid:user_id>")
-class UserById(MethodView):
-    @require(USER_READ)
-    @users_blp.etag
-    @users_blp.response(200, UserSchema)
-    def get(self, tenant_id, user_id):
-        """Read one of the client firm's users"""
-        return _member_or_404(user_id)
-
-    @require(USER_ADMIN)
-    @users_blp.etag
-    @users_blp.arguments(UserUpdateSchema)
-    @users_blp.response(200, UserSchema)
-    def patch(self, member_in, tenant_id, user_id):
-        """Change a user's name, role or active flag
+class UserById(ItemView):
+    blp, schema, update_schema = users_blp, UserSchema, UserUpdateSchema
+    read, write = require(USER_READ), require(USER_ADMIN)
+    docs = {
+        "get": "Read one of the client firm's users",
+        "patch": """Change a user's name, role or active flag
 
         Not your own role or active flag: another admin of the firm changes those, so that a
         firm cannot lock itself out by mistake.
-        """
-        membership = _member_or_404(user_id)
+        """,
+    }
+
+    def item(self, user_id, **_path):
+        return found(
+            tenants_service.get_member(user_id=user_id), "No such user in this client firm."
+        )
+
+    def vet(self, membership, member_in):
         _refuse_changing_own_standing(membership, member_in)
-        users_blp.check_etag(membership, UserSchema)
+
+    def update(self, membership, member_in):
         return tenants_service.update_member(
             membership=membership, member_in=member_in, actor=current_actor()
         )
@@ -252,10 +252,6 @@ def _refuse_changing_own_standing(membership, member_in: dict) -> None:
         raise Unprocessable(
             f"Invalid input: {', '.join(sorted(refused))}.", errors={"json": refused}
         )
-
-
-def _member_or_404(user_id):
-    return found(tenants_service.get_member(user_id=user_id), "No such user in this client firm.")
 
 
 @api_clients_blp.route("")
