@@ -73,7 +73,8 @@ def test_no_module_of_the_product_takes_part_in_an_import_circle():
 
 def test_the_layers_hold():
     """The contracts of pyproject.toml's [tool.importlinter]: the API base and the
-    infrastructure import no domain, only app/api.py imports routes, models import no service."""
+    infrastructure import no domain, only app/api.py imports routes, schemas and services import
+    no API module nor routes, models import no schema, service or route."""
     result = subprocess.run(
         [Path(sys.executable).with_name("lint-imports"), "--no-cache", "--no-logo"],
         cwd=ROOT,
