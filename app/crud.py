@@ -24,7 +24,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema
 
-from app.api import SelectPage
+from app.api_base import SelectPage
 
 
 def found(item, message: str):

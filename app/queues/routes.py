@@ -7,7 +7,7 @@ import uuid
 from flask.views import MethodView
 from sqlalchemy import inspect as sa_inspect
 
-from app.api import Blueprint
+from app.api_base import Blueprint
 from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from app.crud import CollectionView, ItemView, found

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
 
-from app.api import Blueprint
+from app.api_base import Blueprint
 from app.auth.permissions import PORTFOLIO_READ, REPORTS_READ
 from app.auth.principal import Principal, current_principal, current_tenant, require
 from app.csv_responses import csv_doc, csv_response, wants_csv

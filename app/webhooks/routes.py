@@ -7,7 +7,7 @@ import uuid
 from flask import url_for
 from flask.views import MethodView
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SETTINGS_ADMIN
 from app.auth.principal import current_actor, require
 from app.crud import CollectionView, ItemView, found
