@@ -22,7 +22,8 @@ from app.errors import Conflict, Unprocessable
 from app.queues import coverage
 from app.queues import service as queues_service
 from app.queues.models import Queue
-from app.sla import service as sla_service
+from app.sla import calendars as sla_calendars
+from app.sla import policies as sla_policies
 from app.sla.models import BusinessCalendar, SlaPolicy
 from billing import service as billing_service
 from billing.models import RateCard
@@ -76,9 +77,9 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
     )
     with tenant_scope(tenant.id):
         with _part("calendar"):
-            calendar = sla_service.create_calendar_version(
+            calendar = sla_calendars.create_calendar_version(
                 calendar_in=onboarding_in.get("calendar")
-                or sla_service.default_calendar_in(tenant=tenant),
+                or sla_calendars.default_calendar_in(tenant=tenant),
                 tenant=tenant,
                 actor=actor,
             )
@@ -98,8 +99,8 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
                     contacts_service.create_department(department_in=department_in, actor=actor)
                 )
         with _part("sla_policy"):
-            sla_policy = sla_service.create_policy(
-                policy_in=onboarding_in.get("sla_policy") or sla_service.default_policy_in(),
+            sla_policy = sla_policies.create_policy(
+                policy_in=onboarding_in.get("sla_policy") or sla_policies.default_policy_in(),
                 actor=actor,
             )
         with _part("rate_card"):
