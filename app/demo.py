@@ -18,7 +18,7 @@ from app.agents import service as agents_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
 from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.db import db
 from app.onboarding import service as onboarding_service
 from app.queues.models import Queue
@@ -281,7 +281,7 @@ def _ensure_contacts(actor) -> None:
         if remedy:
             contact_in["remedy_requested"] = remedy
         with tenant_scope(tenant.id):
-            contacts_service.create(contact_in=contact_in, tenant=tenant, actor=actor)
+            contacts_intake.create(contact_in=contact_in, tenant=tenant, actor=actor)
 
 
 def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:

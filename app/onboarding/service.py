@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.passwords import hash_password
-from app.contacts import service as contacts_service
+from app.contacts import departments as contacts_departments
 from app.contacts.models import Department
 from app.errors import Conflict, Unprocessable
 from app.queues import coverage
@@ -91,12 +91,12 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
                 queues.append(queues_service.create(queue_in=queue_in, actor=actor))
         departments_in = onboarding_in.get("departments")
         if departments_in is None:
-            departments_in = contacts_service.default_departments_in()
+            departments_in = contacts_departments.default_departments_in()
         departments = []
         for index, department_in in enumerate(departments_in):
             with _part("departments", index):
                 departments.append(
-                    contacts_service.create_department(department_in=department_in, actor=actor)
+                    contacts_departments.create_department(department_in=department_in, actor=actor)
                 )
         with _part("sla_policy"):
             sla_policy = sla_policies.create_policy(
