@@ -14,7 +14,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from app.agents import queue_assignments
 from app.agents import service as agents_service
+from app.agents import supervisors as supervisors_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
 from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
@@ -177,7 +179,7 @@ def _ensure_staff(actor) -> None:
                 .join(Tenant, Tenant.id == Queue.tenant_id)
                 .where(Tenant.slug.in_(serves))
             ).all()
-        agents_service.set_assignments(
+        queue_assignments.set_assignments(
             agent=agent,
             assignments_in=[{"queue_id": q.id, "priority": 1} for q in queues],
             actor=actor,
@@ -193,7 +195,7 @@ def _ensure_staff(actor) -> None:
                 tenant_id=firms[0].id,
                 actor=actor,
             ).user
-        agents_service.set_supervised_tenants(
+        supervisors_service.set_supervised_tenants(
             user=supervisor, tenant_ids=[f.id for f in firms], actor=actor
         )
 
