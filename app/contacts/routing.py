@@ -33,7 +33,7 @@ apply one after the other and never exceed its concurrency.
 
 Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
 (`tenant_scope`). Services never commit.
-May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents.models,
+May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents (models, common),
 app.queues.models, app.sla (models, service), tenants (models, scoping, service).
 """
 
@@ -47,8 +47,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
-from app.agents import service as agents_service
-from app.agents.models import Agent, Assignment
+from app.agents import common as agents_common
+from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
@@ -63,7 +63,6 @@ from tenants.service import Actor
 WAITING_STATUSES = ("queued", "reopened")
 # What an agent holds: each counts against its concurrency for the contact's channel.
 HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
-DEFAULT_CONCURRENCY = 1
 # A deadline this close (or passed) puts a firm's work at risk even where the policy's at-risk
 # margin is thinner (a 20 s answer target is at risk 4 s before it runs out).
 AT_RISK_WITHIN = timedelta(minutes=10)
@@ -95,7 +94,7 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     (`nothing_to_claim` then says why)."""
     at = now or utcnow()
     # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
-    agent = agents_service.lock(agent)
+    agent = agents_common.lock(agent)
     if not agent.is_active:
         raise NotAvailable(
             "Your agent profile is deactivated; you cannot take contacts.",
