@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.common_schemas import dump_only_choice
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS
 from billing.models import CREDITED_KPIS, TIER_MODES
 from billing.rating import BPS_FULL
@@ -154,7 +155,7 @@ class RateCardSchema(Schema):
     currency = fields.String(dump_only=True)
     default_unit_amount = fields.Integer(dump_only=True)
     prices = fields.List(fields.Nested(PriceSchema), dump_only=True)
-    tier_mode = fields.String(dump_only=True, metadata={"enum": list(TIER_MODES)})
+    tier_mode = dump_only_choice(TIER_MODES)
     tiers = fields.List(fields.Nested(TierSchema), dump_only=True)
     monthly_minimum = fields.Integer(dump_only=True)
     sla_credits = fields.Nested(SlaCreditsSchema, dump_only=True)

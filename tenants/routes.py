@@ -14,6 +14,7 @@ from app.api_base import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import EXPORT_READ, TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
+from app.crud import CollectionView, ItemView, found
 from app.errors import Unprocessable
 from tenants import service as tenants_service
 from tenants.schemas import (
@@ -55,33 +56,26 @@ api_clients_blp = Blueprint(
 
 
 @tenants_blp.route("")
-class Tenants(MethodView):
-    @require(TENANT_READ)
-    @tenants_blp.arguments(TenantQueryArgsSchema, location="query")
-    @tenants_blp.response(200, TenantSchema(many=True))
-    @tenants_blp.paginate(SelectPage)
-    def get(self, args):
-        """List the client firms you can see"""
+class Tenants(CollectionView):
+    blp, schema, query_schema = tenants_blp, TenantSchema, TenantQueryArgsSchema
+    read = require(TENANT_READ)
+    docs = {"get": "List the client firms you can see"}
+
+    def select(self, **args):
         return tenants_service.list_(visible=current_principal().visible_tenant_ids(), **args)
 
 
 @tenants_blp.route("/<uuid:tenant_id>")
-class TenantById(MethodView):
-    @require(TENANT_READ)
-    @tenants_blp.etag
-    @tenants_blp.response(200, TenantSchema)
-    def get(self, tenant_id):
-        """Read a client firm"""
+class TenantById(ItemView):
+    blp, schema, update_schema = tenants_blp, TenantSchema, TenantUpdateSchema
+    read, write = require(TENANT_READ), require(TENANT_ADMIN)
+    docs = {"get": "Read a client firm", "patch": "Change a client firm's profile"}
+
+    def item(self, **_path):
+        # The firm the path names, bound to the request by the access check.
         return current_tenant()
 
-    @require(TENANT_ADMIN)
-    @tenants_blp.etag
-    @tenants_blp.arguments(TenantUpdateSchema)
-    @tenants_blp.response(200, TenantSchema)
-    def patch(self, tenant_in, tenant_id):
-        """Change a client firm's profile"""
-        tenant = current_tenant()
-        tenants_blp.check_etag(tenant, TenantSchema)
+    def update(self, tenant, tenant_in):
         return tenants_service.update(tenant=tenant, tenant_in=tenant_in, actor=current_actor())
 
 
@@ -200,20 +194,16 @@ class TenantExportById(MethodView):
 
 
 @users_blp.route("")
-class Users(MethodView):
-    @require(USER_READ)
-    @users_blp.response(200, UserSchema(many=True))
-    @users_blp.paginate(SelectPage)
-    def get(self, tenant_id):
-        """List the client firm's users"""
+class Users(CollectionView):
+    blp, schema, create_schema = users_blp, UserSchema, UserCreateSchema
+    read, write = require(USER_READ), require(USER_ADMIN)
+    conflict = "A user with this email exists."
+    docs = {"get": "List the client firm's users", "post": "Add a user to the client firm"}
+
+    def select(self, **_path):
         return tenants_service.list_members()
 
-    @require(USER_ADMIN)
-    @users_blp.arguments(UserCreateSchema)
-    @users_blp.response(201, UserSchema)
-    @users_blp.alt_response(409, description="A user with this email exists.")
-    def post(self, user_in, tenant_id):
-        """Add a user to the client firm"""
+    def create(self, user_in, tenant_id):
         password = user_in.pop("password", None)
         return tenants_service.create_user(
             **user_in,
@@ -224,27 +214,27 @@ class Users(MethodView):
 
 
 @users_blp.route("/<uuid:user_id>")
-class UserById(MethodView):
-    @require(USER_READ)
-    @users_blp.etag
-    @users_blp.response(200, UserSchema)
-    def get(self, tenant_id, user_id):
-        """Read one of the client firm's users"""
-        return _member_or_404(user_id)
-
-    @require(USER_ADMIN)
-    @users_blp.etag
-    @users_blp.arguments(UserUpdateSchema)
-    @users_blp.response(200, UserSchema)
-    def patch(self, member_in, tenant_id, user_id):
-        """Change a user's name, role or active flag
+class UserById(ItemView):
+    blp, schema, update_schema = users_blp, UserSchema, UserUpdateSchema
+    read, write = require(USER_READ), require(USER_ADMIN)
+    docs = {
+        "get": "Read one of the client firm's users",
+        "patch": """Change a user's name, role or active flag
 
         Not your own role or active flag: another admin of the firm changes those, so that a
         firm cannot lock itself out by mistake.
-        """
-        membership = _member_or_404(user_id)
+        """,
+    }
+
+    def item(self, user_id, **_path):
+        return found(
+            tenants_service.get_member(user_id=user_id), "No such user in this client firm."
+        )
+
+    def vet(self, membership, member_in):
         _refuse_changing_own_standing(membership, member_in)
-        users_blp.check_etag(membership, UserSchema)
+
+    def update(self, membership, member_in):
         return tenants_service.update_member(
             membership=membership, member_in=member_in, actor=current_actor()
         )
@@ -264,27 +254,20 @@ def _refuse_changing_own_standing(membership, member_in: dict) -> None:
         )
 
 
-def _member_or_404(user_id):
-    membership = tenants_service.get_member(user_id=user_id)
-    if membership is None:
-        abort(404, message="No such user in this client firm.")
-    return membership
-
-
 @api_clients_blp.route("")
-class ApiClients(MethodView):
-    @require(USER_READ)
-    @api_clients_blp.response(200, ApiClientSchema(many=True))
-    @api_clients_blp.paginate(SelectPage)
-    def get(self, tenant_id):
-        """List the client firm's API clients"""
+class ApiClients(CollectionView):
+    blp, schema = api_clients_blp, ApiClientSchema
+    create_schema, created_schema = ApiClientCreateSchema, ApiClientCreatedSchema
+    read, write = require(USER_READ), require(USER_ADMIN)
+    docs = {
+        "get": "List the client firm's API clients",
+        "post": "Create an API client for an integration; its secret is shown only now",
+    }
+
+    def select(self, **_path):
         return tenants_service.list_api_clients()
 
-    @require(USER_ADMIN)
-    @api_clients_blp.arguments(ApiClientCreateSchema)
-    @api_clients_blp.response(201, ApiClientCreatedSchema)
-    def post(self, client_in, tenant_id):
-        """Create an API client for an integration; its secret is shown only now"""
+    def create(self, client_in, tenant_id):
         client, secret = tenants_service.create_api_client(
             name=client_in["name"],
             scope=client_in.get("scope") or " ".join(INTEGRATION_SCOPES),
@@ -297,25 +280,19 @@ class ApiClients(MethodView):
 
 
 @api_clients_blp.route("/<uuid:api_client_id>")
-class ApiClientById(MethodView):
-    @require(USER_READ)
-    @api_clients_blp.etag
-    @api_clients_blp.response(200, ApiClientSchema)
-    def get(self, tenant_id, api_client_id):
-        """Read one API client"""
-        return _api_client_or_404(api_client_id)
+class ApiClientById(ItemView):
+    blp, schema = api_clients_blp, ApiClientSchema
+    read, write = require(USER_READ), require(USER_ADMIN)
+    docs = {
+        "get": "Read one API client",
+        "delete": "Revoke an API client; tokens it holds stop working at once",
+    }
 
-    @require(USER_ADMIN)
-    @api_clients_blp.response(204)
-    def delete(self, tenant_id, api_client_id):
-        """Revoke an API client; tokens it holds stop working at once"""
-        tenants_service.revoke_api_client(
-            client=_api_client_or_404(api_client_id), actor=current_actor()
+    def item(self, api_client_id, **_path):
+        return found(
+            tenants_service.get_api_client(api_client_id=api_client_id),
+            "No such API client in this client firm.",
         )
 
-
-def _api_client_or_404(api_client_id):
-    client = tenants_service.get_api_client(api_client_id=api_client_id)
-    if client is None:
-        abort(404, message="No such API client in this client firm.")
-    return client
+    def delete_item(self, client):
+        tenants_service.revoke_api_client(client=client, actor=current_actor())

@@ -8,6 +8,7 @@ import zoneinfo
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.auth.permissions import ROLE_SCOPES
+from app.common_schemas import dump_only_choice
 from tenants.models import CLIENT_ROLES, TENANT_STATUSES
 
 # \Z, not $: "$" also matches before a trailing newline, which would reach the database.
@@ -27,7 +28,7 @@ class TenantSchema(Schema):
     id = fields.UUID(dump_only=True)
     slug = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(TENANT_STATUSES)})
+    status = dump_only_choice(TENANT_STATUSES)
     time_zone = fields.String(dump_only=True)
     locale = fields.String(dump_only=True)
     currency = fields.String(dump_only=True)
@@ -91,7 +92,7 @@ class UserSchema(Schema):
     id = fields.UUID(dump_only=True, attribute="user.id")
     email = fields.Email(dump_only=True, attribute="user.email")
     name = fields.String(dump_only=True, attribute="user.name")
-    role = fields.String(dump_only=True, metadata={"enum": list(CLIENT_ROLES)})
+    role = dump_only_choice(CLIENT_ROLES)
     is_active = fields.Boolean(dump_only=True, attribute="user.is_active")
     created_at = fields.AwareDateTime(dump_only=True, attribute="user.created_at")
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy import Column, LargeBinary, Select, delete, exists, func, select
 from sqlalchemy.orm import Mapper, defer
 
+from app import changes
 from app import models as app_models
 from app.auth.models import digest
 from app.db import db, utcnow
@@ -119,20 +120,20 @@ def create(*, tenant_in: dict, actor: Actor) -> Tenant:
 
 def update(*, tenant: Tenant, tenant_in: dict, actor: Actor) -> Tenant:
     """Change a client firm's profile."""
-    changed = {k: v for k, v in tenant_in.items() if getattr(tenant, k) != v}
-    for key, value in changed.items():
-        setattr(tenant, key, value)
-    if changed:
-        record_audit(
-            actor=actor,
-            action="tenant.updated",
-            target_type="tenant",
-            target_id=tenant.id,
-            tenant_id=tenant.id,
-            details={"changed": sorted(changed)},
-        )
+    changes.apply(tenant, tenant_in, kind="tenant", actor=actor, audit=_audit_tenant)
     db.session.flush()
     return tenant
+
+
+def _audit_tenant(tenant: Tenant, action: str, actor: Actor, details: dict | None = None) -> None:
+    record_audit(
+        actor=actor,
+        action=action,
+        target_type="tenant",
+        target_id=tenant.id,
+        tenant_id=tenant.id,
+        details=details,
+    )
 
 
 # --- users -----------------------------------------------------------------------------------

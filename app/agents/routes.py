@@ -43,6 +43,7 @@ from app.auth.passwords import hash_password
 from app.auth.permissions import AGENT_ADMIN, AGENT_READ, AGENT_WORK
 from app.auth.principal import Principal, current_actor, current_principal, require
 from app.contacts import routing
+from app.crud import ItemView, found
 from app.db import utcnow
 
 agents_blp = Blueprint(
@@ -80,9 +81,7 @@ def _agent_or_404(agent_id: uuid.UUID) -> Agent:
     if agent is not None and overseen is not None:
         if agent.id not in agents_service.assigned_agent_ids(tenant_ids=overseen):
             agent = None
-    if agent is None:
-        abort(404, message="No such agent.")
-    return agent
+    return found(agent, "No such agent.")
 
 
 # --- /v1/agents ------------------------------------------------------------------------------
@@ -118,7 +117,18 @@ class Agents(MethodView):
 
 
 @agents_blp.route("/<uuid:agent_id>")
-class AgentById(MethodView):
+class AgentById(ItemView):
+    blp, schema, update_schema = agents_blp, AgentSchema, AgentUpdateSchema
+    write = require(AGENT_ADMIN)
+    docs = {
+        "patch": (
+            "Change an agent's name, skills, channels, concurrency or languages, or deactivate it"
+            "\n\nConcurrency entries sent merge into the current ones; channels dropped lose "
+            "theirs."
+        ),
+    }
+
+    # Its own GET: a supervisor reads the agent as seen from the firms they oversee.
     @require(AGENT_READ)
     @agents_blp.etag
     @agents_blp.response(200, AgentSchema)
@@ -129,17 +139,10 @@ class AgentById(MethodView):
         )
         return agent
 
-    @require(AGENT_ADMIN)
-    @agents_blp.etag
-    @agents_blp.arguments(AgentUpdateSchema)
-    @agents_blp.response(200, AgentSchema)
-    def patch(self, agent_in, agent_id):
-        """Change an agent's name, skills, channels, concurrency or languages, or deactivate it
+    def item(self, agent_id):
+        return _agent_or_404(agent_id)
 
-        Concurrency entries sent merge into the current ones; channels dropped lose theirs.
-        """
-        agent = _agent_or_404(agent_id)
-        agents_blp.check_etag(agent, AgentSchema)
+    def update(self, agent, agent_in):
         return agents_service.update(agent=agent, agent_in=agent_in, actor=current_actor())
 
 
@@ -246,10 +249,7 @@ class AgentTimeline(MethodView):
 
 
 def _supervisor_or_404(user_id: uuid.UUID):
-    user = supervisors_service.get_supervisor(user_id=user_id)
-    if user is None:
-        abort(404, message="No such supervisor.")
-    return user
+    return found(supervisors_service.get_supervisor(user_id=user_id), "No such supervisor.")
 
 
 @supervisors_blp.route("")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
+from app.common_schemas import dump_only_choice
 from app.contacts.models import CONTACT_STATUSES
 from app.contacts.schemas import queue_wait_seconds_field, queued_seconds_field
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -60,7 +61,7 @@ class AgentSchema(Schema):
     channels = fields.List(fields.String(), dump_only=True)
     concurrency = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
     languages = fields.List(fields.String(), dump_only=True)
-    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    presence = dump_only_choice(PRESENCES)
     presence_since = fields.AwareDateTime(dump_only=True)
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
     is_active = fields.Boolean(dump_only=True)
@@ -186,7 +187,7 @@ class AssignmentPriorityUpdateSchema(Schema):
 class TenantBriefSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(TENANT_STATUSES)})
+    status = dump_only_choice(TENANT_STATUSES)
 
 
 class AssignmentSchema(Schema):
@@ -240,7 +241,7 @@ class TimelineQueueSchema(Schema):
 class TimelineEventSchema(Schema):
     id = fields.UUID(dump_only=True)
     occurred_at = fields.AwareDateTime(dump_only=True)
-    kind = fields.String(dump_only=True, metadata={"enum": list(AGENT_EVENT_KINDS)})
+    kind = dump_only_choice(AGENT_EVENT_KINDS)
     presence = fields.String(
         dump_only=True,
         metadata={"enum": list(PRESENCES), "description": "The presence after the event."},
@@ -261,7 +262,7 @@ class TimelineSegmentSchema(Schema):
     ended_at = fields.AwareDateTime(
         dump_only=True, allow_none=True, metadata={"description": "Null while running."}
     )
-    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    presence = dump_only_choice(PRESENCES)
     share_bps = fields.Integer(
         dump_only=True,
         metadata={"description": "The tenant's share of the time, in basis points (10000: all)."},
@@ -384,7 +385,7 @@ class MeUserSchema(Schema):
 class MeTenantSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(TENANT_STATUSES)})
+    status = dump_only_choice(TENANT_STATUSES)
     role = fields.String(dump_only=True)
 
 
@@ -460,7 +461,7 @@ class PresenceUpdateSchema(Schema):
 
 class AgentStateSchema(Schema):
     agent_id = fields.UUID(dump_only=True, attribute="id")
-    presence = fields.String(dump_only=True, metadata={"enum": list(PRESENCES)})
+    presence = dump_only_choice(PRESENCES)
     presence_since = fields.AwareDateTime(dump_only=True)
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
 
@@ -473,10 +474,10 @@ class MyContactSchema(Schema):
     queue_id = fields.UUID(dump_only=True)
     queue_name = fields.String(dump_only=True)
     external_id = fields.String(dump_only=True, allow_none=True)
-    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
-    direction = fields.String(dump_only=True, metadata={"enum": list(DIRECTIONS)})
-    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
-    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    channel = dump_only_choice(CHANNELS)
+    direction = dump_only_choice(DIRECTIONS)
+    category = dump_only_choice(CATEGORIES)
+    priority = dump_only_choice(PRIORITIES)
     language = fields.String(dump_only=True, allow_none=True)
     subject = fields.String(dump_only=True)
     body = fields.String(dump_only=True)
@@ -489,7 +490,7 @@ class MyContactSchema(Schema):
         metadata={"description": "1 for the end customer's first contact of this kind."},
     )
     remedy_requested = fields.String(dump_only=True, allow_none=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(CONTACT_STATUSES)})
+    status = dump_only_choice(CONTACT_STATUSES)
     status_since = fields.AwareDateTime(dump_only=True)
     agent_id = fields.UUID(dump_only=True, allow_none=True)
     received_at = fields.AwareDateTime(dump_only=True)

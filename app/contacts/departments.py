@@ -1,7 +1,7 @@
 """Departments of the tenant in scope: the back offices its contacts are escalated to.
 
 Services take keyword arguments, return ORM objects (or a select to paginate) and never commit.
-May import: app.db, app.errors, app.contacts.models, tenants.service.
+May import: app.changes, app.db, app.errors, app.contacts.models, tenants.service.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import uuid
 
 from sqlalchemy import Select, func, select
 
+from app import changes
 from app.contacts.models import DEPARTMENT_KINDS, Department
 from app.db import db
 from app.errors import Conflict
@@ -52,26 +53,19 @@ def create_department(*, department_in: dict, actor: Actor) -> Department:
 
 def update_department(*, department: Department, department_in: dict, actor: Actor) -> Department:
     """Change a department's name, kind or email, or (re)activate it."""
-    changed = {k: v for k, v in department_in.items() if getattr(department, k) != v}
-    if "name" in changed:
-        _ensure_name_free(changed["name"], other_than=department.id)
-    active = changed.pop("is_active", None)
-    for key, value in changed.items():
-        setattr(department, key, value)
-    if changed:
-        _audit(department, "department.updated", actor, {"changed": sorted(changed)})
-    if active is not None:
-        department.is_active = active
-        _audit(department, "department.activated" if active else "department.deactivated", actor)
+    fields = dict(department_in)
+    active = fields.pop("is_active", None)
+    if "name" in changes.diff(department, fields):
+        _ensure_name_free(fields["name"], other_than=department.id)
+    changes.apply(department, fields, kind="department", actor=actor, audit=_audit)
+    changes.set_active(department, active, kind="department", actor=actor, audit=_audit)
     db.session.flush()
     return department
 
 
 def deactivate_department(*, department: Department, actor: Actor) -> Department:
     """Stop escalations to a department, keeping it readable for the contacts that went there."""
-    if department.is_active:
-        department.is_active = False
-        _audit(department, "department.deactivated", actor)
+    if changes.set_active(department, False, kind="department", actor=actor, audit=_audit):
         db.session.flush()
     return department
 

@@ -42,6 +42,7 @@ from app.contacts.schemas import (
     DepartmentSchema,
     DepartmentUpdateSchema,
 )
+from app.crud import CollectionView, ItemView, found
 from app.db import utcnow
 from app.sla import service as sla_service
 from app.sla.schemas import ContactSlaSchema
@@ -63,65 +64,52 @@ departments_blp = Blueprint(
 
 
 @departments_blp.route("")
-class Departments(MethodView):
-    @require(TENANT_READ)
-    @departments_blp.arguments(DepartmentQueryArgsSchema, location="query")
-    @departments_blp.response(200, DepartmentSchema(many=True))
-    @departments_blp.paginate(SelectPage)
-    def get(self, args, tenant_id):
-        """List the client firm's departments, by name"""
+class Departments(CollectionView):
+    blp, schema, query_schema = departments_blp, DepartmentSchema, DepartmentQueryArgsSchema
+    create_schema = DepartmentCreateSchema
+    read, write = require(TENANT_READ), require(SETTINGS_ADMIN)
+    conflict = "A department with this name exists."
+    docs = {
+        "get": "List the client firm's departments, by name",
+        "post": "Add a department contacts can be escalated to",
+    }
+
+    def select(self, **args):
         return contacts_departments.list_departments(**args)
 
-    @require(SETTINGS_ADMIN)
-    @departments_blp.arguments(DepartmentCreateSchema)
-    @departments_blp.response(201, DepartmentSchema)
-    @departments_blp.alt_response(409, description="A department with this name exists.")
-    def post(self, department_in, tenant_id):
-        """Add a department contacts can be escalated to"""
+    def create(self, department_in, **_path):
         return contacts_departments.create_department(
             department_in=department_in, actor=current_actor()
         )
 
 
 @departments_blp.route("/<uuid:department_id>")
-class DepartmentById(MethodView):
-    @require(TENANT_READ)
-    @departments_blp.etag
-    @departments_blp.response(200, DepartmentSchema)
-    def get(self, tenant_id, department_id):
-        """Read a department"""
-        return _department_or_404(department_id)
+class DepartmentById(ItemView):
+    blp, schema, update_schema = departments_blp, DepartmentSchema, DepartmentUpdateSchema
+    read, write = require(TENANT_READ), require(SETTINGS_ADMIN)
+    conflict = "A department with this name exists."
+    docs = {
+        "get": "Read a department",
+        "patch": "Change a department's name, kind or email, or reactivate it",
+        "delete": """Deactivate a department: no new escalations, history kept
 
-    @require(SETTINGS_ADMIN)
-    @departments_blp.etag
-    @departments_blp.arguments(DepartmentUpdateSchema)
-    @departments_blp.response(200, DepartmentSchema)
-    @departments_blp.alt_response(409, description="A department with this name exists.")
-    def patch(self, department_in, tenant_id, department_id):
-        """Change a department's name, kind or email, or reactivate it"""
-        department = _department_or_404(department_id)
-        departments_blp.check_etag(department, DepartmentSchema)
+        Idempotent; no If-Match needed. PATCH `is_active: true` brings it back.
+        """,
+    }
+
+    def item(self, department_id, **_path):
+        return found(
+            contacts_departments.get_department(department_id=department_id),
+            "No such department in this client firm.",
+        )
+
+    def update(self, department, department_in):
         return contacts_departments.update_department(
             department=department, department_in=department_in, actor=current_actor()
         )
 
-    @require(SETTINGS_ADMIN)
-    @departments_blp.response(204)
-    def delete(self, tenant_id, department_id):
-        """Deactivate a department: no new escalations, history kept
-
-        Idempotent; no If-Match needed. PATCH `is_active: true` brings it back.
-        """
-        contacts_departments.deactivate_department(
-            department=_department_or_404(department_id), actor=current_actor()
-        )
-
-
-def _department_or_404(department_id: uuid.UUID):
-    department = contacts_departments.get_department(department_id=department_id)
-    if department is None:
-        abort(404, message="No such department in this client firm.")
-    return department
+    def delete_item(self, department):
+        contacts_departments.deactivate_department(department=department, actor=current_actor())
 
 
 # --- contacts --------------------------------------------------------------------------------

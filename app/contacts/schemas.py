@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.common_schemas import LanguageTag, TrimmedString, active_filter, dump_only_choice
 from app.contacts import lifecycle
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.db import utcnow
-from app.queues.schemas import LanguageTag, TrimmedString
 from app.sla.models import CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 
@@ -50,7 +50,7 @@ def queued_seconds_field() -> fields.Integer:
 class DepartmentSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
-    kind = fields.String(dump_only=True, metadata={"enum": list(DEPARTMENT_KINDS)})
+    kind = dump_only_choice(DEPARTMENT_KINDS)
     email = fields.String(dump_only=True, allow_none=True)
     is_active = fields.Boolean(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
@@ -97,9 +97,7 @@ class DepartmentCreateSchema(DepartmentUpdateSchema):
 
 
 class DepartmentQueryArgsSchema(Schema):
-    active = fields.Boolean(
-        metadata={"description": "true: active departments only; false: deactivated only."}
-    )
+    active = active_filter("departments")
 
 
 # --- contacts --------------------------------------------------------------------------------
@@ -285,10 +283,10 @@ class ContactCustomerSchema(Schema):
 class ContactSchema(Schema):
     id = fields.UUID(dump_only=True)
     external_id = fields.String(dump_only=True, allow_none=True)
-    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
-    direction = fields.String(dump_only=True, metadata={"enum": list(DIRECTIONS)})
-    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
-    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    channel = dump_only_choice(CHANNELS)
+    direction = dump_only_choice(DIRECTIONS)
+    category = dump_only_choice(CATEGORIES)
+    priority = dump_only_choice(PRIORITIES)
     language = fields.String(dump_only=True, allow_none=True)
     subject = fields.String(dump_only=True)
     body = fields.String(dump_only=True)
@@ -315,7 +313,7 @@ class ContactSchema(Schema):
     queue_id = fields.UUID(dump_only=True)
     agent_id = fields.UUID(dump_only=True, allow_none=True)
     department_id = fields.UUID(dump_only=True, allow_none=True)
-    status = fields.String(dump_only=True, metadata={"enum": list(CONTACT_STATUSES)})
+    status = dump_only_choice(CONTACT_STATUSES)
     status_since = fields.AwareDateTime(dump_only=True)
     allowed_actions = fields.Function(
         lambda contact: lifecycle.allowed_actions(status=contact.status, channel=contact.channel),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import abort
 from sqlalchemy import inspect as sa_inspect
 
-from app.api_base import Blueprint, SelectPage
+from app.api_base import Blueprint
 from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
+from app.crud import CollectionView, ItemView, found
 from app.queues import coverage
 from app.queues import service as queues_service
 from app.queues.schemas import (
@@ -57,64 +57,57 @@ def _agent_queue_ids() -> frozenset[uuid.UUID] | None:
 
 
 @queues_blp.route("")
-class Queues(MethodView):
-    @require(TENANT_READ)
-    @queues_blp.arguments(QueueQueryArgsSchema, location="query")
-    @queues_blp.response(200, QueueSchema(many=True))
-    @queues_blp.paginate(SelectPage)
-    def get(self, args, tenant_id):
-        """List the client firm's queues, by name"""
-        return queues_service.list_(within=_agent_queue_ids(), **args)
-
-    @require(TENANT_ADMIN)
-    @queues_blp.arguments(QueueCreateSchema)
-    @queues_blp.response(201, QueueWrittenSchema)
-    @queues_blp.alt_response(409, description="A queue with this name exists.")
-    def post(self, queue_in, tenant_id):
-        """Create a queue
+class Queues(CollectionView):
+    blp, schema, query_schema = queues_blp, QueueSchema, QueueQueryArgsSchema
+    create_schema, created_schema = QueueCreateSchema, QueueWrittenSchema
+    read, write = require(TENANT_READ), require(TENANT_ADMIN)
+    conflict = "A queue with this name exists."
+    docs = {
+        "get": "List the client firm's queues, by name",
+        "post": """Create a queue
 
         The answer's `warnings` names the queue's channels no agent can serve yet (a new
         queue has no agent assigned).
-        """
-        queue = queues_service.create(queue_in=queue_in, actor=current_actor())
-        return _with_warnings(queue)
+        """,
+    }
+
+    def select(self, **args):
+        return queues_service.list_(within=_agent_queue_ids(), **args)
+
+    def create(self, queue_in, **_path):
+        return _with_warnings(queues_service.create(queue_in=queue_in, actor=current_actor()))
 
 
 @queues_blp.route("/<uuid:queue_id>")
-class QueueById(MethodView):
-    @require(TENANT_READ)
-    @queues_blp.etag
-    @queues_blp.response(200, QueueSchema)
-    def get(self, tenant_id, queue_id):
-        """Read a queue"""
-        return _queue_or_404(queue_id)
-
-    @require(TENANT_ADMIN)
-    @queues_blp.etag
-    @queues_blp.arguments(QueueUpdateSchema)
-    @queues_blp.response(200, QueueWrittenSchema)
-    @queues_blp.alt_response(409, description="A queue with this name exists.")
-    def patch(self, queue_in, tenant_id, queue_id):
-        """Change a queue's name, routing rules or answer threshold, or reactivate it
+class QueueById(ItemView):
+    blp, schema, update_schema = queues_blp, QueueSchema, QueueUpdateSchema
+    written_schema = QueueWrittenSchema
+    read, write = require(TENANT_READ), require(TENANT_ADMIN)
+    conflict = "A queue with this name exists."
+    docs = {
+        "get": "Read a queue",
+        "patch": """Change a queue's name, routing rules or answer threshold, or reactivate it
 
         The answer's `warnings` names the queue's channels no agent assigned to it can serve
         (say, a channel just added). Its ETag is the queue's, as `GET` gives it.
-        """
-        queue = _queue_or_404(queue_id)
-        queues_blp.check_etag(queue, QueueSchema)
-        queue = queues_service.update(queue=queue, queue_in=queue_in, actor=current_actor())
-        # The warnings are not part of the queue: its ETag stays what a read would give.
-        queues_blp.set_etag(queue, QueueSchema)
-        return _with_warnings(queue)
-
-    @require(TENANT_ADMIN)
-    @queues_blp.response(204)
-    def delete(self, tenant_id, queue_id):
-        """Deactivate a queue: it leaves routing but stays readable, with its history
+        """,
+        "delete": """Deactivate a queue: it leaves routing but stays readable, with its history
 
         Idempotent; no If-Match needed. PATCH `is_active: true` brings it back.
-        """
-        queues_service.deactivate(queue=_queue_or_404(queue_id), actor=current_actor())
+        """,
+    }
+
+    def item(self, queue_id, **_path):
+        return _queue_or_404(queue_id)
+
+    def update(self, queue, queue_in):
+        return queues_service.update(queue=queue, queue_in=queue_in, actor=current_actor())
+
+    def written(self, queue):
+        return _with_warnings(queue)
+
+    def delete_item(self, queue):
+        queues_service.deactivate(queue=queue, actor=current_actor())
 
 
 @queues_blp.route("/<uuid:queue_id>/staffing")
@@ -146,65 +139,59 @@ def _with_warnings(queue) -> dict:
 def _queue_or_404(queue_id: uuid.UUID):
     queue = queues_service.get(queue_id=queue_id)
     visible = _agent_queue_ids()
-    if queue is None or (visible is not None and queue.id not in visible):
-        abort(404, message="No such queue in this client firm.")
-    return queue
+    if visible is not None and queue is not None and queue.id not in visible:
+        queue = None
+    return found(queue, "No such queue in this client firm.")
 
 
 # --- briefings -------------------------------------------------------------------------------
 
 
 @briefings_blp.route("")
-class Briefings(MethodView):
-    @require(TENANT_READ)
-    @briefings_blp.arguments(BriefingQueryArgsSchema, location="query")
-    @briefings_blp.response(200, BriefingSchema(many=True))
-    @briefings_blp.paginate(SelectPage)
-    def get(self, args, tenant_id):
-        """List the client firm's briefings, latest start first"""
+class Briefings(CollectionView):
+    blp, schema, query_schema = briefings_blp, BriefingSchema, BriefingQueryArgsSchema
+    create_schema = BriefingCreateSchema
+    read, write = require(TENANT_READ), require(SETTINGS_ADMIN)
+    docs = {
+        "get": "List the client firm's briefings, latest start first",
+        "post": "Post a briefing to the agents of some (or all) of the firm's queues",
+    }
+
+    def select(self, **args):
         return queues_service.list_briefings(
             current=args.get("current"), concerning=_concerning(args.get("queue_id"))
         )
 
-    @require(SETTINGS_ADMIN)
-    @briefings_blp.arguments(BriefingCreateSchema)
-    @briefings_blp.response(201, BriefingSchema)
-    def post(self, briefing_in, tenant_id):
-        """Post a briefing to the agents of some (or all) of the firm's queues"""
+    def create(self, briefing_in, **_path):
         return queues_service.create_briefing(briefing_in=briefing_in, actor=current_actor())
 
 
 @briefings_blp.route("/<uuid:briefing_id>")
-class BriefingById(MethodView):
-    @require(TENANT_READ)
-    @briefings_blp.etag
-    @briefings_blp.response(200, BriefingSchema)
-    def get(self, tenant_id, briefing_id):
-        """Read a briefing"""
-        return _briefing_or_404(briefing_id)
+class BriefingById(ItemView):
+    blp, schema, update_schema = briefings_blp, BriefingSchema, BriefingUpdateSchema
+    read, write = require(TENANT_READ), require(SETTINGS_ADMIN)
+    docs = {
+        "get": "Read a briefing",
+        "patch": "Change a briefing's text, period or queues",
+        "delete": """Delete a briefing (the audit log keeps its title and period)
 
-    @require(SETTINGS_ADMIN)
-    @briefings_blp.etag
-    @briefings_blp.arguments(BriefingUpdateSchema)
-    @briefings_blp.response(200, BriefingSchema)
-    def patch(self, briefing_in, tenant_id, briefing_id):
-        """Change a briefing's text, period or queues"""
-        briefing = _briefing_or_404(briefing_id)
-        briefings_blp.check_etag(briefing, BriefingSchema)
+        To end a briefing but keep it listed, PATCH its `effective_to` instead.
+        """,
+    }
+
+    def item(self, briefing_id, **_path):
+        return found(
+            queues_service.get_briefing(briefing_id=briefing_id, concerning=_concerning(None)),
+            "No such briefing in this client firm.",
+        )
+
+    def update(self, briefing, briefing_in):
         return queues_service.update_briefing(
             briefing=briefing, briefing_in=briefing_in, actor=current_actor()
         )
 
-    @require(SETTINGS_ADMIN)
-    @briefings_blp.response(204)
-    def delete(self, tenant_id, briefing_id):
-        """Delete a briefing (the audit log keeps its title and period)
-
-        To end a briefing but keep it listed, PATCH its `effective_to` instead.
-        """
-        queues_service.delete_briefing(
-            briefing=_briefing_or_404(briefing_id), actor=current_actor()
-        )
+    def delete_item(self, briefing):
+        queues_service.delete_briefing(briefing=briefing, actor=current_actor())
 
 
 def _concerning(queue_id: uuid.UUID | None) -> frozenset[uuid.UUID] | None:
@@ -214,10 +201,3 @@ def _concerning(queue_id: uuid.UUID | None) -> frozenset[uuid.UUID] | None:
     if agent_queues is None:
         return asked
     return agent_queues & asked if asked is not None else agent_queues
-
-
-def _briefing_or_404(briefing_id: uuid.UUID):
-    briefing = queues_service.get_briefing(briefing_id=briefing_id, concerning=_concerning(None))
-    if briefing is None:
-        abort(404, message="No such briefing in this client firm.")
-    return briefing

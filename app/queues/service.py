@@ -5,7 +5,7 @@ the request, or onboarding's transaction, owns it. They act on the tenant in sco
 `current_briefings` is meant for a scope of several tenants (an agent's queues across firms).
 `staffing` sizes a queue by Erlang C (app.queues.staffing), reading the queue's own recent
 contacts and the tenant's default SLA policy when the caller leaves inputs out.
-May import: app.db, app.errors, app.queues.models, app.queues.staffing, tenants.service
+May import: app.changes, app.db, app.errors, app.queues.models, app.queues.staffing, tenants.service
 (audit), and for reading only app.contacts.models and app.sla.models.
 """
 
@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app import changes
 from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
@@ -95,26 +96,19 @@ def create(*, queue_in: dict, actor: Actor) -> Queue:
 
 def update(*, queue: Queue, queue_in: dict, actor: Actor) -> Queue:
     """Change a queue's name, routing rules or threshold, or (re)activate it."""
-    changed = {k: v for k, v in queue_in.items() if getattr(queue, k) != v}
-    if "name" in changed:
-        _ensure_name_free(changed["name"], other_than=queue.id)
-    active = changed.pop("is_active", None)
-    for key, value in changed.items():
-        setattr(queue, key, value)
-    if changed:
-        _audit_queue(queue, "queue.updated", actor, {"changed": sorted(changed)})
-    if active is not None:
-        queue.is_active = active
-        _audit_queue(queue, "queue.activated" if active else "queue.deactivated", actor)
+    fields = dict(queue_in)
+    active = fields.pop("is_active", None)
+    if "name" in changes.diff(queue, fields):
+        _ensure_name_free(fields["name"], other_than=queue.id)
+    changes.apply(queue, fields, kind="queue", actor=actor, audit=_audit_queue)
+    changes.set_active(queue, active, kind="queue", actor=actor, audit=_audit_queue)
     db.session.flush()
     return queue
 
 
 def deactivate(*, queue: Queue, actor: Actor) -> Queue:
     """Take a queue out of routing, keeping it (and its history) readable."""
-    if queue.is_active:
-        queue.is_active = False
-        _audit_queue(queue, "queue.deactivated", actor)
+    if changes.set_active(queue, False, kind="queue", actor=actor, audit=_audit_queue):
         db.session.flush()
     return queue
 
@@ -216,7 +210,7 @@ def update_briefing(*, briefing: Briefing, briefing_in: dict, actor: Actor) -> B
             values[key] = _utc(values[key])
     if "queue_ids" in values:
         values["queue_ids"] = [str(q) for q in values["queue_ids"]]
-    changed = {k: v for k, v in values.items() if getattr(briefing, k) != v}
+    changed = {key: change.new for key, change in changes.diff(briefing, values).items()}
     _check_briefing(
         effective_from=changed.get("effective_from", briefing.effective_from),
         effective_to=changed.get("effective_to", briefing.effective_to),
@@ -224,10 +218,7 @@ def update_briefing(*, briefing: Briefing, briefing_in: dict, actor: Actor) -> B
         # Name the field the caller sent: moving the start past the stored end is its fault.
         period_field="effective_from" if "effective_to" not in values else "effective_to",
     )
-    for key, value in changed.items():
-        setattr(briefing, key, value)
-    if changed:
-        _audit_briefing(briefing, "briefing.updated", actor, {"changed": sorted(changed)})
+    if changes.apply(briefing, changed, kind="briefing", actor=actor, audit=_audit_briefing):
         db.session.flush()
     return briefing
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.common_schemas import dump_only_choice
 from app.reports.sla import GRANULARITIES, GROUP_BY
 from app.sla.models import ABANDON_TREATMENTS
 from app.vocabulary import CHANNELS, PRIORITIES
@@ -290,7 +291,7 @@ class SlaSettingsSchema(Schema):
         allow_none=True,
         metadata={"description": "The default SLA policy read; null: policy defaults applied."},
     )
-    abandon_treatment = fields.String(dump_only=True, metadata={"enum": list(ABANDON_TREATMENTS)})
+    abandon_treatment = dump_only_choice(ABANDON_TREATMENTS)
     short_abandon_seconds = fields.Integer(
         dump_only=True, metadata={"description": "Short-abandon threshold, seconds."}
     )
@@ -310,7 +311,7 @@ class SlaReportSchema(Schema):
     )
     from_ = _local_time("Start, inclusive.", data_key="from", attribute="from")
     to = _local_time("End, exclusive.")
-    granularity = fields.String(dump_only=True, metadata={"enum": list(GRANULARITIES)})
+    granularity = dump_only_choice(GRANULARITIES)
     group_by = fields.String(dump_only=True, allow_none=True, metadata={"enum": list(GROUP_BY)})
     generated_at = fields.AwareDateTime(
         dump_only=True, metadata={"description": "When the figures were read (UTC)."}
@@ -342,9 +343,9 @@ class ComplaintSchema(Schema):
         metadata={"description": "Closed (else resolved); null while open. Local offset."},
     )
     status = fields.String(dump_only=True)
-    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
+    channel = dump_only_choice(CHANNELS)
     category = fields.String(dump_only=True, metadata={"enum": ["complaint", "claim"]})
-    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    priority = dump_only_choice(PRIORITIES)
     summary = fields.String(dump_only=True, metadata={"description": "The contact's subject."})
     remedy_requested = fields.String(
         dump_only=True, allow_none=True, metadata={"description": "What the customer asked for."}
@@ -462,7 +463,7 @@ class PortfolioRowSchema(Schema):
     answered = _count("Inbound voice and chat contacts answered.")
     abandoned = _count("Inbound voice and chat contacts abandoned.")
     short_abandoned = _count("Abandoned within the firm's short-abandon threshold.")
-    abandon_treatment = fields.String(dump_only=True, metadata={"enum": list(ABANDON_TREATMENTS)})
+    abandon_treatment = dump_only_choice(ABANDON_TREATMENTS)
     short_abandon_seconds = fields.Integer(dump_only=True, metadata={"description": "Seconds."})
     service_level = _rate("Service level under the firm's own abandon treatment.")
     service_level_target = fields.Float(

@@ -1,8 +1,9 @@
 """SLA policies of the tenant in scope: the trade defaults, reading, creating and changing them,
 and which one is the default.
 
-Services take keyword arguments, return ORM objects and never commit. May import: app.db,
-app.errors, app.vocabulary, app.sla (models, calendars for the tenant lock), tenants.service.
+Services take keyword arguments, return ORM objects and never commit. May import: app.changes,
+app.db, app.errors, app.vocabulary, app.sla (models, calendars for the tenant lock),
+tenants.service.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import uuid
 
 from sqlalchemy import Select, select
 
+from app import changes
 from app.db import db
 from app.errors import Conflict, Unprocessable
 from app.sla.calendars import lock_tenant
@@ -116,22 +118,23 @@ def update_policy(*, policy: SlaPolicy, policy_in: dict, actor) -> SlaPolicy:
         lock_tenant()
     if "name" in policy_in and policy_in["name"] != policy.name:
         _check_name_free(policy_in["name"])
-    changed = {k: v for k, v in policy_in.items() if getattr(policy, k) != v}
-    for key, value in changed.items():
-        setattr(policy, key, value)
+    changed = changes.apply(policy, policy_in, kind="sla_policy", actor=actor, audit=_audit)
     if changed:
         db.session.flush()
-        tenants_service.record_audit(
-            actor=actor,
-            action="sla_policy.updated",
-            target_type="sla_policy",
-            target_id=policy.id,
-            tenant_id=policy.tenant_id,
-            details={"changed": sorted(changed)},
-        )
-        if changed.get("is_default"):
+        if "is_default" in changed and changed["is_default"].new:
             _undefault_others(policy, actor=actor)
     return policy
+
+
+def _audit(policy: SlaPolicy, action: str, actor, details: dict | None = None) -> None:
+    tenants_service.record_audit(
+        actor=actor,
+        action=action,
+        target_type="sla_policy",
+        target_id=policy.id,
+        tenant_id=policy.tenant_id,
+        details=details,
+    )
 
 
 def _undefault_others(policy: SlaPolicy, *, actor) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
+from app.crud import CollectionView, ItemView, found
 from app.db import db, utcnow
 from app.sla import calendars as sla_calendars
 from app.sla import policies as sla_policies
@@ -141,49 +142,40 @@ class Due(MethodView):
 
 
 @sla_policies_blp.route("")
-class SlaPolicies(MethodView):
-    @require(TENANT_READ)
-    @sla_policies_blp.response(200, SlaPolicySchema(many=True))
-    @sla_policies_blp.paginate(SelectPage)
-    def get(self, tenant_id):
-        """List the client firm's SLA policies, the default first"""
+class SlaPolicies(CollectionView):
+    blp, schema, create_schema = sla_policies_blp, SlaPolicySchema, SlaPolicyCreateSchema
+    read, write = require(TENANT_READ), require(TENANT_ADMIN)
+    conflict = "A policy with this name exists."
+    docs = {
+        "get": "List the client firm's SLA policies, the default first",
+        "post": "Create an SLA policy",
+    }
+
+    def select(self):
         return sla_policies.list_policies()
 
-    @require(TENANT_ADMIN)
-    @sla_policies_blp.arguments(SlaPolicyCreateSchema)
-    @sla_policies_blp.response(201, SlaPolicySchema)
-    @sla_policies_blp.alt_response(409, description="A policy with this name exists.")
-    def post(self, policy_in, tenant_id):
-        """Create an SLA policy"""
+    def create(self, policy_in, **_path):
         return sla_policies.create_policy(policy_in=policy_in, actor=current_actor())
 
 
 @sla_policies_blp.route("/<uuid:sla_policy_id>")
-class SlaPolicyById(MethodView):
-    @require(TENANT_READ)
-    @sla_policies_blp.etag
-    @sla_policies_blp.response(200, SlaPolicySchema)
-    def get(self, tenant_id, sla_policy_id):
-        """Read one SLA policy"""
-        return _policy_or_404(sla_policy_id)
+class SlaPolicyById(ItemView):
+    blp, schema, update_schema = sla_policies_blp, SlaPolicySchema, SlaPolicyUpdateSchema
+    read, write = require(TENANT_READ), require(TENANT_ADMIN)
+    conflict = "A policy with this name exists."
+    docs = {
+        "get": "Read one SLA policy",
+        "patch": "Change an SLA policy; `targets`, if sent, replaces them all",
+    }
 
-    @require(TENANT_ADMIN)
-    @sla_policies_blp.etag
-    @sla_policies_blp.arguments(SlaPolicyUpdateSchema)
-    @sla_policies_blp.response(200, SlaPolicySchema)
-    @sla_policies_blp.alt_response(409, description="A policy with this name exists.")
-    def patch(self, policy_in, tenant_id, sla_policy_id):
-        """Change an SLA policy; `targets`, if sent, replaces them all"""
-        policy = _policy_or_404(sla_policy_id)
-        sla_policies_blp.check_etag(policy, SlaPolicySchema)
+    def item(self, sla_policy_id, **_path):
+        return found(
+            sla_policies.get_policy(policy_id=sla_policy_id),
+            "No such SLA policy in this client firm.",
+        )
+
+    def update(self, policy, policy_in):
         return sla_policies.update_policy(policy=policy, policy_in=policy_in, actor=current_actor())
-
-
-def _policy_or_404(sla_policy_id):
-    policy = sla_policies.get_policy(policy_id=sla_policy_id)
-    if policy is None:
-        abort(404, message="No such SLA policy in this client firm.")
-    return policy
 
 
 @sla_blp.route("/at-risk")

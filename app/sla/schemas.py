@@ -14,6 +14,7 @@ from datetime import timedelta
 import holidays
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from app.common_schemas import dump_only_choice
 from app.db import utcnow
 from app.sla.calendar import WEEKDAYS
 from app.sla.models import ABANDON_TREATMENTS, CLOCK_KINDS, CLOCK_STATES
@@ -339,7 +340,7 @@ class SlaPolicySchema(Schema):
     service_level_target_bps = fields.Integer(dump_only=True)
     pause_on_escalated = fields.Boolean(dump_only=True)
     at_risk_bps = fields.Integer(dump_only=True)
-    abandon_treatment = fields.String(dump_only=True, metadata={"enum": list(ABANDON_TREATMENTS)})
+    abandon_treatment = dump_only_choice(ABANDON_TREATMENTS)
     short_abandon_seconds = fields.Integer(dump_only=True)
     fcr_window_days = fields.Integer(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
@@ -427,7 +428,7 @@ class SlaPolicyCreateSchema(SlaPolicyUpdateSchema):
 class SlaClockReadSchema(Schema):
     """One SLA clock of a contact as of now: business seconds on the firm's calendar."""
 
-    kind = fields.String(dump_only=True, metadata={"enum": list(CLOCK_KINDS)})
+    kind = dump_only_choice(CLOCK_KINDS)
     state = fields.String(
         dump_only=True,
         metadata={
@@ -527,9 +528,9 @@ class AtRiskContactSchema(Schema):
     tenant_name = fields.String(dump_only=True)
     contact_id = fields.UUID(dump_only=True)
     external_id = fields.String(dump_only=True, allow_none=True)
-    channel = fields.String(dump_only=True, metadata={"enum": list(CHANNELS)})
-    category = fields.String(dump_only=True, metadata={"enum": list(CATEGORIES)})
-    priority = fields.String(dump_only=True, metadata={"enum": list(PRIORITIES)})
+    channel = dump_only_choice(CHANNELS)
+    category = dump_only_choice(CATEGORIES)
+    priority = dump_only_choice(PRIORITIES)
     status = fields.String(dump_only=True)
     queue_id = fields.UUID(dump_only=True)
     agent_id = fields.UUID(dump_only=True, allow_none=True)

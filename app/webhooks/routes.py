@@ -6,11 +6,11 @@ import uuid
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import abort
 
 from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SETTINGS_ADMIN
 from app.auth.principal import current_actor, require
+from app.crud import CollectionView, ItemView, found
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import (
     WebhookDeliveryDetailSchema,
@@ -33,27 +33,26 @@ webhooks_blp = Blueprint(
 
 
 @webhooks_blp.route("")
-class WebhookEndpoints(MethodView):
-    @require(SETTINGS_ADMIN)
-    @webhooks_blp.arguments(WebhookEndpointQueryArgsSchema, location="query")
-    @webhooks_blp.response(200, WebhookEndpointSchema(many=True))
-    @webhooks_blp.paginate(SelectPage)
-    def get(self, args, tenant_id):
-        """List the client firm's webhook endpoints, oldest first (secrets are never shown)"""
-        return webhooks_service.list_(**args)
-
-    @require(SETTINGS_ADMIN)
-    @webhooks_blp.arguments(WebhookEndpointCreateSchema)
-    @webhooks_blp.response(201, WebhookEndpointWithSecretSchema)
-    def post(self, endpoint_in, tenant_id):
-        """Register a webhook endpoint; the answer shows its signing secret, once
+class WebhookEndpoints(CollectionView):
+    blp, schema, query_schema = webhooks_blp, WebhookEndpointSchema, WebhookEndpointQueryArgsSchema
+    create_schema, created_schema = WebhookEndpointCreateSchema, WebhookEndpointWithSecretSchema
+    read = write = require(SETTINGS_ADMIN)
+    docs = {
+        "get": "List the client firm's webhook endpoints, oldest first (secrets are never shown)",
+        "post": """Register a webhook endpoint; the answer shows its signing secret, once
 
         Each event is POSTed as JSON with `Switchboard-Signature: t=<unix seconds>,v1=<hex>`,
         where `v1` is the HMAC-SHA256, keyed with the secret, of `"<t>." + raw body`. The URL
         must be https:// on the public internet: its host is normalised, and a name must
         resolve to public addresses only (checked again before each delivery, on the addresses
         connected to).
-        """
+        """,
+    }
+
+    def select(self, **args):
+        return webhooks_service.list_(**args)
+
+    def create(self, endpoint_in, tenant_id):
         endpoint = webhooks_service.create(endpoint_in=endpoint_in, actor=current_actor())
         location = url_for(
             "webhooks.WebhookEndpointById", tenant_id=tenant_id, endpoint_id=endpoint.id
@@ -62,34 +61,28 @@ class WebhookEndpoints(MethodView):
 
 
 @webhooks_blp.route("/<uuid:endpoint_id>")
-class WebhookEndpointById(MethodView):
-    @require(SETTINGS_ADMIN)
-    @webhooks_blp.etag
-    @webhooks_blp.response(200, WebhookEndpointSchema)
-    def get(self, tenant_id, endpoint_id):
-        """Read a webhook endpoint (without its secret)"""
+class WebhookEndpointById(ItemView):
+    blp, schema, update_schema = webhooks_blp, WebhookEndpointSchema, WebhookEndpointUpdateSchema
+    read = write = require(SETTINGS_ADMIN)
+    docs = {
+        "get": "Read a webhook endpoint (without its secret)",
+        "patch": "Change a webhook endpoint's URL, description, event types, or pause it",
+        "delete": """Delete a webhook endpoint with its delivery log
+
+        To stop deliveries but keep the log, PATCH `is_active: false` instead.
+        """,
+    }
+
+    def item(self, endpoint_id, **_path):
         return _endpoint_or_404(endpoint_id)
 
-    @require(SETTINGS_ADMIN)
-    @webhooks_blp.etag
-    @webhooks_blp.arguments(WebhookEndpointUpdateSchema)
-    @webhooks_blp.response(200, WebhookEndpointSchema)
-    def patch(self, endpoint_in, tenant_id, endpoint_id):
-        """Change a webhook endpoint's URL, description, event types, or pause it"""
-        endpoint = _endpoint_or_404(endpoint_id)
-        webhooks_blp.check_etag(endpoint, WebhookEndpointSchema)
+    def update(self, endpoint, endpoint_in):
         return webhooks_service.update(
             endpoint=endpoint, endpoint_in=endpoint_in, actor=current_actor()
         )
 
-    @require(SETTINGS_ADMIN)
-    @webhooks_blp.response(204)
-    def delete(self, tenant_id, endpoint_id):
-        """Delete a webhook endpoint with its delivery log
-
-        To stop deliveries but keep the log, PATCH `is_active: false` instead.
-        """
-        webhooks_service.delete(endpoint=_endpoint_or_404(endpoint_id), actor=current_actor())
+    def delete_item(self, endpoint):
+        webhooks_service.delete(endpoint=endpoint, actor=current_actor())
 
 
 @webhooks_blp.route("/<uuid:endpoint_id>/rotate-secret")
@@ -156,15 +149,15 @@ class WebhookDeliveryRetry(MethodView):
 
 
 def _endpoint_or_404(endpoint_id: uuid.UUID):
-    endpoint = webhooks_service.get(endpoint_id=endpoint_id)
-    if endpoint is None:
-        abort(404, message="No such webhook endpoint in this client firm.")
-    return endpoint
+    return found(
+        webhooks_service.get(endpoint_id=endpoint_id),
+        "No such webhook endpoint in this client firm.",
+    )
 
 
 def _delivery_or_404(endpoint_id: uuid.UUID, delivery_id: uuid.UUID, *, endpoint=None):
     endpoint = endpoint or _endpoint_or_404(endpoint_id)
-    delivery = webhooks_service.get_delivery(endpoint=endpoint, delivery_id=delivery_id)
-    if delivery is None:
-        abort(404, message="No such delivery for this webhook endpoint.")
-    return delivery
+    return found(
+        webhooks_service.get_delivery(endpoint=endpoint, delivery_id=delivery_id),
+        "No such delivery for this webhook endpoint.",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.queues.schemas import no_duplicates
+from app.common_schemas import dump_only_choice, no_duplicates
 from app.webhooks.models import DELIVERY_STATUSES, EVENT_TYPES
 from app.webhooks.service import PING_EVENT
 
@@ -110,7 +110,7 @@ class WebhookDeliverySchema(Schema):
     event_id = fields.UUID(dump_only=True)
     event_type = fields.String(dump_only=True)
     payload = fields.Dict(dump_only=True, metadata={"description": "The event's `data`."})
-    status = fields.String(dump_only=True, metadata={"enum": list(DELIVERY_STATUSES)})
+    status = dump_only_choice(DELIVERY_STATUSES)
     attempts = fields.Integer(
         dump_only=True, metadata={"description": "Tries since queued or last retried by hand."}
     )

@@ -3,8 +3,9 @@
 Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
 (`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
 which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
-Services never commit. May import: app.db, app.errors, app.leases and app.retry (the worker's
-leases and retries), app.webhooks (models, destinations: the URL rules), tenants (scoping, audit).
+Services never commit. May import: app.changes, app.db, app.errors, app.leases and app.retry
+(the worker's leases and retries), app.webhooks (models, destinations: the URL rules), tenants
+(scoping, audit).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from app import leases
+from app import changes, leases
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.retry import Retries
@@ -86,12 +87,8 @@ def update(*, endpoint: WebhookEndpoint, endpoint_in: dict, actor: Actor) -> Web
         endpoint_in = {**endpoint_in, "event_types": list(endpoint_in["event_types"])}
     if "url" in endpoint_in:
         endpoint_in = {**endpoint_in, "url": check_url(endpoint_in["url"])}
-    changed = {k: v for k, v in endpoint_in.items() if getattr(endpoint, k) != v}
-    for key, value in changed.items():
-        setattr(endpoint, key, value)
-    if changed:
+    if changes.apply(endpoint, endpoint_in, kind="webhook_endpoint", actor=actor, audit=_audit):
         db.session.flush()
-        _audit(endpoint, "webhook_endpoint.updated", actor, {"changed": sorted(changed)})
     return endpoint
 
 
