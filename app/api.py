@@ -23,6 +23,7 @@ from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.db import db
 from app.errors import PROBLEM_JSON, http_exception_to_problem
+from app.events import catalogue as events_catalogue
 
 
 class ProblemSchema(Schema):
@@ -362,6 +363,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.options["security"] = [{"bearerAuth": []}, {"oauth2": []}]
+    events_catalogue.document(api.spec)
     protected = set()
     for blp in blueprints():
         api.register_blueprint(blp)

@@ -168,6 +168,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from datetime import timedelta
 
     from app.agents.models import Agent, AgentTimeSegment, Assignment
+    from app.contacts import events as contact_log
     from app.contacts.models import Contact, ContactEvent, Department
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
@@ -240,6 +241,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["sla_clock"] = SlaClock(
                 contact_id=contact.id, kind="resolution", target_seconds=3600, started_at=now
             )
+            rows["domain_event"] = contact_log.created(contact, at=now)
             rows["webhook_endpoint"] = WebhookEndpoint(
                 url="https://hooks.example.test/sla", secret="s" * 32, event_types=["sla.breached"]
             )
