@@ -12,11 +12,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS
 from billing.models import CREDITED_KPIS, TIER_MODES
+from billing.rating import BPS_FULL
 from tenants.schemas import CURRENCY
 
 # The amount columns are 32-bit integers: 21,474,836.47 in a currency with cents.
 MAX_AMOUNT = 2_147_483_647
-BPS_FULL = 10_000
 
 
 class Amount(fields.Integer):

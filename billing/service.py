@@ -1,20 +1,17 @@
-"""Billing rules: rate cards (versioned), a usage record per handled contact, rating a month
-into invoice lines, previewing and closing (freezing) a month's invoices.
+"""Billing rules: rate cards (versioned), a usage record per handled contact, previewing and
+closing (freezing) a month's invoices as `billing.rating` rates them.
 
 A rate card is never edited: a new price list is a new version, so the version in force when
 a contact was handled keeps pricing it (SPEC section 8). Services take keyword arguments,
 return ORM objects (or a select to paginate) and never commit; they act on the tenant in scope.
-Rating (`rate_month`, `kpi_actuals`, `share`) is pure: integers in, integers out.
-May import: app.db, app.errors, app.reports.service, billing.models, tenants (models, scoping,
-audit).
+May import: app.db, app.errors, app.reports.service, billing.models, billing.rating, tenants
+(models, scoping, audit).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +22,7 @@ from app import inputs
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.reports import service as reports_service
+from billing import rating
 from billing.models import (
     BillingAccount,
     Invoice,
@@ -37,7 +35,6 @@ from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
 from tenants.service import Actor, record_audit
 
-BPS_FULL = 10_000
 PUSH_INVOICE = "stripe.push_invoice"
 
 
@@ -130,20 +127,6 @@ def create_rate_card(*, rate_card_in: dict, tenant: Tenant, actor: Actor) -> Rat
         },
     )
     return rate_card
-
-
-# --- rounding --------------------------------------------------------------------------------
-# The one rounding rule of billing: a division of non-negative integers rounds half up.
-
-
-def divide_half_up(numerator: int, denominator: int) -> int:
-    """Return numerator / denominator rounded to the nearest integer, halves up."""
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def share(amount: int, bps: int) -> int:
-    """Return `bps` basis points of `amount`, in whole minor units (halves round up)."""
-    return divide_half_up(amount * bps, BPS_FULL)
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -308,165 +291,6 @@ def void_usage(*, usage: UsageRecord, reason: str, actor: Actor) -> UsageRecord:
     return usage
 
 
-# --- rating (pure) ---------------------------------------------------------------------------
-
-HIGHER_IS_BETTER = {"service_level": True, "first_response": True, "resolution": True}
-HIGHER_IS_BETTER["abandonment"] = False
-
-
-def kpi_actuals(totals: dict) -> dict[str, int | None]:
-    """Return each credited KPI's month figure in basis points from an SLA report's totals;
-    None where there was nothing to measure."""
-
-    def rate_bps(numerator: int, denominator: int) -> int | None:
-        return divide_half_up(numerator * BPS_FULL, denominator) if denominator else None
-
-    level = totals.get("service_level")
-    return {
-        # The report rounds rates to 4 digits, i.e. whole basis points already.
-        "service_level": None if level is None else round(level * BPS_FULL),
-        "first_response": rate_bps(
-            totals["first_response"]["within_target"], totals["first_response"]["measured"]
-        ),
-        "resolution": rate_bps(
-            totals["resolution"]["within_target"], totals["resolution"]["measured"]
-        ),
-        "abandonment": rate_bps(totals["abandoned"], totals["offered"]),
-    }
-
-
-def sla_credit(*, fee: int, sla_credits: dict, actuals: dict[str, int | None]) -> dict:
-    """Return the SLA credit owed on `fee` and the figures and terms it came from.
-
-    Per credited KPI: shortfall = target - actual (abandonment: actual - target) in basis
-    points; credit share = credit_bps_per_point x shortfall / 100 (points), rounded, capped at
-    cap_bps. The shares add up to at most total_cap_bps; the credit is that share of the fee.
-    """
-    kpis = []
-    for term in sla_credits.get("kpis", []):
-        actual = actuals.get(term["kpi"])
-        shortfall = 0
-        if actual is not None:
-            gap = term["target_bps"] - actual
-            shortfall = max(0, gap if HIGHER_IS_BETTER[term["kpi"]] else -gap)
-        credit_bps = min(
-            term["cap_bps"], divide_half_up(term["credit_bps_per_point"] * shortfall, 100)
-        )
-        kpis.append(
-            {**term, "actual_bps": actual, "shortfall_bps": shortfall, "credit_bps": credit_bps}
-        )
-    total_cap = sla_credits.get("total_cap_bps", 0)
-    credit_bps = min(total_cap, sum(k["credit_bps"] for k in kpis))
-    amount = share(fee, credit_bps)
-    return {
-        "fee": fee,
-        "total_cap_bps": total_cap,
-        "credit_bps": credit_bps,
-        "credit_amount": amount,
-        "kpis": kpis,
-    }
-
-
-def _bands(tiers: list[dict]) -> list[tuple[int | None, int]]:
-    return [(t["up_to"], t["discount_bps"]) for t in tiers] or [(None, 0)]
-
-
-def _band_of(count: int, bands: list[tuple[int | None, int]]) -> int:
-    for index, (up_to, _discount) in enumerate(bands):
-        if up_to is None or count <= up_to:
-            return index
-    return len(bands) - 1
-
-
-def rate_month(
-    *,
-    usage: Iterable[tuple[str, str, str, int]],
-    tier_mode: str,
-    tiers: list[dict],
-    monthly_minimum: int,
-    sla_credits: dict,
-    actuals: dict[str, int | None],
-) -> dict:
-    """Rate a month: usage (channel, category, direction, list unit price) in handled order.
-
-    Tiers run over the month's count of billable handled contacts: graduated, the n-th
-    contact gets the discount of the band n falls in; volume, every contact gets the band the
-    month's count reaches. A line per (tier, channel, category, direction, list price) with
-    its discounted unit price (rounded half up) x quantity; the fee is topped up to the
-    monthly minimum; the SLA credit is a share of the fee; total = fee - credit.
-    """
-    rows = list(usage)
-    bands = _bands(tiers)
-    count = len(rows)
-    volume_band = _band_of(count, bands)
-    groups: Counter = Counter()
-    for n, (channel, category, direction, unit_amount) in enumerate(rows, start=1):
-        band = volume_band if tier_mode == "volume" else _band_of(n, bands)
-        groups[(band, channel, category, direction, unit_amount)] += 1
-    lines = []
-    for (band, channel, category, direction, list_price), quantity in sorted(
-        groups.items(), key=lambda item: (item[0][0], *item[0][1:4], -item[0][4])
-    ):
-        discount = bands[band][1]
-        unit_amount = share(list_price, BPS_FULL - discount)
-        tier = band + 1 if tiers else None
-        label = f"Handled contacts: {channel} / {category} / {direction}"
-        if tier is not None:
-            label += f", tier {tier}"
-        if discount:
-            label += f" ({discount / 100:g} % off {list_price})"
-        lines.append(
-            {
-                "kind": "usage",
-                "description": label,
-                "channel": channel,
-                "category": category,
-                "direction": direction,
-                "tier": tier,
-                "quantity": quantity,
-                "unit_amount": unit_amount,
-                "amount": unit_amount * quantity,
-            }
-        )
-    subtotal = sum(line["amount"] for line in lines)
-    topup = max(0, monthly_minimum - subtotal)
-    if topup:
-        lines.append(
-            _fee_line("minimum_topup", f"Top-up to the monthly minimum of {monthly_minimum}", topup)
-        )
-    figures = sla_credit(fee=subtotal + topup, sla_credits=sla_credits, actuals=actuals)
-    credit = figures["credit_amount"]
-    if credit:
-        lines.append(
-            _fee_line(
-                "sla_credit", f"SLA credit ({figures['credit_bps'] / 100:g} % of the fee)", -credit
-            )
-        )
-    return {
-        "usage_count": count,
-        "subtotal": subtotal,
-        "minimum_topup": topup,
-        "credit_amount": credit,
-        "total": max(0, subtotal + topup - credit),
-        "sla_figures": figures,
-        "lines": [{**line, "position": n} for n, line in enumerate(lines, start=1)],
-    }
-
-
-def _fee_line(kind: str, description: str, amount: int) -> dict:
-    return {
-        "kind": kind,
-        "description": description,
-        "channel": None,
-        "category": None,
-        "direction": None,
-        "tier": None,
-        "quantity": 1,
-        "unit_amount": amount,
-        "amount": amount,
-    }
-
-
 # --- invoices --------------------------------------------------------------------------------
 
 
@@ -502,8 +326,8 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
         report = reports_service.sla_report(
             tenant=tenant, from_=start, to=end, granularity="month", now=now
         )
-        actuals = kpi_actuals(report["totals"])
-    rated = rate_month(
+        actuals = rating.kpi_actuals(report["totals"])
+    rated = rating.rate_month(
         usage=[tuple(row) for row in usage],
         tier_mode=rate_card.tier_mode if rate_card else "graduated",
         tiers=rate_card.tiers if rate_card else [],

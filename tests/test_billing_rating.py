@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.contacts import service as contacts_service
 from app.contacts.models import Contact
 from app.db import db, utcnow
+from billing import rating
 from billing import service as billing_service
 from billing.models import RateCard, UsageRecord
 from billing.schemas import RateCardCreateSchema
@@ -41,7 +42,7 @@ def price_firm(app, tenant, **fields) -> None:
 
 def rate(count: int, *, unit: int = 1000, **terms) -> dict:
     """Rate `count` voice contacts at list price `unit`, no SLA figures unless given."""
-    return billing_service.rate_month(
+    return rating.rate_month(
         usage=[("voice", "information_request", "inbound", unit)] * count,
         tier_mode=terms.get("tier_mode", "graduated"),
         tiers=terms.get("tiers", []),
@@ -68,13 +69,13 @@ def rate(count: int, *, unit: int = 1000, **terms) -> dict:
     ],
 )
 def test_a_share_of_an_amount_rounds_half_up_to_a_whole_minor_unit(amount, bps, expected):
-    assert billing_service.share(amount, bps) == expected
+    assert rating.share(amount, bps) == expected
 
 
 def test_a_division_rounds_half_up_and_nothing_else():
-    assert [billing_service.divide_half_up(n, 2) for n in (3, 5, 7, 4)] == [2, 3, 4, 2]
-    assert billing_service.divide_half_up(1, 3) == 0  # 0.33
-    assert billing_service.divide_half_up(2, 3) == 1  # 0.67
+    assert [rating.divide_half_up(n, 2) for n in (3, 5, 7, 4)] == [2, 3, 4, 2]
+    assert rating.divide_half_up(1, 3) == 0  # 0.33
+    assert rating.divide_half_up(2, 3) == 1  # 0.67
 
 
 # --- prices ----------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def test_graduated_tiers_follow_the_order_contacts_were_handled_in():
         ("voice", "information_request", "inbound", 333),
     ]
 
-    rated = billing_service.rate_month(
+    rated = rating.rate_month(
         usage=usage,
         tier_mode="graduated",
         tiers=TIERS,
@@ -207,7 +208,7 @@ MISSED = {"service_level": 7550, "first_response": 8700, "resolution": 9500, "ab
 
 
 def test_each_kpi_credits_its_shortfall_up_to_its_own_cap():
-    credit = billing_service.sla_credit(
+    credit = rating.sla_credit(
         fee=100000, sla_credits={"total_cap_bps": 10000, "kpis": ALL_KPIS}, actuals=MISSED
     )
 
@@ -223,7 +224,7 @@ def test_each_kpi_credits_its_shortfall_up_to_its_own_cap():
 
 
 def test_the_credits_together_stop_at_the_total_cap():
-    credit = billing_service.sla_credit(
+    credit = rating.sla_credit(
         fee=100000, sla_credits={"total_cap_bps": 1000, "kpis": ALL_KPIS}, actuals=MISSED
     )
 
@@ -233,7 +234,7 @@ def test_the_credits_together_stop_at_the_total_cap():
 def test_a_kpi_with_nothing_measured_or_on_target_credits_nothing():
     actuals = {"service_level": None, "first_response": 9000, "abandonment": 500}
 
-    credit = billing_service.sla_credit(
+    credit = rating.sla_credit(
         fee=100000, sla_credits={"total_cap_bps": 10000, "kpis": ALL_KPIS}, actuals=actuals
     )
 
@@ -267,7 +268,7 @@ def test_the_kpi_figures_come_from_the_sla_reports_totals():
         "offered": 8,  # 12.5 %
     }
 
-    assert billing_service.kpi_actuals(totals) == {
+    assert rating.kpi_actuals(totals) == {
         "service_level": 7955,
         "first_response": 6667,
         "resolution": None,
