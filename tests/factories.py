@@ -286,6 +286,17 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 
 
+def dispatch_events(app) -> dict[str, int]:
+    """The worker's events job, once: what the services recorded reaches its consumers (the
+    webhook deliveries), as in every worker pass before webhooks are delivered."""
+    import threading
+
+    from app import worker
+
+    with app.app_context():
+        return worker.dispatch_events(stop=threading.Event())
+
+
 def _agent_user(app) -> User:
     email = f"agent-{next(_seq)}-{uuid.uuid4().hex[:6]}@example.test"
     with unscoped():

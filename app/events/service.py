@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import BigInteger, Text, func, insert, select, tuple_
+from sqlalchemy import BigInteger, Text, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,9 +58,9 @@ def record(
     `id` may be given to make it deterministic (e.g. derived from what happened, so a
     repeat is refused by the key); `occurred_at` defaults to now."""
     _check(type, payload)
-    event = DomainEvent(type=type, payload=payload, occurred_at=occurred_at or utcnow())
-    if id is not None:
-        event.id = id
+    event = DomainEvent(
+        id=id or uuid.uuid4(), type=type, payload=payload, occurred_at=occurred_at or utcnow()
+    )
     if _is_sqlite():
         # No identity columns there: numbered inside the INSERT itself, which the one writer
         # SQLite allows at a time runs atomically.
@@ -162,14 +162,31 @@ def horizon() -> int | None:
 
 
 def _lock_position(consumer: str) -> EventConsumer | None:
-    # Created on first use, from the start of the log. On SQLite this write also takes the
-    # database's one write lock first, so two workers there take turns instead of racing.
+    if _is_sqlite():
+        # SQLite locks the whole database for writing, not rows: writing first takes that
+        # lock, so two workers there take turns instead of reading the same position.
+        db.session.execute(
+            update(EventConsumer)
+            .where(EventConsumer.name == consumer)
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    position = _locked(consumer)
+    if position is not None:
+        return position
+    if db.session.scalar(select(EventConsumer.name).where(EventConsumer.name == consumer)):
+        return None  # another worker holds it
+    # A consumer's first run: it starts from the beginning of the log.
     dialect_insert = sqlite_insert if _is_sqlite() else pg_insert
     db.session.execute(
         dialect_insert(EventConsumer)
         .values(name=consumer, tx=0, seq=0, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
     )
+    return _locked(consumer)
+
+
+def _locked(consumer: str) -> EventConsumer | None:
     return db.session.scalar(
         select(EventConsumer)
         .where(EventConsumer.name == consumer)
