@@ -56,8 +56,16 @@ def dispatch_events(
             beat()
             # The consumer's work and its new position commit together; a crash before the
             # commit leaves both as they were, to be done again by the next pass.
-            batch = events_service.consume(consumer=name, handle=handle)
-            db.session.commit()
+            try:
+                batch = events_service.consume(consumer=name, handle=handle)
+                db.session.commit()
+            except Exception:
+                # Its batch waits for the next pass (skipping an event would lose it); the
+                # other consumers and the deliveries already queued go on meanwhile.
+                db.session.rollback()
+                log.exception("events consumer %s failed", name)
+                counts["failed"] = counts.get("failed", 0) + 1
+                break
             if not batch:  # done, or another worker is running this consumer
                 break
             handled += batch
