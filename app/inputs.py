@@ -3,8 +3,9 @@ in the supported window, integers a column can hold.
 
 Applied in one place for every /v1 request (`check_request`, a before-request hook: query
 arguments and JSON bodies) and for every schema the parser loads (`check_loaded`, called by
-`app.api.JSONBodyParser`); the contacts import calls both per row. Each returns marshmallow-style
-errors by field, so a refusal is a 422 naming the field. Imports nothing of the app.
+`app.api_base.JSONBodyParser`); the contacts import calls both per row. Each returns
+marshmallow-style errors by field, so a refusal is a 422 naming the field. Imports nothing of the
+app.
 """
 
 from __future__ import annotations

@@ -324,7 +324,7 @@ def run_preview(application, tenant_id, *, period: str, now: datetime) -> dict:
 def run_kpis(application, tenant_id, *, period: str, now: datetime) -> dict:
     """The part of a preview that is not rating: the month's SLA report its credits come from."""
     from app.db import db
-    from app.reports import service as reports_service
+    from app.reports import sla as sla_reports
     from billing import service as billing_service
     from tenants.models import Tenant
     from tenants.scoping import tenant_scope
@@ -332,7 +332,7 @@ def run_kpis(application, tenant_id, *, period: str, now: datetime) -> dict:
     with application.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
         start, end = billing_service.period_bounds(period=period, zone=ZoneInfo(tenant.time_zone))
-        report = reports_service.sla_report(
+        report = sla_reports.sla_report(
             tenant=tenant, from_=start, to=end, granularity="month", now=now
         )
         db.session.rollback()

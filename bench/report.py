@@ -1,6 +1,6 @@
 """Report benchmark: a client firm with a year of contacts (1,000,000 by default, with their SLA
 clocks), and its monthly SLA report by day and by channel, timed through the report service
-(`app.reports.service.sla_report`, in a tenant scope and an app context, as
+(`app.reports.sla.sla_report`, in a tenant scope and an app context, as
 `GET .../reports/sla?granularity=day&group_by=channel` runs it minus HTTP) beside the same
 figures from hand-written SQL in psycopg, in the same run; then checks the two agree.
 
@@ -390,13 +390,13 @@ def generate(database, setup: dict, *, contacts: int, first_day: date, now: date
 def run_service(application, tenant_id, *, start: datetime, end: datetime, now: datetime):
     """The report as the API computes it: app context, tenant scope, sla_report."""
     from app.db import db
-    from app.reports import service as reports_service
+    from app.reports import sla as sla_reports
     from tenants.models import Tenant
     from tenants.scoping import tenant_scope
 
     with application.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
-        report = reports_service.sla_report(
+        report = sla_reports.sla_report(
             tenant=tenant, from_=start, to=end, granularity="day", group_by="channel", now=now
         )
         db.session.rollback()
@@ -698,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
             f"vacuum analyse {built['seconds']['vacuum']:.1f} s",
             flush=True,
         )
-        from app.reports import service as reports_service
+        from app.reports import sla as sla_reports
 
         policy = policy_settings(database, setup["tenant_id"])
         params = {
@@ -724,12 +724,12 @@ def main(argv: list[str] | None = None) -> int:
             # The same statements as a superuser: what row-level security costs them.
             "superuser": lambda: run_reference(database.admin_dsn, params),
         }
-        if hasattr(reports_service, "sla_report"):
+        if hasattr(sla_reports, "sla_report"):
             runs["ours"] = lambda: run_service(
                 application, setup["tenant_id"], start=start, end=end, now=now
             )
         else:
-            notes.append("NOT MEASURED: app.reports.service.sla_report does not exist yet.")
+            notes.append("NOT MEASURED: app.reports.sla.sla_report does not exist yet.")
         print(
             f"timing the {first:%Y-%m} report by day and channel: "
             f"{', '.join(runs)}, {args.repeat} rounds ...",
@@ -784,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     notes += [
         f"data: {built['contacts']:,} contacts over {first_day} .. {anchor - timedelta(days=1)} "
         f"({TIME_ZONE}), {built['clocks']:,} SLA clocks; {in_month:,} contacts in {first:%Y-%m}",
-        "ours: app.reports.service.sla_report(granularity='day', group_by='channel') in an app "
+        "ours: app.reports.sla.sla_report(granularity='day', group_by='channel') in an app "
         "context and tenant scope (SQLAlchemy, RLS), no HTTP",
         "reference: 3 psycopg statements (GROUPING SETS, lag/lead for FCR, percentile_disc, "
         "a running sum for the backlog) as the app role with the same RLS settings",

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.http import quote_etag
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import BILLING_ADMIN, BILLING_READ, TENANT_ADMIN
 from app.auth.principal import current_actor, current_tenant, require
 from app.csv_responses import csv_doc, csv_response, wants_csv

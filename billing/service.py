@@ -4,7 +4,7 @@ closing (freezing) a month's invoices as `billing.rating` rates them.
 A rate card is never edited: a new price list is a new version, so the version in force when
 a contact was handled keeps pricing it (SPEC section 8). Services take keyword arguments,
 return ORM objects (or a select to paginate) and never commit; they act on the tenant in scope.
-May import: app.db, app.errors, app.reports.service, billing (models, rating, events), tenants
+May import: app.db, app.errors, app.reports.sla, billing (models, rating, events), tenants
 (models, scoping, audit).
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app import inputs
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
-from app.reports import service as reports_service
+from app.reports import sla as sla_reports
 from billing import events as invoice_events
 from billing import rating
 from billing.models import (
@@ -324,7 +324,7 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
     sla_credits = rate_card.sla_credits if rate_card else {}
     actuals: dict[str, int | None] = {}
     if sla_credits.get("kpis"):
-        report = reports_service.sla_report(
+        report = sla_reports.sla_report(
             tenant=tenant, from_=start, to=end, granularity="month", now=now
         )
         actuals = rating.kpi_actuals(report["totals"])

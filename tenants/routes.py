@@ -10,7 +10,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import EXPORT_READ, TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require

@@ -20,7 +20,8 @@ from app.agents.models import Agent
 from app.contacts.models import PRIORITY_RANK, Contact
 from app.db import db
 from app.queues.models import Queue
-from app.reports import service as reports_service
+from app.reports import periods
+from app.reports import sla as sla_reports
 from app.sla.models import SlaClock, SlaPolicy
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
@@ -782,20 +783,20 @@ def test_hours_skip_the_hour_the_clocks_jump_over(app, client, factory):
 def test_an_autumn_day_is_25_hours_and_weeks_start_on_monday(app, factory):
     tenant, _ = firm(app, factory)
     zone = ZoneInfo(tenant.time_zone)
-    start = reports_service.instant(date(2025, 10, 25), zone)
+    start = periods.instant(date(2025, 10, 25), zone)
 
-    days = reports_service.buckets(
+    days = sla_reports.buckets(
         start=start, end=start + timedelta(days=3), granularity="day", zone=zone
     )
-    weeks = reports_service.buckets(
+    weeks = sla_reports.buckets(
         start=start,
-        end=reports_service.instant(date(2025, 11, 12), zone),
+        end=periods.instant(date(2025, 11, 12), zone),
         granularity="week",
         zone=zone,
     )
-    months = reports_service.buckets(
-        start=reports_service.instant(date(2025, 1, 15), zone),
-        end=reports_service.instant(date(2025, 3, 10), zone),
+    months = sla_reports.buckets(
+        start=periods.instant(date(2025, 1, 15), zone),
+        end=periods.instant(date(2025, 3, 10), zone),
         granularity="month",
         zone=zone,
     )
@@ -1109,7 +1110,7 @@ def test_the_service_reports_on_the_tenant_in_scope(app, factory):
     a_day_of_calls(app, tenant, queue)
 
     with app.app_context(), tenant_scope(tenant.id):
-        report = reports_service.sla_report(
+        report = sla_reports.sla_report(
             tenant=db.session.get(Tenant, tenant.id),
             from_=t("2025-03-10T00:00:00+01:00"),
             to=t("2025-03-11T00:00:00+01:00"),

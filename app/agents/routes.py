@@ -35,7 +35,7 @@ from app.agents.schemas import (
     TimelineQueryArgsSchema,
     TimelineSchema,
 )
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import AGENT_ADMIN, AGENT_READ, AGENT_WORK
 from app.auth.principal import Principal, current_actor, current_principal, require

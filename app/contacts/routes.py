@@ -11,7 +11,7 @@ from flask_smorest import abort
 from marshmallow import Schema
 
 from app import idempotency
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import (
     CONTACT_ASSIGN,
     CONTACT_CREATE,

@@ -6,7 +6,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from app import idempotency
-from app.api import Blueprint
+from app.api_base import Blueprint
 from app.auth.permissions import TENANT_ADMIN
 from app.auth.principal import current_actor, require
 from app.onboarding import service as onboarding_service

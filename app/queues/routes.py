@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import inspect as sa_inspect
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import REPORTS_READ, SETTINGS_ADMIN, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from app.queues import coverage

@@ -8,12 +8,15 @@ from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
 
-from app.api import Blueprint
+from app.api_base import Blueprint
 from app.auth.permissions import PORTFOLIO_READ, REPORTS_READ
 from app.auth.principal import Principal, current_principal, current_tenant, require
 from app.csv_responses import csv_doc, csv_response, wants_csv
 from app.db import utcnow
-from app.reports import service as reports_service
+from app.reports.agents import agent_time, agents_report
+from app.reports.complaints import complaints_register, year_bounds
+from app.reports.periods import MAX_PLAIN_RANGE_DAYS, resolve_period, zone_of
+from app.reports.portfolio import portfolio, visible_tenants
 from app.reports.schemas import (
     AgentReportRowSchema,
     AgentsReportSchema,
@@ -29,6 +32,7 @@ from app.reports.schemas import (
     SlaReportSchema,
     SlaRowSchema,
 )
+from app.reports.sla import MAX_RANGE_DAYS, sla_report
 from tenants.scoping import tenants_scope
 
 reports_blp = Blueprint(
@@ -50,9 +54,9 @@ UTC_ZONE = ZoneInfo("UTC")
 def _firm_period(args: dict, *, max_days: int):
     """The firm in the URL, its zone, now, and the report's [from, to) in that zone."""
     tenant = current_tenant()
-    zone = reports_service.zone_of(tenant)
+    zone = zone_of(tenant)
     now = utcnow()
-    period = reports_service.resolve_period(
+    period = resolve_period(
         zone=zone, from_=args.get("from_"), to=args.get("to"), max_days=max_days, now=now
     )
     return tenant, zone, now, period
@@ -73,10 +77,8 @@ class AgentTime(MethodView):
         an RFC 3339 date-time, `to` exclusive, both defaulting to this local month; at most
         366 days. `Accept: text/csv` gives one row per agent.
         """
-        tenant, zone, now, (start, end) = _firm_period(
-            args, max_days=reports_service.MAX_PLAIN_RANGE_DAYS
-        )
-        agents = reports_service.agent_time(from_=start, to=end, now=now)
+        tenant, zone, now, (start, end) = _firm_period(args, max_days=MAX_PLAIN_RANGE_DAYS)
+        agents = agent_time(from_=start, to=end, now=now)
         if wants_csv():
             filename = f"agent-time-{tenant.slug}-{start.astimezone(zone).date()}.csv"
             return csv_response(AgentTimeRowSchema(), agents, filename, lead=("agent_id", "name"))
@@ -108,9 +110,9 @@ class SlaReport(MethodView):
         flattened: `first_response_median_seconds`); errors stay problem+json.
         """
         tenant, _zone, now, (start, end) = _firm_period(
-            args, max_days=reports_service.MAX_RANGE_DAYS[args["granularity"]]
+            args, max_days=MAX_RANGE_DAYS[args["granularity"]]
         )
-        report = reports_service.sla_report(
+        report = sla_report(
             tenant=tenant,
             from_=start,
             to=end,
@@ -145,9 +147,9 @@ class ComplaintsRegister(MethodView):
         days it took to close. `Accept: text/csv` streams the register as CSV.
         """
         tenant = current_tenant()
-        zone = reports_service.zone_of(tenant)
+        zone = zone_of(tenant)
         year = args.get("year") or utcnow().astimezone(zone).year
-        entries = reports_service.complaints_register(tenant=tenant, year=year)
+        entries = complaints_register(tenant=tenant, year=year)
         if wants_csv():
             return csv_response(
                 ComplaintSchema(),
@@ -155,7 +157,7 @@ class ComplaintsRegister(MethodView):
                 f"complaints-register-{tenant.slug}-{year}.csv",
                 tenant_id=tenant.id,
             )
-        start, end = reports_service.year_bounds(year=year, zone=zone)
+        start, end = year_bounds(year=year, zone=zone)
         complaints = list(entries)
         return {
             "tenant_id": tenant.id,
@@ -183,10 +185,8 @@ class AgentsReport(MethodView):
         working a contact, so idle time is available time minus handle time, never below 0,
         and occupancy = handle / (handle + idle). At most 366 days.
         """
-        tenant, zone, now, (start, end) = _firm_period(
-            args, max_days=reports_service.MAX_PLAIN_RANGE_DAYS
-        )
-        report = reports_service.agents_report(from_=start, to=end, now=now)
+        tenant, zone, now, (start, end) = _firm_period(args, max_days=MAX_PLAIN_RANGE_DAYS)
+        report = agents_report(from_=start, to=end, now=now)
         if wants_csv():
             filename = f"agents-{tenant.slug}-{start.astimezone(zone).date()}.csv"
             return csv_response(
@@ -228,20 +228,20 @@ class Portfolio(MethodView):
         """
         now = utcnow()
         # Bad bounds are refused even for a caller who oversees no firm.
-        reports_service.resolve_period(
+        resolve_period(
             zone=UTC_ZONE,
             from_=args.get("from_"),
             to=args.get("to"),
-            max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+            max_days=MAX_PLAIN_RANGE_DAYS,
             now=now,
         )
-        tenants = reports_service.visible_tenants(tenant_ids=_overseen(current_principal()))
+        tenants = visible_tenants(tenant_ids=_overseen(current_principal()))
         periods = {
-            tenant.id: reports_service.resolve_period(
-                zone=reports_service.zone_of(tenant),
+            tenant.id: resolve_period(
+                zone=zone_of(tenant),
                 from_=args.get("from_"),
                 to=args.get("to"),
-                max_days=reports_service.MAX_PLAIN_RANGE_DAYS,
+                max_days=MAX_PLAIN_RANGE_DAYS,
                 now=now,
             )
             for tenant in tenants
@@ -250,7 +250,7 @@ class Portfolio(MethodView):
         if tenants:
             # Read-only across exactly the firms the caller may compare.
             with tenants_scope(tenant.id for tenant in tenants):
-                rows = reports_service.portfolio(tenants=tenants, periods=periods, now=now)
+                rows = portfolio(tenants=tenants, periods=periods, now=now)
         if wants_csv():
             return csv_response(PortfolioRowSchema(), rows, f"portfolio-{now.date()}.csv")
         return {"generated_at": now, "tenants": rows}

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.reports.service import GRANULARITIES, GROUP_BY
+from app.reports.sla import GRANULARITIES, GROUP_BY
 from app.sla.models import ABANDON_TREATMENTS
 from app.vocabulary import CHANNELS, PRIORITIES
 

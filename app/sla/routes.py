@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import select
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
 from app.db import db, utcnow

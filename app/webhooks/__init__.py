@@ -1,0 +1,1 @@
+"""Webhooks: the firm's endpoints, their signed deliveries and the delivery log."""

@@ -8,7 +8,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from app.api import Blueprint, SelectPage
+from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SETTINGS_ADMIN
 from app.auth.principal import current_actor, require
 from app.webhooks import service as webhooks_service
