@@ -14,11 +14,13 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from app.agents import queue_assignments
 from app.agents import service as agents_service
+from app.agents import supervisors as supervisors_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
 from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.db import db
 from app.onboarding import service as onboarding_service
 from app.queues.models import Queue
@@ -177,7 +179,7 @@ def _ensure_staff(actor) -> None:
                 .join(Tenant, Tenant.id == Queue.tenant_id)
                 .where(Tenant.slug.in_(serves))
             ).all()
-        agents_service.set_assignments(
+        queue_assignments.set_assignments(
             agent=agent,
             assignments_in=[{"queue_id": q.id, "priority": 1} for q in queues],
             actor=actor,
@@ -193,7 +195,7 @@ def _ensure_staff(actor) -> None:
                 tenant_id=firms[0].id,
                 actor=actor,
             ).user
-        agents_service.set_supervised_tenants(
+        supervisors_service.set_supervised_tenants(
             user=supervisor, tenant_ids=[f.id for f in firms], actor=actor
         )
 
@@ -281,7 +283,7 @@ def _ensure_contacts(actor) -> None:
         if remedy:
             contact_in["remedy_requested"] = remedy
         with tenant_scope(tenant.id):
-            contacts_service.create(contact_in=contact_in, tenant=tenant, actor=actor)
+            contacts_intake.create(contact_in=contact_in, tenant=tenant, actor=actor)
 
 
 def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:

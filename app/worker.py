@@ -1,15 +1,16 @@
 """The background worker: delivers what waits in the database (domain events to their
 consumers, webhook deliveries, invoices to push to Stripe).
 
-A thin loop over jobs. Each job does what is due now, one unit of work at a time, owns the
-transactions of its steps (the services never commit), stops between units when asked, and
-returns counts for the pass's one-line summary. Another job (e.g. a billing outbox) is one more
-entry in `JOBS`.
+A thin loop over jobs. Each job drains what is due now through `drain`, one unit of work at a
+time: lease it, commit, do it, record how it went, commit. The loop owns the transactions of
+these steps (the services never commit), stops between units when asked, and returns counts for
+the pass's one-line summary. Another job is a service's `claim_next` and a unit's work, and one
+more entry in `JOBS`.
 
 Several workers may run at once (one per pod): every unit is leased to one worker with
-`FOR UPDATE SKIP LOCKED` and a `locked_until` lease, so none is done twice and none waits on
-another. A heartbeat file, touched at start, after every unit and after every pass, tells a
-liveness probe that the loop is still turning.
+`FOR UPDATE SKIP LOCKED` and a `locked_until` lease (app/leases.py), so none is done twice and
+none waits on another. A heartbeat file, touched at start, after every unit and after every
+pass, tells a liveness probe that the loop is still turning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 
@@ -92,23 +94,18 @@ def deliver_webhooks(
     *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
 ) -> dict[str, int]:
     """Send every webhook delivery due now, one at a time; count the outcomes."""
-    counts = {"delivered": 0, "retrying": 0, "dead": 0}
-    while not stop.is_set():
-        # A long backlog is one long pass: each unit shows the loop is still turning.
-        beat()
-        claim, given_up = webhooks_service.claim_next(now=now or utcnow())
-        # The lease must be visible to other workers before the request goes out, and no
-        # transaction may stay open while we wait on someone else's server.
-        db.session.commit()
-        counts["dead"] += given_up
-        if claim is None:
-            break
+
+    def deliver(claim: webhooks_service.Claim) -> str:
         outcome = webhooks_service.send(claim, now=now)
-        result = webhooks_service.record(claim=claim, outcome=outcome, now=now or utcnow())
-        db.session.commit()
-        if result in counts:
-            counts[result] += 1
-    return counts
+        return webhooks_service.record(claim=claim, outcome=outcome, now=now or utcnow())
+
+    return drain(
+        {"delivered": 0, "retrying": 0, "dead": 0},
+        claim_next=lambda: webhooks_service.claim_next(now=now or utcnow()),
+        work=deliver,
+        stop=stop,
+        beat=beat,
+    )
 
 
 def push_invoices(
@@ -121,28 +118,54 @@ def push_invoices(
     """
     if not stripe_sync.is_enabled():
         return {}  # no counts: the pass's summary leaves the job out
-    counts = {"sent": 0, "retrying": 0}
     stripe_client = stripe_sync.client()
-    while not stop.is_set():
-        beat()
-        claim = stripe_sync.claim_next(now=now or utcnow())
-        # The lease must be visible to other workers before Stripe is called, and no
-        # transaction may stay open while we wait on Stripe.
-        db.session.commit()
-        if claim is None:
-            break
+
+    def push(claim: stripe_sync.Claim) -> str:
         try:
             # Commits after each Stripe result it saves, so a crash loses at most one answer,
             # which the next try gets again by replaying the same idempotency key.
-            counts[stripe_sync.push(claim, stripe_client=stripe_client, now=now or utcnow())] += 1
+            return stripe_sync.push(claim, stripe_client=stripe_client, now=now or utcnow())
         except Exception as exc:
             db.session.rollback()
-            result = stripe_sync.record_failure(claim=claim, error=exc, now=now or utcnow())
-            db.session.commit()
-            if result in counts:
-                counts[result] += 1
+            return stripe_sync.record_failure(claim=claim, error=exc, now=now or utcnow())
+
+    counts = drain(
+        {"sent": 0, "retrying": 0},
+        claim_next=lambda: stripe_sync.claim_next(now=now or utcnow()),
+        work=push,
+        stop=stop,
+        beat=beat,
+    )
     stripe_sync.check_outbox_age(now=now)
     db.session.rollback()  # the age check's read-only transaction
+    return counts
+
+
+def drain(
+    counts: dict[str, int],
+    *,
+    claim_next: Callable[[], tuple[Any | None, int]],
+    work: Callable[[Any], str],
+    stop: threading.Event,
+    beat: Callable[[], None],
+) -> dict[str, int]:
+    """Lease and work through one unit at a time (app.leases) until none is due or `stop` is
+    set; add each result named in `counts` (and the units given up on as "dead") to it."""
+    while not stop.is_set():
+        # A long backlog is one long pass: each unit shows the loop is still turning.
+        beat()
+        claim, given_up = claim_next()
+        # The lease must be visible to other workers before the work goes out, and no
+        # transaction may stay open while we wait on someone else's server.
+        db.session.commit()
+        if given_up:
+            counts["dead"] = counts.get("dead", 0) + given_up
+        if claim is None:
+            break
+        result = work(claim)
+        db.session.commit()
+        if result in counts:
+            counts[result] += 1
     return counts
 
 

@@ -108,6 +108,8 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
     """A client firm, one queue, `contacts` waiting contacts and `agents` available agents
     assigned to the queue and taking work from it, each with an OAuth client acting as it
     (as `flask api-clients create` makes), all made with the project's services."""
+    from app.agents import presence as agent_presence
+    from app.agents import queue_assignments
     from app.agents import service as agents_service
     from app.auth.principal import principal_for_user
     from app.contacts.models import Contact
@@ -176,11 +178,11 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
                 password_hash=None,
                 actor=system,
             )
-            agents_service.set_assignments(
+            queue_assignments.set_assignments(
                 agent=agent, assignments_in=[{"queue_id": queue_id, "priority": 1}], actor=system
             )
-            agents_service.set_presence(agent=agent, presence="available", actor=system)
-            agents_service.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
+            agent_presence.set_presence(agent=agent, presence="available", actor=system)
+            agent_presence.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
             agent_ids.append((agent.id, agent.user_id))
         db.session.commit()
         clients = []

@@ -103,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def set_up(application) -> dict:
     """A client firm onboarded with the project's services (calendar, three queues, the default
     SLA policy) and AGENTS agents serving its queues."""
+    from app.agents import queue_assignments
     from app.agents import service as agents_service
     from app.db import db
     from app.onboarding import service as onboarding_service
@@ -149,7 +150,7 @@ def set_up(application) -> dict:
                 actor=system,
             )
             with tenant_scope(tenant_id):
-                agents_service.set_assignments(
+                queue_assignments.set_assignments(
                     agent=agent,
                     assignments_in=[{"queue_id": q, "priority": 1} for q in queues.values()],
                     actor=system,

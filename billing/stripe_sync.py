@@ -8,7 +8,8 @@ same key, what Stripe did but we did not save (Stripe answers a replayed key wit
 answer, for about 24 hours). The worker's functions (`claim_next`, `push`, `record_failure`)
 reach across tenants and are orchestrated by app/worker.py, which owns their transactions;
 `handle_webhook` and `suspend_past_due` never commit. May import: app.db, app.errors,
-billing (models, events), tenants (models, scoping, service).
+app.leases and app.retry (the worker's leases and retries), billing (models, events), tenants
+(models, scoping, service).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from datetime import datetime, timedelta
 
 import stripe
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from app import leases
 from app.db import db, utcnow
 from app.errors import DomainError
-from app.retry import backoff_seconds as exponential_backoff
+from app.retry import Retries
 from billing import events as invoice_events
 from billing.models import BillingAccount, Invoice, InvoiceLine, OutboxMessage, StripeEvent
 from tenants import service as tenants_service
@@ -78,12 +80,11 @@ def client() -> stripe.StripeClient:
 class Claim:
     """An outbox row leased to this worker."""
 
+    # A failure is recorded only if nobody re-leased the row meanwhile.
+    lease: leases.Lease
     outbox_id: uuid.UUID
     tenant_id: uuid.UUID
     invoice_id: uuid.UUID
-    attempt: int
-    # Also the lease's token: a failure is recorded only if nobody re-leased meanwhile.
-    locked_until: datetime
 
 
 def lease_seconds() -> float:
@@ -93,40 +94,40 @@ def lease_seconds() -> float:
     return float(config["STRIPE_TIMEOUT_SECONDS"]) * tries + LEASE_MARGIN_SECONDS
 
 
-def claim_next(*, now: datetime) -> Claim | None:
-    """Lease the next due push of any tenant to this worker, or return None.
+def retry_policy() -> Retries:
+    """How failed pushes wait (backoff, Stripe settings). Pushes are never given up: the age
+    alert says when one needs a person."""
+    config = current_app.config
+    return Retries(
+        base=float(config["STRIPE_BACKOFF_BASE_SECONDS"]),
+        cap=float(config["STRIPE_BACKOFF_MAX_SECONDS"]),
+    )
+
+
+def claim_next(*, now: datetime) -> tuple[Claim | None, int]:
+    """Lease the next due push of any tenant to this worker (app.leases); return it (or None)
+    and how many were given up on the way (none: pushes are never given up).
 
     Call in a transaction of its own and commit before talking to Stripe: the lease is what
     keeps other workers off the row meanwhile. A lease that ran out (its worker died) makes
     the row due again; the keys make the takeover safe.
     """
-    # The worker serves every tenant: due rows are found across all of them, then each is
-    # changed in its own tenant's scope.
-    with unscoped():
-        message = db.session.scalar(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.kind == PUSH_INVOICE,
-                OutboxMessage.status == "pending",
-                OutboxMessage.next_attempt_at <= now,
-                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
-            )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=OutboxMessage)
-        )
+    message, given_up = leases.lease_next(
+        OutboxMessage,
+        now=now,
+        seconds=lease_seconds(),
+        retries=retry_policy(),
+        where=[OutboxMessage.kind == PUSH_INVOICE],
+    )
     if message is None:
-        return None
-    with tenant_scope(message.tenant_id):
-        message.attempts += 1
-        message.locked_until = now + timedelta(seconds=lease_seconds())
-        return Claim(
-            outbox_id=message.id,
-            tenant_id=message.tenant_id,
-            invoice_id=message.invoice_id,
-            attempt=message.attempts,
-            locked_until=message.locked_until,
-        )
+        return None, given_up
+    claim = Claim(
+        lease=leases.Lease.of(message),
+        outbox_id=message.id,
+        tenant_id=message.tenant_id,
+        invoice_id=message.invoice_id,
+    )
+    return claim, given_up
 
 
 def push(claim: Claim, *, stripe_client: stripe.StripeClient, now: datetime) -> str:
@@ -232,12 +233,12 @@ def push(claim: Claim, *, stripe_client: stripe.StripeClient, now: datetime) -> 
 
 def _settle(claim: Claim, *, now: datetime) -> None:
     with tenant_scope(claim.tenant_id):
-        message = _locked(claim.outbox_id)
-        if message is None or message.status != "pending":
+        # Pushed is pushed, whoever holds the lease now: the keys made any replay harmless.
+        message = leases.relock(claim.lease)
+        if message is None or message.status != leases.PENDING:
             return
-        message.status = "sent"
+        leases.finish(message, status="sent")
         message.sent_at = now
-        message.locked_until = None
         message.last_error = None
 
 
@@ -245,24 +246,18 @@ def record_failure(*, claim: Claim, error: BaseException, now: datetime) -> str:
     """Note a failed push and when to try again; return "retrying" (or "gone" when another
     worker holds the row now)."""
     with tenant_scope(claim.tenant_id):
-        message = _locked(claim.outbox_id)
-        if (
-            message is None
-            or message.status != "pending"
-            or message.attempts != claim.attempt
-            or message.locked_until != claim.locked_until
-        ):
-            return "gone"
-        message.locked_until = None
+        message = leases.reclaim(claim.lease)
+        if message is None:
+            return leases.LEASE_LOST
         message.last_error = describe(error)
-        message.next_attempt_at = now + timedelta(seconds=backoff_seconds(message.attempts))
+        result = leases.retry_later(message, now=now, retries=retry_policy())
     log.warning(
         "stripe push of invoice %s failed (attempt %s): %s",
         claim.invoice_id,
-        claim.attempt,
+        claim.lease.attempt,
         describe(error),
     )
-    return "retrying"
+    return result
 
 
 def describe(error: BaseException) -> str:
@@ -273,18 +268,6 @@ def describe(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return text[:_ERROR_CHARS]
-
-
-def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failed push (app.retry, Stripe settings).
-    Pushes are never given up: the age alert says when one needs a person."""
-    config = current_app.config
-    return exponential_backoff(
-        attempts,
-        base=float(config["STRIPE_BACKOFF_BASE_SECONDS"]),
-        cap=float(config["STRIPE_BACKOFF_MAX_SECONDS"]),
-        rand=rand,
-    )
 
 
 def outbox_oldest_pending_age_seconds(*, now: datetime | None = None) -> float:
@@ -313,15 +296,6 @@ def check_outbox_age(*, now: datetime | None = None) -> float:
             limit / 3600,
         )
     return age
-
-
-def _locked(outbox_id: uuid.UUID) -> OutboxMessage | None:
-    return db.session.scalar(
-        select(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
 
 
 def _billing_account(tenant_id: uuid.UUID) -> BillingAccount:

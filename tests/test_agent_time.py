@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.agents import service as agents_service
+from app.agents import presence as agent_presence
 from tests.http_helpers import assert_problem
 from tests.test_agents_api import (
     agent_caller,
@@ -33,11 +33,11 @@ def _at(t0: datetime, minutes: int) -> datetime:
 
 
 def _switch(app, agent_id, queue_ids, at):
-    service_call(app, agents_service.set_active_queues, agent_id, queue_ids=queue_ids, now=at)
+    service_call(app, agent_presence.set_active_queues, agent_id, queue_ids=queue_ids, now=at)
 
 
 def _presence(app, agent_id, presence, at):
-    service_call(app, agents_service.set_presence, agent_id, presence=presence, now=at)
+    service_call(app, agent_presence.set_presence, agent_id, presence=presence, now=at)
 
 
 def _report(client, caller, tenant, start, end):
@@ -350,7 +350,7 @@ def test_the_timeline_needs_a_valid_range(client, factory, query):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6, 7])
 def test_shares_are_as_equal_as_can_be_and_sum_to_the_whole(n):
-    shares = agents_service.split_shares(n)
+    shares = agent_presence.split_shares(n)
 
     assert sum(shares) == 10000
     assert max(shares) - min(shares) <= 1

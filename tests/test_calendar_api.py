@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.sla import service as sla_service
+from app.sla import calendars as sla_calendars
 from tenants.scoping import tenant_scope
 from tests.http_helpers import assert_problem, audit_entries
 
@@ -475,8 +475,8 @@ def test_a_firm_given_no_calendar_gets_office_hours_with_its_countrys_holidays(
     mexican = factory.tenant(time_zone="America/Mexico_City", locale="es-MX")
     latin = factory.tenant(locale="es-419")
     with app.app_context():
-        defaults = sla_service.default_calendar_in(tenant=mexican)
-        assert sla_service.default_calendar_in(tenant=latin)["holiday_country"] is None
+        defaults = sla_calendars.default_calendar_in(tenant=mexican)
+        assert sla_calendars.default_calendar_in(tenant=latin)["holiday_country"] is None
 
     assert defaults["time_zone"] == "America/Mexico_City"
     assert defaults["holiday_country"] == "MX"
@@ -492,13 +492,15 @@ def test_onboarding_creates_a_calendar_inside_the_new_firms_scope(app, factory):
         from app.db import db
         from tenants.service import SYSTEM
 
-        version = sla_service.create_calendar_version(
-            calendar_in=sla_service.default_calendar_in(tenant=tenant), tenant=tenant, actor=SYSTEM
+        version = sla_calendars.create_calendar_version(
+            calendar_in=sla_calendars.default_calendar_in(tenant=tenant),
+            tenant=tenant,
+            actor=SYSTEM,
         )
         db.session.commit()
-        in_force = sla_service.calendar_in_force()
+        in_force = sla_calendars.calendar_in_force()
         # Monday 13 January 2025, 17:00 Madrid + 2 h: Tuesday 10:00 (first version counts).
-        due = sla_service.add_business_seconds(
+        due = sla_calendars.add_business_seconds(
             start=datetime(2025, 1, 13, 17, tzinfo=MADRID), seconds=2 * HOUR
         )
 

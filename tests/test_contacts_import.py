@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.contacts.models import Contact
 from app.db import db
 from tenants.scoping import tenant_scope
@@ -278,7 +278,7 @@ def test_a_row_no_queue_takes_is_reported(app, client, factory):
 
 def test_an_empty_or_oversized_batch_is_refused(app, client, firm, monkeypatch):
     tenant, _queue_id, supervisor = firm
-    monkeypatch.setattr(contacts_service, "IMPORT_MAX_ROWS", 2)
+    monkeypatch.setattr(contacts_intake, "IMPORT_MAX_ROWS", 2)
     three = "channel,category\nchat,suggestion\nchat,suggestion\nchat,suggestion\n"
 
     assert_problem(_import(client, supervisor, tenant, ""), 422)

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
 from app.queues.models import Queue
@@ -503,13 +503,13 @@ def _race(url: str, requests_: list[tuple[dict, dict]]) -> list[requests.Respons
 def slow_routing(monkeypatch):
     """Hold each intake between its external_id lookup and its insert, so two requests that
     start together both miss the lookup and meet at the unique key."""
-    choose = contacts_service._queue_for
+    choose = contacts_intake._queue_for
 
     def slow(*args, **kwargs):
         time.sleep(0.3)
         return choose(*args, **kwargs)
 
-    monkeypatch.setattr(contacts_service, "_queue_for", slow)
+    monkeypatch.setattr(contacts_intake, "_queue_for", slow)
 
 
 def test_two_racing_requests_with_one_external_id_make_one_contact(

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from app.contacts import service as contacts_service
+from app.contacts import departments as contacts_departments
 from app.contacts.schemas import DepartmentCreateSchema
 from app.db import db
 from tenants import service as tenants_service
@@ -24,7 +24,7 @@ def _make_department(app, tenant, **fields) -> uuid.UUID:
     """A department of `tenant`, made through the service as onboarding would."""
     department_in = DepartmentCreateSchema().load({"kind": "finance", **fields})
     with app.app_context(), tenant_scope(tenant.id):
-        department = contacts_service.create_department(
+        department = contacts_departments.create_department(
             department_in=department_in, actor=tenants_service.SYSTEM
         )
         db.session.commit()
@@ -284,12 +284,12 @@ def test_readers_may_not_change_or_deactivate_departments(app, client, factory, 
 
 def test_default_departments_are_valid_input_and_all_standard_kinds(app, factory):
     tenant = factory.tenant()
-    defaults = contacts_service.default_departments_in()
+    defaults = contacts_departments.default_departments_in()
 
     assert DepartmentCreateSchema(many=True).load(defaults) == defaults
     with app.app_context(), tenant_scope(tenant.id):
         made = [
-            contacts_service.create_department(department_in=d, actor=tenants_service.SYSTEM)
+            contacts_departments.create_department(department_in=d, actor=tenants_service.SYSTEM)
             for d in defaults
         ]
         db.session.commit()

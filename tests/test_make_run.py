@@ -29,7 +29,7 @@ import requests
 from sqlalchemy import select
 
 from app import demo_receiver
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.db import db
 from app.demo import DOCS_CLIENT_ID
 from app.queues.models import Queue
@@ -97,7 +97,7 @@ def always_open_firm(app, receiver: Receiver):
 def call_arrives(app, tenant, queue) -> uuid.UUID:
     """A voice call comes in now, through the service (as the API would take it)."""
     with app.app_context(), tenant_scope(tenant.id):
-        contact, created = contacts_service.create(
+        contact, created = contacts_intake.create(
             contact_in={
                 "channel": "voice",
                 "direction": "inbound",

@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy import func, select
 
-from app.contacts import service as contacts_service
+from app.contacts import intake as contacts_intake
 from app.contacts.models import ContactEvent
 from app.db import db
 from app.sla.models import SlaClock
@@ -214,7 +214,7 @@ def intake_many(app, tenant, count: int, at: datetime) -> None:
     """Take in `count` emails at `at`, committed together."""
     with app.app_context(), tenant_scope(tenant.id):
         for _ in range(count):
-            contacts_service.create(
+            contacts_intake.create(
                 contact_in={"channel": "email", "category": "complaint", "received_at": at},
                 tenant=tenant,
                 actor=SYSTEM,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from app.contacts import intake as contacts_intake
 from app.contacts import service as contacts_service
 from app.contacts.models import Contact, ContactEvent
 from app.db import db
@@ -468,7 +469,7 @@ def intake(app, tenant, at: datetime, **fields) -> uuid.UUID:
     """Take in a contact through the service at `at`; return its id."""
     contact_in = {"channel": "email", "category": "complaint", "received_at": at, **fields}
     with app.app_context(), tenant_scope(tenant.id):
-        contact, created = contacts_service.create(
+        contact, created = contacts_intake.create(
             contact_in=contact_in, tenant=tenant, actor=SYSTEM, now=at
         )
         assert created
@@ -784,7 +785,7 @@ def test_a_contact_taken_in_late_starts_at_its_arrival_and_may_breach_at_once(ap
         "received_at": madrid(2025, 3, 10, 9, 0),
     }
     with app.app_context(), tenant_scope(tenant.id):
-        contact, _ = contacts_service.create(
+        contact, _ = contacts_intake.create(
             contact_in=contact_in, tenant=tenant, actor=SYSTEM, now=madrid(2025, 3, 11, 9, 0)
         )
         db.session.commit()
@@ -824,7 +825,7 @@ def test_an_import_works_out_history_without_announcing_it(app, factory):
         },
     ]
     with app.app_context(), tenant_scope(tenant.id):
-        on_time, late = contacts_service.import_(
+        on_time, late = contacts_intake.import_(
             rows=list(enumerate(rows, start=2)), tenant=tenant, actor=SYSTEM
         )
         db.session.commit()

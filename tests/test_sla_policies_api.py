@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from app.sla import service as sla_service
+from app.sla import policies as sla_policies
 from tests.http_helpers import assert_problem, audit_actions, audit_entries
 
 STANDARD = {
@@ -158,7 +158,7 @@ def test_the_trade_default_policy_is_a_valid_policy(app, client, factory):
     admin = factory.caller("bpo_admin")
     tenant = factory.tenant()
     with app.app_context():
-        body = sla_service.default_policy_in()
+        body = sla_policies.default_policy_in()
 
     policy = create(client, admin, tenant, body)
 

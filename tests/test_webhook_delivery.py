@@ -329,10 +329,11 @@ def test_after_a_secret_rotation_deliveries_are_signed_with_the_new_secret(
 
 def test_backoff_doubles_from_30_seconds_with_jitter_and_is_capped_at_6_hours(app):
     with app.app_context():
-        middle = [webhooks_service.backoff_seconds(n, rand=0.5) for n in range(1, 12)]
-        low = webhooks_service.backoff_seconds(3, rand=0.0)
-        high = webhooks_service.backoff_seconds(3, rand=0.999)
-        capped = webhooks_service.backoff_seconds(40, rand=0.999)
+        retries = webhooks_service.retry_policy()
+        middle = [retries.backoff_seconds(n, rand=0.5) for n in range(1, 12)]
+        low = retries.backoff_seconds(3, rand=0.0)
+        high = retries.backoff_seconds(3, rand=0.999)
+        capped = retries.backoff_seconds(40, rand=0.999)
 
     assert middle[:4] == [30, 60, 120, 240]
     assert middle[10] == 6 * 3600

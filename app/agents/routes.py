@@ -9,9 +9,12 @@ from datetime import timedelta
 from flask.views import MethodView
 from flask_smorest import abort
 
+from app.agents import me as me_service
+from app.agents import presence as agent_presence
 from app.agents import queue_assignments
 from app.agents import service as agents_service
 from app.agents import supervisors as supervisors_service
+from app.agents import timeline as agent_timeline
 from app.agents.models import Agent
 from app.agents.schemas import (
     MAX_TIMELINE_DAYS,
@@ -148,7 +151,7 @@ class AgentAssignments(MethodView):
     def get(self, agent_id):
         """List the queues the agent serves (for a supervisor: those of firms they oversee)"""
         agent = _agent_or_404(agent_id)
-        return agents_service.assignments(agent=agent, tenant_ids=_overseen(current_principal()))
+        return queue_assignments.assignments(agent=agent, tenant_ids=_overseen(current_principal()))
 
     @require(AGENT_ADMIN)
     @agents_blp.etag
@@ -165,12 +168,12 @@ class AgentAssignments(MethodView):
         """
         agent = _agent_or_404(agent_id)
         agents_blp.check_etag(
-            agents_service.assignments(agent=agent, tenant_ids=None), AgentAssignmentsSchema
+            queue_assignments.assignments(agent=agent, tenant_ids=None), AgentAssignmentsSchema
         )
-        agents_service.set_assignments(
+        queue_assignments.set_assignments(
             agent=agent, assignments_in=assignments_in["assignments"], actor=current_actor()
         )
-        return agents_service.assignments(agent=agent, tenant_ids=None)
+        return queue_assignments.assignments(agent=agent, tenant_ids=None)
 
 
 @agents_blp.route("/<uuid:agent_id>/assignments/<uuid:queue_id>")
@@ -194,7 +197,7 @@ class AgentAssignmentByQueue(MethodView):
             priority=assignment_in["priority"],
             actor=current_actor(),
         )
-        return agents_service.assignments(agent=agent, tenant_ids=None)
+        return queue_assignments.assignments(agent=agent, tenant_ids=None)
 
     @require(AGENT_ADMIN)
     @agents_blp.response(204)
@@ -234,7 +237,7 @@ class AgentTimeline(MethodView):
                     "query": {"from": [f"The range may span at most {MAX_TIMELINE_DAYS} days."]}
                 },
             )
-        return agents_service.timeline(
+        return agent_timeline.timeline(
             agent=agent, tenant_ids=_overseen(current_principal()), from_=from_, to=to
         )
 
@@ -243,7 +246,7 @@ class AgentTimeline(MethodView):
 
 
 def _supervisor_or_404(user_id: uuid.UUID):
-    user = agents_service.get_supervisor(user_id=user_id)
+    user = supervisors_service.get_supervisor(user_id=user_id)
     if user is None:
         abort(404, message="No such supervisor.")
     return user
@@ -273,7 +276,7 @@ class SupervisorTenants(MethodView):
     @supervisors_blp.response(200, SupervisorTenantsSchema)
     def get(self, user_id):
         """List the client firms a supervisor oversees"""
-        return agents_service.supervised_tenants(user=_supervisor_or_404(user_id))
+        return supervisors_service.supervised_tenants(user=_supervisor_or_404(user_id))
 
     @require(AGENT_ADMIN)
     @supervisors_blp.etag
@@ -284,9 +287,9 @@ class SupervisorTenants(MethodView):
         """Set the client firms a supervisor oversees (the full list)"""
         user = _supervisor_or_404(user_id)
         supervisors_blp.check_etag(
-            agents_service.supervised_tenants(user=user), SupervisorTenantsSchema
+            supervisors_service.supervised_tenants(user=user), SupervisorTenantsSchema
         )
-        return agents_service.set_supervised_tenants(
+        return supervisors_service.set_supervised_tenants(
             user=user, tenant_ids=tenants_in["tenant_ids"], actor=current_actor()
         )
 
@@ -312,7 +315,7 @@ class Me(MethodView):
         Open to every authenticated caller, whatever its role and token scopes.
         """
         principal = current_principal()
-        return agents_service.caller_profile(
+        return me_service.caller_profile(
             user_id=principal.user_id,
             client_id=principal.client_id,
             platform_roles=principal.platform_roles,
@@ -327,7 +330,7 @@ class MyQueues(MethodView):
     @me_blp.response(200, MeQueueSchema(many=True))
     def get(self):
         """List your assigned queues across client firms, with what waits and the briefings"""
-        return agents_service.my_queues(agent=_my_agent())
+        return me_service.my_queues(agent=_my_agent())
 
 
 @me_blp.route("/active-queues")
@@ -342,7 +345,7 @@ class MyActiveQueues(MethodView):
         Every switch is logged, and your working time from now on is attributed to the client
         firms of these queues, in equal shares.
         """
-        return agents_service.set_active_queues(
+        return agent_presence.set_active_queues(
             agent=_my_agent(), queue_ids=queues_in["queue_ids"], actor=current_actor()
         )
 
@@ -357,7 +360,7 @@ class MyPresence(MethodView):
 
         Available and busy time is attributed to the client firms of your active queues.
         """
-        return agents_service.set_presence(
+        return agent_presence.set_presence(
             agent=_my_agent(), presence=presence_in["presence"], actor=current_actor()
         )
 

@@ -22,6 +22,8 @@ from app.auth.permissions import (
     Permission,
 )
 from app.auth.principal import Forbidden, current_actor, current_principal, current_tenant, require
+from app.contacts import departments as contacts_departments
+from app.contacts import intake as contacts_intake
 from app.contacts import service as contacts_service
 from app.contacts.schemas import (
     ContactActionSchema,
@@ -68,7 +70,7 @@ class Departments(MethodView):
     @departments_blp.paginate(SelectPage)
     def get(self, args, tenant_id):
         """List the client firm's departments, by name"""
-        return contacts_service.list_departments(**args)
+        return contacts_departments.list_departments(**args)
 
     @require(SETTINGS_ADMIN)
     @departments_blp.arguments(DepartmentCreateSchema)
@@ -76,7 +78,7 @@ class Departments(MethodView):
     @departments_blp.alt_response(409, description="A department with this name exists.")
     def post(self, department_in, tenant_id):
         """Add a department contacts can be escalated to"""
-        return contacts_service.create_department(
+        return contacts_departments.create_department(
             department_in=department_in, actor=current_actor()
         )
 
@@ -99,7 +101,7 @@ class DepartmentById(MethodView):
         """Change a department's name, kind or email, or reactivate it"""
         department = _department_or_404(department_id)
         departments_blp.check_etag(department, DepartmentSchema)
-        return contacts_service.update_department(
+        return contacts_departments.update_department(
             department=department, department_in=department_in, actor=current_actor()
         )
 
@@ -110,13 +112,13 @@ class DepartmentById(MethodView):
 
         Idempotent; no If-Match needed. PATCH `is_active: true` brings it back.
         """
-        contacts_service.deactivate_department(
+        contacts_departments.deactivate_department(
             department=_department_or_404(department_id), actor=current_actor()
         )
 
 
 def _department_or_404(department_id: uuid.UUID):
-    department = contacts_service.get_department(department_id=department_id)
+    department = contacts_departments.get_department(department_id=department_id)
     if department is None:
         abort(404, message="No such department in this client firm.")
     return department
@@ -198,7 +200,7 @@ class Contacts(MethodView):
         time (200, `Idempotent-Replayed: true`), also when both requests race, and an
         `Idempotency-Key` replays the first answer. A suspended firm takes no new contacts (409).
         """
-        contact, created = contacts_service.create(
+        contact, created = contacts_intake.create(
             contact_in=contact_in,
             tenant=current_tenant(),
             actor=current_actor(),
@@ -273,20 +275,20 @@ class ContactImport(MethodView):
         except UnicodeDecodeError:
             abort(400, message="The batch must be UTF-8 text.")
         parse = (
-            contacts_service.rows_from_csv
+            contacts_intake.rows_from_csv
             if request.mimetype == CSV
-            else (contacts_service.rows_from_ndjson)
+            else (contacts_intake.rows_from_ndjson)
         )
         rows = parse(text)
         if not rows:
             abort(422, message="The batch has no rows.")
-        if len(rows) > contacts_service.IMPORT_MAX_ROWS:
+        if len(rows) > contacts_intake.IMPORT_MAX_ROWS:
             abort(
                 413,
-                message=f"At most {contacts_service.IMPORT_MAX_ROWS} rows per batch; "
+                message=f"At most {contacts_intake.IMPORT_MAX_ROWS} rows per batch; "
                 "split the file.",
             )
-        contacts = contacts_service.import_(
+        contacts = contacts_intake.import_(
             rows=rows, tenant=current_tenant(), actor=current_actor()
         )
         return {"imported": len(contacts), "ids": [c.id for c in contacts]}

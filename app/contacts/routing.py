@@ -33,7 +33,7 @@ apply one after the other and never exceed its concurrency.
 
 Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
 (`tenant_scope`). Services never commit.
-May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents.models,
+May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents (models, common),
 app.queues.models, app.sla (models, service), tenants (models, scoping, service).
 """
 
@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
-from app.agents import service as agents_service
+from app.agents import common as agents_common
 from app.agents.models import Agent, Assignment
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent
@@ -95,7 +95,7 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     (`nothing_to_claim` then says why)."""
     at = now or utcnow()
     # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
-    agent = agents_service.lock(agent)
+    agent = agents_common.lock(agent)
     if not agent.is_active:
         raise NotAvailable(
             "Your agent profile is deactivated; you cannot take contacts.",

@@ -1,9 +1,10 @@
-"""Contacts and where they go: intake (one, or a historical batch), routing to a queue, the
-lifecycle actions and their history; and the departments contacts are escalated to.
+"""Contacts of the tenant in scope: reading them and their history, and the lifecycle actions
+(with the checks and the history record that intake shares).
 
 Services take keyword arguments, return ORM objects (or a select to paginate) and never commit.
 They act on the tenant in scope (for an agent: only the contacts of its queues).
-The SLA engine (app.sla.service) keeps each contact's clocks as it arrives and changes.
+The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
+app.contacts.intake, departments in app.contacts.departments.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas), app.agents.models,
 app.queues.models, app.sla.service, billing.service (usage), tenants (models, scoping, service),
 app.metrics (counted on commit).
@@ -11,129 +12,25 @@ app.metrics (counted on commit).
 
 from __future__ import annotations
 
-import bisect
-import csv
-import io
-import json
-import re
 import uuid
-from collections import defaultdict
-from collections.abc import Collection
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
-from marshmallow import ValidationError
-from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, select
 
-from app import inputs
 from app.agents.models import Agent, Assignment
 from app.contacts import lifecycle
-from app.contacts.models import (
-    DEPARTMENT_KINDS,
-    PRIORITY_RANK,
-    Contact,
-    ContactEvent,
-    Department,
-)
-from app.contacts.schemas import ContactImportRowSchema, claim_outcome_errors
+from app.contacts.models import Contact, ContactEvent, Department
+from app.contacts.schemas import claim_outcome_errors
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
-from app.metrics import CONTACTS_CREATED, CONTACTS_HANDLED, count_on_commit
+from app.metrics import CONTACTS_HANDLED, count_on_commit
 from app.queues.models import Queue
 from app.sla import service as sla_service
 from billing import service as billing_service
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
-from tenants.service import Actor, record_audit
-
-
-def default_departments_in() -> list[dict]:
-    """Return one department of each standard kind, for onboarding to offer as a default."""
-    return [
-        {"kind": kind, "name": _default_name(kind), "email": None}
-        for kind in DEPARTMENT_KINDS
-        if kind != "custom"
-    ]
-
-
-def get_department(*, department_id: uuid.UUID) -> Department | None:
-    """Return one department of the tenant in scope."""
-    return db.session.scalar(select(Department).where(Department.id == department_id))
-
-
-def list_departments(*, active: bool | None = None) -> Select:
-    """Select the departments in scope by name (optionally only active ones)."""
-    stmt = select(Department).order_by(Department.name, Department.id)
-    if active is not None:
-        stmt = stmt.where(Department.is_active.is_(active))
-    return stmt
-
-
-def create_department(*, department_in: dict, actor: Actor) -> Department:
-    """Create a department of the tenant in scope; a standard kind names itself if unnamed."""
-    kind = department_in["kind"]
-    name = department_in.get("name") or _default_name(kind)
-    _ensure_name_free(name)
-    department = Department(name=name, kind=kind, email=department_in.get("email"))
-    db.session.add(department)
-    db.session.flush()
-    _audit(department, "department.created", actor, {"kind": kind})
-    return department
-
-
-def update_department(*, department: Department, department_in: dict, actor: Actor) -> Department:
-    """Change a department's name, kind or email, or (re)activate it."""
-    changed = {k: v for k, v in department_in.items() if getattr(department, k) != v}
-    if "name" in changed:
-        _ensure_name_free(changed["name"], other_than=department.id)
-    active = changed.pop("is_active", None)
-    for key, value in changed.items():
-        setattr(department, key, value)
-    if changed:
-        _audit(department, "department.updated", actor, {"changed": sorted(changed)})
-    if active is not None:
-        department.is_active = active
-        _audit(department, "department.activated" if active else "department.deactivated", actor)
-    db.session.flush()
-    return department
-
-
-def deactivate_department(*, department: Department, actor: Actor) -> Department:
-    """Stop escalations to a department, keeping it readable for the contacts that went there."""
-    if department.is_active:
-        department.is_active = False
-        _audit(department, "department.deactivated", actor)
-        db.session.flush()
-    return department
-
-
-def _default_name(kind: str) -> str:
-    return kind.capitalize()
-
-
-def _ensure_name_free(name: str, other_than: uuid.UUID | None = None) -> None:
-    # Case-insensitive: "Finance" and "finance" would be one back office to the people choosing.
-    stmt = select(Department.id).where(func.lower(Department.name) == name.lower())
-    if other_than is not None:
-        stmt = stmt.where(Department.id != other_than)
-    if db.session.scalar(stmt) is not None:
-        raise Conflict(f"A department named {name!r} already exists in this client firm.")
-
-
-def _audit(department: Department, action: str, actor: Actor, details: dict | None = None) -> None:
-    record_audit(
-        actor=actor,
-        action=action,
-        target_type="department",
-        target_id=department.id,
-        tenant_id=department.tenant_id,
-        details={"name": department.name, **(details or {})},
-    )
-
-
-# The unique key a repeated external_id runs into (named by the naming convention).
-_EXTERNAL_ID_KEY = "uq_contacts_tenant_id_external_id"
+from tenants.service import Actor
 
 # --- contacts: reading -----------------------------------------------------------------------
 
@@ -185,427 +82,6 @@ def list_events(*, contact: Contact) -> Select:
     )
 
 
-# --- contacts: intake ------------------------------------------------------------------------
-
-
-def route(
-    *,
-    channel: str,
-    category: str,
-    language: str | None,
-    queues: list[Queue] | None = None,
-    within: Collection[uuid.UUID] | None = None,
-) -> Queue:
-    """Choose the queue a new contact lands in, or raise Unprocessable saying why there is none.
-
-    Among the active queues taking the channel, those whose categories (and languages) are
-    empty or include the contact's; the most specific first (a named category beats a named
-    language), then the oldest queue.
-    """
-    candidates = [
-        q
-        for q in (queues if queues is not None else _active_queues())
-        if channel in q.channels and (within is None or q.id in within)
-    ]
-    if not candidates:
-        raise _unroutable(f"No active queue{_yours(within)} takes {channel} contacts.")
-    by_category = [q for q in candidates if not q.categories or category in q.categories]
-    if not by_category:
-        raise _unroutable(
-            f"No active queue{_yours(within)} takes {channel} contacts of category {category}."
-        )
-    by_language = [
-        q for q in by_category if not q.languages or language is None or language in q.languages
-    ]
-    if not by_language:
-        raise _unroutable(
-            f"No active queue{_yours(within)} takes {channel} {category} contacts in "
-            f"language {language!r}."
-        )
-
-    def rank(queue: Queue):
-        named_category = bool(queue.categories)
-        named_language = bool(queue.languages) and language in queue.languages
-        return (-(named_category + named_language), not named_category, queue.created_at, queue.id)
-
-    return min(by_language, key=rank)
-
-
-def create(
-    *,
-    contact_in: dict,
-    tenant: Tenant,
-    actor: Actor,
-    agent_queue_ids: Collection[uuid.UUID] | None = None,
-    now: datetime | None = None,
-) -> tuple[Contact, bool]:
-    """Take in a contact for the tenant in scope; return it and whether it is new.
-
-    A repeated `external_id` returns the contact made the first time, even when the two
-    requests race (the unique key decides). `agent_queue_ids`: the caller is an agent, who
-    records outbound contacts in its own queues only.
-    """
-    at = now or utcnow()
-    external_id = contact_in.get("external_id")
-    if external_id:
-        existing = _by_external_id(external_id)
-        if existing is not None:
-            return existing, False
-    if tenant.status == "suspended":
-        raise Conflict("This client firm is suspended: it takes no new contacts.")
-    if agent_queue_ids is not None and contact_in.get("direction") != "outbound":
-        raise Unprocessable(
-            "Agents record outbound contacts; inbound ones come from the firm's integrations.",
-            errors={"json": {"direction": ["Must be outbound when an agent records it."]}},
-        )
-    queue = _queue_for(contact_in, within=agent_queue_ids)
-    contact = _new_contact(contact_in, queue=queue, at=at)
-    contact.customer_contact_number = _contact_number(
-        tenant.id, contact.customer_key, contact.received_at
-    )
-    clocks = sla_service.plan_clocks(contact=contact, queue=queue, now=at)
-    try:
-        with db.session.begin_nested():
-            db.session.add(contact)
-            db.session.flush()
-    except IntegrityError as exc:
-        if not external_id or _EXTERNAL_ID_KEY not in str(exc.orig):
-            raise
-        # A concurrent request with the same external id committed first: answer its contact.
-        existing = _by_external_id(external_id)
-        if existing is None:
-            raise Conflict(f"external_id {external_id!r} names another contact.") from exc
-        return existing, False
-    _add_event(
-        contact,
-        action="create",
-        from_status=None,
-        at=at,
-        actor=actor,
-        details={"queue_id": str(queue.id), "routed": contact_in.get("queue_id") is None},
-    )
-    sla_service.start_clocks(contact=contact, planned=clocks, now=at)
-    count_on_commit(
-        db.session, CONTACTS_CREATED, channel=contact.channel, direction=contact.direction
-    )
-    return contact, True
-
-
-def import_(*, rows: list[tuple[int, object]], tenant: Tenant, actor: Actor) -> list[Contact]:
-    """Import historical contacts ((line, raw row) pairs) all at once, or none of them.
-
-    Every row is validated like a single intake (plus its history), routed, and checked for a
-    repeated external_id. Raises Unprocessable with a `report` naming every rejected line.
-    """
-    if tenant.status == "suspended":
-        raise Conflict("This client firm is suspended: it takes no new contacts.")
-    schema = ContactImportRowSchema()
-    loaded: list[tuple[int, dict | None, dict]] = []
-    for line, raw in rows:
-        if isinstance(raw, RowError):
-            loaded.append((line, None, {"_schema": [raw.message]}))
-            continue
-        # The rules every request body meets (app.inputs), row by row.
-        errors = inputs.check_strings(raw)
-        if errors:
-            loaded.append((line, None, errors))
-            continue
-        try:
-            row = schema.load(raw)
-        except ValidationError as exc:
-            loaded.append((line, None, exc.messages))
-            continue
-        errors = inputs.check_loaded(schema, row)
-        loaded.append((line, None, errors) if errors else (line, row, {}))
-    at = utcnow()
-    queues = list(db.session.scalars(select(Queue)))
-    active = [q for q in queues if q.is_active]
-    by_id = {q.id: q for q in queues}
-    report: list[dict] = []
-    planned: list[tuple[int, dict, Queue]] = []
-    seen: dict[str, int] = {}
-    taken = _existing_external_ids([row.get("external_id") for _, row, _ in loaded if row])
-    for line, row, errors in loaded:
-        if row is None:
-            report.append({"line": line, "errors": errors})
-            continue
-        external_id = row.get("external_id")
-        if external_id in taken:
-            errors["external_id"] = [f"Already imported as contact {taken[external_id]}."]
-        elif external_id and external_id in seen:
-            errors["external_id"] = [f"Repeats line {seen[external_id]}."]
-        elif external_id:
-            seen[external_id] = line
-        queue = None
-        try:
-            if row.get("queue_id"):
-                queue = _named_queue(by_id.get(row["queue_id"]), row["channel"])
-            else:
-                queue = route(
-                    channel=row["channel"],
-                    category=row["category"],
-                    language=row.get("language"),
-                    queues=active,
-                )
-        except Unprocessable as exc:
-            errors.update(exc.extra["errors"]["json"])
-        if errors:
-            report.append({"line": line, "errors": errors})
-        else:
-            planned.append((line, row, queue))
-    if report:
-        raise Unprocessable(
-            f"{len(report)} of {len(rows)} rows were rejected; nothing was imported.",
-            report=report,
-        )
-    contacts = [_new_contact(row, queue=queue, at=at, historical=True) for _, row, queue in planned]
-    _number_batch(tenant.id, contacts)
-    # Worked out before the contacts are stored, so that each is one INSERT with its SLA state.
-    clocks = sla_service.plan_historical_clocks(contacts=contacts, queues=by_id, now=at)
-    db.session.add_all(contacts)
-    db.session.flush()
-    db.session.add_all(clocks)
-    for contact in contacts:
-        _add_event(
-            contact,
-            action="import",
-            from_status=None,
-            at=at,
-            actor=actor,
-            details={"received_at": contact.received_at.isoformat()},
-        )
-    db.session.flush()
-    return contacts
-
-
-# A batch is one transaction: keep it to what a request can do in reasonable time.
-IMPORT_MAX_ROWS = 10_000
-_CUSTOMER_COLUMNS = {f"customer_{k}": k for k in ("name", "email", "phone", "ref")}
-_INTEGER_COLUMNS = ("compensation_amount", "csat")
-_INTEGER = re.compile(r"^-?[0-9]+\Z")
-
-
-class RowError:
-    """A line of a batch that could not even be read as a row."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-def rows_from_csv(text: str) -> list[tuple[int, object]]:
-    """Read CSV with a header row into (line, row) pairs, the way a JSON body would look.
-
-    Empty cells are left out; `customer_name|email|phone|ref` columns make `customer`.
-    """
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, object]] = []
-    try:
-        if reader.fieldnames is None:  # reads the header row; None: an empty body
-            return rows
-        for record in reader:
-            # The line the row ends on (a quoted cell may span lines).
-            line = reader.line_num
-            if None in record:
-                rows.append((line, RowError("More cells than the header has columns.")))
-            else:
-                rows.append((line, _csv_row(record)))
-    except csv.Error as exc:
-        rows.append((reader.line_num, RowError(f"Not valid CSV: {exc}.")))
-    return rows
-
-
-def _csv_row(record: dict[str, str | None]) -> dict:
-    row: dict = {}
-    customer: dict = {}
-    for column, value in record.items():
-        if value is None or value.strip() == "":
-            continue
-        if column in _CUSTOMER_COLUMNS:
-            customer[_CUSTOMER_COLUMNS[column]] = value
-        elif column in _INTEGER_COLUMNS and _INTEGER.match(value.strip()):
-            row[column] = int(value)
-        else:
-            row[column] = value
-    if customer:
-        row["customer"] = customer
-    return row
-
-
-def rows_from_ndjson(text: str) -> list[tuple[int, object]]:
-    """Read JSON lines (one object per line, blank lines skipped) into (line, row) pairs."""
-    rows: list[tuple[int, object]] = []
-    for line, content in enumerate(text.splitlines(), start=1):
-        if not content.strip():
-            continue
-        try:
-            value = json.loads(content)
-        except ValueError as exc:
-            rows.append((line, RowError(f"Not valid JSON: {exc}.")))
-            continue
-        except RecursionError:
-            rows.append((line, RowError("Not valid JSON: nested too deeply.")))
-            continue
-        rows.append((line, value if isinstance(value, dict) else RowError("Not a JSON object.")))
-    return rows
-
-
-def customer_key(customer: dict) -> str | None:
-    """Who the end customer is, for repeat counting: the firm's ref, else email, else phone."""
-    if customer.get("ref"):
-        return f"ref:{customer['ref']}"
-    if customer.get("email"):
-        return f"email:{customer['email'].lower()}"
-    digits = "".join(ch for ch in customer.get("phone") or "" if ch.isdigit())
-    return f"phone:{digits}" if digits else None
-
-
-def _new_contact(contact_in: dict, *, queue: Queue, at: datetime, historical=False) -> Contact:
-    customer = contact_in.get("customer") or {}
-    received_at = _utc(contact_in.get("received_at")) or at
-    # A contact stamped a little ahead (clock skew) joins the queue now, not in the future.
-    queued_at = min(received_at, at)
-    contact = Contact(
-        external_id=contact_in.get("external_id"),
-        channel=contact_in["channel"],
-        direction=contact_in.get("direction", "inbound"),
-        category=contact_in["category"],
-        priority=contact_in.get("priority", "normal"),
-        priority_rank=PRIORITY_RANK[contact_in.get("priority", "normal")],
-        language=contact_in.get("language"),
-        subject=contact_in.get("subject", ""),
-        body=contact_in.get("body", contact_in.get("summary", "")),
-        customer_name=customer.get("name"),
-        customer_email=customer.get("email"),
-        customer_phone=customer.get("phone"),
-        customer_ref=customer.get("ref"),
-        customer_key=customer_key(customer),
-        customer_contact_number=1,
-        remedy_requested=contact_in.get("remedy_requested"),
-        queue_id=queue.id,
-        status="queued",
-        status_since=queued_at,
-        received_at=received_at,
-        queued_at=queued_at,
-        reopen_count=0,
-        queued_seconds=0,
-        talk_seconds=0,
-        hold_seconds=0,
-        acw_seconds=0,
-    )
-    status = contact_in.get("status", "queued")
-    if historical and status != "queued":
-        answered = _utc(contact_in.get("answered_at"))
-        responded = _utc(contact_in.get("first_response_at"))
-        resolved = _utc(contact_in["resolved_at"])
-        closed = _utc(contact_in.get("closed_at"))
-        first_touch = answered or responded
-        contact.status = status
-        contact.status_since = closed or resolved
-        contact.answered_at, contact.first_response_at = answered, responded
-        contact.resolved_at, contact.closed_at = resolved, closed
-        contact.queued_seconds = _seconds(received_at, first_touch) if first_touch else 0
-        contact.disposition = contact_in.get("disposition")
-        contact.resolution_note = contact_in.get("resolution_note")
-        contact.outcome = contact_in.get("outcome")
-        contact.compensation_amount = contact_in.get("compensation_amount")
-        contact.csat = contact_in.get("csat")
-    return contact
-
-
-def _queue_for(contact_in: dict, *, within: Collection[uuid.UUID] | None) -> Queue:
-    queue_id = contact_in.get("queue_id")
-    if queue_id is None:
-        return route(
-            channel=contact_in["channel"],
-            category=contact_in["category"],
-            language=contact_in.get("language"),
-            within=within,
-        )
-    queue = db.session.get(Queue, queue_id) if within is None or queue_id in within else None
-    return _named_queue(queue, contact_in["channel"])
-
-
-def _named_queue(queue: Queue | None, channel: str) -> Queue:
-    if queue is None:
-        problem = "Not a queue of this client firm (or not one of yours)."
-    elif not queue.is_active:
-        problem = "The queue is deactivated."
-    elif channel not in queue.channels:
-        problem = f"The queue does not take {channel} contacts."
-    else:
-        return queue
-    raise _invalid("queue_id", problem)
-
-
-def _active_queues() -> list[Queue]:
-    return list(db.session.scalars(select(Queue).where(Queue.is_active.is_(True))))
-
-
-def _unroutable(reason: str) -> Unprocessable:
-    return Unprocessable(
-        f"{reason} Name a queue_id, or add a queue for it.",
-        errors={"json": {"queue_id": [f"{reason} Name a queue."]}},
-    )
-
-
-def _yours(within) -> str:
-    return " of yours" if within is not None else ""
-
-
-def _by_external_id(external_id: str) -> Contact | None:
-    return db.session.scalar(select(Contact).where(Contact.external_id == external_id))
-
-
-def _existing_external_ids(external_ids: list[str | None]) -> dict[str, uuid.UUID]:
-    wanted = sorted({e for e in external_ids if e})
-    found: dict[str, uuid.UUID] = {}
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start : start + 1000]
-        rows = db.session.execute(
-            select(Contact.external_id, Contact.id).where(Contact.external_id.in_(chunk))
-        )
-        found.update((external_id, contact_id) for external_id, contact_id in rows)
-    return found
-
-
-def _contact_number(tenant_id: uuid.UUID, key: str | None, received_at: datetime) -> int:
-    """1 + the end customer's earlier contacts with the firm."""
-    if key is None:
-        return 1
-    # Repeats count across all the firm's queues, also when an agent (who sees only its own
-    # queues) records the contact: widen to the whole tenant for this count only.
-    with tenant_scope(tenant_id):
-        earlier = db.session.scalar(
-            select(func.count()).where(
-                Contact.customer_key == key, Contact.received_at < received_at
-            )
-        )
-    return 1 + (earlier or 0)
-
-
-def _number_batch(tenant_id: uuid.UUID, contacts: list[Contact]) -> None:
-    """Number a batch's contacts per end customer, counting earlier stored ones and the batch's."""
-    keys = sorted({c.customer_key for c in contacts if c.customer_key})
-    stored: dict[str, list[datetime]] = defaultdict(list)
-    for start in range(0, len(keys), 1000):
-        rows = db.session.execute(
-            select(Contact.customer_key, Contact.received_at).where(
-                Contact.customer_key.in_(keys[start : start + 1000])
-            )
-        )
-        for key, received_at in rows:
-            stored[key].append(received_at)
-    for contact in contacts:
-        if contact.customer_key:
-            stored[contact.customer_key].append(contact.received_at)
-    for times in stored.values():
-        times.sort()
-    for contact in contacts:
-        if contact.customer_key:
-            times = stored[contact.customer_key]
-            contact.customer_contact_number = 1 + bisect.bisect_left(times, contact.received_at)
-
-
 # --- contacts: lifecycle ---------------------------------------------------------------------
 
 # Who, besides the BPO's staff, may report an action: the end customer's side of the story.
@@ -628,10 +104,10 @@ def act(
     Unprocessable for what the action names (agent, queue, department, outcome) that does not fit.
     """
     at = now or utcnow()
-    ended_at = _utc(action_in.get("ended_at"))
+    ended_at = utc(action_in.get("ended_at"))
     allowed = lifecycle.allowed_actions(status=contact.status, channel=contact.channel)
     if ended_at is not None and action in allowed and not contact.status_since <= ended_at <= at:
-        raise _invalid("ended_at", "Must lie between the contact's last change and now.")
+        raise invalid("ended_at", "Must lie between the contact's last change and now.")
     try:
         move = lifecycle.plan(
             action=action,
@@ -663,7 +139,7 @@ def act(
         billing_service.record_usage(contact=contact, at=contact.resolved_at or at)
         if contact.reopen_count == 0 and (contact.answered_at or contact.first_response_at):
             count_on_commit(db.session, CONTACTS_HANDLED, channel=contact.channel)
-    _add_event(
+    add_event(
         contact,
         action=action,
         from_status=from_status,
@@ -683,9 +159,9 @@ def _action_changes(contact: Contact, action: str, action_in: dict) -> tuple[dic
         _check_agent_serves(agent_id, contact.queue_id)
         return {"agent_id": agent_id}, {"previous_agent_id": _str(contact.agent_id)}
     if action == "transfer":
-        queue = _named_queue(db.session.get(Queue, action_in["queue_id"]), contact.channel)
+        queue = named_queue(db.session.get(Queue, action_in["queue_id"]), contact.channel)
         if queue.id == contact.queue_id:
-            raise _invalid("queue_id", "The contact is already in this queue.")
+            raise invalid("queue_id", "The contact is already in this queue.")
         return {"queue_id": queue.id}, {
             "from_queue_id": str(contact.queue_id),
             "to_queue_id": str(queue.id),
@@ -693,7 +169,7 @@ def _action_changes(contact: Contact, action: str, action_in: dict) -> tuple[dic
     if action == "escalate":
         department = db.session.get(Department, action_in["department_id"])
         if department is None or not department.is_active:
-            raise _invalid("department_id", "Not an active department of this client firm.")
+            raise invalid("department_id", "Not an active department of this client firm.")
         return {"department_id": department.id}, {"department_id": str(department.id)}
     if action == "resolve":
         errors = claim_outcome_errors({**action_in, "category": contact.category})
@@ -712,7 +188,7 @@ def _action_changes(contact: Contact, action: str, action_in: dict) -> tuple[dic
             changes["compensation_amount"] = action_in.get("compensation_amount")
         details = {k: v for k, v in changes.items() if k != "resolution_note"}
         if action_in.get("ended_at"):
-            details["ended_at"] = _utc(action_in["ended_at"]).isoformat()
+            details["ended_at"] = utc(action_in["ended_at"]).isoformat()
         return changes, details
     if action == "csat":
         if contact.csat is not None:
@@ -729,10 +205,10 @@ def _check_agent_serves(agent_id: uuid.UUID, queue_id: uuid.UUID) -> None:
         )
     )
     if agent is None or not agent.is_active or serves is None:
-        raise _invalid("agent_id", "Not an active agent assigned to the contact's queue.")
+        raise invalid("agent_id", "Not an active agent assigned to the contact's queue.")
 
 
-def _add_event(
+def add_event(
     contact: Contact,
     *,
     action: str,
@@ -743,6 +219,7 @@ def _add_event(
     note: str | None = None,
     details: dict | None = None,
 ) -> ContactEvent:
+    """Add a contact's history record of an action (intake's and the lifecycle's)."""
     event = ContactEvent(
         contact_id=contact.id,
         occurred_at=at,
@@ -759,18 +236,30 @@ def _add_event(
     return event
 
 
-def _invalid(field: str, message: str) -> Unprocessable:
+def invalid(field: str, message: str) -> Unprocessable:
+    """The answer to one input field that does not fit."""
     return Unprocessable(f"Invalid input: {field}. {message}", errors={"json": {field: [message]}})
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def utc(moment: datetime | None) -> datetime | None:
+    """Return `moment` in UTC (None stays None)."""
     # Stored and answered in UTC, so a write answers exactly what a later read does.
     return moment.astimezone(UTC) if moment is not None else None
 
 
-def _seconds(start: datetime, end: datetime) -> int:
-    return max(0, int((end - start).total_seconds()))
-
-
 def _str(value) -> str | None:
     return str(value) if value is not None else None
+
+
+def named_queue(queue: Queue | None, channel: str) -> Queue:
+    """Return the queue a contact is put in by name (intake, transfer), or raise Unprocessable
+    saying why it cannot go there."""
+    if queue is None:
+        problem = "Not a queue of this client firm (or not one of yours)."
+    elif not queue.is_active:
+        problem = "The queue is deactivated."
+    elif channel not in queue.channels:
+        problem = f"The queue does not take {channel} contacts."
+    else:
+        return queue
+    raise invalid("queue_id", problem)

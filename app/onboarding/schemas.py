@@ -103,7 +103,7 @@ def _department_name(item: dict) -> str | None:
     name = item.get("name")
     if isinstance(name, str) and name.strip():
         return name
-    # Unnamed, a standard kind names itself (app.contacts.service: "logistics" -> "Logistics").
+    # Unnamed, a standard kind names itself (app.contacts.departments: "logistics" -> "Logistics").
     kind = item.get("kind")
     return kind.capitalize() if isinstance(kind, str) and kind != "custom" else None
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.passwords import hash_password
-from app.contacts import service as contacts_service
+from app.contacts import departments as contacts_departments
 from app.contacts.models import Department
 from app.errors import Conflict, Unprocessable
 from app.queues import coverage
 from app.queues import service as queues_service
 from app.queues.models import Queue
-from app.sla import service as sla_service
+from app.sla import calendars as sla_calendars
+from app.sla import policies as sla_policies
 from app.sla.models import BusinessCalendar, SlaPolicy
 from billing import service as billing_service
 from billing.models import RateCard
@@ -76,9 +77,9 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
     )
     with tenant_scope(tenant.id):
         with _part("calendar"):
-            calendar = sla_service.create_calendar_version(
+            calendar = sla_calendars.create_calendar_version(
                 calendar_in=onboarding_in.get("calendar")
-                or sla_service.default_calendar_in(tenant=tenant),
+                or sla_calendars.default_calendar_in(tenant=tenant),
                 tenant=tenant,
                 actor=actor,
             )
@@ -90,16 +91,16 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
                 queues.append(queues_service.create(queue_in=queue_in, actor=actor))
         departments_in = onboarding_in.get("departments")
         if departments_in is None:
-            departments_in = contacts_service.default_departments_in()
+            departments_in = contacts_departments.default_departments_in()
         departments = []
         for index, department_in in enumerate(departments_in):
             with _part("departments", index):
                 departments.append(
-                    contacts_service.create_department(department_in=department_in, actor=actor)
+                    contacts_departments.create_department(department_in=department_in, actor=actor)
                 )
         with _part("sla_policy"):
-            sla_policy = sla_service.create_policy(
-                policy_in=onboarding_in.get("sla_policy") or sla_service.default_policy_in(),
+            sla_policy = sla_policies.create_policy(
+                policy_in=onboarding_in.get("sla_policy") or sla_policies.default_policy_in(),
                 actor=actor,
             )
         with _part("rate_card"):

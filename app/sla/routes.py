@@ -14,6 +14,8 @@ from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
 from app.db import db, utcnow
+from app.sla import calendars as sla_calendars
+from app.sla import policies as sla_policies
 from app.sla import service as sla_service
 from app.sla.schemas import (
     AtRiskContactSchema,
@@ -67,7 +69,7 @@ class CalendarInForce(MethodView):
 
         Its `ETag` is what a change sends as `If-Match`.
         """
-        version = sla_service.calendar_in_force(at=args.get("at"))
+        version = sla_calendars.calendar_in_force(at=args.get("at"))
         if version is None:
             abort(404, message=NO_CALENDAR)
         return version
@@ -84,10 +86,10 @@ class CalendarInForce(MethodView):
         has none yet). Earlier versions stay: time before the change is still counted with
         the calendar in force then.
         """
-        in_force = sla_service.calendar_in_force(for_update=True)
+        in_force = sla_calendars.calendar_in_force(for_update=True)
         # With no calendar yet, only `If-Match: *` matches.
         calendar_blp.check_etag(in_force, CalendarSchema if in_force is not None else None)
-        return sla_service.create_calendar_version(
+        return sla_calendars.create_calendar_version(
             calendar_in=calendar_in, tenant=current_tenant(), actor=current_actor()
         )
 
@@ -99,7 +101,7 @@ class CalendarVersions(MethodView):
     @calendar_blp.paginate(SelectPage)
     def get(self, tenant_id):
         """List every version of the business calendar, newest first"""
-        return sla_service.list_calendar_versions()
+        return sla_calendars.list_calendar_versions()
 
 
 @calendar_blp.route("/business-seconds")
@@ -115,7 +117,7 @@ class BusinessSeconds(MethodView):
         count. Each instant counts with the calendar version in force at that instant.
         """
         start, end = args["from_"].astimezone(UTC), args["to"].astimezone(UTC)
-        seconds = sla_service.business_seconds_between(start=start, end=end)
+        seconds = sla_calendars.business_seconds_between(start=start, end=end)
         return {"from_": start, "to": end, "business_seconds": seconds}
 
 
@@ -132,7 +134,7 @@ class Due(MethodView):
         contact arrived.
         """
         try:
-            due = sla_service.add_business_seconds(start=args["start"], seconds=args["seconds"])
+            due = sla_calendars.add_business_seconds(start=args["start"], seconds=args["seconds"])
         except ValueError as exc:
             abort(422, message=f"No deadline can be set: {exc}.")
         return {"start": args["start"].astimezone(UTC), "seconds": args["seconds"], "due": due}
@@ -145,7 +147,7 @@ class SlaPolicies(MethodView):
     @sla_policies_blp.paginate(SelectPage)
     def get(self, tenant_id):
         """List the client firm's SLA policies, the default first"""
-        return sla_service.list_policies()
+        return sla_policies.list_policies()
 
     @require(TENANT_ADMIN)
     @sla_policies_blp.arguments(SlaPolicyCreateSchema)
@@ -153,7 +155,7 @@ class SlaPolicies(MethodView):
     @sla_policies_blp.alt_response(409, description="A policy with this name exists.")
     def post(self, policy_in, tenant_id):
         """Create an SLA policy"""
-        return sla_service.create_policy(policy_in=policy_in, actor=current_actor())
+        return sla_policies.create_policy(policy_in=policy_in, actor=current_actor())
 
 
 @sla_policies_blp.route("/<uuid:sla_policy_id>")
@@ -174,11 +176,11 @@ class SlaPolicyById(MethodView):
         """Change an SLA policy; `targets`, if sent, replaces them all"""
         policy = _policy_or_404(sla_policy_id)
         sla_policies_blp.check_etag(policy, SlaPolicySchema)
-        return sla_service.update_policy(policy=policy, policy_in=policy_in, actor=current_actor())
+        return sla_policies.update_policy(policy=policy, policy_in=policy_in, actor=current_actor())
 
 
 def _policy_or_404(sla_policy_id):
-    policy = sla_service.get_policy(policy_id=sla_policy_id)
+    policy = sla_policies.get_policy(policy_id=sla_policy_id)
     if policy is None:
         abort(404, message="No such SLA policy in this client firm.")
     return policy

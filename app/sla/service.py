@@ -1,12 +1,12 @@
-"""SLA rules of the tenant in scope: business calendar versions and business time, SLA
-policies, and the SLA engine (each contact's clocks, their events, the scan, the at-risk list).
+"""The SLA engine: each contact's clocks (started, paused, stopped as the contact moves), their
+at-risk and breach events, the scan and the at-risk list.
 
 Everything here acts on the tenant in scope (the request's, onboarding's `tenant_scope`, or the
 scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
-commit: the request (or the CLI command) owns the transaction. The arithmetic lives in
-`app.sla.calendar`, the clock rules in `app.sla.clocks`.
-May import: app.db, app.errors, app.sla, app.vocabulary, app.contacts.models, app.queues.models,
-app.webhooks.service, tenants (models, scoping, service).
+commit: the request (or the CLI command) owns the transaction. The clock rules live in
+`app.sla.clocks`, the calendars in `app.sla.calendars`, the policies in `app.sla.policies`.
+May import: app.db, app.sla, app.contacts.models, app.queues.models, app.webhooks.service,
+tenants (models, scoping).
 """
 
 from __future__ import annotations
@@ -14,348 +14,21 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
-import holidays
-from flask import g, has_app_context
 from sqlalchemy import Select, and_, or_, select
 
 from app.contacts.models import Contact, ContactEvent
-from app.db import db, utcnow
-from app.errors import Conflict, NotFound, Unprocessable
+from app.db import db
 from app.queues.models import Queue
 from app.sla import calendar as business_time
 from app.sla import clocks as clock_rules
-from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
-from app.vocabulary import PRIORITIES
+from app.sla import policies
+from app.sla.calendars import schedule_for
+from app.sla.models import SlaClock, SlaPolicy
 from app.webhooks import service as webhooks_service
-from tenants import service as tenants_service
 from tenants.models import Tenant
 from tenants.scoping import current_tenant_id, tenant_scope, unscoped
-
-DEFAULT_OPENING = {"start": "09:00", "end": "18:00"}
-# One business day of the default calendar (09:00-18:00), for the default targets.
-_BUSINESS_DAY = 9 * 3600
-_HOUR = 3600
-
-# --- business calendar -----------------------------------------------------------------------
-
-
-def default_calendar_in(*, tenant: Tenant) -> dict:
-    """Return a calendar for a firm that gave none: Mon-Fri 09:00-18:00 in its zone, with the
-    public holidays of its locale's country when `holidays` knows it."""
-    region = tenant.locale.rsplit("-", 1)[-1] if "-" in tenant.locale else None
-    supported = holidays.list_supported_countries(include_aliases=False)
-    return {
-        "time_zone": tenant.time_zone,
-        "weekly_hours": {
-            day: [dict(DEFAULT_OPENING)] if day in business_time.WEEKDAYS[:5] else []
-            for day in business_time.WEEKDAYS
-        },
-        "holiday_country": region if region in supported else None,
-        "holiday_subdivision": None,
-        "closures": [],
-    }
-
-
-def create_calendar_version(*, calendar_in: dict, tenant: Tenant, actor) -> BusinessCalendar:
-    """Add a calendar version taking effect at `effective_from` (default now)."""
-    effective_from = calendar_in.get("effective_from") or utcnow()
-    in_force = calendar_in_force(for_update=True)
-    if in_force is not None and effective_from < in_force.effective_from:
-        raise Unprocessable(
-            "A new calendar version may not take effect before the version in force did.",
-            errors={
-                "json": {
-                    "effective_from": [
-                        f"Must not be before {in_force.effective_from.isoformat()}, when the "
-                        "version in force took effect."
-                    ]
-                }
-            },
-        )
-    clash = db.session.scalar(
-        select(BusinessCalendar.id).where(BusinessCalendar.effective_from == effective_from)
-    )
-    if clash is not None:
-        raise Conflict(f"A calendar version already takes effect at {effective_from.isoformat()}.")
-    version = BusinessCalendar(
-        effective_from=effective_from,
-        time_zone=calendar_in.get("time_zone") or tenant.time_zone,
-        weekly_hours=_weekly_hours(calendar_in["weekly_hours"]),
-        holiday_country=calendar_in.get("holiday_country"),
-        holiday_subdivision=calendar_in.get("holiday_subdivision"),
-        closures=sorted({_iso_date(d) for d in calendar_in.get("closures") or ()}),
-    )
-    # The engine must be able to count with it; the schema has checked this already.
-    business_time.Calendar.from_version(version)
-    db.session.add(version)
-    db.session.flush()
-    _timelines().pop(tenant.id, None)
-    tenants_service.record_audit(
-        actor=actor,
-        action="calendar.version_created",
-        target_type="business_calendar",
-        target_id=version.id,
-        tenant_id=tenant.id,
-        details={"effective_from": effective_from.isoformat()},
-    )
-    return version
-
-
-def calendar_in_force(*, at: datetime | None = None, for_update: bool = False):
-    """Return the version in force at `at` (default now), or None when there is no calendar.
-
-    Before the first version took effect, the first version counts (see app.sla.calendar).
-    With `for_update`, concurrent calendar changes of the tenant wait for this transaction.
-    """
-    if for_update:
-        _lock_tenant()
-    at = at or utcnow()
-    version = db.session.scalar(
-        select(BusinessCalendar)
-        .where(BusinessCalendar.effective_from <= at)
-        .order_by(BusinessCalendar.effective_from.desc())
-        .limit(1)
-    )
-    if version is None:
-        version = db.session.scalar(
-            select(BusinessCalendar).order_by(BusinessCalendar.effective_from).limit(1)
-        )
-    return version
-
-
-def list_calendar_versions() -> Select:
-    """Select every calendar version of the tenant in scope, newest first."""
-    return select(BusinessCalendar).order_by(
-        BusinessCalendar.effective_from.desc(), BusinessCalendar.id
-    )
-
-
-def timeline() -> business_time.CalendarTimeline:
-    """Return the tenant's calendar versions as one timeline; NotFound when it has none."""
-    found = timeline_for(tenant_id=current_tenant_id())
-    if found is None:
-        raise NotFound("This client firm has no business calendar yet.")
-    return found
-
-
-def timeline_for(*, tenant_id: uuid.UUID) -> business_time.CalendarTimeline | None:
-    """Return a tenant's calendar timeline (None without a calendar), read once per request."""
-    cached = _schedule_for(tenant_id)
-    return cached.schedule if cached is not None else None
-
-
-def _schedule_for(tenant_id: uuid.UUID) -> clock_rules.CachedSchedule | None:
-    """A tenant's timeline for the SLA engine, read from the database once per request (or CLI
-    unit of work) and kept on `flask.g` with the open time already worked out; adding a
-    calendar version through this module forgets it."""
-    cache = _timelines()
-    if tenant_id not in cache:
-        versions = db.session.scalars(
-            select(BusinessCalendar)
-            .where(BusinessCalendar.tenant_id == tenant_id)
-            .order_by(BusinessCalendar.effective_from)
-        ).all()
-        cache[tenant_id] = (
-            clock_rules.CachedSchedule(business_time.CalendarTimeline.from_versions(versions))
-            if versions
-            else None
-        )
-    return cache[tenant_id]
-
-
-def _timelines() -> dict:
-    if not has_app_context():
-        return {}
-    if "sla_timelines" not in g:
-        g.sla_timelines = {}
-    return g.sla_timelines
-
-
-def business_seconds_between(*, start: datetime, end: datetime) -> int:
-    """Return the tenant's business seconds from `start` to `end`."""
-    return business_time.business_seconds_between(timeline(), start, end)
-
-
-def add_business_seconds(*, start: datetime, seconds: int) -> datetime:
-    """Return the instant `seconds` business seconds after `start` (ValueError if never)."""
-    return business_time.add_business_seconds(timeline(), start, seconds)
-
-
-def _weekly_hours(weekly_hours: dict) -> dict:
-    # All seven days, closed ones as [], each day's windows in order of opening.
-    return {
-        day: sorted(
-            ({"start": w["start"], "end": w["end"]} for w in weekly_hours.get(day) or ()),
-            key=lambda w: (w["start"], w["end"]),
-        )
-        for day in business_time.WEEKDAYS
-    }
-
-
-def _iso_date(value: date | str) -> str:
-    return (value if isinstance(value, date) else date.fromisoformat(value)).isoformat()
-
-
-def _lock_tenant() -> None:
-    # Serialises changes to one tenant's calendar and default policy (check, then write).
-    db.session.execute(select(Tenant.id).where(Tenant.id == current_tenant_id()).with_for_update())
-
-
-# --- SLA policies ----------------------------------------------------------------------------
-
-
-def default_policy_in() -> dict:
-    """Return a sensible policy for a firm that gave none (trade defaults, business time).
-
-    Per priority: voice and chat answered within 20 s (80% of them); async channels first
-    responded to within 30 min (urgent) to 8 h (low); resolution within 4 business hours
-    (urgent) to 5 business days (low).
-    """
-    first_response = {"urgent": 1800, "high": _HOUR, "normal": 4 * _HOUR, "low": 8 * _HOUR}
-    resolution = {
-        "urgent": 4 * _HOUR,
-        "high": _BUSINESS_DAY,
-        "normal": 3 * _BUSINESS_DAY,
-        "low": 5 * _BUSINESS_DAY,
-    }
-    targets = []
-    for priority in PRIORITIES:
-        targets.append(
-            _target(
-                priority,
-                first_response_seconds=first_response[priority],
-                resolution_seconds=resolution[priority],
-            )
-        )
-        for channel in ("voice", "chat"):
-            targets.append(
-                _target(
-                    priority,
-                    channel=channel,
-                    answer_threshold_seconds=20,
-                    resolution_seconds=resolution[priority],
-                )
-            )
-    return {
-        "name": "Standard",
-        "is_default": True,
-        "targets": targets,
-        "service_level_target_bps": 8000,
-        "pause_on_escalated": False,
-        "at_risk_bps": 8000,
-        "abandon_treatment": "exclude_short",
-        "short_abandon_seconds": 5,
-        "fcr_window_days": 7,
-    }
-
-
-def list_policies() -> Select:
-    """Select the SLA policies of the tenant in scope, the default first, then by name."""
-    return select(SlaPolicy).order_by(SlaPolicy.is_default.desc(), SlaPolicy.name, SlaPolicy.id)
-
-
-def get_policy(*, policy_id: uuid.UUID) -> SlaPolicy | None:
-    """Return one SLA policy of the tenant in scope."""
-    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.id == policy_id))
-
-
-def create_policy(*, policy_in: dict, actor) -> SlaPolicy:
-    """Create an SLA policy; the firm's first one, or one marked default, becomes the default."""
-    policy_in = dict(policy_in)
-    _lock_tenant()
-    _check_name_free(policy_in["name"])
-    has_default = db.session.scalar(select(SlaPolicy.id).where(SlaPolicy.is_default)) is not None
-    policy_in["is_default"] = policy_in.get("is_default", False) or not has_default
-    policy_in["targets"] = [_clean_target(t) for t in policy_in["targets"]]
-    policy = SlaPolicy(**policy_in)
-    db.session.add(policy)
-    db.session.flush()
-    tenants_service.record_audit(
-        actor=actor,
-        action="sla_policy.created",
-        target_type="sla_policy",
-        target_id=policy.id,
-        tenant_id=policy.tenant_id,
-        details={"name": policy.name, "is_default": policy.is_default},
-    )
-    if policy.is_default:
-        _undefault_others(policy, actor=actor)
-    return policy
-
-
-def update_policy(*, policy: SlaPolicy, policy_in: dict, actor) -> SlaPolicy:
-    """Change an SLA policy; making it the default un-defaults the previous one."""
-    policy_in = dict(policy_in)
-    if "targets" in policy_in:
-        policy_in["targets"] = [_clean_target(t) for t in policy_in["targets"]]
-    if policy_in.get("is_default") is False and policy.is_default:
-        raise Unprocessable(
-            "A client firm always has one default SLA policy.",
-            errors={"json": {"is_default": ["Make another policy the default instead."]}},
-        )
-    if policy_in.get("is_default"):
-        _lock_tenant()
-    if "name" in policy_in and policy_in["name"] != policy.name:
-        _check_name_free(policy_in["name"])
-    changed = {k: v for k, v in policy_in.items() if getattr(policy, k) != v}
-    for key, value in changed.items():
-        setattr(policy, key, value)
-    if changed:
-        db.session.flush()
-        tenants_service.record_audit(
-            actor=actor,
-            action="sla_policy.updated",
-            target_type="sla_policy",
-            target_id=policy.id,
-            tenant_id=policy.tenant_id,
-            details={"changed": sorted(changed)},
-        )
-        if changed.get("is_default"):
-            _undefault_others(policy, actor=actor)
-    return policy
-
-
-def _undefault_others(policy: SlaPolicy, *, actor) -> None:
-    others = db.session.scalars(
-        select(SlaPolicy).where(SlaPolicy.is_default, SlaPolicy.id != policy.id)
-    ).all()
-    for other in others:
-        other.is_default = False
-        tenants_service.record_audit(
-            actor=actor,
-            action="sla_policy.updated",
-            target_type="sla_policy",
-            target_id=other.id,
-            tenant_id=other.tenant_id,
-            details={"changed": ["is_default"], "default_now": str(policy.id)},
-        )
-    db.session.flush()
-
-
-def _check_name_free(name: str) -> None:
-    if db.session.scalar(select(SlaPolicy.id).where(SlaPolicy.name == name)) is not None:
-        raise Conflict(f"An SLA policy named {name!r} already exists.")
-
-
-def _target(priority: str, **values) -> dict:
-    return _clean_target({"priority": priority, **values})
-
-
-def _clean_target(target: dict) -> dict:
-    # Every key present, absent ones as null, so stored targets all have one shape.
-    return {
-        "priority": target["priority"],
-        "channel": target.get("channel"),
-        "category": target.get("category"),
-        "first_response_seconds": target.get("first_response_seconds"),
-        "answer_threshold_seconds": target.get("answer_threshold_seconds"),
-        "resolution_seconds": target.get("resolution_seconds"),
-    }
-
-
-# --- the SLA engine: each contact's clocks ---------------------------------------------------
 
 # Entering these statuses pauses a contact's running clocks (escalated only where the policy
 # says so); leaving them resumes the paused ones.
@@ -364,11 +37,6 @@ PAUSING_STATUSES = ("waiting_customer", "escalated")
 FINISHED_STATUSES = ("resolved", "closed", "abandoned")
 _EVENT_ACTIONS = {"at_risk": "sla_at_risk", "breached": "sla_breached"}
 _WEBHOOK_TYPES = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
-
-
-def default_policy() -> SlaPolicy | None:
-    """Return the default SLA policy of the tenant in scope (None: its contacts get no clocks)."""
-    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default).limit(1))
 
 
 @dataclass
@@ -388,12 +56,12 @@ def plan_clocks(*, contact: Contact, queue: Queue, now: datetime) -> PlannedCloc
     or a business calendar, the contact gets no clocks. Sets the contact's SLA fields (and its
     id), so that storing it takes one INSERT; `start_clocks` stores the clocks afterwards.
     """
-    policy = default_policy()
+    policy = policies.default_policy()
     target = _target_of(policy, contact)
     contact.answer_threshold_seconds = clock_rules.answer_threshold(
         target, channel=contact.channel, queue_threshold=queue.answer_threshold_seconds
     )
-    schedule = _schedule_for(current_tenant_id())
+    schedule = schedule_for(current_tenant_id())
     if contact.id is None:
         contact.id = uuid.uuid4()
     clocks: list[SlaClock] = []
@@ -434,8 +102,8 @@ def plan_historical_clocks(
     The calendar and the policy are read once for the whole batch.
     """
     tenant_id = current_tenant_id()
-    policy = default_policy()
-    schedule = _schedule_for(tenant_id)
+    policy = policies.default_policy()
+    schedule = schedule_for(tenant_id)
     bps = _at_risk_bps(policy)
     every: list[SlaClock] = []
     for contact in contacts:
@@ -475,7 +143,7 @@ def apply_action(*, contact: Contact, action: str, to_status: str, at: datetime)
     clocks and leaving it resumes them.
     """
     clocks = _clocks_of(contact)
-    schedule = _schedule_for(contact.tenant_id) if clocks else None
+    schedule = schedule_for(contact.tenant_id) if clocks else None
     if schedule is None:
         return
     policy = _policy_of(clocks)
@@ -509,7 +177,7 @@ def apply_action(*, contact: Contact, action: str, to_status: str, at: datetime)
 def sla_of(*, contact: Contact, now: datetime) -> dict:
     """Return a contact's SLA as of `now`: its state, nearest deadline and every clock, live."""
     clocks = _clocks_of(contact)
-    schedule = _schedule_for(contact.tenant_id)
+    schedule = schedule_for(contact.tenant_id)
     readings = []
     if schedule is not None:
         readings = [clock_rules.reading(c, schedule=schedule, now=now) for c in clocks]
@@ -579,7 +247,7 @@ def describe_at_risk(*, contacts: list[Contact], now: datetime) -> list[dict]:
         clocks[clock.contact_id].append(clock)
     items = []
     for contact in contacts:
-        schedule = _schedule_for(contact.tenant_id)
+        schedule = schedule_for(contact.tenant_id)
         if schedule is None:
             continue
         readings = [clock_rules.reading(c, schedule=schedule, now=now) for c in clocks[contact.id]]

@@ -3,8 +3,8 @@
 Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
 (`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
 which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
-Services never commit. May import: app.db, app.errors, app.webhooks (models, destinations: the
-URL rules), tenants (scoping, audit).
+Services never commit. May import: app.db, app.errors, app.leases and app.retry (the worker's
+leases and retries), app.webhooks (models, destinations: the URL rules), tenants (scoping, audit).
 """
 
 from __future__ import annotations
@@ -16,20 +16,21 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import requests
 from flask import current_app
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from app import leases
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
-from app.retry import backoff_seconds as exponential_backoff
+from app.retry import Retries
 from app.webhooks import destinations
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from tenants.scoping import current_tenant_id, tenant_scope, unscoped
+from tenants.scoping import current_tenant_id, tenant_scope
 from tenants.service import Actor, record_audit
 
 # Not subscribable: sent only to the endpoint a client admin pings.
@@ -358,6 +359,8 @@ def body_of(delivery: WebhookDelivery) -> bytes:
 class Claim:
     """A delivery leased to this worker: everything needed to send it, outside a transaction."""
 
+    # The outcome is recorded only if nobody re-leased the delivery meanwhile.
+    lease: leases.Lease
     delivery_id: uuid.UUID
     tenant_id: uuid.UUID
     event_id: uuid.UUID
@@ -365,9 +368,6 @@ class Claim:
     url: str
     secret: str
     body: bytes
-    attempt: int
-    # Also the lease's token: the outcome is recorded only if nobody re-leased meanwhile.
-    locked_until: datetime
 
 
 @dataclass(frozen=True)
@@ -389,68 +389,56 @@ def lease_seconds() -> float:
     return float(current_app.config["WEBHOOK_TIMEOUT_SECONDS"]) * 2 + LEASE_MARGIN_SECONDS
 
 
+def retry_policy() -> Retries:
+    """How failed deliveries wait (backoff) and when they are given up (webhook settings)."""
+    config = current_app.config
+    return Retries(
+        base=float(config["WEBHOOK_BACKOFF_BASE_SECONDS"]),
+        cap=float(config["WEBHOOK_BACKOFF_MAX_SECONDS"]),
+        max_attempts=int(config["WEBHOOK_MAX_ATTEMPTS"]),
+    )
+
+
 def claim_next(*, now: datetime | None = None) -> tuple[Claim | None, int]:
-    """Lease the next due pending delivery of any tenant to this worker; return it (or None)
-    and how many deliveries were given up on the way (endpoint inactive, attempts spent).
+    """Lease the next due pending delivery of any tenant to this worker (app.leases); return it
+    (or None) and how many deliveries were given up on the way (endpoint inactive, attempts
+    spent).
 
     Call in a transaction of its own and commit before sending: the lease is what keeps other
     workers off the delivery while the request is under way.
     """
-    now = now or utcnow()
-    max_attempts = int(current_app.config["WEBHOOK_MAX_ATTEMPTS"])
-    given_up = 0
-    while True:
-        # The worker serves every tenant: the due deliveries are found across all of them,
-        # then each is changed in its own tenant's scope.
-        with unscoped():
-            delivery = db.session.scalar(
-                select(WebhookDelivery)
-                .where(
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                    or_(
-                        WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now
-                    ),
-                )
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                .limit(1)
-                .with_for_update(skip_locked=True, of=WebhookDelivery)
-            )
-        if delivery is None:
-            return None, given_up
-        with tenant_scope(delivery.tenant_id):
-            endpoint = db.session.scalar(
-                select(WebhookEndpoint).where(WebhookEndpoint.id == delivery.endpoint_id)
-            )
-            if endpoint is None or not endpoint.is_active:
-                _give_up(delivery, "The endpoint is inactive; the delivery was not sent.")
-                given_up += 1
-                continue
-            if delivery.attempts >= max_attempts:
-                # The worker of the last attempt stopped before recording its outcome.
-                _give_up(delivery, f"Gave up after {delivery.attempts} attempts.")
-                given_up += 1
-                continue
-            delivery.attempts += 1
-            delivery.locked_until = now + timedelta(seconds=lease_seconds())
-            claim = Claim(
-                delivery_id=delivery.id,
-                tenant_id=delivery.tenant_id,
-                event_id=delivery.event_id,
-                event_type=delivery.event_type,
-                url=endpoint.url,
-                secret=endpoint.secret,
-                body=body_of(delivery),
-                attempt=delivery.attempts,
-                locked_until=delivery.locked_until,
-            )
-        return claim, given_up
+    delivery, given_up = leases.lease_next(
+        WebhookDelivery,
+        now=now or utcnow(),
+        seconds=lease_seconds(),
+        retries=retry_policy(),
+        refuse=_unsendable,
+    )
+    if delivery is None:
+        return None, given_up
+    with tenant_scope(delivery.tenant_id):
+        # Usually no query: _unsendable has just loaded it.
+        endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id)
+        claim = Claim(
+            lease=leases.Lease.of(delivery),
+            delivery_id=delivery.id,
+            tenant_id=delivery.tenant_id,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            url=endpoint.url,
+            secret=endpoint.secret,
+            body=body_of(delivery),
+        )
+    return claim, given_up
 
 
-def _give_up(delivery: WebhookDelivery, reason: str) -> None:
-    delivery.status = "dead"
-    delivery.locked_until = None
-    delivery.last_error = reason
+def _unsendable(delivery: WebhookDelivery) -> str | None:
+    endpoint = db.session.scalar(
+        select(WebhookEndpoint).where(WebhookEndpoint.id == delivery.endpoint_id)
+    )
+    if endpoint is None or not endpoint.is_active:
+        return "The endpoint is inactive; the delivery was not sent."
+    return None
 
 
 def send(claim: Claim, *, now: datetime | None = None) -> Outcome:
@@ -517,13 +505,10 @@ def record(*, claim: Claim, outcome: Outcome, now: datetime | None = None) -> st
     """Log an attempt and settle the delivery: delivered, retried later, or dead; return
     which ("delivered", "retrying", "dead", or "gone" when it was deleted or re-leased)."""
     now = now or outcome.attempted_at
-    config = current_app.config
     with tenant_scope(claim.tenant_id):
-        delivery = db.session.scalar(
-            select(WebhookDelivery).where(WebhookDelivery.id == claim.delivery_id).with_for_update()
-        )
+        delivery = leases.relock(claim.lease)
         if delivery is None:  # the endpoint was deleted while the request was under way
-            return "gone"
+            return leases.LEASE_LOST
         db.session.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
@@ -533,34 +518,14 @@ def record(*, claim: Claim, outcome: Outcome, now: datetime | None = None) -> st
                 duration_ms=outcome.duration_ms,
             )
         )
-        if (
-            delivery.status != "pending"
-            or delivery.attempts != claim.attempt
-            or delivery.locked_until != claim.locked_until
-        ):
+        if not leases.holds(delivery, claim.lease):
             # The lease ran out and another worker took the delivery over: its outcome rules.
-            return "gone"
-        delivery.locked_until = None
+            return leases.LEASE_LOST
         delivery.last_attempt_at = outcome.attempted_at
         delivery.last_status_code = outcome.status_code
         delivery.last_error = outcome.error
         if outcome.ok:
-            delivery.status = "delivered"
+            leases.finish(delivery, status="delivered")
             delivery.delivered_at = now
             return "delivered"
-        if delivery.attempts >= int(config["WEBHOOK_MAX_ATTEMPTS"]):
-            delivery.status = "dead"
-            return "dead"
-        delivery.next_attempt_at = now + timedelta(seconds=backoff_seconds(delivery.attempts))
-        return "retrying"
-
-
-def backoff_seconds(attempts: int, *, rand: float | None = None) -> float:
-    """Seconds to wait after the `attempts`-th failed delivery (app.retry, webhook settings)."""
-    config = current_app.config
-    return exponential_backoff(
-        attempts,
-        base=float(config["WEBHOOK_BACKOFF_BASE_SECONDS"]),
-        cap=float(config["WEBHOOK_BACKOFF_MAX_SECONDS"]),
-        rand=rand,
-    )
+        return leases.retry_later(delivery, now=now, retries=retry_policy())

@@ -1,0 +1,78 @@
+"""What the agents services share: an agent's row lock, the scope of reads that span client
+firms, the tenants an agent reaches, the check that queues are usable, and small id helpers.
+
+May import: app.db, app.errors, app.agents.models, app.queues.models, tenants (models,
+scoping); no other agents module (they all import this one).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
+
+from sqlalchemy import select
+
+from app.agents.models import Agent, Assignment
+from app.db import db
+from app.errors import Conflict
+from app.queues.models import Queue
+from tenants.models import Tenant
+from tenants.scoping import tenants_scope, unscoped
+
+
+def reading(tenant_ids: Collection[uuid.UUID] | None) -> AbstractContextManager:
+    """Scope reads to these tenants; None stands for a BPO admin, who sees every client firm."""
+    if tenant_ids is None:
+        # A BPO admin oversees every client firm: there is no tenant to narrow to.
+        return unscoped()
+    return tenants_scope(tenant_ids)
+
+
+def assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """Return the tenants whose queues the agent is assigned to."""
+    # The tenants an agent reaches are whatever its assignments say: the same read the auth
+    # layer makes to give an agent its roles (app.auth.principal.principal_for_user).
+    with unscoped():
+        return frozenset(
+            db.session.scalars(
+                select(Assignment.tenant_id).where(Assignment.agent_id == agent_id).distinct()
+            )
+        )
+
+
+def tenant_brief(tenant: Tenant) -> dict:
+    return {"id": tenant.id, "name": tenant.name, "status": tenant.status}
+
+
+def ids(values: Iterable[object]) -> list[str]:
+    return [str(v) for v in values]
+
+
+def uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    # Queue ids are kept as strings in JSON columns; comparisons with id columns need UUIDs.
+    return sorted(uuid.UUID(v) for v in values)
+
+
+def lock(agent: Agent) -> Agent:
+    """Take the agent's row lock and read it afresh, so that concurrent changes of one agent
+    (switches, assignments, claims) apply one after the other."""
+    return db.session.scalars(
+        select(Agent)
+        .where(Agent.id == agent.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def refuse_unusable(queues: Iterable[Queue], verb: str) -> None:
+    """Raise Conflict naming queues that are deactivated or whose client firm is not active."""
+    reasons = []
+    for queue in queues:
+        tenant = db.session.get(Tenant, queue.tenant_id)
+        if tenant.status != "active":
+            reasons.append(f"{queue.name} ({queue.id}): {tenant.name} is {tenant.status}")
+        elif not queue.is_active:
+            reasons.append(f"{queue.name} ({queue.id}): the queue is deactivated")
+    if reasons:
+        raise Conflict(f"These queues cannot be {verb} now: {'; '.join(reasons)}.")
