@@ -1,11 +1,13 @@
 """The background worker: delivers what waits in the database (domain events to their
 consumers, webhook deliveries, invoices to push to Stripe).
 
-A thin loop over jobs. Each job drains what is due now through `drain`, one unit of work at a
-time: lease it, commit, do it, record how it went, commit. The loop owns the transactions of
-these steps (the services never commit), stops between units when asked, and returns counts for
-the pass's one-line summary. Another job is a service's `claim_next` and a unit's work, and one
-more entry in `JOBS`.
+A thin loop over jobs. The first hands the domain events recorded since the last pass to their
+consumers (`CONSUMERS`; a batch per transaction, the consumer's position with it), so what they
+queue is delivered in the same pass. Each other job drains what is due now through `drain`,
+one unit of work at a time: lease it, commit, do it, record how it went, commit. The loop owns
+the transactions of these steps (the services never commit), stops between units when asked,
+and returns counts for the pass's one-line summary. Another job is a service's `claim_next` and
+a unit's work, and one more entry in `JOBS`.
 
 Several workers may run at once (one per pod): every unit is leased to one worker with
 `FOR UPDATE SKIP LOCKED` and a `locked_until` lease (app/leases.py), so none is done twice and
