@@ -69,7 +69,6 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.options["security"] = [{"bearerAuth": []}, {"oauth2": []}]
-    events_catalogue.document(api.spec)
     protected = set()
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
@@ -78,6 +77,8 @@ def init_app(app: Flask) -> None:
     api.errors_plugin.protected = False
     api.register_blueprint(stripe_webhook_blp)
     api.errors_plugin.protected = True
+    # After the blueprints: the event catalogue is the document's last section.
+    events_catalogue.document(api.spec)
 
     @app.before_request
     def _authenticate():

@@ -219,7 +219,9 @@ def document(spec) -> None:
     rows = []
     for event in EVENT_TYPES:
         if event.component not in spec.components.schemas:  # one payload serves several events
-            spec.components.schema(event.component, schema=event.payload)
+            # Read-only: what we send, so no input rules (the window of instants) apply.
+            fields_ = tuple(event.payload().fields)
+            spec.components.schema(event.component, schema=event.payload(dump_only=fields_))
         ref = f"[{event.component}](#/components/schemas/{event.component})"
         rows.append(f"| `{event.name}` | {event.when} | {ref} |")
     spec.tag({"name": TAG, "description": _INTRO + "\n".join(rows)})
