@@ -18,6 +18,10 @@ WORKING_PRESENCES = ("available", "busy")
 AGENT_EVENT_KINDS = ("presence", "active_queues", "assignments")
 
 
+# Contacts of a channel an agent holds at once when its profile names no figure for it.
+DEFAULT_CONCURRENCY = 1
+
+
 class Agent(UUIDPrimaryKey, Timestamps, Base):
     """A BPO user's agent profile. Belongs to the BPO, not to any tenant."""
 
@@ -28,7 +32,8 @@ class Agent(UUIDPrimaryKey, Timestamps, Base):
     )
     skills: Mapped[list[dict]] = mapped_column(JSONType, default=list)  # [{name, level 1-5}]
     channels: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    concurrency: Mapped[dict] = mapped_column(JSONType, default=dict)  # {"chat": 3, ...}
+    # {"chat": 3, ...}; a channel left out takes DEFAULT_CONCURRENCY.
+    concurrency: Mapped[dict] = mapped_column(JSONType, default=dict)
     languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
     presence: Mapped[str] = mapped_column(str_enum(*PRESENCES, name="presence"), default="offline")
     presence_since: Mapped[datetime] = mapped_column(default=utcnow)

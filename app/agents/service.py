@@ -21,7 +21,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from app.agents import presence
 from app.agents.common import ids, lock, uuids
-from app.agents.models import Agent, Assignment
+from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
 from app.agents.schemas import concurrency_errors
 from app.db import db, utcnow
 from app.errors import Unprocessable
@@ -30,8 +30,6 @@ from tenants import service as tenants_service
 from tenants.models import User
 from tenants.scoping import tenants_scope, unscoped
 from tenants.service import Actor, record_audit
-
-DEFAULT_CONCURRENCY = 1
 
 
 def get(*, agent_id: uuid.UUID) -> Agent | None:

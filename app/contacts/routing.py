@@ -48,7 +48,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
 from app.agents import common as agents_common
-from app.agents.models import Agent, Assignment
+from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
 from app.contacts import events as contact_log
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent
@@ -64,7 +64,6 @@ from tenants.service import Actor
 WAITING_STATUSES = ("queued", "reopened")
 # What an agent holds: each counts against its concurrency for the contact's channel.
 HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
-DEFAULT_CONCURRENCY = 1
 # A deadline this close (or passed) puts a firm's work at risk even where the policy's at-risk
 # margin is thinner (a 20 s answer target is at risk 4 s before it runs out).
 AT_RISK_WITHIN = timedelta(minutes=10)

@@ -85,9 +85,6 @@ def list_events(*, contact: Contact) -> Select:
 
 # --- contacts: lifecycle ---------------------------------------------------------------------
 
-# Who, besides the BPO's staff, may report an action: the end customer's side of the story.
-REPORTED_ACTIONS = frozenset({"abandon", "reopen", "csat"})
-
 
 def act(
     *,

@@ -14,11 +14,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from app.agents.models import Agent, Assignment
+from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
 from app.db import db
 from app.queues.models import Queue
-
-DEFAULT_CONCURRENCY = 1
 
 
 def warnings(*, queues: Iterable[Queue]) -> list[dict]:
