@@ -11,6 +11,7 @@ from app.api_base import Api
 from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.contacts.routes import contacts_blp, departments_blp
+from app.events import catalogue as events_catalogue
 from app.onboarding.routes import onboarding_blp
 from app.queues.routes import briefings_blp, queues_blp
 from app.reports.routes import portfolio_blp, reports_blp
@@ -76,6 +77,8 @@ def init_app(app: Flask) -> None:
     api.errors_plugin.protected = False
     api.register_blueprint(stripe_webhook_blp)
     api.errors_plugin.protected = True
+    # After the blueprints: the event catalogue is the document's last section.
+    events_catalogue.document(api.spec)
 
     @app.before_request
     def _authenticate():

@@ -329,8 +329,8 @@ def _scan_every(seconds: float, batch_size: int) -> None:
 @click.option("--once", is_flag=True, help="Do what is due now, then exit (CronJobs, tests).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def worker(once: bool, interval: float) -> None:
-    """Deliver what waits in the background: webhook deliveries (retried with backoff) and
-    closed invoices to push to Stripe.
+    """Deliver what waits in the background: new domain events to their consumers, webhook
+    deliveries (retried with backoff) and closed invoices to push to Stripe.
 
     Safe to run in several processes at once: each delivery and each push is leased to one
     worker. With SWITCHBOARD_WORKER_HEARTBEAT_FILE set, that file is touched at start and after

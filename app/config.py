@@ -71,6 +71,12 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
     "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
+    # Domain events (app/events). A worker pass first waits up to this many seconds for the
+    # transactions still open when it starts to end, so the events committed before it are
+    # handed on in this pass rather than the next (app/events/service.py says why it must).
+    "EVENTS_SETTLE_SECONDS": 2.0,
+    # Check every recorded event's payload against the catalogue's schema (tests turn it on).
+    "EVENTS_CHECK_PAYLOADS": False,
     # Demo only: `flask demo seed` gives each demo firm an endpoint at <this>/<firm slug>, and
     # `flask demo receiver` listens there (`make run` sets both). None: the demo has no endpoint.
     "DEMO_WEBHOOK_URL": None,

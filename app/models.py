@@ -5,6 +5,7 @@ from app.agents import models as agent_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
 from app.contacts import models as contact_models  # noqa: F401
 from app.db import Base
+from app.events import models as event_models  # noqa: F401
 from app.queues import models as queue_models  # noqa: F401
 from app.sla import models as sla_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401

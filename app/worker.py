@@ -1,11 +1,13 @@
-"""The background worker: delivers what waits in the database (webhook deliveries, invoices
-to push to Stripe).
+"""The background worker: delivers what waits in the database (domain events to their
+consumers, webhook deliveries, invoices to push to Stripe).
 
-A thin loop over jobs. Each job drains what is due now through `drain`, one unit of work at a
-time: lease it, commit, do it, record how it went, commit. The loop owns the transactions of
-these steps (the services never commit), stops between units when asked, and returns counts for
-the pass's one-line summary. Another job is a service's `claim_next` and a unit's work, and one
-more entry in `JOBS`.
+A thin loop over jobs. The first hands the domain events recorded since the last pass to their
+consumers (`CONSUMERS`; a batch per transaction, the consumer's position with it), so what they
+queue is delivered in the same pass. Each other job drains what is due now through `drain`,
+one unit of work at a time: lease it, commit, do it, record how it went, commit. The loop owns
+the transactions of these steps (the services never commit), stops between units when asked,
+and returns counts for the pass's one-line summary. Another job is a service's `claim_next` and
+a unit's work, and one more entry in `JOBS`.
 
 Several workers may run at once (one per pod): every unit is leased to one worker with
 `FOR UPDATE SKIP LOCKED` and a `locked_until` lease (app/leases.py), so none is done twice and
@@ -19,12 +21,17 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
+
 from app.db import db, utcnow
+from app.events import service as events_service
+from app.webhooks import consumer as webhooks_consumer
 from app.webhooks import service as webhooks_service
 from billing import stripe_sync
 
@@ -33,6 +40,56 @@ log = logging.getLogger(__name__)
 
 def _no_beat() -> None:
     pass
+
+
+# name, handle(event): every consumer of the domain events, each with its own position in
+# the log (app/events/service.py). The live views are one more line.
+CONSUMERS: tuple[tuple[str, Callable[..., None]], ...] = (("webhooks", webhooks_consumer.handle),)
+
+
+def dispatch_events(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
+    """Hand each consumer the domain events recorded since its position, a batch per
+    transaction; count them per consumer (nothing to say when there were none)."""
+    _settle(stop)
+    counts = {}
+    for name, handle in CONSUMERS:
+        handled = 0
+        while not stop.is_set():
+            beat()
+            # The consumer's work and its new position commit together; a crash before the
+            # commit leaves both as they were, to be done again by the next pass.
+            try:
+                batch = events_service.consume(consumer=name, handle=handle)
+                db.session.commit()
+            except Exception:
+                # Its batch waits for the next pass (skipping an event would lose it); the
+                # other consumers and the deliveries already queued go on meanwhile.
+                db.session.rollback()
+                log.exception("events consumer %s failed", name)
+                counts["failed"] = counts.get("failed", 0) + 1
+                break
+            if not batch:  # done, or another worker is running this consumer
+                break
+            handled += batch
+        if handled:
+            counts[f"to {name}"] = handled
+    return counts
+
+
+def _settle(stop: threading.Event) -> None:
+    """Wait (briefly) until the transactions older than the newest committed event have
+    ended: only then may its events be read in order (app/events/service.py)."""
+    newest = events_service.newest_tx()
+    deadline = time.monotonic() + float(current_app.config["EVENTS_SETTLE_SECONDS"])
+    while newest is not None and not stop.is_set():
+        settled = events_service.horizon() > newest
+        db.session.rollback()  # no transaction stays open while we wait
+        if settled or time.monotonic() >= deadline:
+            return
+        stop.wait(0.02)
+    db.session.rollback()
 
 
 def deliver_webhooks(
@@ -115,7 +172,9 @@ def drain(
 
 
 # name, job(stop=, now=, beat=) -> counts
+# Events first: what they queue is delivered in the same pass.
 JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
+    ("events", dispatch_events),
     ("webhooks", deliver_webhooks),
     ("stripe", push_invoices),
 )

@@ -4,7 +4,7 @@ closing (freezing) a month's invoices as `billing.rating` rates them.
 A rate card is never edited: a new price list is a new version, so the version in force when
 a contact was handled keeps pricing it (SPEC section 8). Services take keyword arguments,
 return ORM objects (or a select to paginate) and never commit; they act on the tenant in scope.
-May import: app.db, app.errors, app.reports.sla, billing.models, billing.rating, tenants
+May import: app.db, app.errors, app.reports.sla, billing (models, rating, events), tenants
 (models, scoping, audit).
 """
 
@@ -22,6 +22,7 @@ from app import inputs
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.reports import sla as sla_reports
+from billing import events as invoice_events
 from billing import rating
 from billing.models import (
     BillingAccount,
@@ -423,6 +424,7 @@ def close_tenant_period(
         tenant_id=tenant.id,
         details={"period": period, "usage_count": invoice.usage_count, "total": invoice.total},
     )
+    invoice_events.record(invoice, type="invoice.closed", at=now)
     return invoice, True
 
 

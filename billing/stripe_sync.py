@@ -8,8 +8,8 @@ same key, what Stripe did but we did not save (Stripe answers a replayed key wit
 answer, for about 24 hours). The worker's functions (`claim_next`, `push`, `record_failure`)
 reach across tenants and are orchestrated by app/worker.py, which owns their transactions;
 `handle_webhook` and `suspend_past_due` never commit. May import: app.db, app.errors,
-app.leases and app.retry (the worker's leases and retries), billing.models, tenants (models,
-scoping, service).
+app.leases and app.retry (the worker's leases and retries), billing (models, events), tenants
+(models, scoping, service).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app import leases
 from app.db import db, utcnow
 from app.errors import DomainError
 from app.retry import Retries
+from billing import events as invoice_events
 from billing.models import BillingAccount, Invoice, InvoiceLine, OutboxMessage, StripeEvent
 from tenants import service as tenants_service
 from tenants.models import Tenant
@@ -381,6 +382,7 @@ def _mark_paid(invoice: Invoice, *, now: datetime) -> str:
     invoice.status = "paid"
     invoice.paid_at = now
     _audit(invoice, "invoice.paid")
+    invoice_events.record(invoice, type="invoice.paid", at=now)
     db.session.flush()
     unpaid = db.session.scalar(
         select(func.count()).select_from(Invoice).where(Invoice.status == "payment_failed")
@@ -398,6 +400,7 @@ def _mark_payment_failed(invoice: Invoice, *, now: datetime) -> str:
     invoice.status = "payment_failed"
     invoice.payment_failed_at = now
     _audit(invoice, "invoice.payment_failed")
+    invoice_events.record(invoice, type="invoice.payment_failed", at=now)
     account = _billing_account(invoice.tenant_id)
     if account.past_due_since is None:
         account.past_due_since = now

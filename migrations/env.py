@@ -13,6 +13,8 @@ from app.models import metadata
 
 config = context.config
 
+APPEND_ONLY = ("audit_logs", "domain_events")
+
 
 def _url(key: str, env: str) -> str:
     return (
@@ -24,7 +26,7 @@ def _url(key: str, env: str) -> str:
 
 
 def _grant_app_role(connection) -> None:
-    """Let the app's role read and write rows, but not own tables or rewrite the audit log."""
+    """Let the app's role read and write rows, but not own tables nor rewrite append-only ones."""
     migrator = make_url(_url("database_url", "MIGRATION_DATABASE_URL")).username
     app_role = make_url(_url("app_database_url", "DATABASE_URL")).username
     if connection.dialect.name != "postgresql" or not app_role or app_role == migrator:
@@ -36,9 +38,12 @@ def _grant_app_role(connection) -> None:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
     ]
-    # The audit log is append-only for the application (absent after a downgrade to base).
-    if connection.exec_driver_sql("SELECT to_regclass('audit_logs')").scalar() is not None:
-        statements.append(f"REVOKE UPDATE, DELETE ON audit_logs FROM {role}")
+    # The audit log and the domain events are append-only for the application (each absent
+    # before its revision). Tenant deletion still removes a firm's events: the cascade from
+    # `tenants` runs as the table's owner.
+    for table in APPEND_ONLY:
+        if connection.exec_driver_sql(f"SELECT to_regclass('{table}')").scalar() is not None:
+            statements.append(f"REVOKE UPDATE, DELETE ON {table} FROM {role}")
     for statement in statements:
         connection.exec_driver_sql(statement)
 

@@ -168,6 +168,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from datetime import timedelta
 
     from app.agents.models import Agent, AgentTimeSegment, Assignment
+    from app.contacts import events as contact_log
     from app.contacts.models import Contact, ContactEvent, Department
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
@@ -240,6 +241,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["sla_clock"] = SlaClock(
                 contact_id=contact.id, kind="resolution", target_seconds=3600, started_at=now
             )
+            rows["domain_event"] = contact_log.created(contact, at=now)
             rows["webhook_endpoint"] = WebhookEndpoint(
                 url="https://hooks.example.test/sla", secret="s" * 32, event_types=["sla.breached"]
             )
@@ -282,6 +284,17 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             db.session.add_all([rows["invoice_line"], rows["outbox"]])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
+
+
+def dispatch_events(app) -> dict[str, int]:
+    """The worker's events job, once: what the services recorded reaches its consumers (the
+    webhook deliveries), as in every worker pass before webhooks are delivered."""
+    import threading
+
+    from app import worker
+
+    with app.app_context():
+        return worker.dispatch_events(stop=threading.Event())
 
 
 def _agent_user(app) -> User:

@@ -22,7 +22,7 @@ from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
-from tests.factories import Caller
+from tests.factories import Caller, dispatch_events
 from tests.http_helpers import assert_problem
 from tests.test_contacts_intake import contacts_url, create_contact, queue_of, staffed_agent
 
@@ -194,6 +194,7 @@ def test_a_contact_found_at_risk_or_breached_in_a_request_records_it_once(
         "sla_at_risk",
         "sla_breached",
     ]
+    dispatch_events(app)  # the worker's events job makes the deliveries
     with app.app_context(), tenant_scope(tenant.id):
         sent = db.session.scalars(select(WebhookDelivery.event_type)).all()
     assert sorted(sent) == ["sla.at_risk", "sla.breached"]

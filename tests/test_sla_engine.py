@@ -28,6 +28,7 @@ from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenants.scoping import tenant_scope
 from tenants.service import SYSTEM
+from tests.factories import dispatch_events
 
 MADRID = ZoneInfo("Europe/Madrid")
 HOUR = 3600
@@ -509,6 +510,9 @@ def sla_events(app, tenant, contact_id) -> list[tuple]:
 
 
 def deliveries(app, tenant) -> list[WebhookDelivery]:
+    """The firm's webhook deliveries, once the worker's events job has made them from the
+    SLA events recorded so far."""
+    dispatch_events(app)
     with app.app_context(), tenant_scope(tenant.id):
         return list(
             db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at))

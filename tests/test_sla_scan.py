@@ -23,6 +23,7 @@ from app.sla.models import SlaClock
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
+from tests.factories import dispatch_events
 from tests.test_sla_engine import (
     HOOK_EVENTS,
     contact_of,
@@ -172,6 +173,7 @@ def test_concurrent_scans_announce_each_transition_exactly_once(app, factory):
 
     assert not errors, errors
     assert not any(thread.is_alive() for thread in threads)
+    dispatch_events(app)  # the worker's events job makes the deliveries
     contacts = 2 * CONTACTS_PER_FIRM
     clocks = 2 * contacts  # first response and resolution
     assert (totals["at_risk"], totals["breached"]) == (clocks, clocks)
@@ -265,6 +267,7 @@ def test_a_breach_reaches_the_firms_receiver_with_its_fields_directly_under_data
     cid = intake(app, tenant, madrid(2025, 3, 10, 9, 0), external_id="ZD-9")
     # Found overdue at 13:30: at risk (12:12) and breached (13:00) in one tick.
     scan(app, madrid(2025, 3, 10, 13, 30))
+    dispatch_events(app)  # the worker's pass: events to deliveries, then delivering them
 
     assert deliver(app) == {"delivered": 2, "retrying": 0, "dead": 0}
 

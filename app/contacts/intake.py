@@ -4,8 +4,8 @@ customer's contacts.
 
 Services take keyword arguments, return ORM objects and never commit. The SLA engine
 (app.sla.service) plans each new contact's clocks. May import: app.db, app.errors, app.inputs,
-app.metrics, app.contacts (models, schemas, service: the history and the checks intake shares
-with the lifecycle actions), app.queues.models, app.sla.service, tenants (models, scoping,
+app.metrics, app.contacts (models, schemas, events, service: the history and the checks intake
+shares with the lifecycle actions), app.queues.models, app.sla.service, tenants (models, scoping,
 service); app.contacts.service imports nothing from here.
 """
 
@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import inputs
+from app.contacts import events as contact_log
 from app.contacts import service as contacts_service
 from app.contacts.models import PRIORITY_RANK, Contact
 from app.contacts.schemas import ContactImportRowSchema
@@ -138,6 +139,7 @@ def create(
         actor=actor,
         details={"queue_id": str(queue.id), "routed": contact_in.get("queue_id") is None},
     )
+    contact_log.created(contact, at=at)
     sla_service.start_clocks(contact=contact, planned=clocks, now=at)
     count_on_commit(
         db.session, CONTACTS_CREATED, channel=contact.channel, direction=contact.direction
@@ -228,6 +230,7 @@ def import_(*, rows: list[tuple[int, object]], tenant: Tenant, actor: Actor) -> 
             actor=actor,
             details={"received_at": contact.received_at.isoformat()},
         )
+    contact_log.imported(contacts, at=at)
     db.session.flush()
     return contacts
 

@@ -33,8 +33,8 @@ apply one after the other and never exceed its concurrency.
 
 Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
 (`tenant_scope`). Services never commit.
-May import: app.db, app.errors, app.contacts (models, lifecycle), app.agents (models, common),
-app.queues.models, app.sla (models, service), tenants (models, scoping, service).
+May import: app.db, app.errors, app.contacts (models, lifecycle, events), app.agents (models,
+common), app.queues.models, app.sla (models, service), tenants (models, scoping, service).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from app.agents import common as agents_common
 from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
+from app.contacts import events as contact_log
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
@@ -461,4 +462,5 @@ def _assign(*, contact: Contact, agent: Agent, actor: Actor, at: datetime) -> Co
                 agent_id=agent.id,
             )
         )
+        contact_log.acted(contact, action="assign", previous_status=move.from_status, at=at)
     return contact

@@ -5,9 +5,9 @@ Services take keyword arguments, return ORM objects (or a select to paginate) an
 They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
 app.contacts.intake, departments in app.contacts.departments.
-May import: app.db, app.errors, app.contacts (models, lifecycle, schemas), app.agents.models,
-app.queues.models, app.sla.service, billing.service (usage), tenants (models, scoping, service),
-app.metrics (counted on commit).
+May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events),
+app.agents.models, app.queues.models, app.sla.service, billing.service (usage), tenants (models,
+scoping, service), app.metrics (counted on commit).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Select, select
 
 from app.agents.models import Agent, Assignment
+from app.contacts import events as contact_log
 from app.contacts import lifecycle
 from app.contacts.models import Contact, ContactEvent, Department
 from app.contacts.schemas import claim_outcome_errors
@@ -145,6 +146,14 @@ def act(
         agent_id=extra.get("agent_id") or previous_agent_id or acting_agent_id,
         note=action_in.get("note"),
         details=details,
+    )
+    contact_log.acted(
+        contact,
+        action=action,
+        previous_status=from_status,
+        at=at,
+        previous_agent_id=previous_agent_id,
+        previous_queue_id=details.get("from_queue_id"),
     )
     return contact
 

@@ -5,8 +5,9 @@ Everything here acts on the tenant in scope (the request's, onboarding's `tenant
 scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
 commit: the request (or the CLI command) owns the transaction. The clock rules live in
 `app.sla.clocks`, the calendars in `app.sla.calendars`, the policies in `app.sla.policies`.
-May import: app.db, app.sla, app.contacts.models, app.queues.models, app.webhooks.service,
-tenants (models, scoping).
+The transitions are recorded as domain events (app.events), from which webhook deliveries and
+other consumers are made. May import: app.db, app.events.service, app.sla, app.contacts.models,
+app.queues.models, tenants (models, scoping).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from sqlalchemy import Select, and_, or_, select
 
 from app.contacts.models import Contact, ContactEvent
 from app.db import db
+from app.events import service as events_service
 from app.queues.models import Queue
 from app.sla import calendar as business_time
 from app.sla import clocks as clock_rules
 from app.sla import policies
 from app.sla.calendars import schedule_for
 from app.sla.models import SlaClock, SlaPolicy
-from app.webhooks import service as webhooks_service
 from tenants.models import Tenant
 from tenants.scoping import current_tenant_id, tenant_scope, unscoped
 
@@ -36,7 +37,7 @@ PAUSING_STATUSES = ("waiting_customer", "escalated")
 # Statuses after which a contact needs nothing more from the BPO.
 FINISHED_STATUSES = ("resolved", "closed", "abandoned")
 _EVENT_ACTIONS = {"at_risk": "sla_at_risk", "breached": "sla_breached"}
-_WEBHOOK_TYPES = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
+_DOMAIN_EVENTS = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
 
 
 @dataclass
@@ -402,7 +403,8 @@ def _tick(contact: Contact, clocks: list[SlaClock], *, now: datetime) -> list[st
 
 
 def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at: datetime) -> bool:
-    """Record a clock's transition as a contact event and queue it for the firm's webhooks."""
+    """Record a clock's transition as a contact event and as a domain event (the firm's
+    webhooks are made from it)."""
     action = _EVENT_ACTIONS[transition]
     if transition == "at_risk" and _recorded(contact, action, clock.kind):
         # A reopened clock comes back at risk: it was announced when it first got there.
@@ -429,12 +431,12 @@ def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at
             details=details,
         )
     )
-    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{clock.id}:{transition}")
-    webhooks_service.enqueue(
-        event_type=_WEBHOOK_TYPES[transition],
-        event_id=event_id,
-        # The event's `data`: what the firm needs to find the contact; never the end
-        # customer's personal data. The envelope (id, type, created_at) is the delivery's.
+    events_service.record(
+        type=_DOMAIN_EVENTS[transition],
+        # Derived from the clock, so the transition has one id wherever it is seen (it is the
+        # webhook's `id` too).
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"{clock.id}:{transition}"),
+        # What the firm needs to find the contact; never the end customer's personal data.
         payload={
             "contact_id": str(contact.id),
             "external_id": contact.external_id,
@@ -448,7 +450,8 @@ def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at
             "queue_id": str(contact.queue_id),
             "status": contact.status,
         },
-        created_at=detected_at,
+        # When it was seen: the webhook's `created_at` (the instant itself is in the payload).
+        occurred_at=detected_at,
     )
     return True
 
