@@ -27,10 +27,12 @@ from sqlalchemy import select
 
 from app import worker
 from app.db import db
+from app.events import service as events_service
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants import service as tenants_service
 from tenants.scoping import tenant_scope
+from tests.factories import dispatch_events
 
 REFUSED = "Refused to send: the endpoint's URL is not an allowed destination."
 # Workers run "at" T0: later than any real enqueue, so everything queued by a test is due.
@@ -152,16 +154,32 @@ def make_endpoint(app, tenant, url: str, **fields) -> WebhookEndpoint:
         return endpoint
 
 
+def sla_payload(**fields) -> dict:
+    """An SLA alert's data as the event catalogue describes it."""
+    return {
+        "contact_id": str(uuid.uuid4()),
+        "external_id": None,
+        "clock": "resolution",
+        "target_seconds": 3600,
+        "due_at": "2030-01-01T10:00:00+00:00",
+        "breached_at": "2030-01-01T10:00:00+00:00",
+        "channel": "email",
+        "category": "complaint",
+        "priority": "normal",
+        "queue_id": str(uuid.uuid4()),
+        "status": "active",
+        **fields,
+    }
+
+
 def enqueue(app, tenant, event_type="sla.breached", event_id=None, payload=None) -> uuid.UUID:
-    """Queue an event for the tenant; committed; return its id."""
+    """Record an event of the tenant as a service would (committed) and run the worker's
+    events job, which queues its deliveries; return the event's id."""
     event_id = event_id or uuid.uuid4()
     with app.app_context(), tenant_scope(tenant.id):
-        webhooks_service.enqueue(
-            event_type=event_type,
-            event_id=event_id,
-            payload=payload or {"contact_id": str(uuid.uuid4()), "clock": "resolution"},
-        )
+        events_service.record(type=event_type, id=event_id, payload=payload or sla_payload())
         db.session.commit()
+    dispatch_events(app)
     return event_id
 
 
@@ -251,7 +269,8 @@ def test_a_delivery_is_posted_signed_and_the_receiver_verifies_it_with_the_stdli
 ):
     tenant = factory.tenant()
     endpoint = make_endpoint(app, tenant, receiver.url)
-    event_id = enqueue(app, tenant, payload={"contact_id": "c-1", "clock": "resolution"})
+    data = sla_payload(external_id="c-1")
+    event_id = enqueue(app, tenant, payload=data)
 
     counts = deliver(app)
 
@@ -271,7 +290,7 @@ def test_a_delivery_is_posted_signed_and_the_receiver_verifies_it_with_the_stdli
         "type": "sla.breached",
         "created_at": delivery.created_at.isoformat(),
         "tenant_id": str(tenant.id),
-        "data": {"contact_id": "c-1", "clock": "resolution"},
+        "data": data,
     }
     assert delivery.status == "delivered"
     assert delivery.delivered_at == T0
