@@ -207,9 +207,9 @@ TAG = "Events"
 _INTRO = (
     "What happens in a client firm is recorded as a domain event, once, in the transaction "
     "that made it happen; webhook deliveries are made from these events (an endpoint "
-    "receives the types it subscribes to, in the delivery's `type`, with the payload below as "
-    "its `data`). Payloads carry ids, states and times, never the end customer's personal "
-    "data.\n\n| Event | When | Payload |\n|---|---|---|\n"
+    "receives the types its `event_types` may name and does name, in the delivery's `type`, "
+    "with the payload below as its `data`). Payloads carry ids, states and times, never the "
+    "end customer's personal data.\n\n| Event | When | Payload |\n|---|---|---|\n"
 )
 
 
