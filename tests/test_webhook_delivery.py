@@ -154,15 +154,16 @@ def make_endpoint(app, tenant, url: str, **fields) -> WebhookEndpoint:
         return endpoint
 
 
-def sla_payload(**fields) -> dict:
+def sla_payload(event_type: str = "sla.breached", **fields) -> dict:
     """An SLA alert's data as the event catalogue describes it."""
+    moment = "at_risk_at" if event_type == "sla.at_risk" else "breached_at"
     return {
         "contact_id": str(uuid.uuid4()),
         "external_id": None,
         "clock": "resolution",
         "target_seconds": 3600,
         "due_at": "2030-01-01T10:00:00+00:00",
-        "breached_at": "2030-01-01T10:00:00+00:00",
+        moment: "2030-01-01T10:00:00+00:00",
         "channel": "email",
         "category": "complaint",
         "priority": "normal",
@@ -177,7 +178,9 @@ def enqueue(app, tenant, event_type="sla.breached", event_id=None, payload=None)
     events job, which queues its deliveries; return the event's id."""
     event_id = event_id or uuid.uuid4()
     with app.app_context(), tenant_scope(tenant.id):
-        events_service.record(type=event_type, id=event_id, payload=payload or sla_payload())
+        events_service.record(
+            type=event_type, id=event_id, payload=payload or sla_payload(event_type)
+        )
         db.session.commit()
     dispatch_events(app)
     return event_id
