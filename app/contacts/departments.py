@@ -14,7 +14,7 @@ from app import changes
 from app.contacts.models import DEPARTMENT_KINDS, Department
 from app.db import db
 from app.errors import Conflict
-from tenants.service import Actor, record_audit
+from tenants.service import Actor, auditor
 
 
 def default_departments_in() -> list[dict]:
@@ -83,12 +83,4 @@ def _ensure_name_free(name: str, other_than: uuid.UUID | None = None) -> None:
         raise Conflict(f"A department named {name!r} already exists in this client firm.")
 
 
-def _audit(department: Department, action: str, actor: Actor, details: dict | None = None) -> None:
-    record_audit(
-        actor=actor,
-        action=action,
-        target_type="department",
-        target_id=department.id,
-        tenant_id=department.tenant_id,
-        details={"name": department.name, **(details or {})},
-    )
+_audit = auditor("department", summary=lambda department: {"name": department.name})

@@ -43,7 +43,7 @@ from app.queues import staffing as erlang
 from app.queues.models import Briefing, Queue
 from app.sla.models import SlaPolicy
 from app.vocabulary import CHANNELS
-from tenants.service import Actor, record_audit
+from tenants.service import Actor, auditor, record_audit
 
 # --- queues ----------------------------------------------------------------------------------
 
@@ -122,15 +122,7 @@ def _ensure_name_free(name: str, other_than: uuid.UUID | None = None) -> None:
         raise Conflict(f"A queue named {name!r} already exists in this client firm.")
 
 
-def _audit_queue(queue: Queue, action: str, actor: Actor, details: dict | None = None) -> None:
-    record_audit(
-        actor=actor,
-        action=action,
-        target_type="queue",
-        target_id=queue.id,
-        tenant_id=queue.tenant_id,
-        details={"name": queue.name, **(details or {})},
-    )
+_audit_queue = auditor("queue", summary=lambda queue: {"name": queue.name})
 
 
 # --- briefings -------------------------------------------------------------------------------
@@ -308,15 +300,7 @@ def _names_no_queue() -> ColumnElement[bool]:
     return func.json_array_length(Briefing.queue_ids) == 0
 
 
-def _audit_briefing(briefing: Briefing, action: str, actor: Actor, details: dict | None = None):
-    record_audit(
-        actor=actor,
-        action=action,
-        target_type="briefing",
-        target_id=briefing.id,
-        tenant_id=briefing.tenant_id,
-        details={"title": briefing.title, **(details or {})},
-    )
+_audit_briefing = auditor("briefing", summary=lambda briefing: {"title": briefing.title})
 
 
 # --- staffing --------------------------------------------------------------------------------

@@ -126,15 +126,7 @@ def update_policy(*, policy: SlaPolicy, policy_in: dict, actor) -> SlaPolicy:
     return policy
 
 
-def _audit(policy: SlaPolicy, action: str, actor, details: dict | None = None) -> None:
-    tenants_service.record_audit(
-        actor=actor,
-        action=action,
-        target_type="sla_policy",
-        target_id=policy.id,
-        tenant_id=policy.tenant_id,
-        details=details,
-    )
+_audit = tenants_service.auditor("sla_policy")
 
 
 def _undefault_others(policy: SlaPolicy, *, actor) -> None:

@@ -32,7 +32,7 @@ from app.retry import Retries
 from app.webhooks import destinations
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.scoping import current_tenant_id, tenant_scope
-from tenants.service import Actor, record_audit
+from tenants.service import Actor, auditor, record_audit
 
 # Not subscribable: sent only to the endpoint a client admin pings.
 PING_EVENT = "webhook.ping"
@@ -130,15 +130,7 @@ def _described(endpoint: WebhookEndpoint) -> dict:
     }
 
 
-def _audit(endpoint: WebhookEndpoint, action: str, actor: Actor, details: dict | None = None):
-    record_audit(
-        actor=actor,
-        action=action,
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        tenant_id=endpoint.tenant_id,
-        details=details,
-    )
+_audit = auditor("webhook_endpoint")
 
 
 # --- URL rules (SSRF): app/webhooks/destinations.py --------------------------------------
