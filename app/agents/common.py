@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.agents.models import Agent, Assignment
 from app.db import db
@@ -39,6 +39,18 @@ def assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
                 select(Assignment.tenant_id).where(Assignment.agent_id == agent_id).distinct()
             )
         )
+
+
+def assigned_queues(agent_id: uuid.UUID) -> Select:
+    """Select the agent's assignments with their queues and firms, in the agent's order of
+    priority, then by firm and queue name (in the caller's scope)."""
+    return (
+        select(Assignment, Queue, Tenant)
+        .join(Queue, Queue.id == Assignment.queue_id)
+        .join(Tenant, Tenant.id == Assignment.tenant_id)
+        .where(Assignment.agent_id == agent_id)
+        .order_by(Assignment.priority, Tenant.name, Queue.name, Queue.id)
+    )
 
 
 def tenant_brief(tenant: Tenant) -> dict:

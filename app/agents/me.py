@@ -14,13 +14,12 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app.agents.common import assigned_tenant_ids, tenant_brief
-from app.agents.models import Agent, Assignment
+from app.agents.common import assigned_queues, assigned_tenant_ids, tenant_brief
+from app.agents.models import Agent
 from app.agents.service import get_by_user
 from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.queues import service as queues_service
-from app.queues.models import Queue
 from tenants.models import Tenant, User
 from tenants.scoping import tenants_scope
 
@@ -65,13 +64,7 @@ def my_queues(*, agent: Agent, now: datetime | None = None) -> list[dict]:
     its tenant, priority, whether it is active, what waits there, the briefings in force."""
     at = now or utcnow()
     with tenants_scope(assigned_tenant_ids(agent.id)):
-        rows = db.session.execute(
-            select(Assignment, Queue, Tenant)
-            .join(Queue, Queue.id == Assignment.queue_id)
-            .join(Tenant, Tenant.id == Assignment.tenant_id)
-            .where(Assignment.agent_id == agent.id)
-            .order_by(Assignment.priority, Tenant.name, Queue.name, Queue.id)
-        ).all()
+        rows = db.session.execute(assigned_queues(agent.id)).all()
         queue_ids = [queue.id for _, queue, _ in rows]
         waiting = queue_waiting(queue_ids=queue_ids, now=at)
         briefings = queues_service.current_briefings(queue_ids=queue_ids, at=at)

@@ -17,12 +17,18 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.agents import presence
-from app.agents.common import ids, lock, reading, refuse_unusable, tenant_brief
+from app.agents.common import (
+    assigned_queues,
+    ids,
+    lock,
+    reading,
+    refuse_unusable,
+    tenant_brief,
+)
 from app.agents.models import Agent, Assignment
 from app.db import db, utcnow
 from app.errors import NotFound, Unprocessable
 from app.queues.models import Queue
-from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
 from tenants.service import Actor, record_audit
 
@@ -30,13 +36,7 @@ from tenants.service import Actor, record_audit
 def assignments(*, agent: Agent, tenant_ids: Collection[uuid.UUID] | None) -> dict:
     """Return the agent's assignments in these tenants (None: all), with queues and tenants."""
     with reading(tenant_ids):
-        rows = db.session.execute(
-            select(Assignment, Queue, Tenant)
-            .join(Queue, Queue.id == Assignment.queue_id)
-            .join(Tenant, Tenant.id == Assignment.tenant_id)
-            .where(Assignment.agent_id == agent.id)
-            .order_by(Assignment.priority, Tenant.name, Queue.name, Queue.id)
-        ).all()
+        rows = db.session.execute(assigned_queues(agent.id)).all()
     return {
         "agent_id": agent.id,
         "assignments": [
