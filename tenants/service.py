@@ -130,14 +130,7 @@ def create(*, tenant_in: dict, actor: Actor) -> Tenant:
     db.session.flush()
     # Everything onboarding creates belongs to the new tenant: narrow to it.
     with tenant_scope(tenant.id):
-        record_audit(
-            actor=actor,
-            action="tenant.created",
-            target_type="tenant",
-            target_id=tenant.id,
-            tenant_id=tenant.id,
-            details={"slug": tenant.slug},
-        )
+        _audit_tenant(tenant, "tenant.created", actor, {"slug": tenant.slug})
         db.session.flush()
     return tenant
 
@@ -403,14 +396,7 @@ def offboard(
 
 def _record_move(tenant: Tenant, action: str, reason: str | None, actor: Actor, **details):
     with tenant_scope(tenant.id):
-        record_audit(
-            actor=actor,
-            action=action,
-            target_type="tenant",
-            target_id=tenant.id,
-            tenant_id=tenant.id,
-            details={"status": tenant.status, "reason": reason, **details},
-        )
+        _audit_tenant(tenant, action, actor, {"status": tenant.status, "reason": reason, **details})
         db.session.flush()
 
 

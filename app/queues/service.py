@@ -43,7 +43,7 @@ from app.queues import staffing as erlang
 from app.queues.models import Briefing, Queue
 from app.sla.models import SlaPolicy
 from app.vocabulary import CHANNELS
-from tenants.service import Actor, auditor, record_audit
+from tenants.service import Actor, auditor
 
 # --- queues ----------------------------------------------------------------------------------
 
@@ -83,14 +83,7 @@ def create(*, queue_in: dict, actor: Actor) -> Queue:
     queue = Queue(**queue_in)
     db.session.add(queue)
     db.session.flush()
-    record_audit(
-        actor=actor,
-        action="queue.created",
-        target_type="queue",
-        target_id=queue.id,
-        tenant_id=queue.tenant_id,
-        details={"name": queue.name, "channels": list(queue.channels)},
-    )
+    _audit_queue(queue, "queue.created", actor, {"channels": list(queue.channels)})
     return queue
 
 

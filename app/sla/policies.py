@@ -91,13 +91,8 @@ def create_policy(*, policy_in: dict, actor) -> SlaPolicy:
     policy = SlaPolicy(**policy_in)
     db.session.add(policy)
     db.session.flush()
-    tenants_service.record_audit(
-        actor=actor,
-        action="sla_policy.created",
-        target_type="sla_policy",
-        target_id=policy.id,
-        tenant_id=policy.tenant_id,
-        details={"name": policy.name, "is_default": policy.is_default},
+    _audit(
+        policy, "sla_policy.created", actor, {"name": policy.name, "is_default": policy.is_default}
     )
     if policy.is_default:
         _undefault_others(policy, actor=actor)
@@ -135,13 +130,11 @@ def _undefault_others(policy: SlaPolicy, *, actor) -> None:
     ).all()
     for other in others:
         other.is_default = False
-        tenants_service.record_audit(
-            actor=actor,
-            action="sla_policy.updated",
-            target_type="sla_policy",
-            target_id=other.id,
-            tenant_id=other.tenant_id,
-            details={"changed": ["is_default"], "default_now": str(policy.id)},
+        _audit(
+            other,
+            "sla_policy.updated",
+            actor,
+            {"changed": ["is_default"], "default_now": str(policy.id)},
         )
     db.session.flush()
 
