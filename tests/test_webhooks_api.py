@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from app import worker
 from app.db import db
 from app.webhooks.models import WebhookDelivery
 from tenants import service as tenants_service
@@ -22,6 +20,7 @@ from tests.http_helpers import assert_problem, audit_actions
 from tests.test_webhook_delivery import (
     T0,
     allow_local_receivers,
+    deliver,
     enqueue,
     receiver_verifies,
     serve_receiver,
@@ -48,11 +47,6 @@ def _etag(client, caller, url) -> str:
     response = client.get(url, headers=caller.headers)
     assert response.status_code == 200, response.get_json()
     return response.headers["ETag"]
-
-
-def _deliver(app, now=T0) -> dict:
-    with app.app_context():
-        return worker.deliver_webhooks(stop=threading.Event(), now=now)
 
 
 @pytest.fixture
@@ -275,7 +269,7 @@ def test_a_ping_reaches_only_that_endpoint_and_shows_in_its_delivery_log(
         0,
     )
     assert queued["endpoint_id"] == pinged["id"]
-    assert _deliver(app)["delivered"] == 1
+    assert deliver(app)["delivered"] == 1
     [request] = receiver.requests
     assert request.path == "/hooks/switchboard"
     receiver_verifies(pinged["secret"], request)
@@ -315,7 +309,7 @@ def test_the_delivery_log_is_newest_first_paginated_and_filtered(
     second = enqueue(app, tenant, "sla.at_risk")
     third = enqueue(app, tenant, "sla.breached")
     receiver.answer(500)  # the first delivery sent (the oldest) fails
-    _deliver(app)
+    deliver(app)
     url = _url(tenant, endpoint["id"], "deliveries")
 
     everything = client.get(url, headers=admin.headers)
@@ -342,7 +336,7 @@ def test_a_dead_delivery_can_be_retried_by_hand_and_a_pending_one_cannot(
     endpoint = _create(client, admin, tenant, url=receiver.url)
     enqueue(app, tenant)
     receiver.answer(500)
-    assert _deliver(app)["dead"] == 1
+    assert deliver(app)["dead"] == 1
     [dead] = client.get(_url(tenant, endpoint["id"], "deliveries"), headers=admin.headers).json
     retry_url = _url(tenant, endpoint["id"], "deliveries", dead["id"], "retry")
 
@@ -351,7 +345,7 @@ def test_a_dead_delivery_can_be_retried_by_hand_and_a_pending_one_cannot(
     assert response.status_code == 202, response.get_json()
     assert (response.json["status"], response.json["attempts"]) == ("pending", 0)
     assert_problem(client.post(retry_url, headers=admin.headers), 409)
-    assert _deliver(app, T0 + timedelta(minutes=1))["delivered"] == 1
+    assert deliver(app, T0 + timedelta(minutes=1))["delivered"] == 1
     detail = client.get(
         _url(tenant, endpoint["id"], "deliveries", dead["id"]), headers=admin.headers
     ).json
