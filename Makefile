@@ -19,7 +19,7 @@ PORT   ?= 8000
 # make run's demo webhook receiver (Procfile.dev's `webhooks`), beside the API.
 RECEIVER_PORT ?= $(shell expr $(PORT) + 1)
 
-.PHONY: install run test chart-test bench lint format clean
+.PHONY: install run test chart-test bench lint format clean vendor translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,19 @@ bench: $(BENCH_STAMP)
 	table=$$?; \
 	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0 \
 		&& test $$memory -eq 0 && test $$table -eq 0
+
+# The web app's browser files (htmx, Chart.js; axe-core for the tests), re-fetched from the npm
+# registry at the versions pinned in app/web/vendor.py and checked against its integrity hashes.
+vendor: install
+	$(BIN)/python -m app.web.vendor
+
+# Extract the web app's strings, merge them into each language's catalog, and compile the
+# catalogs the app reads (both are committed; tests/test_translations.py checks they agree).
+TRANSLATIONS := app/web/translations
+translations: install
+	$(BIN)/pybabel extract -F app/web/babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot app/web
+	$(BIN)/pybabel update --no-fuzzy-matching -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -39,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.auth import keys, principal, server
     from app.auth.routes import blp as oauth_blp
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
+    from app.web import registry as web_registry
     from tenants import scoping
 
     # First of all hooks, so that even an authentication failure carries a request id.
@@ -51,6 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(oauth_blp)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
+    web_registry.init_app(app)
     principal.register_error_handlers(app)
     app.register_error_handler(HTTPException, http_exception_to_problem)
     app.register_error_handler(DomainError, domain_error_to_problem)

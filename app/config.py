@@ -53,6 +53,8 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
+    # A web sign-in ends after this long without a page (the refresh token bounds it too).
+    "WEB_SESSION_IDLE_SECONDS": 8 * 3600,
     # Days an offboarded client firm's data is kept (read-only, exportable) before
     # `flask tenants purge` deletes it.
     "OFFBOARDING_RETENTION_DAYS": 30,

@@ -56,6 +56,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     # Tokens issued before this instant are dead even after the person is reactivated
     # (app/auth/principal.py); set on every deactivation. Server state, not the firm's data.
     tokens_valid_after: Mapped[datetime | None] = mapped_column(info={"export": False})
+    # The language the person chose (en, es); None: their firm's locale, else the browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 

@@ -203,6 +203,11 @@ def create_user(
     return membership
 
 
+def set_language(*, user: User, language: str | None) -> None:
+    """Keep the language a person chose for pages and mail (None: their firm's locale)."""
+    user.language = language
+
+
 def update_member(*, membership: Membership, member_in: dict, actor: Actor) -> Membership:
     """Change a tenant user's name, role or active flag."""
     user = membership.user

@@ -28,7 +28,7 @@ import jsonschema_rs
 from flask import Flask, Response, request, request_finished
 
 # Served by the app but not part of the /v1 API: OAuth (RFC 6749/8414/7517 documents), the docs
-# themselves, probes, Prometheus metrics, static files.
+# themselves, probes, Prometheus metrics, static files; and every page of the web app.
 NON_API_PREFIXES = (
     "/oauth/",
     "/.well-known/",
@@ -175,6 +175,8 @@ def problems_with(app: Flask, response: Response) -> list[str]:
     path = request.path
     if path.startswith(NON_API_PREFIXES) or request.url_rule is None:
         return []
+    if (request.blueprint or "").split(".")[0] == "web":
+        return []  # the web app's pages (app/web): HTML, not the API
     template = path_template(request.url_rule.rule)
     if not template.startswith("/v1/"):
         return [

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 
 from app.agents.models import Agent, Assignment
 from app.auth import families
+from app.auth.first_party import WEB_CLIENT_ID, web_client
 from app.auth.models import RevokedAccessToken
 from app.auth.permissions import Permission, scopes_for_roles
 from app.db import db
@@ -136,6 +137,8 @@ def principal_for_user(
 
 def find_client(client_id: str) -> ApiClient | None:
     """An active OAuth client by its public id; a person's client only while they are active."""
+    if client_id == WEB_CLIENT_ID:
+        return web_client()
     # Clients authenticate before any tenant is known; the id itself is the lookup key.
     with unscoped():
         return db.session.scalar(
@@ -255,10 +258,12 @@ def authenticate() -> None:
     scopes = frozenset(str(claims.get("scope") or "").split())
     g.principal = load_principal(client, user, scopes)
     g.token_claims = claims
-    _bind_tenant_from_url()
+    bind_tenant_from_url()
 
 
-def _bind_tenant_from_url() -> None:
+def bind_tenant_from_url() -> None:
+    """Bind the request to the `tenant_id` of its URL (API and web pages alike), once the caller
+    is known to hold a role there; otherwise NotVisible (404)."""
     tenant_id = (request.view_args or {}).get("tenant_id")
     if tenant_id is None:
         return

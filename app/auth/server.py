@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
@@ -453,6 +453,13 @@ def _save_token(token: dict, request) -> None:
 
 class Server(AuthorizationServer):
     """Authlib's Flask server whose error answers are also RFC 9457 problem details."""
+
+    def create_oauth2_request(self, request):
+        # The web app (app/web/tokens.py) calls the token and revocation endpoints in-process
+        # with a request of its own; every other caller is the HTTP request being served.
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
 
     def handle_response(self, status_code, payload, headers):
         if status_code >= 400 and isinstance(payload, dict) and "error" in payload:

@@ -1,0 +1,166 @@
+"""What every page of the web app shares: the parent blueprint `web` with the sign-in check,
+tenant binding, CSRF, security headers and error pages, and the helpers views render with."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from app.auth.principal import Forbidden, NotVisible, TenantOffboarded, bind_tenant_from_url
+from app.db import db
+from app.errors import DomainError
+from app.web import i18n, nav, sessions
+from tenants.models import User
+
+web = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/assets",
+)
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Each page may load only what this app serves: no other host, no inline script or style.
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+
+
+def public(view):
+    """Mark a view as open to people who are not signed in (sign-in, invitations, resets)."""
+    view.web_public = True
+    return view
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(template: str, partial: str | None = None, **context):
+    """Render a page, or only its fragment when htmx asked for one (`partial`)."""
+    return render_template(partial if partial and is_htmx() else template, **context)
+
+
+def csrf_token() -> str:
+    """This browser's CSRF token: its web session's, or (signed out) its Flask session's."""
+    web_session = g.get("web_session")
+    if web_session is not None:
+        return web_session.csrf_token
+    return session.setdefault("csrf_token", secrets.token_urlsafe(32))
+
+
+@web.before_request
+def _load_person():
+    """Who is signing in, from the session cookie; the tenant of the URL bound as in the API."""
+    g.web = True
+    web_session = sessions.find(key=request.cookies.get(sessions.COOKIE))
+    principal = sessions.principal(web_session=web_session) if web_session else None
+    if principal is not None:
+        g.web_session = web_session
+        g.principal = principal
+        g.web_user = db.session.get(User, principal.user_id)
+    view = _view()
+    if principal is None and not getattr(view, "web_public", False):
+        return _to_sign_in()
+    if request.method in _UNSAFE and not _csrf_ok():
+        return render_template("errors/csrf.html"), 400
+    if principal is not None:
+        bind_tenant_from_url()
+    return None
+
+
+def _view():
+    return current_app.view_functions.get(request.endpoint or "")
+
+
+def _to_sign_in():
+    target = url_for("web.signin.start", next=request.full_path.rstrip("?"))
+    if is_htmx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
+
+
+def _csrf_ok() -> bool:
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    return bool(sent) and hmac.compare_digest(sent.encode(), csrf_token().encode())
+
+
+def _error_page(status: int, template: str):
+    g.pop("tenant", None)  # the error page shows nothing of the firm it was refused
+    return render_template(template), status
+
+
+@web.errorhandler(NotVisible)
+def _not_visible(_exc):
+    return _error_page(404, "errors/404.html")
+
+
+@web.errorhandler(Forbidden)
+def _forbidden(_exc):
+    return _error_page(403, "errors/403.html")
+
+
+@web.errorhandler(TenantOffboarded)
+def _offboarded(_exc):
+    return _error_page(409, "errors/offboarded.html")
+
+
+@web.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    return render_template("errors/domain.html", error=exc), getattr(exc, "status", 400)
+
+
+@web.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    if exc.code == 404:
+        return _error_page(404, "errors/404.html")
+    return render_template("errors/http.html", error=exc), exc.code or 500
+
+
+def security_headers(response):
+    if g.get("web"):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint != "web.static":
+            # Pages show a person's data: never kept by a shared cache or the back button of
+            # the next person at the desk.
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.add("Cookie")
+    return response
+
+
+def template_context():
+    return {
+        "csrf_token": csrf_token,
+        "principal": g.get("principal"),
+        "person": g.get("web_user"),
+        "tenant": g.get("tenant"),
+        "languages": i18n.LANGUAGE_NAMES,
+        "portal_nav": nav.portal_items,
+        "console_nav": nav.console_items,
+    }

@@ -1,0 +1,43 @@
+// Switchboard's page behaviours: no inline scripts (the CSP allows none), so each page marks
+// what it needs with data- attributes and this file wires it up, also after htmx swaps.
+(function () {
+  "use strict";
+
+  // A <select data-autosubmit> submits its form when changed (language, filters).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("[data-autosubmit]") && target.form) {
+      target.form.requestSubmit ? target.form.requestSubmit() : target.form.submit();
+    }
+  });
+
+  // A form or button with data-confirm asks first (offboard, close a month).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  }, true);
+
+  // Charts: a <canvas data-chart="id-of-json"> reads its Chart.js configuration from a
+  // <script type="application/json" id="..."> block the server rendered.
+  var charts = new Map();
+  function drawCharts(root) {
+    if (typeof window.Chart === "undefined") { return; }
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var source = document.getElementById(canvas.getAttribute("data-chart"));
+      if (!source) { return; }
+      var config = JSON.parse(source.textContent);
+      config.options = config.options || {};
+      config.options.responsive = true;
+      config.options.maintainAspectRatio = false;
+      config.options.animation = false;
+      if (charts.has(canvas)) { charts.get(canvas).destroy(); }
+      charts.set(canvas, new window.Chart(canvas, config));
+    });
+  }
+  window.Switchboard = { drawCharts: drawCharts };
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+})();

@@ -1,0 +1,114 @@
+"""Stories of signing in and out of the web app."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.auth.models import TokenFamily
+from app.db import db
+from app.web.models import WebSession
+from tests.web_helpers import csrf_of, sign_in, web_client
+
+
+def test_visitor_is_sent_to_sign_in_and_lands_on_their_firm(app, factory):
+    firm = factory.tenant(name="Acme Logistics")
+    admin = factory.user("client_admin", firm)
+    anonymous = web_client(app)
+    assert anonymous.get("/").headers["Location"].startswith("/signin")
+
+    client = sign_in(app, admin.email)
+    landing = client.get("/")
+    assert landing.status_code == 302
+    assert landing.headers["Location"] == f"/firms/{firm.id}/"
+    page = client.get(landing.headers["Location"])
+    assert page.status_code == 200
+    assert "Acme Logistics" in page.get_data(as_text=True)
+
+
+def test_session_cookie_is_httponly_samesite_and_holds_no_token(app, factory):
+    firm = factory.tenant()
+    admin = factory.user("client_admin", firm)
+    client = sign_in(app, admin.email)
+    cookie = client.cookie("switchboard_session")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    assert "." not in cookie.value  # an opaque key, not a JWT
+    with app.app_context():
+        stored = db.session.scalars(select(WebSession)).one()
+        assert stored.key_hash != cookie.value and stored.access_token.count(".") == 2
+
+
+def test_bpo_admin_lands_on_the_portfolio(app, factory):
+    admin = factory.user("bpo_admin")
+    client = sign_in(app, admin.email)
+    assert client.get("/").headers["Location"] == "/console/"
+    assert client.get("/console/").status_code == 200
+
+
+def test_client_admin_cannot_open_another_firms_pages_or_the_console(app, factory):
+    mine, theirs = factory.tenant(), factory.tenant(name="Other Firm")
+    admin = factory.user("client_admin", mine)
+    client = sign_in(app, admin.email)
+    other = client.get(f"/firms/{theirs.id}/")
+    assert other.status_code == 404
+    assert "Other Firm" not in other.get_data(as_text=True)
+    assert client.get("/console/").status_code == 403
+
+
+def test_pages_carry_a_strict_content_security_policy(app, factory):
+    firm = factory.tenant()
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    page = client.get(f"/firms/{firm.id}/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in page.get_data(as_text=True)
+
+
+def test_a_form_without_its_csrf_token_is_refused(app, factory):
+    firm = factory.tenant()
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    refused = client.post("/language", data={"language": "en"})
+    assert refused.status_code == 400
+    page = client.get(f"/firms/{firm.id}/")
+    accepted = client.post(
+        "/language", data={"language": "en", "csrf_token": csrf_of(page), "next": "/"}
+    )
+    assert accepted.status_code == 302
+
+
+def test_sign_out_revokes_the_sign_in_and_the_old_cookie_is_dead(app, factory):
+    firm = factory.tenant()
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    page = client.get(f"/firms/{firm.id}/")
+    cookie = client.cookie("switchboard_session").value
+    out = client.post("/signout", data={"csrf_token": csrf_of(page)})
+    assert out.status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(WebSession)).all() == []
+        assert db.session.scalars(select(TokenFamily)).one().revoked_at is not None
+    replay = web_client(app)
+    replay.put_cookie("switchboard_session", cookie)
+    assert replay.get(f"/firms/{firm.id}/").headers["Location"].startswith("/signin")
+
+
+def test_firm_pages_speak_the_firms_language_until_the_person_chooses(app, factory):
+    firm = factory.tenant(locale="es-MX")
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    page = client.get(f"/firms/{firm.id}/")
+    assert 'lang="es"' in page.get_data(as_text=True)
+    assert "Cerrar sesión" in page.get_data(as_text=True)
+    client.post("/language", data={"language": "en", "csrf_token": csrf_of(page), "next": "/"})
+    assert 'lang="en"' in client.get(f"/firms/{firm.id}/").get_data(as_text=True)
+
+
+def test_a_deactivated_person_is_signed_out_of_the_web_app(app, factory):
+    firm = factory.tenant()
+    person = factory.user("client_viewer", firm)
+    client = sign_in(app, person.email)
+    with app.app_context():
+        from tenants.models import User
+
+        db.session.get(User, person.id).is_active = False
+        db.session.commit()
+    assert client.get(f"/firms/{firm.id}/").headers["Location"].startswith("/signin")
