@@ -64,6 +64,28 @@ def render(template: str, partial: str | None = None, **context):
     return render_template(partial if partial and is_htmx() else template, **context)
 
 
+def form_errors(messages) -> dict[str, list[str]]:
+    """A marshmallow error dict flattened for a page: `calendar.windows.0.start` -> messages,
+    with errors of the whole form under `_form`, so each shows beside its field."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                name = "_form" if key == "_schema" else str(key)
+                walk(f"{prefix}.{name}" if prefix else name, inner)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            flat.setdefault(prefix or "_form", []).extend(value)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(prefix, inner)
+        else:
+            flat.setdefault(prefix or "_form", []).append(str(value))
+
+    walk("", messages)
+    return flat
+
+
 def csrf_token() -> str:
     """This browser's CSRF token: its web session's, or (signed out) its Flask session's."""
     web_session = g.get("web_session")
