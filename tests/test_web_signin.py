@@ -112,3 +112,51 @@ def test_a_deactivated_person_is_signed_out_of_the_web_app(app, factory):
         db.session.get(User, person.id).is_active = False
         db.session.commit()
     assert client.get(f"/firms/{firm.id}/").headers["Location"].startswith("/signin")
+
+
+def test_an_unknown_address_is_a_page_for_a_browser_and_problem_json_for_the_api(app, factory):
+    firm = factory.tenant()
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    page = client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    api = client.get("/v1/no/such/thing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.mimetype == "application/problem+json"
+
+
+def test_the_access_token_is_refreshed_when_it_is_about_to_expire(app, factory):
+    firm = factory.tenant()
+    client = sign_in(app, factory.user("client_admin", firm).email)
+    with app.app_context():
+        stored = db.session.scalars(select(WebSession)).one()
+        old_token = stored.access_token
+        stored.access_expires_at = stored.created_at  # due now
+        db.session.commit()
+    assert client.get(f"/firms/{firm.id}/").status_code == 200
+    with app.app_context():
+        stored = db.session.scalars(select(WebSession)).one()
+        assert stored.access_token != old_token
+        assert db.session.scalars(select(TokenFamily)).one().revoked_at is None
+
+
+def test_a_stale_sign_in_callback_is_refused_without_a_session(app, factory):
+    client = web_client(app)
+    answer = client.get("/auth/callback?code=forged&state=forged")
+    assert answer.status_code == 400
+    assert client.cookie("switchboard_session") is None
+
+
+def test_the_sign_in_page_of_the_web_app_asks_no_consent(app):
+    client = web_client(app)
+    started = client.get("/signin")
+    page = client.get(started.headers["Location"]).get_data(as_text=True)
+    assert "asks to act for you" not in page
+
+
+def test_sign_in_works_on_sqlite_as_make_run_serves_it(sqlite_app):
+    from tests.factories import Factory
+
+    firm = Factory(sqlite_app).tenant(name="Lite Firm")
+    admin = Factory(sqlite_app).user("client_admin", firm)
+    client = sign_in(sqlite_app, admin.email)
+    page = client.get(f"/firms/{firm.id}/")
+    assert page.status_code == 200 and "Lite Firm" in page.get_data(as_text=True)

@@ -14,12 +14,14 @@ from app.web.console import portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
 from app.web.portal import home  # noqa: F401
 
+# Once, at import: the areas nest under the parent blueprint, which each app then registers.
+for _area in (signin.bp, portal.bp, console.bp):
+    shell.web.register_blueprint(_area)
+
 
 def init_app(app: Flask) -> None:
     i18n.init_app(app)
-    shell.web.register_blueprint(signin.bp)
-    shell.web.register_blueprint(portal.bp)
-    shell.web.register_blueprint(console.bp)
     app.register_blueprint(shell.web)
     app.after_request(shell.security_headers)
+    app.register_error_handler(404, shell.page_not_found)
     app.context_processor(shell.template_context)

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.auth.principal import Forbidden, NotVisible, TenantOffboarded, bind_tenant_from_url
 from app.db import db
-from app.errors import DomainError
+from app.errors import DomainError, http_exception_to_problem
 from app.web import i18n, nav, sessions
 from tenants.models import User
 
@@ -160,6 +160,20 @@ def _http_error(exc: HTTPException):
     if exc.code == 404:
         return _error_page(404, "errors/404.html")
     return render_template("errors/http.html", error=exc), exc.code or 500
+
+
+_MACHINE_PATHS = ("/v1/", "/oauth/", "/.well-known/", "/openapi.json", "/metrics", "/healthz")
+
+
+def page_not_found(error):
+    """A URL that matches no route: a page for a person's browser, problem+json for the API."""
+    wants_html = (
+        request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
+    )
+    if request.path.startswith(_MACHINE_PATHS) or not wants_html:
+        return http_exception_to_problem(error)
+    g.web = True  # the page gets the web app's security headers
+    return render_template("errors/404.html"), 404
 
 
 def security_headers(response):
