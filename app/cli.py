@@ -16,11 +16,11 @@ from flask.cli import AppGroup, with_appcontext
 
 from app import idempotency, migrate
 from app.auth import housekeeping
-from app.web import sessions as web_sessions
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
 from app.db import db, utcnow
 from app.errors import Conflict, DomainError
+from app.web import sessions as web_sessions
 from tenants import service as tenants_service
 from tenants.models import BPO_ROLES, CLIENT_ROLES
 from tenants.scoping import tenant_scope, unscoped
