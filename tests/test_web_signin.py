@@ -160,3 +160,13 @@ def test_sign_in_works_on_sqlite_as_make_run_serves_it(sqlite_app):
     client = sign_in(sqlite_app, admin.email)
     page = client.get(f"/firms/{firm.id}/")
     assert page.status_code == 200 and "Lite Firm" in page.get_data(as_text=True)
+
+
+def test_assets_load_for_a_signed_out_visitor_and_are_cached_by_their_hash(app):
+    client = web_client(app)
+    page = client.get("/signed-out").get_data(as_text=True)
+    css = page.split('rel="stylesheet" href="')[1].split('"')[0]
+    assert "?v=" in css
+    with client.get(css) as asset:
+        assert asset.status_code == 200 and asset.mimetype == "text/css"
+        assert asset.cache_control.max_age == 365 * 24 * 3600

@@ -3,8 +3,11 @@ tenant binding, CSRF, security headers and error pages, and the helpers views re
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+from functools import lru_cache
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -31,6 +34,7 @@ web = Blueprint(
     static_folder="static",
     static_url_path="/assets",
 )
+ASSET_MAX_AGE = 365 * 24 * 3600
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Each page may load only what this app serves: no other host, no inline script or style.
 CSP = "; ".join(
@@ -94,10 +98,32 @@ def csrf_token() -> str:
     return session.setdefault("csrf_token", secrets.token_urlsafe(32))
 
 
+@web.url_defaults
+def _asset_version(endpoint: str, values: dict) -> None:
+    """Asset URLs carry their content's hash, so browsers may keep them for a year and still
+    fetch a changed file at once."""
+    if endpoint == "web.static" and "v" not in values:
+        values["v"] = _asset_hash(values["filename"])
+
+
+@lru_cache(maxsize=256)
+def _asset_hash(filename: str) -> str:
+    path = Path(web.static_folder or "") / filename
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "0"
+
+
+web.get_send_file_max_age = lambda _filename: ASSET_MAX_AGE  # type: ignore[method-assign]
+
+
 @web.before_request
 def _load_person():
     """Who is signing in, from the session cookie; the tenant of the URL bound as in the API."""
     g.web = True
+    if request.endpoint == "web.static":
+        return None  # assets are public and need no session
     web_session = sessions.find(key=request.cookies.get(sessions.COOKIE))
     principal = sessions.principal(web_session=web_session) if web_session else None
     if principal is not None:
