@@ -53,7 +53,10 @@ def callback():
         key,
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure or bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        # Secure whenever the site is served over HTTPS, even behind a TLS-terminating proxy.
+        secure=request.is_secure
+        or bool(current_app.config["SESSION_COOKIE_SECURE"])
+        or current_app.config["OAUTH_ISSUER"].startswith("https://"),
         path="/",
     )
     return response
