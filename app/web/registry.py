@@ -12,14 +12,17 @@ from app.web import i18n, shell, signin
 from app.web.console import blueprint as console
 from app.web.console import portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
-from app.web.portal import home  # noqa: F401
+from app.web.portal import dashboard, home  # noqa: F401
 
 
 def init_app(app: Flask) -> None:
     i18n.init_app(app)
-    shell.web.register_blueprint(signin.bp)
-    shell.web.register_blueprint(portal.bp)
-    shell.web.register_blueprint(console.bp)
+    # The blueprints are module-level: nested once, then registered on every app made (tests
+    # make one on PostgreSQL and one on SQLite in the same process).
+    if not shell.web._blueprints:
+        shell.web.register_blueprint(signin.bp)
+        shell.web.register_blueprint(portal.bp)
+        shell.web.register_blueprint(console.bp)
     app.register_blueprint(shell.web)
     app.after_request(shell.security_headers)
     app.context_processor(shell.template_context)
