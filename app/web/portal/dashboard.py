@@ -41,6 +41,7 @@ def dashboard(tenant_id):
             "found": found,
             "tiles": report.tiles(found["report"], found["policy"]),
             "charts": report.charts(found),
+            "period": report.period_text(found["report"]),
             "csv_args": question.query_args(),
         }
     page = render("portal/dashboard.html", partial="portal/_dashboard.html", **context)
@@ -110,6 +111,7 @@ def monthly_report(tenant_id, month):
         found=found,
         tiles=report.tiles(found["report"], found["policy"]),
         charts=report.charts(found),
+        period=report.period_text(found["report"]),
         csv_args=question.query_args(),
     )
 

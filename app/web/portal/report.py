@@ -4,7 +4,7 @@ from the filter form, the report's tiles against the firm's own targets, and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import g
 from flask_babel import format_date, format_datetime
@@ -19,6 +19,7 @@ from app.reports.schemas import SlaReportQueryArgsSchema
 from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_breaches, sla_report
 from app.sla import policies
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
+from app.web.i18n import percent
 from app.web.shell import form_errors
 
 # The fields of the filter form, named as the API's query parameters.
@@ -168,7 +169,7 @@ def tiles(report: dict, policy) -> list[Tile]:
     share = report["settings"]["service_level_target"]
     threshold = _answer_threshold(policy)
     none = _("No target in the SLA policy")
-    at_least = _("Target: at least %(share)s", share=f"{share:.0%}")
+    at_least = _("Target: at least %(share)s", share=percent(share, 0))
     first, resolution = totals["first_response"], totals["resolution"]
     return [
         Tile(
@@ -227,6 +228,23 @@ def bucket_label(start: datetime, granularity: str) -> str:
     if granularity == "month":
         return format_date(start, "MMM yyyy")
     return format_date(start, "d MMM")
+
+
+def period_text(report: dict) -> str:
+    """The report's range as the firm reads it: whole local days as dates, both included;
+    a range that starts or ends within a day, as date-times."""
+    start, end = report["from"], report["to"]
+    midnight = datetime.min.time()
+    if start.timetz().replace(tzinfo=None) == midnight == end.timetz().replace(tzinfo=None):
+        first, last = start.date(), end.date() - timedelta(days=1)
+        if first == last:
+            return format_date(first, "long")
+        return _("%(first)s to %(last)s", first=format_date(first), last=format_date(last))
+    return _(
+        "%(start)s to %(end)s (not included)",
+        start=format_datetime(start, "medium", rebase=False),
+        end=format_datetime(end, "medium", rebase=False),
+    )
 
 
 def _percent(value) -> float | None:
