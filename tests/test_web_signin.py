@@ -20,7 +20,7 @@ def test_visitor_is_sent_to_sign_in_and_lands_on_their_firm(app, factory):
     landing = client.get("/")
     assert landing.status_code == 302
     assert landing.headers["Location"] == f"/firms/{firm.id}/"
-    page = client.get(landing.headers["Location"])
+    page = client.get(landing.headers["Location"], follow_redirects=True)
     assert page.status_code == 200
     assert "Acme Logistics" in page.get_data(as_text=True)
 
@@ -70,7 +70,7 @@ def test_a_form_without_its_csrf_token_is_refused(app, factory):
     client = sign_in(app, factory.user("client_admin", firm).email)
     refused = client.post("/language", data={"language": "en"})
     assert refused.status_code == 400
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     accepted = client.post(
         "/language", data={"language": "en", "csrf_token": csrf_of(page), "next": "/"}
     )
@@ -80,7 +80,7 @@ def test_a_form_without_its_csrf_token_is_refused(app, factory):
 def test_sign_out_revokes_the_sign_in_and_the_old_cookie_is_dead(app, factory):
     firm = factory.tenant()
     client = sign_in(app, factory.user("client_admin", firm).email)
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     cookie = client.cookie("switchboard_session").value
     out = client.post("/signout", data={"csrf_token": csrf_of(page)})
     assert out.status_code == 302
@@ -95,11 +95,12 @@ def test_sign_out_revokes_the_sign_in_and_the_old_cookie_is_dead(app, factory):
 def test_firm_pages_speak_the_firms_language_until_the_person_chooses(app, factory):
     firm = factory.tenant(locale="es-MX")
     client = sign_in(app, factory.user("client_admin", firm).email)
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     assert 'lang="es"' in page.get_data(as_text=True)
     assert "Cerrar sesión" in page.get_data(as_text=True)
     client.post("/language", data={"language": "en", "csrf_token": csrf_of(page), "next": "/"})
-    assert 'lang="en"' in client.get(f"/firms/{firm.id}/").get_data(as_text=True)
+    again = client.get(f"/firms/{firm.id}/", follow_redirects=True)
+    assert 'lang="en"' in again.get_data(as_text=True)
 
 
 def test_a_deactivated_person_is_signed_out_of_the_web_app(app, factory):

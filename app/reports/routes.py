@@ -32,7 +32,7 @@ from app.reports.schemas import (
     SlaReportSchema,
     SlaRowSchema,
 )
-from app.reports.sla import MAX_RANGE_DAYS, sla_report
+from app.reports.sla import FILTERS, MAX_RANGE_DAYS, sla_report
 from tenants.scoping import tenants_scope
 
 reports_blp = Blueprint(
@@ -105,7 +105,8 @@ class SlaReport(MethodView):
         a contact counts in the bucket it was received in, with what is known about it now.
         The service level follows the firm's default SLA policy's abandon treatment and
         short-abandon threshold, echoed in `settings`. Business-time figures (first response,
-        resolution) come from the contacts' SLA clocks. Rates are fractions, null when nothing
+        resolution) come from the contacts' SLA clocks. `queue_id`, `channel`, `category` and
+        `priority` narrow the contacts counted. Rates are fractions, null when nothing
         was there to measure. `Accept: text/csv` gives the rows as CSV (nested figures
         flattened: `first_response_median_seconds`); errors stay problem+json.
         """
@@ -118,6 +119,7 @@ class SlaReport(MethodView):
             to=end,
             granularity=args["granularity"],
             group_by=args.get("group_by"),
+            filters={name: args.get(name) for name in FILTERS},
             now=now,
         )
         if not wants_csv():

@@ -12,7 +12,7 @@ from app.web import i18n, shell, signin
 from app.web.console import blueprint as console
 from app.web.console import portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
-from app.web.portal import home  # noqa: F401
+from app.web.portal import dashboard, home  # noqa: F401
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
 for _area in (signin.bp, portal.bp, console.bp):
