@@ -57,7 +57,7 @@ def test_client_admin_cannot_open_another_firms_pages_or_the_console(app, factor
 def test_pages_carry_a_strict_content_security_policy(app, factory):
     firm = factory.tenant()
     client = sign_in(app, factory.user("client_admin", firm).email)
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
@@ -132,7 +132,7 @@ def test_the_access_token_is_refreshed_when_it_is_about_to_expire(app, factory):
         old_token = stored.access_token
         stored.access_expires_at = stored.created_at  # due now
         db.session.commit()
-    assert client.get(f"/firms/{firm.id}/").status_code == 200
+    assert client.get(f"/firms/{firm.id}/", follow_redirects=True).status_code == 200
     with app.app_context():
         stored = db.session.scalars(select(WebSession)).one()
         assert stored.access_token != old_token
@@ -159,7 +159,7 @@ def test_sign_in_works_on_sqlite_as_make_run_serves_it(sqlite_app):
     firm = Factory(sqlite_app).tenant(name="Lite Firm")
     admin = Factory(sqlite_app).user("client_admin", firm)
     client = sign_in(sqlite_app, admin.email)
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     assert page.status_code == 200 and "Lite Firm" in page.get_data(as_text=True)
 
 
