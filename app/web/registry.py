@@ -12,7 +12,13 @@ from app.web import i18n, shell, signin
 from app.web.console import blueprint as console
 from app.web.console import portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
-from app.web.portal import home  # noqa: F401
+from app.web.portal import (
+    home,  # noqa: F401
+    settings_briefings,  # noqa: F401
+    settings_departments,  # noqa: F401
+    settings_users,  # noqa: F401
+    settings_webhooks,  # noqa: F401
+)
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
 for _area in (signin.bp, portal.bp, console.bp):
