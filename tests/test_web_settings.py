@@ -422,3 +422,19 @@ def test_settings_forms_carry_the_csrf_token(app, factory, path):
     firm, _admin_user, client = _admin(app, factory)
     html = _text(client.get(f"/firms/{firm.id}/{path}"))
     assert html.count('method="post"') <= html.count('name="csrf_token"')
+
+
+def test_a_role_changed_in_place_answers_only_the_row(app, factory):
+    firm, admin, client = _admin(app, factory)
+    colleague = factory.user("client_viewer", firm)
+    base = f"/firms/{firm.id}/settings/users"
+    token = csrf_of(client.get(base))
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    row = client.post(f"{base}/{colleague.id}", data={"role": "client_admin"}, headers=htmx)
+    assert row.status_code == 200
+    html = _text(row)
+    assert html.lstrip().startswith("{#") is False and "<html" not in html
+    assert f'id="user-{colleague.id}"' in html and "Saved" in html
+    mine = client.post(f"{base}/{admin.id}", data={"role": "client_viewer"}, headers=htmx)
+    assert mine.status_code == 422
+    assert "<html" not in _text(mine) and "You may not change your own role" in _text(mine)

@@ -15,7 +15,7 @@ from app.errors import DomainError
 from app.web import nav
 from app.web.portal.blueprint import bp
 from app.web.portal.settings_forms import form_of, problems_of
-from app.web.shell import form_errors, render
+from app.web.shell import form_errors, is_htmx, render
 from tenants import service as tenants_service
 from tenants.models import CLIENT_ROLES
 from tenants.schemas import INTEGRATION_SCOPES, ApiClientCreateSchema, UserUpdateSchema
@@ -85,6 +85,8 @@ def settings_user_update(tenant_id, user_id):
         return _row_or_page(membership, form_errors(err.messages), typed)
     except DomainError as err:
         return _row_or_page(membership, problems_of(err), typed)
+    if is_htmx():
+        return _row(membership, saved=True)
     flash(_("%(name)s was updated.", name=membership.user.name), "ok")
     return redirect(url_for("web.portal.settings_users", tenant_id=tenant_id))
 
@@ -92,7 +94,23 @@ def settings_user_update(tenant_id, user_id):
 def _row_or_page(membership, errors, typed):
     # The errors are shown in the row of the user they are about.
     db.session.rollback()
-    return _users_page({membership.user_id: errors}, {membership.user_id: typed}, 422)
+    user_id = membership.user_id
+    if is_htmx():
+        membership = tenants_service.get_member(user_id=user_id)
+        return _row(membership, errors={user_id: errors}, typed={user_id: typed}), 422
+    return _users_page({user_id: errors}, {user_id: typed}, 422)
+
+
+def _row(membership, *, saved=False, errors=None, typed=None):
+    """One user's row, what htmx swaps in place of the old one."""
+    return render(
+        "portal/settings/_user_row.html",
+        member=membership,
+        roles=[(role, role_names()[role]) for role in CLIENT_ROLES],
+        errors=errors or {},
+        typed=typed or {},
+        saved=saved,
+    )
 
 
 # --- API clients -----------------------------------------------------------------------------
