@@ -326,6 +326,17 @@ def test_retrying_a_failed_delivery_queues_it_again(app, factory, monkeypatch):
         again = db.session.get(WebhookDelivery, delivery_id)
         assert again.status == "pending" and again.attempts == 0
     assert "Pending" in _text(client.get(f"{url}/deliveries"))
+    again = _post(client, url, f"{url}/deliveries/{delivery_id}/retry", {})
+    assert "already pending" in _text(client.get(again.headers["Location"]))
+
+
+def test_a_test_event_is_queued_for_the_endpoint(app, factory, monkeypatch):
+    allow_local_receivers(app, monkeypatch)
+    firm, _admin_user, client = _admin(app, factory)
+    endpoint = make_endpoint(app, firm, "http://127.0.0.1:9/hook")
+    url = f"/firms/{firm.id}/settings/webhooks/{endpoint.id}"
+    assert _post(client, url, f"{url}/ping", {}).status_code == 302
+    assert "webhook.ping" in _text(client.get(url))
 
 
 # --- departments and briefings ---------------------------------------------------------------

@@ -147,6 +147,20 @@ def settings_webhook_rotate(tenant_id, endpoint_id):
     return render("portal/settings/webhook_secret.html", endpoint=endpoint, created=False)
 
 
+@bp.post("/settings/webhooks/<uuid:endpoint_id>/ping")
+def settings_webhook_ping(tenant_id, endpoint_id):
+    """Queue a `webhook.ping` to this endpoint only, to test the receiver."""
+    check(SETTINGS_ADMIN)
+    try:
+        webhooks_service.ping(endpoint=_endpoint_or_404(endpoint_id))
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.detail, "error")
+    else:
+        flash(_("A test event was queued; follow it in the delivery log."), "ok")
+    return _to_endpoint(tenant_id, endpoint_id)
+
+
 @bp.get("/settings/webhooks/<uuid:endpoint_id>/deliveries")
 def settings_webhook_deliveries(tenant_id, endpoint_id):
     """The delivery log alone: what htmx refreshes in place."""
