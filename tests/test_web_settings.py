@@ -449,3 +449,13 @@ def test_a_role_changed_in_place_answers_only_the_row(app, factory):
     mine = client.post(f"{base}/{admin.id}", data={"role": "client_viewer"}, headers=htmx)
     assert mine.status_code == 422
     assert "<html" not in _text(mine) and "You may not change your own role" in _text(mine)
+
+
+def test_a_briefing_for_an_unknown_queue_shows_the_error_beside_the_queues(app, factory):
+    firm, _admin_user, client = _admin(app, factory)
+    url = f"/firms/{firm.id}/settings/briefings/new"
+    typed = {"title": "Hi", "body": "Text", "queue_ids__present": "1"}
+    for queue_id in ("not-a-uuid", str(uuid.uuid4())):
+        refused = _post(client, url, url, {**typed, "queue_ids": queue_id})
+        assert refused.status_code == 422
+        assert _error_beside(_text(refused), "queue_ids")

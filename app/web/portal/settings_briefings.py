@@ -14,7 +14,13 @@ from app.errors import DomainError
 from app.queues import service as queues_service
 from app.queues.schemas import BriefingCreateSchema, BriefingUpdateSchema
 from app.web.portal.blueprint import bp
-from app.web.portal.settings_forms import firm_moment, form_of, local_input, problems_of
+from app.web.portal.settings_forms import (
+    firm_moment,
+    form_of,
+    gathered,
+    local_input,
+    problems_of,
+)
 from app.web.shell import form_errors, render
 
 
@@ -98,7 +104,7 @@ def settings_briefing_create(tenant_id):
         briefing_in = BriefingCreateSchema().load(_body(typed))
         queues_service.create_briefing(briefing_in=briefing_in, actor=current_actor())
     except ValidationError as err:
-        return _form_page(None, form_errors(err.messages), typed, 422)
+        return _form_page(None, gathered(form_errors(err.messages), "queue_ids"), typed, 422)
     except DomainError as err:
         db.session.rollback()
         return _form_page(None, problems_of(err), typed, 422)
@@ -125,7 +131,7 @@ def settings_briefing_update(tenant_id, briefing_id):
             briefing=briefing, briefing_in=briefing_in, actor=current_actor()
         )
     except ValidationError as err:
-        return _form_page(briefing, form_errors(err.messages), typed, 422)
+        return _form_page(briefing, gathered(form_errors(err.messages), "queue_ids"), typed, 422)
     except DomainError as err:
         db.session.rollback()
         return _form_page(_briefing_or_404(briefing_id), problems_of(err), typed, 422)

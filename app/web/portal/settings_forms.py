@@ -29,6 +29,15 @@ def form_of(*names: str, lists: tuple[str, ...] = (), blank_is_none: tuple[str, 
     return values
 
 
+def gathered(errors: dict[str, list[str]], *lists: str) -> dict[str, list[str]]:
+    """Errors of one item of a list field (`queue_ids.0`) shown beside the list's field."""
+    out: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        head = key.split(".", 1)[0]
+        out.setdefault(head if head in lists else key, []).extend(messages)
+    return out
+
+
 def problems_of(error: DomainError) -> dict[str, list[str]]:
     """A service's refusal as errors per field: an Unprocessable names its fields, any other
     rule (a conflict) is an error of the whole form."""
