@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 @dataclass(frozen=True)
 class Entry:
     endpoint: str
-    label: object  # a lazy_gettext (or a callable giving the text): translated when drawn
+    label: object  # a lazy gettext (or a function giving the text): translated when drawn
     order: int
     roles: frozenset[str] | None  # None: everyone who reaches the area
 
@@ -55,6 +55,7 @@ def _items(entries: list[Entry], role_of: Callable[[Principal], set[str]], **val
 
 
 def _text(label) -> str:
+    # flask_babel's LazyString is not callable: str() translates it in the current locale.
     return str(label() if callable(label) else label)
 
 
