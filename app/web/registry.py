@@ -10,7 +10,7 @@ from flask import Flask
 
 from app.web import i18n, shell, signin
 from app.web.console import blueprint as console
-from app.web.console import portfolio  # noqa: F401
+from app.web.console import firms, onboarding, portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
 from app.web.portal import home  # noqa: F401
 
