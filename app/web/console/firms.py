@@ -89,7 +89,8 @@ def move(tenant_id, move):
             tenants_service.offboard(tenant=tenant, reason=reason, retention=retention, actor=actor)
             flash(_("%(name)s is offboarded; its data export is listed below.", name=tenant.name))
     except Conflict as exc:
-        return _page({f"{move}._form": [exc.detail]}, values, 409)
+        # The status moved on (another admin, another tab): said where the actions are.
+        return _page({"lifecycle": [exc.detail]}, values, 409)
     return redirect(url_for("web.console.firm", tenant_id=tenant.id))
 
 
