@@ -46,6 +46,7 @@ def _page(form, errors: dict | None = None, status: int = 200):
             form=form,
             errors=errors,
             opened=onboarding_form.step_errors(errors),
+            step_of={p: step for step, ps in onboarding_form.STEPS.items() for p in ps},
             zones=_ZONES,
             weekdays=WEEKDAYS,
             windows=range(onboarding_form.WINDOWS_PER_DAY),
