@@ -35,6 +35,11 @@ def console(endpoint: str, label, *, order: int, roles: tuple[str, ...] | None =
     _CONSOLE.sort(key=lambda e: e.order)
 
 
+def _text(label) -> str:
+    # A LazyString (lazy_gettext, as pages pass it) translates on str(); a function is called.
+    return str(label() if callable(label) else label)
+
+
 @dataclass(frozen=True)
 class Item:
     url: str
@@ -64,4 +69,4 @@ def portal_items(tenant) -> list[Item]:
 
 
 def console_items() -> list[Item]:
-    return _items(_CONSOLE, lambda p: set(p.platform_roles))
+    return _items(_CONSOLE, lambda p: set(p.roles))

@@ -8,17 +8,31 @@ from __future__ import annotations
 
 from flask import Flask
 
-# The page modules, each adding its routes to its area's blueprint (one line each).
-import app.web.console.portfolio
-import app.web.portal.dashboard
-import app.web.portal.home
-import app.web.portal.settings_briefings
-import app.web.portal.settings_departments
-import app.web.portal.settings_users
-import app.web.portal.settings_webhooks  # noqa: F401
 from app.web import i18n, shell, signin
 from app.web.console import blueprint as console
+from app.web.console import firms, onboarding, portfolio
 from app.web.portal import blueprint as portal
+from app.web.portal import (
+    dashboard,
+    home,
+    settings_briefings,
+    settings_departments,
+    settings_users,
+    settings_webhooks,
+)
+
+# The page modules: imported for the routes they add to their area's blueprint.
+PAGES = (
+    portfolio,
+    onboarding,
+    firms,
+    home,
+    dashboard,
+    settings_users,
+    settings_webhooks,
+    settings_departments,
+    settings_briefings,
+)
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
 for _area in (signin.bp, portal.bp, console.bp):

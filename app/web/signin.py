@@ -89,7 +89,7 @@ def language():
 def home():
     """Each role lands where its work is."""
     principal = g.principal
-    if principal.is_bpo_admin or "supervisor" in principal.platform_roles:
+    if principal.is_bpo_admin or "supervisor" in principal.roles:
         return redirect(url_for("web.console.portfolio"))
     firms = db.session.scalars(
         tenants_service.list_(visible=frozenset(principal.tenant_roles))
