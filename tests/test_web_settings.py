@@ -55,7 +55,7 @@ def _error_beside(html: str, field: str) -> str:
 
 def test_client_admin_sees_settings_in_the_menu_and_each_section(app, factory):
     firm, _admin_user, client = _admin(app, factory)
-    home = _text(client.get(f"/firms/{firm.id}/"))
+    home = _text(client.get(f"/firms/{firm.id}/", follow_redirects=True))
     assert f'href="/firms/{firm.id}/settings"' in home
     for path in SETTINGS_PAGES:
         page = client.get(f"/firms/{firm.id}/{path}")
@@ -66,11 +66,11 @@ def test_client_viewer_cannot_reach_settings(app, factory):
     firm = factory.tenant()
     viewer = factory.user("client_viewer", firm)
     client = sign_in(app, viewer.email)
-    home = _text(client.get(f"/firms/{firm.id}/"))
+    home = _text(client.get(f"/firms/{firm.id}/", follow_redirects=True))
     assert f"/firms/{firm.id}/settings" not in home
     for path in SETTINGS_PAGES:
         assert client.get(f"/firms/{firm.id}/{path}").status_code == 403, path
-    page = client.get(f"/firms/{firm.id}/")
+    page = client.get(f"/firms/{firm.id}/", follow_redirects=True)
     refused = client.post(
         f"/firms/{firm.id}/settings/api-clients",
         data={"name": "sneaky", "csrf_token": csrf_of(page)},
@@ -81,7 +81,9 @@ def test_client_viewer_cannot_reach_settings(app, factory):
 def test_bpo_admin_opens_a_firms_settings(app, factory):
     firm = factory.tenant()
     client = sign_in(app, factory.user("bpo_admin").email)
-    assert f'href="/firms/{firm.id}/settings"' in _text(client.get(f"/firms/{firm.id}/"))
+    assert f'href="/firms/{firm.id}/settings"' in _text(
+        client.get(f"/firms/{firm.id}/", follow_redirects=True)
+    )
     for path in SETTINGS_PAGES:
         assert client.get(f"/firms/{firm.id}/{path}").status_code == 200, path
 
