@@ -248,7 +248,44 @@ def test_answer_speed_and_abandonment_come_from_the_queue_waits(app, client, fac
         "short_abandon_seconds": 5,
         "fcr_window_days": 7,
         "service_level_target": 0.8,
+        "targets": {
+            "service_level": 0.8,
+            "asa_seconds": None,
+            "aht_seconds": None,
+            "abandonment_rate": None,
+            "first_response_within_target": 0.8,
+            "resolution_within_target": 0.8,
+            "fcr_rate": None,
+            "csat_rate": None,
+            "breaches": 0,
+        },
     }
+
+
+def test_the_contracts_headline_targets_come_with_the_report(app, client, factory):
+    tenant, _queue = firm(app, factory)
+    policy(
+        app,
+        tenant,
+        service_level_target_bps=9000,
+        aht_target_seconds=300,
+        abandonment_target_bps=500,
+        fcr_target_bps=7000,
+        csat_target_bps=8500,
+        targets=[{"priority": "normal", "channel": "voice", "answer_threshold_seconds": 20}],
+    )
+    viewer = factory.caller("client_viewer", tenant)
+    answer = client.get(
+        f"/v1/tenants/{tenant.id}/reports/sla?from=2026-03-01&to=2026-03-02",
+        headers=viewer.headers,
+    )
+    assert answer.status_code == 200, answer.get_json()
+    targets = answer.get_json()["settings"]["targets"]
+    assert targets["service_level"] == 0.9 and targets["resolution_within_target"] == 0.9
+    assert targets["aht_seconds"] == 300 and targets["abandonment_rate"] == 0.05
+    assert targets["fcr_rate"] == 0.7 and targets["csat_rate"] == 0.85
+    # No ASA target of its own: the strictest answer threshold of the policy's targets.
+    assert targets["asa_seconds"] == 20
 
 
 def test_a_longer_short_abandon_threshold_excludes_more_abandons(app, client, factory):

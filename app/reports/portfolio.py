@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from app.contacts.models import Contact
 from app.db import UTCDateTime, db, utcnow
+from app.reports import targets
 from app.reports.measures import (
     DEFAULT_SETTINGS,
     SECONDS_DIGITS,
@@ -53,17 +54,9 @@ def portfolio(
         return []
     at = now or utcnow()
     policies = {
-        row.tenant_id: row
-        for row in db.session.execute(
-            select(
-                SlaPolicy.tenant_id,
-                SlaPolicy.abandon_treatment,
-                SlaPolicy.short_abandon_seconds,
-                SlaPolicy.fcr_window_days,
-                SlaPolicy.service_level_target_bps,
-            )
-            .where(SlaPolicy.is_default.is_(True))
-            .order_by(SlaPolicy.created_at)
+        policy.tenant_id: policy
+        for policy in db.session.scalars(
+            select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.created_at)
         )
     }
     settings = {}
@@ -79,6 +72,7 @@ def portfolio(
             if policy is not None
             else dict(DEFAULT_SETTINGS)
         )
+        settings[tenant.id]["targets"] = targets.of_policy(policy)
     params = (
         values(
             column("tenant_id", Uuid()),
@@ -167,6 +161,7 @@ def portfolio(
                 "fcr": fcr_rate(counts),
                 "csat": ratio(counts["satisfied"], counts["rated"]),
                 "backlog_now": as_int(backlog.get(tenant.id)),
+                "targets": own["targets"],
             }
         )
     return rows

@@ -295,6 +295,32 @@ class SlaTotalsSchema(SlaFiguresSchema):
     end = _local_time("`to`; the backlog is as of this instant.")
 
 
+class KpiTargetsSchema(Schema):
+    """The firm's target for each headline figure (null: none), from its default SLA policy."""
+
+    service_level = fields.Float(
+        dump_only=True, allow_none=True, metadata={"description": "At least."}
+    )
+    asa_seconds = fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "At most."}
+    )
+    aht_seconds = fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "At most."}
+    )
+    abandonment_rate = fields.Float(
+        dump_only=True, allow_none=True, metadata={"description": "At most."}
+    )
+    first_response_within_target = fields.Float(
+        dump_only=True, allow_none=True, metadata={"description": "At least."}
+    )
+    resolution_within_target = fields.Float(
+        dump_only=True, allow_none=True, metadata={"description": "At least."}
+    )
+    fcr_rate = fields.Float(dump_only=True, allow_none=True, metadata={"description": "At least."})
+    csat_rate = fields.Float(dump_only=True, allow_none=True, metadata={"description": "At least."})
+    breaches = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "At most."})
+
+
 class SlaSettingsSchema(Schema):
     policy_id = fields.UUID(
         dump_only=True,
@@ -312,6 +338,7 @@ class SlaSettingsSchema(Schema):
     service_level_target = fields.Float(
         dump_only=True, metadata={"description": "The contract's service level, fraction 0-1."}
     )
+    targets = fields.Nested(KpiTargetsSchema, dump_only=True)
 
 
 class SlaReportSchema(Schema):
@@ -492,6 +519,7 @@ class PortfolioRowSchema(Schema):
     )
     csat = _rate("Share of ratings that are 4 or 5.")
     backlog_now = _count("Contacts open now (received, not resolved, closed or abandoned).")
+    targets = fields.Nested(KpiTargetsSchema, dump_only=True)
 
 
 class PortfolioSchema(Schema):

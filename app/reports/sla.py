@@ -33,6 +33,7 @@ from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.queues.models import Queue
+from app.reports import targets
 from app.reports.measures import (
     DEFAULT_SETTINGS,
     SECONDS_DIGITS,
@@ -319,13 +320,14 @@ def report_settings() -> dict:
         select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.created_at)
     ).first()
     if policy is None:
-        return dict(DEFAULT_SETTINGS)
+        return {**DEFAULT_SETTINGS, "targets": targets.of_policy(None)}
     return {
         "policy_id": policy.id,
         "abandon_treatment": policy.abandon_treatment,
         "short_abandon_seconds": policy.short_abandon_seconds,
         "fcr_window_days": policy.fcr_window_days,
         "service_level_target_bps": policy.service_level_target_bps,
+        "targets": targets.of_policy(policy),
     }
 
 
@@ -486,6 +488,7 @@ def sla_report(
             "short_abandon_seconds": settings["short_abandon_seconds"],
             "fcr_window_days": settings["fcr_window_days"],
             "service_level_target": settings["service_level_target_bps"] / 10000,
+            "targets": settings["targets"],
         },
         "rows": rows,
         "totals": {"start": from_.astimezone(zone), "end": to.astimezone(zone), **totals},

@@ -57,6 +57,12 @@ class SlaPolicy(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     )
     short_abandon_seconds: Mapped[int] = mapped_column(default=5)
     fcr_window_days: Mapped[int] = mapped_column(default=7)
+    # The contract's other headline targets; None: the contract sets none (app/reports/targets.py).
+    asa_target_seconds: Mapped[int | None]
+    aht_target_seconds: Mapped[int | None]
+    abandonment_target_bps: Mapped[int | None]  # at most
+    fcr_target_bps: Mapped[int | None]  # at least
+    csat_target_bps: Mapped[int | None]  # at least
 
 
 CLOCK_KINDS = ("first_response", "resolution")

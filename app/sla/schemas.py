@@ -343,6 +343,11 @@ class SlaPolicySchema(Schema):
     abandon_treatment = dump_only_choice(ABANDON_TREATMENTS)
     short_abandon_seconds = fields.Integer(dump_only=True)
     fcr_window_days = fields.Integer(dump_only=True)
+    asa_target_seconds = fields.Integer(dump_only=True, allow_none=True)
+    aht_target_seconds = fields.Integer(dump_only=True, allow_none=True)
+    abandonment_target_bps = fields.Integer(dump_only=True, allow_none=True)
+    fcr_target_bps = fields.Integer(dump_only=True, allow_none=True)
+    csat_target_bps = fields.Integer(dump_only=True, allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -386,6 +391,44 @@ class SlaPolicyUpdateSchema(Schema):
         validate=validate.Range(min=1, max=90),
         metadata={
             "description": "Days within which a repeat contact spoils first-contact resolution."
+        },
+    )
+
+    asa_target_seconds = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=86400),
+        metadata={
+            "description": "Average speed of answer the contract promises, at most, seconds; "
+            "null: the strictest answer threshold of the targets."
+        },
+    )
+    aht_target_seconds = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=86400),
+        metadata={"description": "Average handle time, at most, seconds; null: no target."},
+    )
+    abandonment_target_bps = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=10000),
+        metadata={"description": "Abandonment rate, at most, basis points; null: no target."},
+    )
+    fcr_target_bps = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=10000),
+        metadata={
+            "description": "First-contact resolution, at least, basis points; null: no target."
+        },
+    )
+    csat_target_bps = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=10000),
+        metadata={
+            "description": "Share of satisfied ratings, at least, basis points; null: no target."
         },
     )
 

@@ -59,11 +59,6 @@ def _items(entries: list[Entry], role_of: Callable[[Principal], set[str]], **val
     ]
 
 
-def _text(label) -> str:
-    # flask_babel's LazyString is not callable: str() translates it in the current locale.
-    return str(label() if callable(label) else label)
-
-
 def portal_items(tenant) -> list[Item]:
     return _items(_PORTAL, lambda p: {p.role_on(tenant.id) or ""}, tenant_id=tenant.id)
 

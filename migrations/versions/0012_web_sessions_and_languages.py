@@ -1,4 +1,4 @@
-"""web sessions and each person's language
+"""web sessions and languages
 
 Issue 15 (the web app):
 - `web_sessions`: the server-side half of a browser sign-in, holding the web app's tokens.

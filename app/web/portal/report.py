@@ -14,12 +14,13 @@ from marshmallow import ValidationError
 from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.queues import service as queues_service
+from app.reports import targets
 from app.reports.periods import instant, next_month, resolve_period, zone_of
 from app.reports.schemas import SlaReportQueryArgsSchema
 from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_breaches, sla_report
 from app.sla import policies
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
-from app.web.i18n import percent
+from app.web.i18n import number, percent, seconds
 from app.web.shell import form_errors
 
 # The fields of the filter form, named as the API's query parameters.
@@ -140,83 +141,68 @@ class Tile:
     state: str | None  # met, missed, or None (no target, or nothing to measure)
 
 
-def _answer_threshold(policy) -> int | None:
-    """The contract's answer threshold: the strictest a policy gives its voice or chat."""
-    thresholds = [
-        t["answer_threshold_seconds"]
-        for t in (policy.targets if policy is not None else [])
-        if t.get("answer_threshold_seconds")
-    ]
-    return min(thresholds) if thresholds else None
-
-
-def _state(value, target, *, higher_is_better: bool) -> str | None:
-    if value is None or target is None:
-        return None
-    met = value >= target if higher_is_better else value <= target
-    return "met" if met else "missed"
-
-
-def tiles(report: dict, policy) -> list[Tile]:
-    """The headline figures of the report's totals, each against the firm's own target.
-
-    The SLA policy holds the service-level share the contract promises, the answer threshold
-    and the clocks' targets; the share stands for first response and resolution too (the part
-    of clocks stopped within their target), ASA is held to the answer threshold and breaches
-    to none. The policy sets no target for AHT, abandonment, FCR or CSAT: those say so.
-    """
+def tiles(report: dict, policy=None) -> list[Tile]:
+    """The headline figures of the report's totals, each against the firm's own target (the
+    report's `settings.targets`: app/reports/targets.py says where each comes from)."""
     totals = report["totals"]
-    share = report["settings"]["service_level_target"]
-    threshold = _answer_threshold(policy)
-    none = _("No target in the SLA policy")
-    at_least = _("Target: at least %(share)s", share=percent(share, 0))
-    first, resolution = totals["first_response"], totals["resolution"]
+    goal = report["settings"]["targets"]
+    figures = [
+        ("service_level", _("Service level"), totals["service_level"], "percent"),
+        ("asa_seconds", _("Average speed of answer"), totals["asa_seconds"], "duration"),
+        ("aht_seconds", _("Average handle time"), totals["aht_seconds"], "duration"),
+        ("abandonment_rate", _("Abandonment"), totals["abandonment_rate"], "percent"),
+        (
+            "first_response_within_target",
+            _("First response within target"),
+            totals["first_response"]["within_target_rate"],
+            "percent",
+        ),
+        (
+            "resolution_within_target",
+            _("Resolution within target"),
+            totals["resolution"]["within_target_rate"],
+            "percent",
+        ),
+        ("fcr_rate", _("First contact resolution"), totals["fcr"]["rate"], "percent"),
+        ("csat_rate", _("Customer satisfaction"), totals["csat"]["rate"], "percent"),
+        ("breaches", _("Breaches"), totals["breaches"], "number"),
+    ]
     return [
         Tile(
-            "service_level",
-            _("Service level"),
-            totals["service_level"],
-            "percent",
-            at_least,
-            _state(totals["service_level"], share, higher_is_better=True),
-        ),
-        Tile(
-            "asa",
-            _("Average speed of answer"),
-            totals["asa_seconds"],
-            "duration",
-            _("Target: at most %(seconds)s s", seconds=threshold) if threshold else none,
-            _state(totals["asa_seconds"], threshold, higher_is_better=False),
-        ),
-        Tile("aht", _("Average handle time"), totals["aht_seconds"], "duration", none, None),
-        Tile("abandonment", _("Abandonment"), totals["abandonment_rate"], "percent", none, None),
-        Tile(
-            "first_response",
-            _("First response within target"),
-            first["within_target_rate"],
-            "percent",
-            at_least,
-            _state(first["within_target_rate"], share, higher_is_better=True),
-        ),
-        Tile(
-            "resolution",
-            _("Resolution within target"),
-            resolution["within_target_rate"],
-            "percent",
-            at_least,
-            _state(resolution["within_target_rate"], share, higher_is_better=True),
-        ),
-        Tile("fcr", _("First contact resolution"), totals["fcr"]["rate"], "percent", none, None),
-        Tile("csat", _("Customer satisfaction"), totals["csat"]["rate"], "percent", none, None),
-        Tile(
-            "breaches",
-            _("Breaches"),
-            totals["breaches"],
-            "number",
-            _("Target: none"),
-            _state(totals["breaches"], 0, higher_is_better=False),
-        ),
+            _TILE_KEYS[key],
+            label,
+            value,
+            kind,
+            _target_text(key, goal.get(key), kind),
+            targets.state(key, value, goal.get(key)),
+        )
+        for key, label, value, kind in figures
     ]
+
+
+# The page's names of the figures (data-tile), kept short.
+_TILE_KEYS = {
+    "service_level": "service_level",
+    "asa_seconds": "asa",
+    "aht_seconds": "aht",
+    "abandonment_rate": "abandonment",
+    "first_response_within_target": "first_response",
+    "resolution_within_target": "resolution",
+    "fcr_rate": "fcr",
+    "csat_rate": "csat",
+    "breaches": "breaches",
+}
+
+
+def _target_text(key: str, target, kind: str) -> str:
+    if target is None:
+        return _("No target in the contract")
+    shown = {"percent": lambda v: percent(v, 0), "duration": seconds}.get(kind, number)(target)
+    if targets.DIRECTIONS[key]:
+        return _("Target: at least %(target)s", target=shown)
+    if key == "breaches" and target == 0:
+        return _("Target: none")
+    return _("Target: at most %(target)s", target=shown)
 
 
 # --- charts ----------------------------------------------------------------------------------
