@@ -13,6 +13,7 @@ from app.web.console import blueprint as console
 from app.web.console import firms, onboarding, portfolio
 from app.web.portal import blueprint as portal
 from app.web.portal import (
+    contacts,
     dashboard,
     home,
     settings_briefings,
@@ -32,6 +33,7 @@ PAGES = (
     settings_webhooks,
     settings_departments,
     settings_briefings,
+    contacts,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
