@@ -16,6 +16,8 @@ from app.web.portal import (
     contacts,
     dashboard,
     home,
+    invoices,
+    registers,
     settings_briefings,
     settings_departments,
     settings_users,
@@ -34,6 +36,8 @@ PAGES = (
     settings_departments,
     settings_briefings,
     contacts,
+    invoices,
+    registers,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.

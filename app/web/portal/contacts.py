@@ -62,12 +62,12 @@ def read_filters(args) -> tuple[dict[str, str], dict, dict[str, list[str]]]:
         return typed, {}, form_errors(err.messages)
 
 
-def _page_number(args) -> int:
+def page_number(args) -> int:
     text = args.get("page", "1")
     return int(text) if text.isdigit() and 0 < int(text) < 100_000 else 1
 
 
-def page_of(stmt: Select, page: int, size: int = PAGE_SIZE) -> tuple[list, bool]:
+def page_of(stmt: Select, page: int, size: int) -> tuple[list, bool]:
     """One page of a select (the API's limit and offset), and whether another follows: one row
     more than the page is read instead of counting them all."""
     rows = list(db.session.scalars(stmt.limit(size + 1).offset((page - 1) * size)))
@@ -83,8 +83,8 @@ def contacts(tenant_id):
     """The firm's contacts, newest first, narrowed by the API's filters; htmx swaps the list."""
     check(CONTACT_READ)
     typed, args, errors = read_filters(request.args)
-    page = _page_number(request.args)
-    rows, more = ([], False) if errors else page_of(contacts_service.list_(**args), page)
+    page = page_number(request.args)
+    rows, more = ([], False) if errors else page_of(contacts_service.list_(**args), page, PAGE_SIZE)
     agent_queues = _agent_queue_ids()
     queues = list(db.session.scalars(queues_service.list_(within=agent_queues)))
     context = dict(
