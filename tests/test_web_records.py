@@ -7,7 +7,16 @@ import re
 
 import pytest
 
+from app.db import db
+from billing import service as billing_service
+from tenants import service as tenants_service
+from tenants.scoping import tenant_scope
+from tests.test_billing_invoices_api import handle, march
+from tests.test_billing_rating import price_firm
 from tests.test_contacts_intake import create_contact, queue_of
+from tests.test_reports_registers import a_year_of_complaints
+from tests.test_reports_sla import agent_profile, body, contact, csv_rows, store, t
+from tests.test_reports_sla import firm as sla_firm
 from tests.web_helpers import sign_in
 
 _ROW_LINKS = re.compile(r'href="/firms/[0-9a-f-]+/contacts/([0-9a-f-]{36})"')
@@ -107,27 +116,26 @@ def test_the_list_pages_without_loading_everything(app, factory, firm, monkeypat
     assert set(linked_contacts(first) + linked_contacts(second)) == {c["id"] for c in made.values()}
 
 
-@pytest.mark.parametrize(
-    ("query", "field"),
-    [
-        ("status=lost", "status"),
-        ("created_from=2026-02-31", "created_from"),
-        ("created_from=yesterday", "created_from"),
-        ("created_from=2026-03-02&created_to=2026-03-01", "created_to"),
-        ("queue_id=not-a-queue", "queue_id"),
-    ],
-)
-def test_bad_filters_show_the_error_beside_the_field(app, factory, firm, query, field):
+def test_bad_filters_show_the_error_beside_the_field_and_keep_what_was_typed(app, factory, firm):
     tenant, _made = firm
     viewer = sign_in(app, factory.user("client_viewer", tenant).email)
 
-    page = viewer.get(f"/firms/{tenant.id}/contacts?{query}")
-
-    assert page.status_code == 422
-    html = page.get_data(as_text=True)
-    assert f'id="e-{field}"' in html
-    assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', html, re.S)
-    assert linked_contacts(page) == []
+    for query, field in (
+        ("status=lost", "status"),
+        ("created_from=2026-02-31", "created_from"),
+        ("created_from=yesterday&channel=web", "created_from"),
+        ("created_from=2026-03-02&created_to=2026-03-01", "created_to"),
+        ("queue_id=not-a-queue", "queue_id"),
+    ):
+        page = viewer.get(f"/firms/{tenant.id}/contacts?{query}")
+        assert page.status_code == 422, query
+        html = page.get_data(as_text=True)
+        assert f'id="e-{field}"' in html, query
+        assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', html, re.S), query
+        assert linked_contacts(page) == [], query
+    retyped = viewer.get(f"/firms/{tenant.id}/contacts?created_from=yesterday&channel=web")
+    html = retyped.get_data(as_text=True)
+    assert 'value="yesterday"' in html and 'value="web" selected' in html  # kept as typed
 
 
 def test_another_firms_contact_is_not_found_and_never_listed(app, factory, firm):
@@ -150,3 +158,187 @@ def test_another_firms_contact_is_not_found_and_never_listed(app, factory, firm)
     refused = admin.get(f"/firms/{other.id}/contacts")
     assert refused.status_code == 404
     assert "Secret" not in refused.get_data(as_text=True)
+
+
+# --- the complaints register -----------------------------------------------------------------
+
+_REGISTER_ROWS = re.compile(r'<tr data-contact-id="([0-9a-f-]{36})">')
+
+
+def test_the_register_shows_the_years_complaints_and_its_csv_is_the_page(app, client, factory):
+    tenant, queue = sla_firm(app, factory)
+    a_year_of_complaints(app, tenant, queue)
+    viewer = sign_in(app, factory.user("client_viewer", tenant).email)
+    api_caller = factory.caller("client_viewer", tenant)
+    url = f"/v1/tenants/{tenant.id}/reports/complaints-register?year=2025"
+
+    page = viewer.get(f"/firms/{tenant.id}/complaints?year=2025")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    api = body(client.get(url, headers=api_caller.headers))
+    shown = _REGISTER_ROWS.findall(html)
+    assert shown == [c["contact_id"] for c in api["complaints"]] and len(shown) == 3
+    assert "Broken fridge" in html and "Replace it" in html
+    assert "25,00\u00a0€" in html  # the claim's compensation of 2500 cents, as Spain writes it
+
+    download = viewer.get(f"/firms/{tenant.id}/complaints.csv?year=2025")
+    rows = csv_rows(download)
+    assert [row["contact_id"] for row in rows] == shown
+    assert [row["summary"] for row in rows] == [c["summary"] for c in api["complaints"]]
+    api_csv = client.get(url, headers={**api_caller.headers, "Accept": "text/csv"})
+    assert download.get_data(as_text=True) == api_csv.get_data(as_text=True)
+    assert "complaints-register-" in download.headers["Content-Disposition"]
+
+
+def test_a_bad_year_shows_its_error_beside_the_field(app, factory):
+    tenant = factory.tenant()
+    viewer = sign_in(app, factory.user("client_viewer", tenant).email)
+
+    for year, path in (("twenty", "complaints"), ("1900", "complaints.csv")):
+        page = viewer.get(f"/firms/{tenant.id}/{path}?year={year}")
+        assert page.status_code == 422
+        html = page.get_data(as_text=True)
+        assert 'id="e-year"' in html and 'aria-invalid="true"' in html
+        assert f'value="{year}"' in html  # what was typed stays
+
+
+# --- the agents' figures ---------------------------------------------------------------------
+
+
+def test_the_agents_page_shows_what_the_api_reports(app, client, factory):
+    tenant, queue = sla_firm(app, factory)
+    agent_id = agent_profile(app, factory, "Lucía Prieto")
+    received = t("2025-03-10T10:00:00+01:00")
+    store(
+        app,
+        tenant,
+        [
+            contact(
+                queue,
+                received,
+                agent_id=agent_id,
+                status="resolved",
+                answered_at=t("2025-03-10T10:00:30+01:00"),
+                resolved_at=t("2025-03-10T10:05:00+01:00"),
+                talk_seconds=240,
+                acw_seconds=60,
+                csat=5,
+            )
+        ],
+    )
+    admin = sign_in(app, factory.user("client_admin", tenant).email)
+    api = body(
+        client.get(
+            f"/v1/tenants/{tenant.id}/reports/agents?from=2025-03-01&to=2025-04-01",
+            headers=factory.caller("client_admin", tenant).headers,
+        )
+    )
+
+    page = admin.get(f"/firms/{tenant.id}/agents?from=2025-03-01&to=2025-04-01")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    [row] = api["agents"]
+    assert (row["name"], row["handled"], row["aht_seconds"]) == ("Lucía Prieto", 1, 300)
+    assert "Lucía Prieto" in html and ">5:00<" in html  # the AHT: 300 s
+
+
+def test_a_bad_range_of_the_agents_page_shows_beside_its_field(app, factory):
+    tenant = factory.tenant()
+    admin = sign_in(app, factory.user("client_admin", tenant).email)
+
+    for query, field in (
+        ("from=2025-03-01", "to"),
+        ("from=soon&to=2025-04-01", "from"),
+        ("from=2025-03-01&to=2025-02-01", "to"),
+    ):
+        page = admin.get(f"/firms/{tenant.id}/agents?{query}")
+        assert page.status_code == 422, query
+        assert f'id="e-{field}"' in page.get_data(as_text=True), query
+
+
+# --- invoices --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def invoiced(app, factory):
+    """A firm priced 1234 cents a contact that handled one call in March 2025, closed."""
+    tenant = factory.tenant()
+    price_firm(app, tenant, default_unit_amount=1234)
+    handle(app, tenant, queue_of(app, tenant, "General"), march(3))
+    with app.app_context(), tenant_scope(tenant.id):
+        invoice, _ = billing_service.close_tenant_period(
+            tenant=tenant, period="2025-03", actor=tenants_service.SYSTEM
+        )
+        db.session.commit()
+        return tenant, invoice.id
+
+
+def test_a_client_admin_reads_invoices_and_lines_with_exact_amounts(app, client, factory, invoiced):
+    tenant, invoice_id = invoiced
+    admin = sign_in(app, factory.user("client_admin", tenant).email)
+
+    listed = admin.get(f"/firms/{tenant.id}/invoices")
+    assert listed.status_code == 200
+    html = listed.get_data(as_text=True)
+    assert "2025-03" in html and "12,34\u00a0€" in html
+    assert f'href="/firms/{tenant.id}/invoices"' in html  # the menu has it
+
+    detail = admin.get(f"/firms/{tenant.id}/invoices/{invoice_id}")
+    assert detail.status_code == 200
+    lines = detail.get_data(as_text=True)
+    assert "Handled contacts: voice" in lines and lines.count("12,34\u00a0€") >= 3
+
+    download = admin.get(f"/firms/{tenant.id}/invoices/{invoice_id}/lines.csv")
+    assert [row["amount"] for row in csv_rows(download)] == ["1234"]  # read: the stream ends
+    api_csv = client.get(
+        f"/v1/tenants/{tenant.id}/invoices/{invoice_id}",
+        headers={**factory.caller("client_admin", tenant).headers, "Accept": "text/csv"},
+    )
+    assert download.get_data(as_text=True) == api_csv.get_data(as_text=True)
+
+    preview = admin.get(f"/firms/{tenant.id}/invoices/preview?period=2025-03")
+    assert preview.status_code == 200 and "12,34\u00a0€" in preview.get_data(as_text=True)
+    assert admin.get(f"/firms/{tenant.id}/invoices/preview").status_code == 200
+
+
+def test_a_bpo_admin_reads_a_firms_invoices(app, factory, invoiced):
+    tenant, invoice_id = invoiced
+    admin = sign_in(app, factory.user("bpo_admin").email)
+
+    page = admin.get(f"/firms/{tenant.id}/invoices/{invoice_id}")
+
+    assert page.status_code == 200
+    assert f'href="/firms/{tenant.id}/invoices"' in page.get_data(as_text=True)
+
+
+def test_a_client_viewer_gets_403_on_invoices_and_no_menu_entry(app, factory, invoiced):
+    tenant, invoice_id = invoiced
+    viewer = sign_in(app, factory.user("client_viewer", tenant).email)
+
+    for suffix in ("", "/preview", f"/{invoice_id}", f"/{invoice_id}/lines.csv"):
+        assert viewer.get(f"/firms/{tenant.id}/invoices{suffix}").status_code == 403
+    home = viewer.get(f"/firms/{tenant.id}/contacts").get_data(as_text=True)
+    assert f'href="/firms/{tenant.id}/invoices"' not in home
+    assert f'href="/firms/{tenant.id}/complaints"' in home
+
+
+def test_another_firms_invoice_is_not_found(app, factory, invoiced):
+    _tenant, invoice_id = invoiced
+    mine = factory.tenant()
+    admin = sign_in(app, factory.user("client_admin", mine).email)
+
+    assert admin.get(f"/firms/{mine.id}/invoices/{invoice_id}").status_code == 404
+    assert admin.get(f"/firms/{mine.id}/invoices/{invoice_id}/lines.csv").status_code == 404
+
+
+def test_a_bad_preview_month_shows_its_error_beside_the_field(app, factory, invoiced):
+    tenant, _invoice_id = invoiced
+    admin = sign_in(app, factory.user("client_admin", tenant).email)
+
+    for period in ("2025-13", "March", "1999-01"):
+        page = admin.get(f"/firms/{tenant.id}/invoices/preview?period={period}")
+        assert page.status_code == 422, period
+        html = page.get_data(as_text=True)
+        assert 'id="e-period"' in html and f'value="{period}"' in html, period

@@ -16,6 +16,7 @@ from app.reports.periods import zone_of
 from app.web import nav
 from app.web.portal.blueprint import bp
 from app.web.portal.contacts import page_number, page_of
+from app.web.portal.registers import unprocessable_errors
 from app.web.shell import form_errors, render
 from billing import service as billing_service
 from billing.schemas import InvoiceLineSchema, PeriodArgsSchema
@@ -46,7 +47,7 @@ def invoice_preview(tenant_id):
     except ValidationError as err:
         errors = form_errors(err.messages)
     except Unprocessable as exc:
-        errors = form_errors((exc.extra.get("errors") or {}).get("query") or [exc.detail])
+        errors = unprocessable_errors(exc)
     return render(
         "portal/invoice_preview.html",
         firm=tenant,

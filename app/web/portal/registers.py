@@ -76,9 +76,12 @@ def complaints_csv(tenant_id):
     )
 
 
-def _period_errors(exc: Unprocessable) -> dict[str, list[str]]:
-    """The API's period errors (`query.from`, `query.to`) by form field."""
-    return form_errors((exc.extra.get("errors") or {}).get("query") or {"_schema": [exc.detail]})
+def unprocessable_errors(exc: Unprocessable) -> dict[str, list[str]]:
+    """A service's 422 by form field: its `errors` are under where the API read them (`query`,
+    `path`: `{"query": {"to": [...]}}`); with none, the message is the whole form's."""
+    located = exc.extra.get("errors") or {}
+    by_field = next(iter(located.values()), None) if located else None
+    return form_errors(by_field or {"_schema": [exc.detail]})
 
 
 @bp.get("/agents")
@@ -100,7 +103,7 @@ def agents(tenant_id):
     except ValidationError as err:
         errors = form_errors(err.messages)
     except Unprocessable as exc:
-        errors = _period_errors(exc)
+        errors = unprocessable_errors(exc)
     else:
         report = {"from": start, "to": end, **agents_report(from_=start, to=end, now=now)}
     return render(
