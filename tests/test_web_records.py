@@ -11,6 +11,7 @@ from app.db import db
 from billing import service as billing_service
 from tenants import service as tenants_service
 from tenants.scoping import tenant_scope
+from tests.test_agents_api import assign, create_agent
 from tests.test_billing_invoices_api import handle, march
 from tests.test_billing_rating import price_firm
 from tests.test_contacts_intake import create_contact, queue_of
@@ -158,6 +159,29 @@ def test_another_firms_contact_is_not_found_and_never_listed(app, factory, firm)
     refused = admin.get(f"/firms/{other.id}/contacts")
     assert refused.status_code == 404
     assert "Secret" not in refused.get_data(as_text=True)
+
+
+def test_an_agent_sees_only_the_contacts_of_its_queues(app, client, factory, firm):
+    tenant, made = firm
+    general = queue_of(app, tenant, "Agent's queue")
+    mine = create_contact(
+        client, factory.caller("integration", tenant), tenant, queue_id=str(general)
+    )
+    agent = create_agent(client, factory.caller("bpo_admin"))
+    assign(client, factory.caller("bpo_admin"), agent["id"], [general])
+    worker = sign_in(app, agent["email"])
+
+    listed = worker.get(f"/firms/{tenant.id}/contacts")
+
+    assert listed.status_code == 200 and linked_contacts(listed) == [mine["id"]]
+    assert worker.get(f"/firms/{tenant.id}/contacts/{mine['id']}").status_code == 200
+    other_queue = worker.get(f"/firms/{tenant.id}/contacts/{made['fridge']['id']}")
+    assert other_queue.status_code == 404
+    assert "Broken fridge" not in other_queue.get_data(as_text=True)
+    # An agent reads no reports and no invoices, and its menu offers neither.
+    assert f'href="/firms/{tenant.id}/complaints"' not in listed.get_data(as_text=True)
+    assert worker.get(f"/firms/{tenant.id}/complaints").status_code == 403
+    assert worker.get(f"/firms/{tenant.id}/invoices").status_code == 403
 
 
 # --- the complaints register -----------------------------------------------------------------
