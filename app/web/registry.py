@@ -13,8 +13,11 @@ from app.web.console import blueprint as console
 from app.web.console import firms, onboarding, portfolio
 from app.web.portal import blueprint as portal
 from app.web.portal import (
+    contacts,
     dashboard,
     home,
+    invoices,
+    registers,
     settings_briefings,
     settings_departments,
     settings_users,
@@ -32,6 +35,9 @@ PAGES = (
     settings_webhooks,
     settings_departments,
     settings_briefings,
+    contacts,
+    invoices,
+    registers,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.

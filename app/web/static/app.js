@@ -20,6 +20,15 @@
     }
   }, true);
 
+  // A 422 answers the form again with each error beside its field: htmx swaps it in like a
+  // success (it leaves 4xx answers out by default), so the errors show where they belong.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Charts: a <canvas data-chart="id-of-json"> reads its Chart.js configuration from a
   // <script type="application/json" id="..."> block the server rendered.
   var charts = new Map();
