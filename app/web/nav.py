@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 @dataclass(frozen=True)
 class Entry:
     endpoint: str
-    label: Callable[[], str]  # a lazy gettext: translated when the menu is drawn
+    label: object  # a lazy gettext (or a function giving the text): translated when drawn
     order: int
     roles: frozenset[str] | None  # None: everyone who reaches the area
 
@@ -48,10 +48,15 @@ def _items(entries: list[Entry], role_of: Callable[[Principal], set[str]], **val
         return []
     roles = role_of(principal)
     return [
-        Item(url_for(e.endpoint, **values), str(e.label()), request.endpoint == e.endpoint)
+        Item(url_for(e.endpoint, **values), _text(e.label), request.endpoint == e.endpoint)
         for e in entries
         if e.roles is None or roles & e.roles
     ]
+
+
+def _text(label) -> str:
+    # flask_babel's LazyString is not callable: str() translates it in the current locale.
+    return str(label() if callable(label) else label)
 
 
 def portal_items(tenant) -> list[Item]:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from flask import Flask
 
 from app.web import i18n, shell, signin
+from app.web.console import (
+    agents,  # noqa: F401
+    portfolio,  # noqa: F401
+)
 from app.web.console import blueprint as console
-from app.web.console import portfolio  # noqa: F401
 from app.web.portal import blueprint as portal
 from app.web.portal import home  # noqa: F401
 

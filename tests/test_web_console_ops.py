@@ -1,0 +1,105 @@
+"""Stories of the BPO running its operation in the console: agents, the assignments grid,
+supervisors' firms, closing a month and the Stripe outbox, and staffing by Erlang C."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web_helpers import csrf_of, sign_in
+
+
+def _agent_form(**fields) -> dict:
+    return {
+        "name": "Ana Ruiz",
+        "email": "ana.ruiz@example.test",
+        "channels": ["voice", "chat"],
+        "concurrency.voice": "1",
+        "concurrency.chat": "3",
+        "skills": "billing:3\nlang:es:5",
+        "languages": "es, en",
+        **fields,
+    }
+
+
+def _agents_api(client, factory) -> list[dict]:
+    admin = factory.caller("bpo_admin")
+    response = client.get("/v1/agents", headers=admin.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_bpo_admin_creates_an_agent_through_the_form_and_the_api_lists_it(app, client, factory):
+    admin = factory.user("bpo_admin")
+    web = sign_in(app, admin.email)
+    form = web.get("/console/agents/new")
+    assert form.status_code == 200
+
+    created = web.post("/console/agents/new", data={**_agent_form(), "csrf_token": csrf_of(form)})
+    assert created.status_code == 302, created.get_data(as_text=True)
+
+    [agent] = [a for a in _agents_api(client, factory) if a["email"] == "ana.ruiz@example.test"]
+    assert agent["channels"] == ["voice", "chat"]
+    assert agent["concurrency"] == {"voice": 1, "chat": 3}
+    assert agent["skills"] == [{"name": "billing", "level": 3}, {"name": "lang:es", "level": 5}]
+    assert agent["languages"] == ["es", "en"]
+    listed = web.get("/console/agents").get_data(as_text=True)
+    assert "Ana Ruiz" in listed and "ana.ruiz@example.test" in listed
+
+
+def test_a_bad_concurrency_shows_its_error_beside_the_field_and_keeps_what_was_typed(
+    app, client, factory
+):
+    web = sign_in(app, factory.user("bpo_admin").email)
+    form = web.get("/console/agents/new")
+
+    refused = web.post(
+        "/console/agents/new",
+        data={**_agent_form(**{"concurrency.chat": "99"}), "csrf_token": csrf_of(form)},
+    )
+
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert re.search(r'id="f-concurrency.chat"[^>]*value="99"[^>]*aria-invalid="true"', page, re.S)
+    assert 'id="e-concurrency.chat"' in page
+    assert 'value="ana.ruiz@example.test"' in page and "billing:3" in page
+    assert not [a for a in _agents_api(client, factory) if a["email"] == "ana.ruiz@example.test"]
+
+
+def test_bpo_admin_changes_an_agents_concurrency_and_deactivates_it(app, client, factory):
+    web = sign_in(app, factory.user("bpo_admin").email)
+    form = web.get("/console/agents/new")
+    web.post("/console/agents/new", data={**_agent_form(), "csrf_token": csrf_of(form)})
+    [agent] = [a for a in _agents_api(client, factory) if a["email"] == "ana.ruiz@example.test"]
+
+    page = web.get(f"/console/agents/{agent['id']}")
+    assert page.status_code == 200
+    saved = web.post(
+        f"/console/agents/{agent['id']}",
+        data={
+            **_agent_form(channels=["chat", "email"], **{"concurrency.email": "4"}),
+            "csrf_token": csrf_of(page),
+        },
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    off = web.post(
+        f"/console/agents/{agent['id']}/active",
+        data={"is_active": "false", "csrf_token": csrf_of(page)},
+    )
+    assert off.status_code == 302
+
+    [after] = [a for a in _agents_api(client, factory) if a["id"] == agent["id"]]
+    assert after["channels"] == ["chat", "email"]
+    assert after["concurrency"] == {"chat": 3, "email": 4}
+    assert after["is_active"] is False
+
+
+def test_a_supervisor_reads_agents_but_may_not_create_one(app, factory):
+    firm = factory.tenant()
+    supervisor = factory.user("supervisor", firm)
+    web = sign_in(app, supervisor.email)
+
+    assert web.get("/console/agents").status_code == 200
+    assert web.get("/console/agents/new").status_code == 403
+    page = web.get("/console/agents")
+    refused = web.post("/console/agents/new", data={**_agent_form(), "csrf_token": csrf_of(page)})
+    assert refused.status_code == 403
