@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tests.test_contacts_intake import queue_of
 from tests.web_helpers import csrf_of, sign_in
 
 
@@ -103,3 +104,85 @@ def test_a_supervisor_reads_agents_but_may_not_create_one(app, factory):
     page = web.get("/console/agents")
     refused = web.post("/console/agents/new", data={**_agent_form(), "csrf_token": csrf_of(page)})
     assert refused.status_code == 403
+
+
+def _agent_via_api(client, admin, email: str) -> dict:
+    body = {"email": email, "name": email.split("@")[0], "channels": ["voice", "chat"]}
+    response = client.post("/v1/agents", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _served(client, admin, agent_id) -> set[str]:
+    response = client.get(f"/v1/agents/{agent_id}/assignments", headers=admin.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {a["queue_id"] for a in response.get_json()["assignments"]}
+
+
+def test_ticking_a_cell_of_the_grid_assigns_the_agent_and_unticking_unassigns(app, client, factory):
+    firm = factory.tenant(name="Acme Logistics")
+    queue_id = str(queue_of(app, firm, "Returns"))
+    api_admin = factory.caller("bpo_admin")
+    agent = _agent_via_api(client, api_admin, "grid.agent@example.test")
+    web = sign_in(app, factory.user("bpo_admin").email)
+    grid = web.get("/console/assignments")
+    page = grid.get_data(as_text=True)
+    assert grid.status_code == 200 and "Acme Logistics" in page and "Returns" in page
+    cell = f"{agent['id']}:{queue_id}"
+    url = f"/console/assignments/{agent['id']}/{queue_id}"
+    htmx = {"HX-Request": "true", "X-CSRF-Token": csrf_of(grid)}
+
+    ticked = web.post(url, data={"cell": cell}, headers=htmx)
+    assert ticked.status_code == 200
+    assert "checked" in ticked.get_data(as_text=True)
+    assert "<html" not in ticked.get_data(as_text=True)  # only the cell
+    assert _served(client, api_admin, agent["id"]) == {queue_id}
+
+    unticked = web.post(url, data={}, headers=htmx)
+    assert unticked.status_code == 200
+    assert "checked" not in unticked.get_data(as_text=True)
+    assert _served(client, api_admin, agent["id"]) == set()
+
+
+def test_the_whole_grid_sent_without_javascript_assigns_what_is_ticked(app, client, factory):
+    firm = factory.tenant()
+    first, second = str(queue_of(app, firm, "Sales")), str(queue_of(app, firm, "Support"))
+    api_admin = factory.caller("bpo_admin")
+    agent = _agent_via_api(client, api_admin, "form.agent@example.test")
+    web = sign_in(app, factory.user("bpo_admin").email)
+    grid = web.get("/console/assignments")
+
+    sent = web.post(
+        "/console/assignments",
+        data={
+            "csrf_token": csrf_of(grid),
+            "agent": [agent["id"]],
+            "queue": [first, second],
+            "cell": [f"{agent['id']}:{second}"],
+        },
+    )
+
+    assert sent.status_code == 302
+    assert _served(client, api_admin, agent["id"]) == {second}
+
+
+def test_a_supervisor_sees_the_grid_but_cannot_tick_it(app, client, factory):
+    firm = factory.tenant()
+    queue_id = str(queue_of(app, firm, "Returns"))
+    api_admin = factory.caller("bpo_admin")
+    agent = _agent_via_api(client, api_admin, "seen.agent@example.test")
+    client.put(
+        f"/v1/agents/{agent['id']}/assignments/{queue_id}", json={}, headers=api_admin.headers
+    )
+    web = sign_in(app, factory.user("supervisor", firm).email)
+
+    grid = web.get("/console/assignments")
+    assert grid.status_code == 200
+    assert "disabled" in grid.get_data(as_text=True)
+    refused = web.post(
+        f"/console/assignments/{agent['id']}/{queue_id}",
+        data={},
+        headers={"HX-Request": "true", "X-CSRF-Token": csrf_of(grid)},
+    )
+    assert refused.status_code == 403
+    assert _served(client, api_admin, agent["id"]) == {queue_id}

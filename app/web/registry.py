@@ -11,6 +11,7 @@ from flask import Flask
 from app.web import i18n, shell, signin
 from app.web.console import (
     agents,  # noqa: F401
+    assignments,  # noqa: F401
     portfolio,  # noqa: F401
 )
 from app.web.console import blueprint as console

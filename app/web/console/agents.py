@@ -73,7 +73,7 @@ def agent_new():
 def agent_edit(agent_id: uuid.UUID):
     """An agent's profile; a BPO admin changes its name, skills, channels and concurrency."""
     check(AGENT_READ)
-    agent = _agent_or_404(agent_id)
+    agent = agent_or_404(agent_id)
     if request.method == "GET":
         return render(
             "console/agent_form.html",
@@ -100,7 +100,7 @@ def agent_edit(agent_id: uuid.UUID):
 def agent_active(agent_id: uuid.UUID):
     """Deactivate an agent (it goes offline and leaves its queues), or reactivate it."""
     check(AGENT_ADMIN)
-    agent = _agent_or_404(agent_id)
+    agent = agent_or_404(agent_id)
     active = request.form.get("is_active") == "true"
     agents_service.update(agent=agent, agent_in={"is_active": active}, actor=current_actor())
     message = _("Agent reactivated.") if active else _("Agent deactivated.")
@@ -115,7 +115,7 @@ def _may_change() -> bool:
     return g.principal.is_bpo_admin
 
 
-def _agent_or_404(agent_id: uuid.UUID) -> Agent:
+def agent_or_404(agent_id: uuid.UUID) -> Agent:
     """An agent the caller may see, as the API finds it: another is a 404."""
     agent = agents_service.get(agent_id=agent_id)
     tenant_ids = overseen()
