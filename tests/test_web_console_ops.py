@@ -186,3 +186,24 @@ def test_a_supervisor_sees_the_grid_but_cannot_tick_it(app, client, factory):
     )
     assert refused.status_code == 403
     assert _served(client, api_admin, agent["id"]) == {queue_id}
+
+
+def test_bpo_admin_gives_a_supervisor_another_firm_and_takes_one_away(app, client, factory):
+    first, second = factory.tenant(name="First Firm"), factory.tenant(name="Second Firm")
+    supervisor = factory.user("supervisor", first)
+    api_admin = factory.caller("bpo_admin")
+    web = sign_in(app, factory.user("bpo_admin").email)
+    page = web.get("/console/supervisors")
+    assert page.status_code == 200 and supervisor.name in page.get_data(as_text=True)
+    url = f"/console/supervisors/{supervisor.id}/firms"
+
+    assert (
+        web.post(url, data={"add": str(second.id), "csrf_token": csrf_of(page)}).status_code == 302
+    )
+    assert (
+        web.post(url, data={"remove": str(first.id), "csrf_token": csrf_of(page)}).status_code
+        == 302
+    )
+
+    firms = client.get(f"/v1/supervisors/{supervisor.id}/tenants", headers=api_admin.headers)
+    assert firms.get_json()["tenant_ids"] == [str(second.id)]

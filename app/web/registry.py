@@ -13,6 +13,7 @@ from app.web.console import (
     agents,  # noqa: F401
     assignments,  # noqa: F401
     portfolio,  # noqa: F401
+    supervisors,  # noqa: F401
 )
 from app.web.console import blueprint as console
 from app.web.portal import blueprint as portal
