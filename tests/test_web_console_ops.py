@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
+from app.db import db
+from billing.models import OutboxMessage
+from tenants.scoping import tenant_scope
+from tests.test_billing_invoices_api import PERIOD, TIERS, handle, march
+from tests.test_billing_rating import price_firm
 from tests.test_contacts_intake import queue_of
 from tests.web_helpers import csrf_of, sign_in
 
@@ -207,3 +214,77 @@ def test_bpo_admin_gives_a_supervisor_another_firm_and_takes_one_away(app, clien
 
     firms = client.get(f"/v1/supervisors/{supervisor.id}/tenants", headers=api_admin.headers)
     assert firms.get_json()["tenant_ids"] == [str(second.id)]
+
+
+def _billable_firm(app, factory, name: str):
+    """A firm with 3 contacts handled in March 2025, as test_billing_invoices_api seeds them."""
+    tenant = factory.tenant(name=name)
+    price_firm(app, tenant, prices=[{"channel": "email", "unit_amount": 400}], tiers=TIERS)
+    queue_id = queue_of(app, tenant, "General")
+    for day in (3, 4):
+        handle(app, tenant, queue_id, march(day))
+    handle(app, tenant, queue_id, march(5), channel="email")
+    return tenant
+
+
+def test_closing_a_month_through_the_form_makes_the_invoices_the_api_shows(app, client, factory):
+    firm = _billable_firm(app, factory, "Acme Logistics")
+    web = sign_in(app, factory.user("bpo_admin").email)
+    page = web.get("/console/billing")
+    assert page.status_code == 200 and "data-confirm" in page.get_data(as_text=True)
+
+    closed = web.post(
+        "/console/billing/close", data={"period": PERIOD, "csrf_token": csrf_of(page)}
+    )
+    assert closed.status_code == 302
+
+    api_admin = factory.caller("bpo_admin")
+    [invoice] = client.get(f"/v1/tenants/{firm.id}/invoices", headers=api_admin.headers).get_json()
+    assert invoice["period"] == PERIOD
+    listed = web.get(closed.headers["Location"]).get_data(as_text=True)
+    assert "1 invoice made" in listed
+    assert "Acme Logistics" in listed and PERIOD in listed
+    with app.test_request_context():
+        from app.web.i18n import money
+
+        assert money(invoice["total"], "EUR") in listed
+
+
+def test_a_malformed_month_shows_its_error_beside_the_field(app, factory):
+    web = sign_in(app, factory.user("bpo_admin").email)
+    page = web.get("/console/billing")
+
+    refused = web.post(
+        "/console/billing/close", data={"period": "2025-13", "csrf_token": csrf_of(page)}
+    )
+
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert 'id="e-period"' in text and 'value="2025-13"' in text
+
+
+def test_the_outbox_lists_a_failing_push_with_its_error(app, client, factory):
+    firm = _billable_firm(app, factory, "Acme Logistics")
+    api_admin = factory.caller("bpo_admin")
+    assert (
+        client.post(f"/v1/billing/periods/{PERIOD}/close", headers=api_admin.headers).status_code
+        == 200
+    )
+    with app.app_context(), tenant_scope(firm.id):
+        message = db.session.scalars(select(OutboxMessage)).one()
+        message.attempts = 3
+        message.last_error = "APIConnectionError: Stripe could not be reached"
+        db.session.commit()
+    web = sign_in(app, factory.user("bpo_admin").email)
+
+    page = web.get("/console/billing").get_data(as_text=True)
+
+    assert "APIConnectionError: Stripe could not be reached" in page
+    assert "Failing" in page
+
+
+def test_a_supervisor_cannot_open_billing_or_supervisors(app, factory):
+    firm = factory.tenant()
+    web = sign_in(app, factory.user("supervisor", firm).email)
+    assert web.get("/console/billing").status_code == 403
+    assert web.get("/console/supervisors").status_code == 403

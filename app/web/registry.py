@@ -12,6 +12,7 @@ from app.web import i18n, shell, signin
 from app.web.console import (
     agents,  # noqa: F401
     assignments,  # noqa: F401
+    billing,  # noqa: F401
     portfolio,  # noqa: F401
     supervisors,  # noqa: F401
 )
