@@ -288,3 +288,73 @@ def test_a_supervisor_cannot_open_billing_or_supervisors(app, factory):
     web = sign_in(app, factory.user("supervisor", firm).email)
     assert web.get("/console/billing").status_code == 403
     assert web.get("/console/supervisors").status_code == 403
+
+
+def _figures(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-figure="(\w+)" data-value="([^"]*)"', page))
+
+
+def test_the_staffing_answer_equals_the_apis_for_the_same_inputs(app, client, factory):
+    firm = factory.tenant(name="Acme Logistics")
+    queue_id = queue_of(app, firm, "Returns")
+    inputs = {"volume": "120", "aht": "240", "target": "0.8", "threshold": "20", "interval": "30m"}
+    api_admin = factory.caller("bpo_admin")
+    api = client.get(
+        f"/v1/tenants/{firm.id}/queues/{queue_id}/staffing",
+        query_string=inputs,
+        headers=api_admin.headers,
+    )
+    assert api.status_code == 200, api.get_data(as_text=True)
+    expected = api.get_json()
+    web = sign_in(app, factory.user("supervisor", firm).email)
+
+    page = web.get("/console/staffing", query_string={"queue": f"{firm.id}:{queue_id}", **inputs})
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    shown = _figures(text)
+    for name in ("agents", "scheduled", "service_level", "asa_seconds", "occupancy"):
+        assert float(shown[name]) == expected[name], name
+    assert 'data-chart="staffing-curve"' in text and 'id="staffing-curve"' in text
+    assert "Returns" in web.get("/console/staffing").get_data(as_text=True)
+
+
+def test_a_bad_staffing_input_shows_its_error_beside_the_field(app, factory):
+    firm = factory.tenant()
+    queue_id = queue_of(app, firm, "Returns")
+    web = sign_in(app, factory.user("bpo_admin").email)
+
+    page = web.get(
+        "/console/staffing",
+        query_string={"queue": f"{firm.id}:{queue_id}", "volume": "10", "aht": "0", "target": "2"},
+    )
+
+    assert page.status_code == 422
+    text = page.get_data(as_text=True)
+    assert 'id="e-aht"' in text and 'id="e-target"' in text and 'value="2"' in text
+
+
+def test_a_supervisor_cannot_size_a_queue_of_a_firm_they_do_not_oversee(app, factory):
+    mine, theirs = factory.tenant(), factory.tenant(name="Other Firm")
+    queue_id = queue_of(app, theirs, "Hidden Queue")
+    web = sign_in(app, factory.user("supervisor", mine).email)
+
+    assert "Hidden Queue" not in web.get("/console/staffing").get_data(as_text=True)
+    page = web.get(
+        "/console/staffing", query_string={"queue": f"{theirs.id}:{queue_id}", "volume": "10"}
+    )
+    assert page.status_code == 404
+
+
+def test_a_client_admin_gets_403_on_every_console_page(app, factory):
+    firm = factory.tenant()
+    web = sign_in(app, factory.user("client_admin", firm).email)
+    for path in (
+        "/console/agents",
+        "/console/agents/new",
+        "/console/assignments",
+        "/console/supervisors",
+        "/console/billing",
+        "/console/staffing",
+    ):
+        assert web.get(path).status_code == 403, path

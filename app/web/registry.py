@@ -14,6 +14,7 @@ from app.web.console import (
     assignments,  # noqa: F401
     billing,  # noqa: F401
     portfolio,  # noqa: F401
+    staffing,  # noqa: F401
     supervisors,  # noqa: F401
 )
 from app.web.console import blueprint as console
