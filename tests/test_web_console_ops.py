@@ -101,12 +101,29 @@ def test_bpo_admin_changes_an_agents_concurrency_and_deactivates_it(app, client,
     assert after["is_active"] is False
 
 
-def test_a_supervisor_reads_agents_but_may_not_create_one(app, factory):
-    firm = factory.tenant()
+def test_a_supervisor_reads_agents_but_may_not_create_one(app, client, factory):
+    firm, other = factory.tenant(name="Overseen Firm"), factory.tenant()
+    api_admin = factory.caller("bpo_admin")
+    ids = []
+    for tenant, email in ((firm, "serves.mine@example.test"), (other, "serves.other@example.test")):
+        agent = _agent_via_api(client, api_admin, email)
+        queue_id = queue_of(app, tenant)
+        assigned = client.put(
+            f"/v1/agents/{agent['id']}/assignments/{queue_id}", json={}, headers=api_admin.headers
+        )
+        assert assigned.status_code == 200
+        ids.append(agent["id"])
     supervisor = factory.user("supervisor", firm)
     web = sign_in(app, supervisor.email)
 
-    assert web.get("/console/agents").status_code == 200
+    listed = web.get("/console/agents")
+    assert listed.status_code == 200
+    text = listed.get_data(as_text=True)
+    assert "serves.mine@example.test" in text and "Overseen Firm" in text
+    assert "serves.other@example.test" not in text
+    mine = web.get(f"/console/agents/{ids[0]}")
+    assert mine.status_code == 200 and "disabled" in mine.get_data(as_text=True)
+    assert web.get(f"/console/agents/{ids[1]}").status_code == 404
     assert web.get("/console/agents/new").status_code == 403
     page = web.get("/console/agents")
     refused = web.post("/console/agents/new", data={**_agent_form(), "csrf_token": csrf_of(page)})
