@@ -375,3 +375,18 @@ def test_a_client_admin_gets_403_on_every_console_page(app, factory):
         "/console/staffing",
     ):
         assert web.get(path).status_code == 403, path
+
+
+def test_an_agent_with_an_email_already_taken_is_refused_beside_the_email(app, factory):
+    taken = factory.user("client_admin", factory.tenant())
+    web = sign_in(app, factory.user("bpo_admin").email)
+    form = web.get("/console/agents/new")
+
+    refused = web.post(
+        "/console/agents/new",
+        data={**_agent_form(email=taken.email), "csrf_token": csrf_of(form)},
+    )
+
+    assert refused.status_code == 409
+    text = refused.get_data(as_text=True)
+    assert 'id="e-email"' in text and "already exists" in text

@@ -64,7 +64,7 @@ def agent_new():
     except ValidationError as err:
         return _invalid(values, _beside_fields(err.messages), agent=None)
     except Conflict as err:
-        return _invalid(values, {"email": [err.detail]}, agent=None)
+        return _invalid(values, {"email": [err.detail]}, agent=None, status=409)
     flash(_("Agent %(name)s created.", name=agent.user.name), "info")
     return redirect(url_for("web.console.agents"))
 
@@ -132,11 +132,11 @@ def _firms(agent: Agent, tenant_ids) -> list[str]:
     return sorted({a["tenant"]["name"] for a in assigned})
 
 
-def _invalid(values: dict, errors: dict, *, agent):
+def _invalid(values: dict, errors: dict, *, agent, status: int = 422):
     page = render(
         "console/agent_form.html", values=values, errors=errors, agent=agent, may_change=True
     )
-    return page, 422
+    return page, status
 
 
 def _profile_in(form, *, creating: bool) -> dict:
