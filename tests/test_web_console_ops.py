@@ -152,12 +152,14 @@ def test_ticking_a_cell_of_the_grid_assigns_the_agent_and_unticking_unassigns(ap
     grid = web.get("/console/assignments")
     page = grid.get_data(as_text=True)
     assert grid.status_code == 200 and "Acme Logistics" in page and "Returns" in page
+    assert 'aria-label="grid.agent serves this queue"' in page
     cell = f"{agent['id']}:{queue_id}"
     url = f"/console/assignments/{agent['id']}/{queue_id}"
     htmx = {"HX-Request": "true", "X-CSRF-Token": csrf_of(grid)}
 
     ticked = web.post(url, data={"cell": cell}, headers=htmx)
     assert ticked.status_code == 200
+    assert 'aria-label="grid.agent serves this queue"' in ticked.get_data(as_text=True)
     assert "checked" in ticked.get_data(as_text=True)
     assert "<html" not in ticked.get_data(as_text=True)  # only the cell
     assert _served(client, api_admin, agent["id"]) == {queue_id}

@@ -40,7 +40,14 @@ def agents():
     page = page_of(agents_service.list_(within=within))
     seen = agents_service.as_seen_by(agents=page.items, tenant_ids=tenant_ids)
     rows = [
-        {"agent": shown, "id": agent.id, "firms": _firms(agent, tenant_ids)}
+        {
+            "agent": shown,
+            "id": agent.id,
+            # Read here, not by the template: no query runs while a page is drawn.
+            "name": agent.user.name,
+            "email": agent.user.email,
+            "firms": _firms(agent, tenant_ids),
+        }
         for agent, shown in zip(page.items, seen, strict=True)
     ]
     return render("console/agents.html", rows=rows, page=page, may_change=_may_change())
@@ -80,6 +87,7 @@ def agent_edit(agent_id: uuid.UUID):
             values=_values_of(agent),
             errors={},
             agent=agent,
+            who=agent.user,
             may_change=_may_change(),
         )
     check(AGENT_ADMIN)
@@ -134,7 +142,12 @@ def _firms(agent: Agent, tenant_ids) -> list[str]:
 
 def _invalid(values: dict, errors: dict, *, agent, status: int = 422):
     page = render(
-        "console/agent_form.html", values=values, errors=errors, agent=agent, may_change=True
+        "console/agent_form.html",
+        values=values,
+        errors=errors,
+        agent=agent,
+        who=agent.user if agent else None,
+        may_change=True,
     )
     return page, status
 

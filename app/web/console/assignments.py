@@ -74,7 +74,7 @@ def assignment_cell(agent_id: uuid.UUID, queue_id: uuid.UUID):
         if error:
             flash(error, "error")
         return redirect(url_for("web.console.assignments"))
-    return render("console/_assignment_cell.html", cell=cell, may_change=True, agent=agent)
+    return render("console/_assignment_cell.html", cell=cell, may_change=True, name=agent.user.name)
 
 
 def _assign(agent, queue_id: uuid.UUID, wanted: bool) -> None:
@@ -107,7 +107,10 @@ def _grid() -> dict:
         own = [q for q in queues if q.tenant_id == firm.id]
         if own:
             columns.append({"firm": firm, "queues": own})
-    rows = [{"agent": agent, "served": _served(agent)} for agent in page.items]
+    # Names read here, not by the template: no query runs while a page is drawn.
+    rows = [
+        {"agent": agent, "name": agent.user.name, "served": _served(agent)} for agent in page.items
+    ]
     return {
         "columns": columns,
         "queue_ids": [q.id for c in columns for q in c["queues"]],
