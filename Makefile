@@ -92,7 +92,7 @@ vendor: install
 # catalogs the app reads (both are committed; tests/test_translations.py checks they agree).
 TRANSLATIONS := app/web/translations
 translations: install
-	$(BIN)/pybabel extract -F app/web/babel.cfg -k _l -o $(TRANSLATIONS)/messages.pot app/web
+	$(BIN)/pybabel extract -F app/web/babel.cfg -k _l -k lazy_gettext -o $(TRANSLATIONS)/messages.pot app
 	$(BIN)/pybabel update --no-fuzzy-matching -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
 	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 

@@ -20,6 +20,7 @@ from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import principal_for_user
 from app.db import db, utcnow
 from app.errors import Conflict, DomainError
+from app.web import sessions as web_sessions
 from tenants import service as tenants_service
 from tenants.models import BPO_ROLES, CLIENT_ROLES
 from tenants.scoping import tenant_scope, unscoped
@@ -173,7 +174,7 @@ def api_clients_create(email, name, scope, as_json) -> None:
 def tenants_purge(dry_run: bool) -> None:
     """Delete offboarded client firms whose retention period has passed, expired
     Idempotency-Key answers, and sign-in rows (codes, refresh tokens, revoked token ids,
-    token families, throttle counts) that have expired for good.
+    token families, throttle counts, web sessions) that have expired for good.
 
     A firm's rows go with it and so do its users left with no other membership; the audit
     log stays. Safe to run repeatedly (e.g. daily from cron): a purged firm is gone.
@@ -188,6 +189,7 @@ def tenants_purge(dry_run: bool) -> None:
             access_token_ttl=int(current_app.config["ACCESS_TOKEN_TTL"]),
             failure_window=int(current_app.config["LOGIN_FAILURE_WINDOW"]),
         )
+        signed_in["web sessions"] = web_sessions.purge_expired()
         click.echo(
             "pruned expired sign-in rows: "
             + ", ".join(f"{count} {what}" for what, count in signed_in.items())

@@ -137,6 +137,8 @@ def seed() -> Iterator[str]:
     db.session.commit()
     _write_private(credentials_file, json.dumps(credentials, indent=2))
 
+    issuer = current_app.config["OAUTH_ISSUER"].rstrip("/")
+    yield f"Web app: {issuer}/ (sign in as any person below)"
     yield f"BPO admin: {BPO_ADMIN} / {DEMO_PASSWORD}"
     for firm in FIRMS:
         slug = firm["tenant"]["slug"]

@@ -15,7 +15,6 @@ from app.auth.passwords import hash_password
 from app.auth.permissions import EXPORT_READ, TENANT_ADMIN, TENANT_READ, USER_ADMIN, USER_READ
 from app.auth.principal import current_actor, current_principal, current_tenant, require
 from app.crud import CollectionView, ItemView, found
-from app.errors import Unprocessable
 from tenants import service as tenants_service
 from tenants.schemas import (
     INTEGRATION_SCOPES,
@@ -232,25 +231,13 @@ class UserById(ItemView):
         )
 
     def vet(self, membership, member_in):
-        _refuse_changing_own_standing(membership, member_in)
+        tenants_service.refuse_changing_own_standing(
+            membership=membership, member_in=member_in, user_id=current_principal().user_id
+        )
 
     def update(self, membership, member_in):
         return tenants_service.update_member(
             membership=membership, member_in=member_in, actor=current_actor()
-        )
-
-
-def _refuse_changing_own_standing(membership, member_in: dict) -> None:
-    if membership.user_id != current_principal().user_id:
-        return
-    refused = {}
-    if member_in.get("is_active") is False:
-        refused["is_active"] = ["You may not deactivate yourself; another admin of the firm can."]
-    if "role" in member_in and member_in["role"] != membership.role:
-        refused["role"] = ["You may not change your own role; another admin of the firm can."]
-    if refused:
-        raise Unprocessable(
-            f"Invalid input: {', '.join(sorted(refused))}.", errors={"json": refused}
         )
 
 

@@ -26,7 +26,7 @@ from app import changes
 from app import models as app_models
 from app.auth.models import digest
 from app.db import db, utcnow
-from app.errors import Conflict
+from app.errors import Conflict, Unprocessable
 from tenants.models import (
     CLIENT_ROLES,
     ApiClient,
@@ -234,6 +234,24 @@ def update_member(*, membership: Membership, member_in: dict, actor: Actor) -> M
         membership.role = member_in["role"]
     db.session.flush()
     return membership
+
+
+def refuse_changing_own_standing(
+    *, membership: Membership, member_in: dict, user_id: uuid.UUID | None
+) -> None:
+    """Refuse (422) a change of the caller's own role or active flag: another admin of the firm
+    changes those, so that a firm cannot lock itself out by mistake."""
+    if membership.user_id != user_id:
+        return
+    refused = {}
+    if member_in.get("is_active") is False:
+        refused["is_active"] = ["You may not deactivate yourself; another admin of the firm can."]
+    if "role" in member_in and member_in["role"] != membership.role:
+        refused["role"] = ["You may not change your own role; another admin of the firm can."]
+    if refused:
+        raise Unprocessable(
+            f"Invalid input: {', '.join(sorted(refused))}.", errors={"json": refused}
+        )
 
 
 # --- API clients -----------------------------------------------------------------------------

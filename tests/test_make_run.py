@@ -231,6 +231,16 @@ def test_make_run_serves_the_api_breaches_and_announces_overdue_calls_and_ctrl_c
             f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=5
         ).json()
         assert metadata["issuer"] == f"http://127.0.0.1:{port}"
+        # The web app at / signs the demo's BPO admin in and shows the portfolio.
+        browser = requests.Session()
+        page = browser.get(f"http://127.0.0.1:{port}/", timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        landed = browser.post(
+            page.url,
+            data={"email": "admin@bpo.example", "password": "switchboard-demo", "csrf_token": csrf},
+            timeout=10,
+        )
+        assert landed.status_code == 200 and landed.url.endswith("/console/"), landed.url
         # The demo firms' endpoints point at the demo receiver, which checks what it gets.
         ping_the_demo_receiver(sqlite_app, "acme-retail")
         printed = re.compile(r"acme-retail: webhook\.ping \S+ .*\(signature ok\)")

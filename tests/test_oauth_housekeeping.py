@@ -83,7 +83,7 @@ def test_the_daily_purge_forgets_finished_sign_ins_and_keeps_live_ones(db_app, d
     assert result.exit_code == 0, result.output
     assert (
         "pruned expired sign-in rows: 2 authorization codes, 1 refresh tokens, "
-        "1 revoked access-token ids, 1 token families, 1 sign-in throttle counts"
+        "1 revoked access-token ids, 1 token families, 1 sign-in throttle counts, 0 web sessions"
     ) in result.output
     with db_app.app_context():
         families = set(db.session.scalars(select(TokenFamily.id)))

@@ -990,6 +990,45 @@ def test_errors_stay_problem_json_when_csv_is_asked_for(client, factory):
     assert_problem(response, 422)
 
 
+# --- filters ---------------------------------------------------------------------------------
+
+
+def test_filters_narrow_the_contacts_counted_and_the_backlog(app, client, factory):
+    tenant, line = firm(app, factory)
+    other = queue_of(app, tenant, name="Other line")
+    at = t("2025-03-10T10:00:00+01:00")
+    store(
+        app,
+        tenant,
+        [
+            contact(line, at, answered_at=after(at, 10)),  # within T
+            contact(line, at, channel="chat", answered_at=after(at, 30), priority="high"),
+            contact(other, at, answered_at=after(at, 50), category="complaint"),
+            contact(other, at, channel="email", priority="urgent"),  # still open: backlog
+        ],
+    )
+    viewer = factory.caller("client_viewer", tenant)
+    day = span("2025-03-10", "2025-03-11")
+
+    def totals(**narrow) -> dict:
+        return body(sla(client, viewer, tenant, **day, **narrow))["totals"]
+
+    assert totals()["received"] == 4 and totals()["backlog"] == 4
+    assert (totals(queue_id=str(line))["received"], totals(queue_id=str(line))["backlog"]) == (
+        2,
+        2,
+    )
+    assert totals(queue_id=str(line))["service_level"] == 0.5
+    assert totals(channel="voice")["service_level"] == 0.5  # 10 s and 50 s
+    assert totals(channel="voice", queue_id=str(line))["service_level"] == 1.0
+    assert totals(category="complaint")["received"] == 1
+    assert totals(priority="urgent")["received"] == 1
+    assert totals(priority="urgent")["offered"] == 0
+    assert totals(priority="urgent")["backlog"] == 1
+    problem = assert_problem(sla(client, viewer, tenant, **day, channel="fax"), 422)
+    assert "channel" in problem["errors"]["query"]
+
+
 # --- who may read it, and bad requests -------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, g, jsonify, render_template, request, session, url_for
 
 from app.auth import passwords
+from app.auth.first_party import WEB_CLIENT_ID
 from app.auth.permissions import SCOPES
 from app.auth.server import authorization
 from app.errors import PROBLEM_JSON, problem
@@ -46,7 +47,11 @@ def authorize():
         return _page(error=error.description or error.error, show_form=False), 400
 
     client = grant.client
-    context = {"client_name": client.record.name, "scope": grant.request.payload.scope}
+    context = {
+        "client_name": client.record.name,
+        "scope": grant.request.payload.scope,
+        "first_party": client.get_client_id() == WEB_CLIENT_ID,
+    }
     g.csp_redirect_origin = _origin(
         grant.request.payload.redirect_uri or client.get_default_redirect_uri()
     )

@@ -186,6 +186,14 @@ def _portfolio_params(tenant: Tenant, period: tuple[datetime, datetime], setting
     )
 
 
+def overseen_tenant_ids(principal) -> frozenset[uuid.UUID] | None:
+    """The tenants whose figures a caller (app.auth.principal.Principal) compares: None for all
+    (a BPO admin), else those it supervises (the same rule as the agents' routes)."""
+    if principal.is_bpo_admin:
+        return None
+    return frozenset(t for t, role in principal.tenant_roles.items() if role == "supervisor")
+
+
 def visible_tenants(*, tenant_ids: frozenset[uuid.UUID] | None) -> list[Tenant]:
     """The tenants with these ids (None: every tenant), by name."""
     stmt = select(Tenant).order_by(Tenant.name, Tenant.id)

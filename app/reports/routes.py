@@ -3,20 +3,19 @@ portfolio (/v1/reports/portfolio). JSON, or CSV with `Accept: text/csv`."""
 
 from __future__ import annotations
 
-import uuid
 from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
 
 from app.api_base import Blueprint
 from app.auth.permissions import PORTFOLIO_READ, REPORTS_READ
-from app.auth.principal import Principal, current_principal, current_tenant, require
+from app.auth.principal import current_principal, current_tenant, require
 from app.csv_responses import csv_doc, csv_response, wants_csv
 from app.db import utcnow
 from app.reports.agents import agent_time, agents_report
 from app.reports.complaints import complaints_register, year_bounds
 from app.reports.periods import MAX_PLAIN_RANGE_DAYS, resolve_period, zone_of
-from app.reports.portfolio import portfolio, visible_tenants
+from app.reports.portfolio import overseen_tenant_ids, portfolio, visible_tenants
 from app.reports.schemas import (
     AgentReportRowSchema,
     AgentsReportSchema,
@@ -32,7 +31,7 @@ from app.reports.schemas import (
     SlaReportSchema,
     SlaRowSchema,
 )
-from app.reports.sla import MAX_RANGE_DAYS, sla_report
+from app.reports.sla import FILTERS, MAX_RANGE_DAYS, sla_report
 from tenants.scoping import tenants_scope
 
 reports_blp = Blueprint(
@@ -105,7 +104,8 @@ class SlaReport(MethodView):
         a contact counts in the bucket it was received in, with what is known about it now.
         The service level follows the firm's default SLA policy's abandon treatment and
         short-abandon threshold, echoed in `settings`. Business-time figures (first response,
-        resolution) come from the contacts' SLA clocks. Rates are fractions, null when nothing
+        resolution) come from the contacts' SLA clocks. `queue_id`, `channel`, `category` and
+        `priority` narrow the contacts counted. Rates are fractions, null when nothing
         was there to measure. `Accept: text/csv` gives the rows as CSV (nested figures
         flattened: `first_response_median_seconds`); errors stay problem+json.
         """
@@ -118,6 +118,7 @@ class SlaReport(MethodView):
             to=end,
             granularity=args["granularity"],
             group_by=args.get("group_by"),
+            filters={name: args.get(name) for name in FILTERS},
             now=now,
         )
         if not wants_csv():
@@ -205,14 +206,6 @@ class AgentsReport(MethodView):
         }
 
 
-def _overseen(principal: Principal) -> frozenset[uuid.UUID] | None:
-    """The tenants whose figures the caller compares: None for all (a BPO admin), else those it
-    supervises (the same rule as the agents' routes)."""
-    if principal.is_bpo_admin:
-        return None
-    return frozenset(t for t, role in principal.tenant_roles.items() if role == "supervisor")
-
-
 @portfolio_blp.route("/portfolio")
 class Portfolio(MethodView):
     @require(PORTFOLIO_READ)
@@ -235,7 +228,7 @@ class Portfolio(MethodView):
             max_days=MAX_PLAIN_RANGE_DAYS,
             now=now,
         )
-        tenants = visible_tenants(tenant_ids=_overseen(current_principal()))
+        tenants = visible_tenants(tenant_ids=overseen_tenant_ids(current_principal()))
         periods = {
             tenant.id: resolve_period(
                 zone=zone_of(tenant),

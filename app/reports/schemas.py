@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from app.common_schemas import dump_only_choice
 from app.reports.sla import GRANULARITIES, GROUP_BY
 from app.sla.models import ABANDON_TREATMENTS
-from app.vocabulary import CHANNELS, PRIORITIES
+from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 
 # --- query arguments -------------------------------------------------------------------------
 
@@ -73,6 +73,16 @@ class SlaReportQueryArgsSchema(PeriodQueryArgsSchema):
     group_by = fields.String(
         validate=validate.OneOf(GROUP_BY),
         metadata={"description": "Split each bucket by this dimension of the contacts."},
+    )
+    queue_id = fields.UUID(metadata={"description": "Only the contacts of this queue."})
+    channel = fields.String(
+        validate=validate.OneOf(CHANNELS), metadata={"description": "Only this channel."}
+    )
+    category = fields.String(
+        validate=validate.OneOf(CATEGORIES), metadata={"description": "Only this category."}
+    )
+    priority = fields.String(
+        validate=validate.OneOf(PRIORITIES), metadata={"description": "Only this priority."}
     )
 
 

@@ -56,6 +56,8 @@ from tenants.scoping import TenantScopeError, current_scope
 
 GRANULARITIES = ("hour", "day", "week", "month")
 GROUP_BY = ("queue", "channel", "category", "priority", "agent")
+# What a report may be narrowed to: only the contacts with these values count.
+FILTERS = ("queue_id", "channel", "category", "priority")
 # The longest range each granularity may span, in local calendar days.
 MAX_RANGE_DAYS = {"hour": 31, "day": 366, "week": 3 * 366, "month": 3 * 366}
 
@@ -199,7 +201,12 @@ def _clocks_by_key(
 
 
 def _backlog(
-    *, group: ColumnElement | None, starts: list[datetime], start: datetime, end: datetime
+    *,
+    group: ColumnElement | None,
+    starts: list[datetime],
+    start: datetime,
+    end: datetime,
+    narrow: list[ColumnElement[bool]] = (),
 ) -> Select:
     """Per group and bucket with any movement: the backlog at the bucket's end.
 
@@ -221,6 +228,7 @@ def _backlog(
         .where(
             c.received_at < sql_instant(end),
             or_(done.is_(None), done >= sql_instant(start)),
+            *narrow,
         )
         .cte("life")
     )
@@ -364,6 +372,15 @@ def _group_order(group_by: str | None, names: dict):
     return key
 
 
+def _narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
+    """The conditions of a report's filters (queue, channel, category, priority)."""
+    return [
+        getattr(Contact, name) == value
+        for name, value in (filters or {}).items()
+        if name in FILTERS and value is not None
+    ]
+
+
 def sla_report(
     *,
     tenant: Tenant,
@@ -371,12 +388,15 @@ def sla_report(
     to: datetime,
     granularity: str,
     group_by: str | None = None,
+    filters: dict | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Report the SLA and KPIs of the tenant in scope per bucket (and group) of [from_, to).
 
     Contacts count in the bucket they were received in, with everything known about them at
     `now` (answered, handled, clocks, repeats); the backlog is as of each bucket's end.
+    `filters` (queue_id, channel, category, priority) narrow the contacts that count; a
+    repeat from the same customer still counts against FCR whatever its queue or channel.
     """
     scope = current_scope()
     if scope is None or (not scope.is_unscoped and tenant.id not in scope.tenant_ids):
@@ -399,7 +419,8 @@ def sla_report(
     starts = [span[0] for span in spans]
     c = Contact
     group = _group_expression(group_by)
-    in_range = [c.received_at >= sql_instant(from_), c.received_at < sql_instant(to)]
+    narrow = _narrowing(filters)
+    in_range = [c.received_at >= sql_instant(from_), c.received_at < sql_instant(to), *narrow]
     row_keys = {"bucket": _bucket_of(c.received_at, starts)}
     if group is not None:
         row_keys["grp"] = group
@@ -421,7 +442,9 @@ def sla_report(
     # Counts add up over the rows; percentiles do not (the clocks' totals are their own).
     total_counts = _sum_counts(counts_of(r) for r in contact_rows.values())
     moves: dict = {}
-    for r in db.session.execute(_backlog(group=group, starts=starts, start=from_, end=to)):
+    for r in db.session.execute(
+        _backlog(group=group, starts=starts, start=from_, end=to, narrow=narrow)
+    ):
         moves.setdefault(getattr(r, "grp", None), {})[r.b] = as_int(r.backlog)
 
     groups = {key for _, key in contact_rows} | {g for g, m in moves.items() if any(m.values())}
@@ -467,3 +490,46 @@ def sla_report(
         "rows": rows,
         "totals": {"start": from_.astimezone(zone), "end": to.astimezone(zone), **totals},
     }
+
+
+def sla_breaches(
+    *, from_: datetime, to: datetime, filters: dict | None = None, limit: int = 200
+) -> list[dict]:
+    """The breached SLA clocks of the contacts received in [from_, to) (narrowed by `filters`)
+    in the tenant in scope, latest breach first, at most `limit`: what the report counts."""
+    scope = current_scope()
+    if scope is None:
+        raise TenantScopeError("breaches are read in a tenant's scope")
+    k, c = SlaClock, Contact
+    rows = db.session.execute(
+        select(
+            c.id,
+            c.subject,
+            c.channel,
+            c.priority,
+            c.received_at,
+            k.kind,
+            k.breached_at,
+        )
+        .join(c, c.id == k.contact_id)
+        .where(
+            k.breached_at.is_not(None),
+            c.received_at >= sql_instant(from_),
+            c.received_at < sql_instant(to),
+            *_narrowing(filters),
+        )
+        .order_by(k.breached_at.desc(), c.id, k.kind)
+        .limit(limit)
+    )
+    return [
+        {
+            "contact_id": r.id,
+            "subject": r.subject,
+            "channel": r.channel,
+            "priority": r.priority,
+            "received_at": r.received_at,
+            "kind": r.kind,
+            "breached_at": r.breached_at,
+        }
+        for r in rows
+    ]

@@ -35,6 +35,11 @@ def console(endpoint: str, label, *, order: int, roles: tuple[str, ...] | None =
     _CONSOLE.sort(key=lambda e: e.order)
 
 
+def _text(label) -> str:
+    # A LazyString (lazy_gettext, as pages pass it) translates on str(); a function is called.
+    return str(label() if callable(label) else label)
+
+
 @dataclass(frozen=True)
 class Item:
     url: str
@@ -54,14 +59,9 @@ def _items(entries: list[Entry], role_of: Callable[[Principal], set[str]], **val
     ]
 
 
-def _text(label) -> str:
-    # flask_babel's LazyString is not callable: str() translates it in the current locale.
-    return str(label() if callable(label) else label)
-
-
 def portal_items(tenant) -> list[Item]:
     return _items(_PORTAL, lambda p: {p.role_on(tenant.id) or ""}, tenant_id=tenant.id)
 
 
 def console_items() -> list[Item]:
-    return _items(_CONSOLE, lambda p: set(p.platform_roles))
+    return _items(_CONSOLE, lambda p: set(p.roles))

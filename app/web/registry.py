@@ -10,23 +10,52 @@ from flask import Flask
 
 from app.web import i18n, shell, signin
 from app.web.console import (
-    agents,  # noqa: F401
-    assignments,  # noqa: F401
-    billing,  # noqa: F401
-    portfolio,  # noqa: F401
-    staffing,  # noqa: F401
-    supervisors,  # noqa: F401
+    agents,
+    assignments,
+    billing,
+    firms,
+    onboarding,
+    portfolio,
+    staffing,
+    supervisors,
 )
 from app.web.console import blueprint as console
 from app.web.portal import blueprint as portal
-from app.web.portal import home  # noqa: F401
+from app.web.portal import (
+    dashboard,
+    home,
+    settings_briefings,
+    settings_departments,
+    settings_users,
+    settings_webhooks,
+)
+
+# The page modules: imported for the routes they add to their area's blueprint.
+PAGES = (
+    portfolio,
+    onboarding,
+    firms,
+    agents,
+    assignments,
+    supervisors,
+    billing,
+    staffing,
+    home,
+    dashboard,
+    settings_users,
+    settings_webhooks,
+    settings_departments,
+    settings_briefings,
+)
+
+# Once, at import: the areas nest under the parent blueprint, which each app then registers.
+for _area in (signin.bp, portal.bp, console.bp):
+    shell.web.register_blueprint(_area)
 
 
 def init_app(app: Flask) -> None:
     i18n.init_app(app)
-    shell.web.register_blueprint(signin.bp)
-    shell.web.register_blueprint(portal.bp)
-    shell.web.register_blueprint(console.bp)
     app.register_blueprint(shell.web)
     app.after_request(shell.security_headers)
+    app.register_error_handler(404, shell.page_not_found)
     app.context_processor(shell.template_context)

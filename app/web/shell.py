@@ -3,8 +3,11 @@ tenant binding, CSRF, security headers and error pages, and the helpers views re
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+from functools import lru_cache
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -20,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.auth.principal import Forbidden, NotVisible, TenantOffboarded, bind_tenant_from_url
 from app.db import db
-from app.errors import DomainError
+from app.errors import DomainError, http_exception_to_problem
 from app.web import i18n, nav, sessions
 from tenants.models import User
 
@@ -31,6 +34,7 @@ web = Blueprint(
     static_folder="static",
     static_url_path="/assets",
 )
+ASSET_MAX_AGE = 365 * 24 * 3600
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Each page may load only what this app serves: no other host, no inline script or style.
 CSP = "; ".join(
@@ -94,10 +98,32 @@ def csrf_token() -> str:
     return session.setdefault("csrf_token", secrets.token_urlsafe(32))
 
 
+@web.url_defaults
+def _asset_version(endpoint: str, values: dict) -> None:
+    """Asset URLs carry their content's hash, so browsers may keep them for a year and still
+    fetch a changed file at once."""
+    if endpoint == "web.static" and "v" not in values:
+        values["v"] = _asset_hash(values["filename"])
+
+
+@lru_cache(maxsize=256)
+def _asset_hash(filename: str) -> str:
+    path = Path(web.static_folder or "") / filename
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "0"
+
+
+web.get_send_file_max_age = lambda _filename: ASSET_MAX_AGE  # type: ignore[method-assign]
+
+
 @web.before_request
 def _load_person():
     """Who is signing in, from the session cookie; the tenant of the URL bound as in the API."""
     g.web = True
+    if request.endpoint == "web.static":
+        return None  # assets are public and need no session
     web_session = sessions.find(key=request.cookies.get(sessions.COOKIE))
     principal = sessions.principal(web_session=web_session) if web_session else None
     if principal is not None:
@@ -160,6 +186,20 @@ def _http_error(exc: HTTPException):
     if exc.code == 404:
         return _error_page(404, "errors/404.html")
     return render_template("errors/http.html", error=exc), exc.code or 500
+
+
+_MACHINE_PATHS = ("/v1/", "/oauth/", "/.well-known/", "/openapi.json", "/metrics", "/healthz")
+
+
+def page_not_found(error):
+    """A URL that matches no route: a page for a person's browser, problem+json for the API."""
+    wants_html = (
+        request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
+    )
+    if request.path.startswith(_MACHINE_PATHS) or not wants_html:
+        return http_exception_to_problem(error)
+    g.web = True  # the page gets the web app's security headers
+    return render_template("errors/404.html"), 404
 
 
 def security_headers(response):

@@ -53,7 +53,10 @@ def callback():
         key,
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure or bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        # Secure whenever the site is served over HTTPS, even behind a TLS-terminating proxy.
+        secure=request.is_secure
+        or bool(current_app.config["SESSION_COOKIE_SECURE"])
+        or current_app.config["OAUTH_ISSUER"].startswith("https://"),
         path="/",
     )
     return response
@@ -86,7 +89,7 @@ def language():
 def home():
     """Each role lands where its work is."""
     principal = g.principal
-    if principal.is_bpo_admin or "supervisor" in principal.platform_roles:
+    if principal.is_bpo_admin or "supervisor" in principal.roles:
         return redirect(url_for("web.console.portfolio"))
     firms = db.session.scalars(
         tenants_service.list_(visible=frozenset(principal.tenant_roles))

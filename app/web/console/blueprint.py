@@ -14,7 +14,5 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 def _bpo_staff_only():
     """The console is the BPO's: its admins and supervisors; a firm's people have the portal."""
     principal = g.principal
-    # A supervisor holds the role on each firm they oversee (a membership per firm), not
-    # across the BPO: any such role opens the console, scoped to those firms.
     if not (principal.is_bpo_admin or "supervisor" in principal.roles):
         raise Forbidden(_("The console is for the BPO's admins and supervisors."))

@@ -1,0 +1,366 @@
+"""What the SLA dashboard and the monthly report show of a firm's SLA report: the question read
+from the filter form, the report's tiles against the firm's own targets, and the charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import g
+from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from app.db import db, utcnow
+from app.errors import Unprocessable
+from app.queues import service as queues_service
+from app.reports.periods import instant, next_month, resolve_period, zone_of
+from app.reports.schemas import SlaReportQueryArgsSchema
+from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_breaches, sla_report
+from app.sla import policies
+from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
+from app.web.i18n import percent
+from app.web.shell import form_errors
+
+# The fields of the filter form, named as the API's query parameters.
+FORM_FIELDS = ("from", "to", "granularity", *FILTERS)
+# Chart colours: one per channel, in the vocabulary's order, readable by most colour-blind eyes.
+_PALETTE = ("#0b5cad", "#e69f00", "#009e73", "#cc79a7", "#56b4e9")
+_TARGET_COLOUR = "#b3261e"
+
+
+@dataclass
+class Question:
+    """One question asked of the SLA report: a range, a bucket size and filters."""
+
+    start: datetime
+    end: datetime
+    granularity: str
+    filters: dict = field(default_factory=dict)
+    now: datetime | None = None
+
+    def query_args(self) -> dict[str, str]:
+        """The question as the API's (and this page's) query string: explicit dates, so that a
+        link asks exactly the question shown even once the month has turned."""
+        zone = zone_of(g.tenant)
+        args = {"from": _bound(self.start, zone), "to": _bound(self.end, zone)}
+        args["granularity"] = self.granularity
+        args |= {name: str(value) for name, value in self.filters.items() if value is not None}
+        return args
+
+
+def _bound(at: datetime, zone) -> str:
+    """A bound as the form writes it: a plain date when it is local midnight."""
+    local = at.astimezone(zone)
+    if instant(local.date(), zone) == at:
+        return local.date().isoformat()
+    return local.isoformat()
+
+
+def read_question(args) -> tuple[dict[str, str], Question | None, dict[str, list[str]]]:
+    """Read the filter form with the API's query schema and period rules.
+
+    Returns what was typed (to show it again), the question (None when the form is wrong) and
+    the errors per field. Empty fields are absent, as a plain GET form sends them.
+    """
+    typed = {name: (args.get(name) or "").strip() for name in FORM_FIELDS}
+    given = {name: value for name, value in typed.items() if value}
+    try:
+        loaded = SlaReportQueryArgsSchema().load(given)
+    except ValidationError as err:
+        return typed, None, form_errors(err.messages)
+    now = utcnow()
+    try:
+        start, end = resolve_period(
+            zone=zone_of(g.tenant),
+            from_=loaded.get("from_"),
+            to=loaded.get("to"),
+            max_days=MAX_RANGE_DAYS[loaded["granularity"]],
+            now=now,
+        )
+    except Unprocessable as exc:
+        errors = exc.extra.get("errors", {}).get("query") or {"_schema": [exc.detail]}
+        return typed, None, form_errors(errors)
+    filters = {name: loaded.get(name) for name in FILTERS}
+    question = Question(start, end, loaded["granularity"], filters, now)
+    shown = {**typed, **question.query_args()}
+    return shown, question, {}
+
+
+def month_question(month: date) -> Question:
+    """The monthly report's question: the firm's local month, by day, unfiltered."""
+    zone = zone_of(g.tenant)
+    return Question(instant(month, zone), instant(next_month(month), zone), "day", {}, utcnow())
+
+
+def answer(question: Question, *, by_channel: bool = True) -> dict:
+    """The SLA report for the question, its breaches and (for the volume chart) its split by
+    channel, read in the firm's scope exactly as the API reads them."""
+    asked = {
+        "tenant": g.tenant,
+        "from_": question.start,
+        "to": question.end,
+        "granularity": question.granularity,
+        "filters": question.filters,
+        "now": question.now,
+    }
+    report = sla_report(**asked)
+    policy_id = report["settings"]["policy_id"]
+    return {
+        "report": report,
+        "channels": sla_report(**asked, group_by="channel") if by_channel else None,
+        "breaches": sla_breaches(from_=question.start, to=question.end, filters=question.filters),
+        "policy": policies.get_policy(policy_id=policy_id) if policy_id else None,
+    }
+
+
+def form_options() -> dict[str, list[tuple[str, str]]]:
+    """The choices of the filter form's selects, each with an "all" first."""
+    every = [("", _("All"))]
+    queues = db.session.scalars(queues_service.list_()).all()
+    return {
+        "granularity": [(name, _(name.capitalize())) for name in GRANULARITIES],
+        "queue_id": every + [(str(q.id), q.name) for q in queues],
+        "channel": every + [(name, _(name)) for name in CHANNELS],
+        "category": every + [(name, _(name.replace("_", " "))) for name in CATEGORIES],
+        "priority": every + [(name, _(name)) for name in PRIORITIES],
+    }
+
+
+# --- tiles -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    value: float | int | None
+    kind: str  # how the value reads: percent, duration or number
+    target: str  # the target in words, or that there is none
+    state: str | None  # met, missed, or None (no target, or nothing to measure)
+
+
+def _answer_threshold(policy) -> int | None:
+    """The contract's answer threshold: the strictest a policy gives its voice or chat."""
+    thresholds = [
+        t["answer_threshold_seconds"]
+        for t in (policy.targets if policy is not None else [])
+        if t.get("answer_threshold_seconds")
+    ]
+    return min(thresholds) if thresholds else None
+
+
+def _state(value, target, *, higher_is_better: bool) -> str | None:
+    if value is None or target is None:
+        return None
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else "missed"
+
+
+def tiles(report: dict, policy) -> list[Tile]:
+    """The headline figures of the report's totals, each against the firm's own target.
+
+    The SLA policy holds the service-level share the contract promises, the answer threshold
+    and the clocks' targets; the share stands for first response and resolution too (the part
+    of clocks stopped within their target), ASA is held to the answer threshold and breaches
+    to none. The policy sets no target for AHT, abandonment, FCR or CSAT: those say so.
+    """
+    totals = report["totals"]
+    share = report["settings"]["service_level_target"]
+    threshold = _answer_threshold(policy)
+    none = _("No target in the SLA policy")
+    at_least = _("Target: at least %(share)s", share=percent(share, 0))
+    first, resolution = totals["first_response"], totals["resolution"]
+    return [
+        Tile(
+            "service_level",
+            _("Service level"),
+            totals["service_level"],
+            "percent",
+            at_least,
+            _state(totals["service_level"], share, higher_is_better=True),
+        ),
+        Tile(
+            "asa",
+            _("Average speed of answer"),
+            totals["asa_seconds"],
+            "duration",
+            _("Target: at most %(seconds)s s", seconds=threshold) if threshold else none,
+            _state(totals["asa_seconds"], threshold, higher_is_better=False),
+        ),
+        Tile("aht", _("Average handle time"), totals["aht_seconds"], "duration", none, None),
+        Tile("abandonment", _("Abandonment"), totals["abandonment_rate"], "percent", none, None),
+        Tile(
+            "first_response",
+            _("First response within target"),
+            first["within_target_rate"],
+            "percent",
+            at_least,
+            _state(first["within_target_rate"], share, higher_is_better=True),
+        ),
+        Tile(
+            "resolution",
+            _("Resolution within target"),
+            resolution["within_target_rate"],
+            "percent",
+            at_least,
+            _state(resolution["within_target_rate"], share, higher_is_better=True),
+        ),
+        Tile("fcr", _("First contact resolution"), totals["fcr"]["rate"], "percent", none, None),
+        Tile("csat", _("Customer satisfaction"), totals["csat"]["rate"], "percent", none, None),
+        Tile(
+            "breaches",
+            _("Breaches"),
+            totals["breaches"],
+            "number",
+            _("Target: none"),
+            _state(totals["breaches"], 0, higher_is_better=False),
+        ),
+    ]
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def bucket_label(start: datetime, granularity: str) -> str:
+    if granularity == "hour":
+        return format_datetime(start, "d MMM HH:mm", rebase=False)
+    if granularity == "month":
+        return format_date(start, "MMM yyyy")
+    return format_date(start, "d MMM")
+
+
+def period_text(report: dict) -> str:
+    """The report's range as the firm reads it: whole local days as dates, both included;
+    a range that starts or ends within a day, as date-times."""
+    start, end = report["from"], report["to"]
+    midnight = datetime.min.time()
+    if start.timetz().replace(tzinfo=None) == midnight == end.timetz().replace(tzinfo=None):
+        first, last = start.date(), end.date() - timedelta(days=1)
+        if first == last:
+            return format_date(first, "long")
+        return _("%(first)s to %(last)s", first=format_date(first), last=format_date(last))
+    return _(
+        "%(start)s to %(end)s (not included)",
+        start=format_datetime(start, "medium", rebase=False),
+        end=format_datetime(end, "medium", rebase=False),
+    )
+
+
+def _percent(value) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def _minutes(seconds) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+def _axis(title: str, *, percent: bool = False, stacked: bool = False) -> dict:
+    y = {"beginAtZero": True, "title": {"display": True, "text": title}, "stacked": stacked}
+    if percent:
+        y["suggestedMax"] = 100
+    return {"x": {"stacked": stacked}, "y": y}
+
+
+def charts(found: dict) -> dict[str, dict]:
+    """Chart.js configurations of the report: service level with the target line, volume by
+    channel, and first-response and resolution p50/p90 (in minutes of business time)."""
+    report = found["report"]
+    rows = report["rows"]
+    labels = [bucket_label(row["start"], report["granularity"]) for row in rows]
+    target = _percent(report["settings"]["service_level_target"])
+    result = {
+        "service_level": {
+            "type": "line",
+            "data": {
+                "labels": labels,
+                "datasets": [
+                    {
+                        "label": _("Service level (%)"),
+                        "data": [_percent(row["service_level"]) for row in rows],
+                        "borderColor": _PALETTE[0],
+                        "spanGaps": True,
+                    },
+                    {
+                        "label": _("Target (%)"),
+                        "data": [target] * len(rows),
+                        "borderColor": _TARGET_COLOUR,
+                        "borderDash": [6, 4],
+                        "pointRadius": 0,
+                    },
+                ],
+            },
+            "options": {"scales": _axis(_("Percent"), percent=True)},
+        },
+        "times": {
+            "type": "line",
+            "data": {
+                "labels": labels,
+                "datasets": [
+                    _series(_("First response p50"), rows, "first_response", "median", 0),
+                    _series(_("First response p90"), rows, "first_response", "p90", 0, True),
+                    _series(_("Resolution p50"), rows, "resolution", "median", 1),
+                    _series(_("Resolution p90"), rows, "resolution", "p90", 1, True),
+                ],
+            },
+            "options": {"scales": _axis(_("Minutes (business time)"))},
+        },
+    }
+    if found.get("channels") is not None:
+        result["channels"] = _channel_volume(found["channels"], labels)
+    return result
+
+
+def _series(label, rows, clock, figure, colour, dashed=False) -> dict:
+    series = {
+        "label": label,
+        "data": [_minutes(row[clock][f"{figure}_seconds"]) for row in rows],
+        "borderColor": _PALETTE[colour],
+        "spanGaps": True,
+    }
+    if dashed:
+        series["borderDash"] = [6, 4]
+    return series
+
+
+def _channel_volume(by_channel: dict, labels: list[str]) -> dict:
+    """Contacts received per bucket, stacked by channel (the rows come per bucket, per group)."""
+    starts = sorted({row["start"] for row in by_channel["rows"]})
+    position = {start: n for n, start in enumerate(starts)}
+    volumes: dict[str, list[int]] = {}
+    for row in by_channel["rows"]:
+        channel = row["group"] or ""
+        volumes.setdefault(channel, [0] * len(starts))[position[row["start"]]] = row["received"]
+    datasets = [
+        {
+            "label": _(channel),
+            "data": volumes[channel],
+            "backgroundColor": _PALETTE[n % len(_PALETTE)],
+        }
+        for n, channel in enumerate(c for c in CHANNELS if c in volumes)
+    ]
+    return {
+        "type": "bar",
+        "data": {"labels": labels, "datasets": datasets},
+        "options": {"scales": _axis(_("Contacts received"), stacked=True)},
+    }
+
+
+def months_before(today: date, count: int = 12) -> list[date]:
+    """The first days of this month and the `count - 1` before it, latest first."""
+    months, cursor = [], today.replace(day=1)
+    for _n in range(count):
+        months.append(cursor)
+        cursor = date(cursor.year - (cursor.month == 1), (cursor.month - 2) % 12 + 1, 1)
+    return months
+
+
+def parse_month(text: str) -> date | None:
+    """`yyyy-mm` as the month's first day; None if it is not one."""
+    try:
+        year, month = text.split("-")
+        if len(year) != 4 or len(month) != 2:
+            return None
+        return date(int(year), int(month), 1)
+    except ValueError:
+        return None
