@@ -353,9 +353,25 @@ def get_invoice(*, invoice_id: uuid.UUID) -> Invoice | None:
     return db.session.scalar(select(Invoice).where(Invoice.id == invoice_id))
 
 
-def list_invoices() -> Select:
-    """Select the invoices in scope, latest month first."""
-    return select(Invoice).order_by(Invoice.period.desc(), Invoice.id)
+def list_invoices(*, period: str | None = None, status: str | None = None) -> Select:
+    """Select the invoices in scope, latest month first (optionally one month's, one status)."""
+    stmt = select(Invoice).order_by(Invoice.period.desc(), Invoice.tenant_id, Invoice.id)
+    if period is not None:
+        stmt = stmt.where(Invoice.period == period)
+    if status is not None:
+        stmt = stmt.where(Invoice.status == status)
+    return stmt
+
+
+def list_outbox() -> Select:
+    """Select the Stripe pushes in scope not yet sent (pending, retrying or dead) with their
+    invoices, oldest first: what the console's outbox shows."""
+    return (
+        select(OutboxMessage, Invoice)
+        .join(Invoice, Invoice.id == OutboxMessage.invoice_id)
+        .where(OutboxMessage.kind == PUSH_INVOICE, OutboxMessage.status != "sent")
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    )
 
 
 def invoice_lines(*, invoice: Invoice) -> list[InvoiceLine]:

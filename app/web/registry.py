@@ -9,8 +9,17 @@ from __future__ import annotations
 from flask import Flask
 
 from app.web import i18n, shell, signin
+from app.web.console import (
+    agents,
+    assignments,
+    billing,
+    firms,
+    onboarding,
+    portfolio,
+    staffing,
+    supervisors,
+)
 from app.web.console import blueprint as console
-from app.web.console import firms, onboarding, portfolio
 from app.web.portal import blueprint as portal
 from app.web.portal import (
     contacts,
@@ -29,6 +38,11 @@ PAGES = (
     portfolio,
     onboarding,
     firms,
+    agents,
+    assignments,
+    supervisors,
+    billing,
+    staffing,
     home,
     dashboard,
     settings_users,
