@@ -86,6 +86,25 @@ def test_bpo_admin_sees_every_firm_with_the_kpis_of_the_portfolio_report(app, cl
     assert f'href="/console/firms/{fast.id}"' in body  # admin actions beside the table
 
 
+def test_each_kpi_is_judged_against_the_firms_own_contract_targets(app, factory):
+    strict, lenient = factory.tenant(name="Strict"), factory.tenant(name="Lenient")
+    # One of four calls abandoned: 33% of those offered; ASA 50 s (90 s and 10 s answers).
+    policy(app, strict, abandonment_target_bps=1000, asa_target_seconds=30)
+    policy(app, lenient, abandonment_target_bps=5000, asa_target_seconds=60)
+    for firm in (strict, lenient):
+        some_calls(app, firm, answered_within=90)
+    web = sign_in(app, factory.user("bpo_admin").email)
+
+    body = text(web.get("/console/"))
+
+    assert "missed" in cell(row_of(body, strict.id), "abandonment_rate")
+    assert "missed" in cell(row_of(body, strict.id), "asa_seconds")
+    assert "met" in cell(row_of(body, lenient.id), "abandonment_rate")
+    assert "met" in cell(row_of(body, lenient.id), "asa_seconds")
+    # No AHT target in either contract: the figure is shown, not judged.
+    assert "met" not in cell(row_of(body, strict.id), "aht_seconds")
+
+
 def test_the_portfolio_sorts_by_any_column_and_htmx_gets_only_the_table(app, factory):
     busy, quiet = factory.tenant(name="A Busy"), factory.tenant(name="Z Quiet")
     some_calls(app, busy, answered_within=5)

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext
 from app.auth.permissions import PORTFOLIO_READ
 from app.auth.principal import check
 from app.db import utcnow
+from app.reports import targets
 from app.reports.periods import instant, next_month, zone_of
 from app.reports.portfolio import overseen_tenant_ids, visible_tenants
 from app.reports.portfolio import portfolio as portfolio_rows
@@ -70,14 +71,26 @@ def _sorted(rows: list[dict], key: str, descending: bool) -> list[dict]:
     return present + missing
 
 
+# Portfolio column -> the headline figure whose target judges it (app/reports/targets.py).
+_JUDGED = {
+    "service_level": "service_level",
+    "asa_seconds": "asa_seconds",
+    "aht_seconds": "aht_seconds",
+    "abandonment_rate": "abandonment_rate",
+    "breaches": "breaches",
+    "fcr": "fcr_rate",
+    "csat": "csat_rate",
+}
+
+
 def _verdicts(row: dict) -> dict[str, bool | None]:
-    """Met (True), missed (False) or nothing to judge (None), per KPI with a target: the
-    service level against the firm's own target; breaches, none being the target."""
-    level = row["service_level"]
-    return {
-        "service_level": None if level is None else level >= row["service_level_target"],
-        "breaches": row["breaches"] == 0,
-    }
+    """Met (True), missed (False) or nothing to judge (None), per KPI, against the firm's own
+    targets, as its dashboard judges them."""
+    verdicts = {}
+    for column, figure in _JUDGED.items():
+        state = targets.state(figure, row[column], row["targets"].get(figure))
+        verdicts[column] = None if state is None else state == "met"
+    return verdicts
 
 
 @bp.get("/")
