@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from app.accounts.routes import invitations_blp, platform_invitations_blp
 from app.agents.routes import agents_blp, me_blp, supervisors_blp
 from app.api_base import Api
 from app.auth import principal
@@ -27,6 +28,8 @@ BLUEPRINTS = (
     onboarding_blp,
     tenants_blp,
     users_blp,
+    invitations_blp,
+    platform_invitations_blp,
     api_clients_blp,
     calendar_blp,
     sla_policies_blp,

@@ -98,6 +98,18 @@ DEFAULTS: dict[str, object] = {
     # A push still pending after this long is logged at ERROR: Stripe keeps idempotency keys
     # for about 24 h, so a row this old must be looked at before a resend stops being safe.
     "STRIPE_OUTBOX_ALERT_AGE_SECONDS": 12 * 3600,
+    # Mail (app/mail.py): invitations and password resets. smtp://[user:password@]host:587
+    # upgrades to TLS with STARTTLS when the server offers it (`?starttls=required` refuses a
+    # server that does not); smtps:// speaks TLS from the start. None: no mail goes out, an
+    # invitation's link is shown once to the admin who sent it, self-service resets are off.
+    "SMTP_URL": None,
+    "MAIL_FROM": "Switchboard <switchboard@localhost>",
+    # Seconds to connect to the mail server and to wait for each of its answers.
+    "SMTP_TIMEOUT_SECONDS": 10,
+    # Invitation and password-reset links are valid this long (hours), and a person is sent at
+    # most one reset mail per this many seconds, however often it is asked for.
+    "ACCOUNT_LINK_TTL_HOURS": 24,
+    "PASSWORD_RESET_INTERVAL_SECONDS": 300,
     # Logs (app/logs.py): "json" lines for collectors, or "text" for reading in a terminal.
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",

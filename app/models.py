@@ -1,6 +1,7 @@
 """Every mapped model, imported once so `Base.metadata` is complete (Alembic, tests)."""
 
 from app import idempotency  # noqa: F401
+from app.accounts import models as account_models  # noqa: F401
 from app.agents import models as agent_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
 from app.contacts import models as contact_models  # noqa: F401

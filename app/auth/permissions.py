@@ -70,6 +70,12 @@ USER_ADMIN = _permission(
     "bpo_admin",
     "client_admin",
 )
+STAFF_ADMIN = _permission(
+    "staff.admin",
+    "invite BPO staff (BPO admins, supervisors, agents)",
+    "users:admin",
+    "bpo_admin",
+)
 
 SETTINGS_ADMIN = _permission(
     "settings.admin",
@@ -171,6 +177,7 @@ PERMISSIONS = (
     TENANT_ADMIN,
     USER_READ,
     USER_ADMIN,
+    STAFF_ADMIN,
     SETTINGS_ADMIN,
     EXPORT_READ,
     BILLING_READ,

@@ -32,6 +32,10 @@ class TenantOnboarding(MethodView):
         description="A tenant with this slug, or a user with the first admin's email, exists; "
         "nothing was created.",
     )
+    @onboarding_blp.alt_response(
+        503,
+        description="The first admin's invitation could not be mailed; nothing was created.",
+    )
     def post(self, onboarding_in):
         """Onboard a client firm and everything it runs on, in one call
 
@@ -61,8 +65,11 @@ class TenantOnboarding(MethodView):
         - `rate_card`: a placeholder that charges nothing (price 0, no tiers, no minimum, no
           SLA credits) in the firm's currency: price it before billing the firm. A given rate
           card's currency defaults to, and must be, the firm's.
-        - `first_admin`: none; then nobody at the firm can sign in until a user is added.
-          Its password is optional and never returned.
+        - `first_admin`: none; then nobody at the firm can sign in until a user is invited.
+          Its password is optional and never returned; without one the admin is invited (a
+          single-use link valid 24 hours, by mail, or once as `first_admin_accept_url` when
+          no mail server is configured). With the mail server down the answer is 503 and
+          nothing is created.
 
         Send an `Idempotency-Key` to retry safely: the same key and body return the first
         answer (`Idempotent-Replayed: true`) and create nothing more.

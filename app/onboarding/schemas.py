@@ -37,8 +37,9 @@ class FirstAdminCreateSchema(Schema):
         validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=256),
         metadata={
             "description": f"Optional, at least {MIN_PASSWORD_LENGTH} characters; stored "
-            "only as an argon2 hash and never shown. Without one the admin cannot sign in "
-            "until a password is set."
+            "only as an argon2 hash and never shown. Without one the admin is invited: a "
+            "single-use link to set their password, valid 24 hours, goes to them by mail (or, "
+            "with no mail server, comes back once as `first_admin_accept_url`)."
         },
     )
 
@@ -139,6 +140,15 @@ class OnboardingSchema(Schema):
         dump_only=True,
         allow_none=True,
         metadata={"description": "Null when none was given."},
+    )
+    first_admin_accept_url = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Only when the first admin was given no password and no mail "
+            "server is configured: their invitation link, to hand to them yourself. Shown "
+            "this once, stored and logged nowhere."
+        },
     )
     defaults_applied = fields.List(
         fields.String(),

@@ -1,10 +1,11 @@
 """Onboarding rules: create a client firm and every part it runs on, all or nothing.
 
 The firm's row comes first (tenants service), then everything else inside its own
-`tenant_scope`, each part by its domain's service, the first client admin last. Nothing here
-commits: the request owns the transaction, and any failure, however late, raises so that the
-whole request rolls back. May import the services of tenants, sla, queues (and its coverage),
-contacts, billing.
+`tenant_scope`, each part by its domain's service, the first client admin last: given no
+password, they are invited (accounts), the mail going out after everything else is saved.
+Nothing here commits: the request owns the transaction, and any failure, however late (the mail
+server down included), raises so that the whole request rolls back. May import the services of
+tenants, accounts, sla, queues (and its coverage), contacts, billing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import service as accounts_service
 from app.auth.passwords import hash_password
 from app.contacts import departments as contacts_departments
 from app.contacts.models import Department
@@ -55,6 +57,8 @@ class Onboarded:
     first_admin: Membership | None
     defaults_applied: list[str] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    # The first admin's invitation link, only when no mail server could send it.
+    first_admin_accept_url: str | None = None
 
 
 def onboard(*, onboarding_in: dict, actor: Actor) -> Onboarded:
@@ -142,6 +146,11 @@ def _onboard(onboarding_in: dict, actor: Actor) -> Onboarded:
             tenant_id=tenant.id,
             details=_audit_details(onboarded),
         )
+        if first_admin is not None and first_admin.user.password_hash is None:
+            issued = accounts_service.onboard_first_admin(
+                membership=first_admin, tenant=tenant, actor=actor
+            )
+            onboarded.first_admin_accept_url = issued.accept_url
     return onboarded
 
 

@@ -1,0 +1,1 @@
+"""Accounts people can use: invitations and password resets, by single-use links sent by mail."""
