@@ -53,10 +53,10 @@ def language_of(*candidates: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
-def render(name: str, *, language: str, **context) -> tuple[str, str]:
-    """The plain-text and HTML bodies of mail/<name>.<language>.{txt,html}."""
-    text = render_template(f"mail/{name}.{language}.txt", **context)
-    html = render_template(f"mail/{name}.{language}.html", **context)
+def render(template: str, *, language: str, **context) -> tuple[str, str]:
+    """The plain-text and HTML bodies of mail/<template>.<language>.{txt,html}."""
+    text = render_template(f"mail/{template}.{language}.txt", **context)
+    html = render_template(f"mail/{template}.{language}.html", **context)
     return text, html
 
 

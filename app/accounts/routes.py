@@ -42,9 +42,7 @@ _CONFLICT = (
     "The e-mail belongs to a person of another client firm (or of the BPO), or to someone who "
     "already has a password, or who was invited with another role."
 )
-_NOT_RESENDABLE = (
-    "The invitation was accepted, revoked or superseded (`invitation_status` says which)."
-)
+_NOT_RESENDABLE = "The invitation was accepted, revoked or superseded (`detail` says which)."
 
 
 def _created(issued: accounts_service.Issued) -> dict:

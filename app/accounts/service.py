@@ -214,11 +214,10 @@ def onboard_first_admin(*, membership: Membership, tenant: Tenant, actor: Actor)
 def resend(*, invitation: AccountToken, actor: Actor) -> Issued:
     """Send a pending or expired invitation again, as a new link that ends the old one."""
     if invitation.status not in ("pending", "expired"):
-        raise Conflict(_NOT_RESENT[invitation.status], invitation_status=invitation.status)
+        raise Conflict(_NOT_RESENT[invitation.status])
     if invitation.user.password_hash is not None:
         raise Conflict(
-            "This person has set a password since; they can ask for a reset link instead.",
-            invitation_status=invitation.status,
+            "This person has set a password since; they can ask for a reset link instead."
         )
     tenant = db.session.get(Tenant, invitation.tenant_id) if invitation.tenant_id else None
     return _issue(
@@ -242,10 +241,7 @@ _NOT_RESENT = {
 def revoke(*, invitation: AccountToken, actor: Actor) -> AccountToken:
     """Withdraw an invitation: its link stops working. The person stays, without a password."""
     if invitation.used_at is not None:
-        raise Conflict(
-            "This invitation was accepted already; deactivate the user instead.",
-            invitation_status="accepted",
-        )
+        raise Conflict("This invitation was accepted already; deactivate the user instead.")
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         _audit(invitation, "invitation.revoked", actor)
