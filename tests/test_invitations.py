@@ -75,7 +75,8 @@ def sign_in(live_server: str, factory, email: str, password: str, scope: str = "
         code = code_from(answer, state)
     finally:
         browser.close()
-    return oauth.fetch_token(f"{live_server}/oauth/token", code=code, code_verifier=verifier)
+    token = oauth.fetch_token(f"{live_server}/oauth/token", code=code, code_verifier=verifier)
+    return {**token, "client_id": client_id}
 
 
 # --- the story -------------------------------------------------------------------------------
