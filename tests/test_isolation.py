@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from app.accounts import service as accounts_service
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact, ContactEvent
 from app.db import Base, db, utcnow
@@ -58,6 +59,12 @@ BODIES: dict[tuple[str, str], dict] = {
     },
     ("users.UserById", "PATCH"): {"name": "Taken over", "role": "client_admin", "is_active": False},
     ("api_clients.ApiClients", "POST"): {"name": "Intruder integration"},
+    ("invitations.Invitations", "POST"): {
+        "email": "invitee@intruder.test",
+        "name": "Intruder's friend",
+        "role": "client_admin",
+    },
+    ("invitations.InvitationResend", "POST"): {},
     ("tenants.TenantSuspend", "POST"): {"reason": "Taken over"},
     ("tenants.TenantActivate", "POST"): {"reason": "Taken over"},
     ("tenants.TenantOffboard", "POST"): {"reason": "Taken over"},
@@ -285,6 +292,12 @@ def _firm(app, factory, label: str) -> Firm:
         export = tenants_service.create_export(
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
+        # The client user has no password yet: invited to set one.
+        invitation = accounts_service.invite(
+            invitation_in={"email": user.email, "name": user.name, "role": "client_viewer"},
+            tenant=db.session.get(Tenant, tenant.id),
+            actor=tenants_service.SYSTEM,
+        ).token
         db.session.commit()
     department = onboarded.departments[0]
     firm = Firm(
@@ -302,6 +315,7 @@ def _firm(app, factory, label: str) -> Firm:
             "delivery_id": delivery.id,
             "usage_id": usage.id,
             "invoice_id": invoice.id,
+            "invitation_id": invitation.id,
         },
     )
     firm.secrets |= {
@@ -328,6 +342,7 @@ def _firm(app, factory, label: str) -> Firm:
         contact.customer_email,
         str(endpoint.id),
         endpoint.url,
+        str(invitation.id),
         endpoint.secret,
         str(delivery.id),
         str(usage.id),

@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from app.accounts import service as accounts_service
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
 from app.db import db, utcnow
@@ -98,6 +99,11 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("users.UserById", "PATCH"): "people.manage",
     ("api_clients.ApiClients", "POST"): "people.manage",
     ("api_clients.ApiClientById", "DELETE"): "people.manage",
+    ("invitations.Invitations", "GET"): "people.read",
+    ("invitations.InvitationById", "GET"): "people.read",
+    ("invitations.Invitations", "POST"): "people.manage",
+    ("invitations.InvitationById", "DELETE"): "people.manage",
+    ("invitations.InvitationResend", "POST"): "people.manage",
     ("briefings.Briefings", "POST"): "settings.manage",
     ("briefings.BriefingById", "PATCH"): "settings.manage",
     ("briefings.BriefingById", "DELETE"): "settings.manage",
@@ -186,6 +192,12 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("portfolio.Portfolio", "GET"): "reports.portfolio",
     ("sla.AtRisk", "GET"): "reports.portfolio",
     ("billing_periods.BillingPeriodClose", "POST"): "billing.manage",
+    # "invite BPO staff": the BPO admin alone.
+    ("platform_invitations.PlatformInvitations", "GET"): "staff.invite",
+    ("platform_invitations.PlatformInvitations", "POST"): "staff.invite",
+    ("platform_invitations.PlatformInvitationById", "GET"): "staff.invite",
+    ("platform_invitations.PlatformInvitationById", "DELETE"): "staff.invite",
+    ("platform_invitations.PlatformInvitationResend", "POST"): "staff.invite",
 }
 NOT_BEARER = {("stripe_webhook.StripeWebhook", "POST")}
 
@@ -309,6 +321,8 @@ class World:
     agent_ids: dict[str, uuid.UUID]  # every agent profile made, by name
     lone_agent: dict[str, uuid.UUID] = field(default_factory=dict)  # firm -> agent serving it only
     supervisor: dict[str, uuid.UUID] = field(default_factory=dict)  # firm -> a supervisor user
+    # Invitations to BPO roles, one per route that names one (by endpoint).
+    platform_invitations: dict[str, uuid.UUID] = field(default_factory=dict)
 
     @property
     def everything(self) -> set[str]:
@@ -454,6 +468,22 @@ def _world(app, factory) -> World:
                 ],
             )
     world = World(firms=firms, q1=q1, secrets={}, callers=callers, agent_ids=agent_ids)
+    for endpoint in (
+        "platform_invitations.PlatformInvitationById",
+        "platform_invitations.PlatformInvitationResend",
+    ):
+        with app.app_context(), unscoped():
+            # Invitations to BPO roles belong to no firm.
+            world.platform_invitations[endpoint] = accounts_service.invite(
+                invitation_in={
+                    "email": f"staff-{uuid.uuid4().hex[:8]}@example.test",
+                    "name": "Invited agent",
+                    "role": "agent",
+                },
+                tenant=None,
+                actor=tenants_service.SYSTEM,
+            ).token.id
+            db.session.commit()
     for label, firm in firms.items():
         # Targets of /v1/agents/{agent_id} and /v1/supervisors/{user_id}: staff of one firm.
         if label == "a":
@@ -748,6 +778,7 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
         ("webhooks.WebhookEndpointRotateSecret", "POST"),
         ("webhooks.WebhookEndpointPing", "POST"),
         ("invoices.UsageVoid", "POST"),
+        ("invitations.InvitationResend", "POST"),
     ):
         # Made by the BPO admin through the API (a positive control of its own).
         param = route.objects[-1]
@@ -757,6 +788,7 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
             "endpoint_id": ("webhooks.WebhookEndpoints", "webhooks"),
             "api_client_id": ("api_clients.ApiClients", "api-clients"),
             "queue_id": ("queues.Queues", "queues"),
+            "invitation_id": ("invitations.Invitations", "invitations"),
         }
         if param == "usage_id":
             values[param] = _fresh_usage(app, world, firm)
@@ -874,6 +906,9 @@ def _bpo_values(world: World, route: Route, firm: str | None) -> dict:
             values[p] = world.q1[firm]["queue_id"] if firm else uuid.uuid4()
         elif p == "period":
             values[p] = "2025-01"
+        elif p == "invitation_id":
+            # One invitation to a BPO role per route: a resend ends the one it resends.
+            values[p] = world.platform_invitations[route.endpoint]
         else:
             raise AssertionError(f"{route}: map path parameter <{p}> in _bpo_values")
     return values
@@ -907,6 +942,12 @@ BPO_BODIES = {
     ("me.MyPresence", "PUT"): lambda world, firm: {"presence": "available"},
     ("me.MyNextContact", "POST"): lambda world, firm: {},
     ("billing_periods.BillingPeriodClose", "POST"): lambda world, firm: {},
+    ("platform_invitations.PlatformInvitations", "POST"): lambda world, firm: {
+        "email": f"staff-{uuid.uuid4().hex[:8]}@example.test",
+        "name": "New supervisor",
+        "role": "supervisor",
+    },
+    ("platform_invitations.PlatformInvitationResend", "POST"): lambda world, firm: {},
 }
 # Routes whose path or body names an object of one firm.
 BPO_AIMED = {
