@@ -106,9 +106,8 @@ DEFAULTS: dict[str, object] = {
     "MAIL_FROM": "Switchboard <switchboard@localhost>",
     # Seconds to connect to the mail server and to wait for each of its answers.
     "SMTP_TIMEOUT_SECONDS": 10,
-    # Invitation and password-reset links are valid this long (hours), and a person is sent at
-    # most one reset mail per this many seconds, however often it is asked for.
-    "ACCOUNT_LINK_TTL_HOURS": 24,
+    # A person is sent at most one password-reset mail per this many seconds, however often
+    # it is asked for.
     "PASSWORD_RESET_INTERVAL_SECONDS": 300,
     # Logs (app/logs.py): "json" lines for collectors, or "text" for reading in a terminal.
     "LOG_FORMAT": "json",

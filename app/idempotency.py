@@ -35,6 +35,9 @@ MAX_KEY_LENGTH = 255
 _KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 # Response headers worth replaying; the rest (request id, dates) belong to each answer.
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+# Members of an answer shown once and stored nowhere (a link that is a credential): kept, and
+# replayed, as null.
+SHOWN_ONCE = frozenset({"first_admin_accept_url"})
 
 # For `@blp.doc(parameters=[...])` on every idempotent view.
 OPENAPI_PARAMETER = {
@@ -133,7 +136,7 @@ def idempotent(view):
             # Changed inside the records' scope: entering a scope flushes what is pending.
             with _records_scope(tenant_id):
                 record.status_code = response.status_code
-                record.body = response.get_data(as_text=True)
+                record.body = _stored(response.get_data(as_text=True))
                 record.headers = {
                     name: response.headers[name]
                     for name in _REPLAYED_HEADERS
@@ -143,6 +146,17 @@ def idempotent(view):
         return response
 
     return wrapper
+
+
+def _stored(body: str) -> str:
+    """The body to keep for replays: without what is shown only once."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(answer, dict) or not SHOWN_ONCE & answer.keys():
+        return body
+    return json.dumps({k: None if k in SHOWN_ONCE else v for k, v in answer.items()})
 
 
 def _first(tenant_id: uuid.UUID | None, key: str) -> IdempotencyRecord | None:

@@ -371,3 +371,26 @@ def test_an_invitation_story_on_each_database(db_app, db_client, db_factory, mon
     assert refused(db_app, link) == "accepted"
     listed = db_client.get(f"/v1/tenants/{tenant.id}/invitations", headers=admin.headers)
     assert [i["status"] for i in listed.get_json()] == ["accepted"]
+
+
+def test_a_replayed_onboarding_does_not_show_the_first_admins_link_again(
+    app, client, factory, no_mail_server
+):
+    bpo_admin = factory.caller("bpo_admin")
+    body = {
+        "slug": "acme-retail",
+        "name": "Acme Retail",
+        "time_zone": "Europe/Madrid",
+        "locale": "es-ES",
+        "currency": "EUR",
+        "first_admin": {"email": "ana@acme.test", "name": "Ana Ruiz"},
+    }
+    headers = {**bpo_admin.headers, "Idempotency-Key": "onboard-acme"}
+
+    first = client.post("/v1/tenants", json=body, headers=headers)
+    again = client.post("/v1/tenants", json=body, headers=headers)
+
+    assert first.get_json()["first_admin_accept_url"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["first_admin_accept_url"] is None
+    assert again.get_json()["tenant"] == first.get_json()["tenant"]

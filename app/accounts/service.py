@@ -34,6 +34,8 @@ from tenants.service import Actor
 
 log = logging.getLogger(__name__)
 
+# How long a link works (the issue's rule; the mails and the refusals say 24 hours).
+LINK_TTL_HOURS = 24
 # Paths of the web pages a link opens (app/web/accounts.py).
 INVITATION_PATH = "/invitations/"
 RESET_PATH = "/reset-password/"
@@ -267,7 +269,7 @@ def _issue(
     now = utcnow()
     _supersede(user_id=user.id, now=now)
     secret = secrets.token_urlsafe(32)
-    hours = int(current_app.config["ACCOUNT_LINK_TTL_HOURS"])
+    hours = LINK_TTL_HOURS
     token = AccountToken(
         token_hash=digest(secret),
         purpose=purpose,
