@@ -131,6 +131,12 @@ def test_an_invitation_link_sets_a_password_only_once(app, client, factory, inbo
     accept(app, link)
 
     assert refused(app, link, password="someone else's password") == "accepted"
+    invitation = client.get(f"/v1/tenants/{tenant.id}/invitations", headers=admin.headers)
+    revoked = client.delete(
+        f"/v1/tenants/{tenant.id}/invitations/{invitation.get_json()[0]['id']}",
+        headers=admin.headers,
+    )
+    assert revoked.status_code == 409
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "vera@acme.test"))
         from app.auth.passwords import verify_password

@@ -42,6 +42,7 @@ _CONFLICT = (
     "The e-mail belongs to a person of another client firm (or of the BPO), or to someone who "
     "already has a password, or who was invited with another role."
 )
+_ACCEPTED = "The invitation was accepted already: deactivate the user instead."
 _NOT_RESENDABLE = "The invitation was accepted, revoked or superseded (`detail` says which)."
 
 
@@ -91,16 +92,8 @@ class Invitations(CollectionView):
 @invitations_blp.route("/<uuid:invitation_id>")
 class InvitationById(ItemView):
     blp, schema = invitations_blp, InvitationSchema
-    read, write = require(USER_READ), require(USER_ADMIN)
-    conflict = "The invitation was accepted already: deactivate the user instead."
-    docs = {
-        "get": "Read one of the client firm's invitations",
-        "delete": """Revoke an invitation: its link stops working at once
-
-        The person stays among the firm's users, without a password; deactivate them under
-        `users` to keep them out for good. An accepted invitation cannot be revoked (409).
-        """,
-    }
+    read = require(USER_READ)
+    docs = {"get": "Read one of the client firm's invitations"}
 
     def item(self, invitation_id, **_path):
         return found(
@@ -108,8 +101,16 @@ class InvitationById(ItemView):
             "No such invitation in this client firm.",
         )
 
-    def delete_item(self, invitation):
-        accounts_service.revoke(invitation=invitation, actor=current_actor())
+    @require(USER_ADMIN)
+    @invitations_blp.response(204)
+    @invitations_blp.alt_response(409, description=_ACCEPTED)
+    def delete(self, tenant_id, invitation_id):
+        """Revoke an invitation: its link stops working at once
+
+        The person stays among the firm's users, without a password; deactivate them under
+        `users` to keep them out for good. An accepted invitation cannot be revoked (409).
+        """
+        accounts_service.revoke(invitation=self.item(invitation_id), actor=current_actor())
 
 
 @invitations_blp.route("/<uuid:invitation_id>/resend")
@@ -196,9 +197,7 @@ class PlatformInvitationById(MethodView):
 
     @require(STAFF_ADMIN)
     @platform_invitations_blp.response(204)
-    @platform_invitations_blp.alt_response(
-        409, description="The invitation was accepted already: deactivate the user instead."
-    )
+    @platform_invitations_blp.alt_response(409, description=_ACCEPTED)
     def delete(self, invitation_id):
         """Revoke an invitation to a BPO role: its link stops working at once"""
         with unscoped():
