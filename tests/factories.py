@@ -167,6 +167,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     """One row in every tenant-owned table of operations, for tests that need them all."""
     from datetime import timedelta
 
+    from app.accounts.models import AccountToken
     from app.agents.models import Agent, AgentTimeSegment, Assignment
     from app.contacts import events as contact_log
     from app.contacts.models import Contact, ContactEvent, Department
@@ -217,6 +218,13 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 "export": TenantExport(row_count=0, size_bytes=0, sha256="0" * 64, content=b""),
                 "idempotency": IdempotencyRecord(
                     caller="test", key=uuid.uuid4().hex, fingerprint="0"
+                ),
+                "account_token": AccountToken(
+                    token_hash=uuid.uuid4().hex * 2,
+                    purpose="invitation",
+                    user_id=staff.id,
+                    role="client_viewer",
+                    expires_at=now + timedelta(days=1),
                 ),
             }
             db.session.add_all(v for k, v in rows.items() if k != "queue")

@@ -58,6 +58,11 @@ EXTRA_BODIES: dict[tuple[str, str], dict] = {
     ("supervisors.SupervisorTenants", "PUT"): {"tenant_ids": []},
     ("me.MyActiveQueues", "PUT"): {"queue_ids": []},
     ("me.MyPresence", "PUT"): {"presence": "available"},
+    ("platform_invitations.PlatformInvitations", "POST"): {
+        "email": "smuggled-staff@example.test",
+        "name": "Staff",
+        "role": "agent",
+    },
 }
 # Not a client's route: Stripe signs the body, and it is checked before it is read.
 NOT_CLIENT_BODIES = {"stripe_webhook.StripeWebhook"}

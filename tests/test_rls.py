@@ -35,6 +35,8 @@ from tests.factories import one_row_of_everything
 GLOBALLY_UNIQUE_OK = {
     # Server-generated with secrets.token_urlsafe: random, never chosen by a caller.
     ("api_clients", ("client_id",)),
+    # The SHA-256 of a link's secret from secrets.token_urlsafe(32): random, never chosen.
+    ("account_tokens", ("token_hash",)),
 }
 
 INSUFFICIENT_PRIVILEGE = "42501"
