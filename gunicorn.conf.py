@@ -143,7 +143,8 @@ loglevel = os.environ.get("SWITCHBOARD_WEB_LOG_LEVEL", "info")
 # makes one up otherwise, so every line has one. route (the URL template, "unmatched" for no
 # route), tenant_id and principal (a user id or an OAuth client id) are what the app put in the
 # WSGI environ for this line (app/logs.py); since this line exists, the app writes none of its
-# own. The query string is left out: it can carry a customer's email or phone number.
+# own. The query string is left out: it can carry a customer's email or phone number; so is the
+# secret of an invitation or password-reset link in the path (path is the app's, redacted).
 # remote_addr is the TCP peer (the ingress in a cluster); forwarded_for is what the proxy says
 # the client was. pid is the worker that served the request.
 access_log_format = (
@@ -153,7 +154,7 @@ access_log_format = (
     '"logger": "access", '
     '"method": "%(m)s", '
     '"route": "%({switchboard.route}e)s", '
-    '"path": "%(U)s", '
+    '"path": "%({switchboard.path}e)s", '
     '"status": %(s)s, '
     '"duration_ms": %(M)s, '
     '"bytes": "%(b)s", '

@@ -204,6 +204,15 @@ class TextFormatter(logging.Formatter):
 # --- one line per request --------------------------------------------------------------------
 
 
+def loggable_path() -> str:
+    """The request's path with the secret of a link (an invitation's or a password reset's
+    `<token>`) replaced: such a link is a credential, and a log line is read by many."""
+    token = (request.view_args or {}).get("token")
+    if not token:
+        return request.path
+    return request.path.replace(str(token), "<token>")
+
+
 def log_request(response):
     """after_request: hand gunicorn's access log what only the app knows, and log the request
     unless that access log does (so that each request is one line, not two)."""
@@ -212,6 +221,7 @@ def log_request(response):
     # gunicorn's access log reads these from the WSGI environ (`%({switchboard.route}e)s`).
     environ = request.environ
     environ["switchboard.route"] = route
+    environ["switchboard.path"] = loggable_path()
     for name in ("tenant_id", "principal"):
         if fields[name] is not None:
             environ[f"switchboard.{name}"] = fields[name]
@@ -230,7 +240,8 @@ def log_request(response):
         extra={
             "method": request.method,
             "route": route,
-            "path": request.path,  # never the query string: it can carry personal data
+            # Never the query string (it can carry personal data), nor a link's secret.
+            "path": environ["switchboard.path"],
             "status": status,
             "duration_ms": duration_ms,
         },

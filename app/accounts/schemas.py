@@ -1,10 +1,12 @@
-"""Request and response shapes of invitations (to a client firm, or to a BPO role)."""
+"""Request and response shapes of invitations (to a client firm, or to a BPO role), and the
+forms a person fills in through a link (set a password, ask for a reset)."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.accounts.models import STATUSES
+from app.auth.passwords import MIN_PASSWORD_LENGTH
 from app.common_schemas import dump_only_choice
 from app.mail import LANGUAGES
 from tenants.models import BPO_ROLES, CLIENT_ROLES
@@ -70,3 +72,28 @@ class PlatformInvitationCreateSchema(InvitationCreateSchema):
 
 class InvitationQueryArgsSchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class SetPasswordSchema(Schema):
+    """A person setting their password through a link (invitation or reset)."""
+
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(
+            min=MIN_PASSWORD_LENGTH,
+            max=256,
+            error=f"Use at least {MIN_PASSWORD_LENGTH} characters (and at most 256).",
+        ),
+    )
+    password_confirm = fields.String(required=True, load_only=True)
+    name = fields.String(validate=validate.Length(max=200))
+
+    @validates_schema
+    def _same_twice(self, data: dict, **_kwargs) -> None:
+        if data.get("password") != data.get("password_confirm"):
+            raise ValidationError("The two passwords differ.", "password_confirm")
+
+
+class PasswordResetRequestSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))

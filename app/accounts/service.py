@@ -158,6 +158,9 @@ def invite(*, invitation_in: dict, tenant: Tenant | None, actor: Actor) -> Issue
                 actor=actor,
             )
         user = membership.user
+        if invitation_in.get("language"):
+            # The language the admin chose for a newcomer is theirs until they choose one.
+            tenants_service.set_language(user=user, language=invitation_in["language"])
     else:
         _check_invitable(user, role=role, tenant_id=tenant_id)
     return _issue(
@@ -323,7 +326,8 @@ def _supersede(*, user_id: uuid.UUID, now: datetime) -> None:
 
 
 def _mail(*, token: AccountToken, user: User, tenant: Tenant | None, link: str, hours: int):
-    language = mail.language_of(token.language, tenant.locale if tenant else None)
+    # The person's own language, else the one asked for this mail, else their firm's.
+    language = mail.language_of(user.language, token.language, tenant.locale if tenant else None)
     text, html = mail.render(
         token.purpose,
         language=language,

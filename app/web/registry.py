@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import i18n, shell, signin
+from app.web import accounts, i18n, shell, signin
 from app.web.console import (
     agents,
     assignments,
@@ -55,7 +55,7 @@ PAGES = (
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
-for _area in (signin.bp, portal.bp, console.bp):
+for _area in (signin.bp, accounts.bp, portal.bp, console.bp):
     shell.web.register_blueprint(_area)
 
 

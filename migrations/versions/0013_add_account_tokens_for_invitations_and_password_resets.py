@@ -8,7 +8,7 @@ form of revision 0005); an invitation to a BPO role and every password reset hav
 firm and with their person (`ON DELETE CASCADE`).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 16:40:00
 """
 
@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-# The lead re-chains this after 0012 (the web shell) at merge.
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
