@@ -5,11 +5,13 @@ choose a new password; each error beside its field, a dead link said plainly, no
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from tests.mail_server import inbox, link_in, no_mail_server  # noqa: F401
 from tests.test_invitations import invite
-from tests.web_helpers import csrf_of, sign_in, web_client
+from tests.web_helpers import csrf_of, web_client
+from tests.web_helpers import sign_in as web_sign_in
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
@@ -62,8 +64,8 @@ def test_an_invited_viewer_sets_a_password_on_the_page_and_signs_in(
 
     assert done.status_code == 200, done.get_data(as_text=True)
     assert "/signin" in done.get_data(as_text=True)
-    signed_in = sign_in(app, "vera@acme.test", NEW_PASSWORD)
-    assert signed_in.get(f"/firms/{tenant.id}/").status_code == 200
+    signed_in = web_sign_in(app, "vera@acme.test", NEW_PASSWORD)
+    assert signed_in.get(f"/firms/{tenant.id}/", follow_redirects=True).status_code == 200
     again = browser.get(path_of(link))
     assert again.status_code == 410
     assert "already used" in again.get_data(as_text=True)
@@ -110,7 +112,7 @@ def test_a_person_resets_a_forgotten_password_through_the_pages(app, factory, in
         },
     )
     assert done.status_code == 200
-    sign_in(app, "ana@acme.test", NEW_PASSWORD)
+    web_sign_in(app, "ana@acme.test", NEW_PASSWORD)
 
 
 def test_the_sign_in_page_offers_a_reset(app):
@@ -119,3 +121,71 @@ def test_the_sign_in_page_offers_a_reset(app):
     page = browser.get(f"{started.path}?{started.query}")
 
     assert "/forgot-password" in page.get_data(as_text=True)
+
+
+# --- the firm's settings: invitations ---------------------------------------------------------
+
+
+def _settings_admin(app, factory):
+    firm = factory.tenant(locale="en-GB")
+    admin = factory.user("client_admin", firm)
+    return firm, web_sign_in(app, admin.email)
+
+
+def _invite_on_page(browser, firm, **fields):
+    page = browser.get(f"/firms/{firm.id}/settings/invitations")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    data = {"email": "vera@acme.test", "name": "Vera", "role": "client_viewer", **fields}
+    return browser.post(
+        f"/firms/{firm.id}/settings/invitations", data={**data, "csrf_token": csrf_of(page)}
+    )
+
+
+def test_a_client_admin_invites_from_settings_and_the_mail_goes_out(app, factory, inbox):
+    firm, browser = _settings_admin(app, factory)
+
+    sent = _invite_on_page(browser, firm)
+
+    assert sent.status_code == 302
+    assert inbox.last_to("vera@acme.test")["Subject"] == "Your invitation to Switchboard"
+    listed = browser.get(f"/firms/{firm.id}/settings/invitations").get_data(as_text=True)
+    assert "vera@acme.test" in listed and "Send again" in listed
+
+
+def test_without_a_mail_server_the_settings_page_shows_the_link_once(app, factory, no_mail_server):
+    firm, browser = _settings_admin(app, factory)
+
+    shown = _invite_on_page(browser, firm)
+
+    assert shown.status_code == 200
+    link = re.search(r'id="accept-url">([^<]+)<', shown.get_data(as_text=True)).group(1)
+    secret = link.rsplit("/", 1)[1]
+    listed = browser.get(f"/firms/{firm.id}/settings/invitations").get_data(as_text=True)
+    assert secret not in listed
+    assert web_client(app).get(path_of(link)).status_code == 200
+
+
+def test_a_bad_invitation_shows_its_errors_beside_the_fields(app, factory, no_mail_server):
+    firm, browser = _settings_admin(app, factory)
+    factory.user("client_viewer", factory.tenant(), email="taken@acme.test")
+
+    bad = _invite_on_page(browser, firm, email="not-an-address", name="")
+    taken = _invite_on_page(browser, firm, email="taken@acme.test")
+
+    assert bad.status_code == 422
+    assert 'id="e-email"' in bad.get_data(as_text=True)
+    assert 'id="e-name"' in bad.get_data(as_text=True)
+    assert taken.status_code == 422
+    assert "already belongs" in taken.get_data(as_text=True)
+
+
+def test_a_viewer_cannot_reach_invitations_and_another_firm_is_not_found(app, factory):
+    firm, other = factory.tenant(), factory.tenant()
+    viewer = factory.user("client_viewer", firm)
+    admin = factory.user("client_admin", firm)
+
+    as_viewer = web_sign_in(app, viewer.email).get(f"/firms/{firm.id}/settings/invitations")
+    elsewhere = web_sign_in(app, admin.email).get(f"/firms/{other.id}/settings/invitations")
+
+    assert as_viewer.status_code == 403
+    assert elsewhere.status_code == 404

@@ -29,6 +29,7 @@ from app.web.portal import (
     registers,
     settings_briefings,
     settings_departments,
+    settings_invitations,
     settings_users,
     settings_webhooks,
 )
@@ -46,6 +47,7 @@ PAGES = (
     home,
     dashboard,
     settings_users,
+    settings_invitations,
     settings_webhooks,
     settings_departments,
     settings_briefings,
