@@ -87,6 +87,9 @@ def onboard_submit():
     flash(_("%(name)s is onboarded.", name=onboarded.tenant.name))
     for warning in onboarded.warnings:
         flash(warning.get("message", ""), "warning")
+    if onboarded.first_admin_accept_url:
+        # No mail server sent the first admin's invitation: this page shows its link, once.
+        return render("accounts/first_admin_link.html", onboarded=onboarded)
     return redirect(url_for("web.console.firm", tenant_id=onboarded.tenant.id))
 
 
