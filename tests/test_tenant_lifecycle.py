@@ -244,7 +244,16 @@ def test_the_export_holds_every_tenant_owned_table_and_nothing_else(app, client,
     # Users: the firm's own people, public fields only; no secret or secret digest anywhere.
     users = [line["row"] for line in lines if line["table"] == "users"]
     assert [u["id"] for u in users] == [str(client_admin.user_id)]
-    assert set(users[0]) == {"id", "email", "name", "is_active", "created_at", "updated_at"}
+    # The person's chosen language is theirs (data rights); password hashes never leave.
+    assert set(users[0]) == {
+        "id",
+        "email",
+        "name",
+        "is_active",
+        "language",
+        "created_at",
+        "updated_at",
+    }
     columns = {column for line in lines for column in line["row"]}
     assert not {c for c in columns if "password" in c or "secret" in c or c.endswith("_hash")}
     assert "$argon2" not in text
