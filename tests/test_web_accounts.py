@@ -189,3 +189,51 @@ def test_a_viewer_cannot_reach_invitations_and_another_firm_is_not_found(app, fa
 
     assert as_viewer.status_code == 403
     assert elsewhere.status_code == 404
+
+
+def test_a_bpo_admin_invites_a_supervisor_from_the_console_and_they_sign_in(
+    app, factory, no_mail_server
+):
+    browser = web_sign_in(app, factory.user("bpo_admin").email)
+    page = browser.get("/console/invitations")
+    assert page.status_code == 200
+    shown = browser.post(
+        "/console/invitations",
+        data={
+            "email": "sam@bpo.test",
+            "name": "Sam",
+            "role": "supervisor",
+            "csrf_token": csrf_of(page),
+        },
+    )
+    assert shown.status_code == 200
+    link = re.search(r'id="accept-url">([^<]+)<', shown.get_data(as_text=True)).group(1)
+    listed = browser.get("/console/invitations").get_data(as_text=True)
+    assert "sam@bpo.test" in listed and link.rsplit("/", 1)[1] not in listed
+
+    invitee = web_client(app)
+    form = invitee.get(path_of(link))
+    accepted = invitee.post(
+        path_of(link),
+        data={
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+            "csrf_token": csrf_of(form),
+        },
+    )
+    assert accepted.status_code in (200, 302), accepted.get_data(as_text=True)[:500]
+    supervisor = web_sign_in(app, "sam@bpo.test", NEW_PASSWORD)
+    assert supervisor.get("/console/invitations").status_code == 403
+
+
+def test_a_bad_staff_invitation_shows_its_errors_beside_the_fields(app, factory, no_mail_server):
+    browser = web_sign_in(app, factory.user("bpo_admin").email)
+    page = browser.get("/console/invitations")
+    bad = browser.post(
+        "/console/invitations",
+        data={"email": "nope", "name": "", "role": "client_admin", "csrf_token": csrf_of(page)},
+    )
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert 'id="e-email"' in body and 'id="e-name"' in body and 'id="e-role"' in body
+    assert 'value="nope"' in body

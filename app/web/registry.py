@@ -14,6 +14,7 @@ from app.web.console import (
     assignments,
     billing,
     firms,
+    invitations,
     onboarding,
     portfolio,
     staffing,
@@ -36,6 +37,7 @@ from app.web.portal import (
 
 # The page modules: imported for the routes they add to their area's blueprint.
 PAGES = (
+    invitations,
     portfolio,
     onboarding,
     firms,

@@ -21,11 +21,21 @@ from app.web.portal.settings_users import role_names
 from app.web.shell import form_errors, render
 from tenants.models import CLIENT_ROLES
 
+# The pages' endpoints, which the console's invitations to the BPO share the templates with.
+ENDPOINTS = {
+    "list": "web.portal.settings_invitations",
+    "create": "web.portal.settings_invitation_create",
+    "resend": "web.portal.settings_invitation_resend",
+    "revoke": "web.portal.settings_invitation_revoke",
+}
+
 
 def _page(errors=None, typed=None, status=200):
     invitations = db.session.scalars(accounts_service.list_()).all()
     page = render(
         "portal/settings/invitations.html",
+        endpoints=ENDPOINTS,
+        url_args={"tenant_id": g.tenant.id},
         invitations=invitations,
         roles=[(role, role_names()[role]) for role in CLIENT_ROLES],
         mail_languages=[("", _("The firm's language")), ("en", "English"), ("es", "Español")],
@@ -101,6 +111,8 @@ def _issued(issued: accounts_service.Issued, tenant_id):
         # No mail server: this page is the only place the link is ever shown.
         return render(
             "portal/settings/invitation_link.html",
+            endpoints=ENDPOINTS,
+            url_args={"tenant_id": tenant_id},
             invitation=issued.token,
             accept_url=issued.accept_url,
         )
