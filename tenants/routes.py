@@ -3,7 +3,6 @@ tenant's users and API clients. Onboarding (`POST /v1/tenants`) is `app.onboardi
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 from flask import Response, current_app
@@ -178,15 +177,15 @@ class TenantExportById(MethodView):
         export = tenants_service.get_export(export_id=export_id)
         if export is None:
             abort(404, message="No such export of this client firm.")
-        body = tenants_service.read_export(export=export, actor=current_actor())
-        filename = f"{current_tenant().slug}-export-{export.created_at:%Y%m%dT%H%M%SZ}.ndjson"
-        digest = base64.b64encode(bytes.fromhex(export.sha256)).decode()
+        file = tenants_service.export_file(
+            export=export, tenant=current_tenant(), actor=current_actor()
+        )
         return Response(
-            body,
+            file.body,
             mimetype=NDJSON,
             headers={
-                "Content-Disposition": f'attachment; filename="{filename}"',
-                "Repr-Digest": f"sha-256=:{digest}:",
+                "Content-Disposition": f'attachment; filename="{file.filename}"',
+                "Repr-Digest": file.repr_digest,
                 "Cache-Control": "no-store",
             },
         )

@@ -7,6 +7,7 @@ complete model registry (`app.models`), generically: no domain is imported by na
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -526,6 +527,23 @@ def list_exports() -> Select:
 def get_export(*, export_id: uuid.UUID) -> TenantExport | None:
     """Return one export of the tenant in scope."""
     return db.session.scalar(select(TenantExport).where(TenantExport.id == export_id))
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    body: bytes
+    filename: str
+    repr_digest: str  # RFC 9530 Repr-Digest of the body
+
+
+def export_file(*, export: TenantExport, tenant: Tenant, actor: Actor) -> ExportFile:
+    """An export as the file a person downloads (name, content digest), the download audited."""
+    digest = base64.b64encode(bytes.fromhex(export.sha256)).decode()
+    return ExportFile(
+        body=read_export(export=export, actor=actor),
+        filename=f"{tenant.slug}-export-{export.created_at:%Y%m%dT%H%M%SZ}.ndjson",
+        repr_digest=f"sha-256=:{digest}:",
+    )
 
 
 def read_export(*, export: TenantExport, actor: Actor) -> bytes:

@@ -3,7 +3,6 @@ activate, offboard) and its data exports, through the same services and checks a
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
@@ -110,14 +109,12 @@ def download_export(tenant_id, export_id):
     export = tenants_service.get_export(export_id=export_id)
     if export is None:
         abort(404)
-    body = tenants_service.read_export(export=export, actor=current_actor())
-    filename = f"{g.tenant.slug}-export-{export.created_at:%Y%m%dT%H%M%SZ}.ndjson"
-    digest = base64.b64encode(bytes.fromhex(export.sha256)).decode()
+    file = tenants_service.export_file(export=export, tenant=g.tenant, actor=current_actor())
     return Response(
-        body,
+        file.body,
         mimetype=NDJSON,
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Repr-Digest": f"sha-256=:{digest}:",
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Repr-Digest": file.repr_digest,
         },
     )
