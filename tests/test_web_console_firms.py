@@ -332,3 +332,15 @@ def test_bpo_admin_creates_an_export_and_downloads_it(app, factory):
     assert len(audit_entries(app, "tenant.exported")) == 1
     other = factory.tenant()
     assert web.get(link.replace(str(firm.id), str(other.id))).status_code == 404
+
+
+def test_a_bpo_admin_reads_a_firms_dashboard_with_the_admin_actions_beside_it(app, factory):
+    firm = factory.tenant(name="Beside Firm")
+    admin = sign_in(app, factory.user("bpo_admin").email)
+    client_admin = sign_in(app, factory.user("client_admin", firm).email)
+
+    as_bpo = text(admin.get(f"/firms/{firm.id}/dashboard"))
+    as_client = text(client_admin.get(f"/firms/{firm.id}/dashboard"))
+
+    assert f'href="/console/firms/{firm.id}"' in as_bpo
+    assert f'href="/console/firms/{firm.id}"' not in as_client
