@@ -319,7 +319,7 @@ def test_bpo_admin_creates_an_export_and_downloads_it(app, factory):
     firm = factory.tenant(name="Export Firm")
     web = sign_in(app, factory.user("bpo_admin").email)
     page = web.get(f"/console/firms/{firm.id}")
-    assert "No exports yet." in text(page)
+    assert "Aún no hay exportaciones." in text(page)  # the firm's pages speak its Spanish
 
     created = web.post(f"/console/firms/{firm.id}/exports", data={"csrf_token": csrf_of(page)})
 

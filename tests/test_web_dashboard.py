@@ -167,7 +167,7 @@ def test_a_missed_target_says_missed(app, factory):
     assert tiles["first_response"] == ("1.0", "met")  # the breached clock still runs
     assert tiles["aht"][1] is None  # the policy sets no AHT target
     html = page.get_data(as_text=True)
-    assert "Missed" in html and "at least 90%" in html
+    assert "Incumplido" in html and "al menos 90%" in html  # the firm reads Spanish
 
 
 def test_the_breaches_link_to_their_contacts(app, factory):

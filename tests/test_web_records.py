@@ -78,7 +78,8 @@ def test_a_client_viewer_lists_contacts_and_opens_one_with_its_history(app, fact
     assert opened.status_code == 200
     html = opened.get_data(as_text=True)
     assert "Broken fridge" in html and "Replace it" in html and "Claims desk" in html
-    assert 'class="timeline"' in html and "queued" in html
+    # The firm speaks Spanish: the timeline names the status it reached in its words.
+    assert 'class="timeline"' in html and "En cola" in html
 
 
 def test_filters_narrow_the_list_and_htmx_gets_only_the_fragment(app, factory, firm):

@@ -23,6 +23,8 @@ from flask_babel import (
     get_locale,
 )
 
+from app.web.labels import label, options
+
 LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 
@@ -92,6 +94,13 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "web/translations")
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters.update(
-        money=money, number=number, percent=percent, when=when, duration=seconds
+        money=money,
+        number=number,
+        percent=percent,
+        when=when,
+        duration=seconds,
+        label=label,
     )
-    app.jinja_env.globals.update(current_language=lambda: str(get_locale() or "en"))
+    app.jinja_env.globals.update(
+        current_language=lambda: str(get_locale() or "en"), labels_of=options
+    )

@@ -18,24 +18,12 @@ from app.onboarding.schemas import OnboardingCreateSchema
 from app.sla.calendar import WEEKDAYS
 from app.sla.models import ABANDON_TREATMENTS
 from app.vocabulary import CHANNELS, PRIORITIES
-from app.web import nav
+from app.web import labels, nav
 from app.web.console import onboarding_form
 from app.web.console.blueprint import bp
 from app.web.shell import form_errors, render
 
 _ZONES = sorted(zoneinfo.available_timezones())
-CHANNEL_NAMES = {
-    "voice": lazy_gettext("Voice"),
-    "email": lazy_gettext("E-mail"),
-    "chat": lazy_gettext("Chat"),
-    "web": lazy_gettext("Web form"),
-    "social": lazy_gettext("Social media"),
-}
-TREATMENT_NAMES = {
-    "exclude_short": lazy_gettext("Leave out short abandons"),
-    "ignore": lazy_gettext("Leave out every abandon"),
-    "count_within_threshold_as_met": lazy_gettext("Count abandons within the threshold as met"),
-}
 
 
 def _page(form, errors: dict | None = None, status: int = 200):
@@ -51,9 +39,9 @@ def _page(form, errors: dict | None = None, status: int = 200):
             weekdays=WEEKDAYS,
             windows=range(onboarding_form.WINDOWS_PER_DAY),
             queue_rows=range(onboarding_form.QUEUE_ROWS),
-            channel_options=[(c, CHANNEL_NAMES.get(c, c)) for c in CHANNELS],
+            channel_options=labels.options("channel", CHANNELS),
             priorities=PRIORITIES,
-            treatment_options=[(t, TREATMENT_NAMES.get(t, t)) for t in ABANDON_TREATMENTS],
+            treatment_options=labels.options("treatment", ABANDON_TREATMENTS),
         ),
         status,
     )

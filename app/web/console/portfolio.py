@@ -15,17 +15,14 @@ from app.reports import targets
 from app.reports.periods import instant, next_month, zone_of
 from app.reports.portfolio import overseen_tenant_ids, visible_tenants
 from app.reports.portfolio import portfolio as portfolio_rows
+from app.web import labels
 from app.web.console.blueprint import bp
 from app.web.shell import render
 from tenants import service as tenants_service
 from tenants.models import Tenant
 from tenants.scoping import tenants_scope
 
-PERIODS = {
-    "today": lazy_gettext("Today"),
-    "week": lazy_gettext("This week"),
-    "month": lazy_gettext("This month"),
-}
+PERIODS = labels.PERIOD_LABELS
 # The columns a person may sort by: the report's keys, in the table's order.
 COLUMNS = {
     "name": lazy_gettext("Firm"),

@@ -19,7 +19,7 @@ from app.db import db
 from app.queues import service as queues_service
 from app.reports.periods import instant, zone_of
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
-from app.web import nav
+from app.web import labels, nav
 from app.web.portal.blueprint import bp
 from app.web.shell import form_errors, render
 
@@ -74,8 +74,8 @@ def page_of(stmt: Select, page: int, size: int) -> tuple[list, bool]:
     return rows[:size], len(rows) > size
 
 
-def _options(values, label) -> list[tuple[str, str]]:
-    return [("", label)] + [(value, value.replace("_", " ")) for value in values]
+def _options(vocabulary, values, label) -> list[tuple[str, str]]:
+    return [("", label), *labels.options(vocabulary, values)]
 
 
 @bp.get("/contacts")
@@ -97,10 +97,10 @@ def contacts(tenant_id):
         query={k: v for k, v in typed.items() if v},
         queue_names={queue.id: queue.name for queue in queues},
         options={
-            "status": _options(CONTACT_STATUSES, lazy_gettext("Any status")),
-            "channel": _options(CHANNELS, lazy_gettext("Any channel")),
-            "category": _options(CATEGORIES, lazy_gettext("Any category")),
-            "priority": _options(PRIORITIES, lazy_gettext("Any priority")),
+            "status": _options("contact_status", CONTACT_STATUSES, lazy_gettext("Any status")),
+            "channel": _options("channel", CHANNELS, lazy_gettext("Any channel")),
+            "category": _options("category", CATEGORIES, lazy_gettext("Any category")),
+            "priority": _options("priority", PRIORITIES, lazy_gettext("Any priority")),
             "queue_id": [("", lazy_gettext("Any queue"))]
             + [(str(queue.id), queue.name) for queue in queues],
         },

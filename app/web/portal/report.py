@@ -20,6 +20,7 @@ from app.reports.schemas import SlaReportQueryArgsSchema
 from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_breaches, sla_report
 from app.sla import policies
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
+from app.web import labels as vocabulary
 from app.web.i18n import number, percent, seconds
 from app.web.shell import form_errors
 
@@ -120,11 +121,11 @@ def form_options() -> dict[str, list[tuple[str, str]]]:
     every = [("", _("All"))]
     queues = db.session.scalars(queues_service.list_()).all()
     return {
-        "granularity": [(name, _(name.capitalize())) for name in GRANULARITIES],
+        "granularity": vocabulary.options("granularity", GRANULARITIES),
         "queue_id": every + [(str(q.id), q.name) for q in queues],
-        "channel": every + [(name, _(name)) for name in CHANNELS],
-        "category": every + [(name, _(name.replace("_", " "))) for name in CATEGORIES],
-        "priority": every + [(name, _(name)) for name in PRIORITIES],
+        "channel": every + vocabulary.options("channel", CHANNELS),
+        "category": every + vocabulary.options("category", CATEGORIES),
+        "priority": every + vocabulary.options("priority", PRIORITIES),
     }
 
 
@@ -319,7 +320,7 @@ def _channel_volume(by_channel: dict, labels: list[str]) -> dict:
         volumes.setdefault(channel, [0] * len(starts))[position[row["start"]]] = row["received"]
     datasets = [
         {
-            "label": _(channel),
+            "label": vocabulary.label(channel, "channel"),
             "data": volumes[channel],
             "backgroundColor": _PALETTE[n % len(_PALETTE)],
         }

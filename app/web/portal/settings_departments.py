@@ -14,6 +14,7 @@ from app.contacts.models import DEPARTMENT_KINDS
 from app.contacts.schemas import DepartmentCreateSchema, DepartmentUpdateSchema
 from app.db import db
 from app.errors import DomainError
+from app.web import labels
 from app.web.portal.blueprint import bp
 from app.web.portal.settings_forms import form_of, problems_of
 from app.web.shell import form_errors, render
@@ -21,20 +22,8 @@ from app.web.shell import form_errors, render
 _FIELDS = ("kind", "name", "email")
 
 
-def kind_names() -> dict[str, str]:
-    return {
-        "logistics": _("Logistics"),
-        "finance": _("Finance"),
-        "marketing": _("Marketing"),
-        "technical": _("Technical"),
-        "legal": _("Legal"),
-        "custom": _("Other"),
-    }
-
-
 def _kinds():
-    names = kind_names()
-    return [(kind, names.get(kind, kind)) for kind in DEPARTMENT_KINDS]
+    return labels.options("department_kind", DEPARTMENT_KINDS)
 
 
 def _department_or_404(department_id):
@@ -58,7 +47,6 @@ def _list_page(errors=None, typed=None, status=200):
         "portal/settings/departments.html",
         departments=departments,
         kinds=_kinds(),
-        kind_names=kind_names(),
         errors=errors or {},
         typed=typed or {},
     )

@@ -12,17 +12,13 @@ from app.auth.permissions import SETTINGS_ADMIN, USER_ADMIN, USER_READ
 from app.auth.principal import Forbidden, check, current_actor
 from app.db import db
 from app.errors import DomainError
-from app.web import nav
+from app.web import labels, nav
 from app.web.portal.blueprint import bp
 from app.web.portal.settings_forms import form_of, problems_of
 from app.web.shell import form_errors, is_htmx, render
 from tenants import service as tenants_service
 from tenants.models import CLIENT_ROLES
 from tenants.schemas import INTEGRATION_SCOPES, ApiClientCreateSchema, UserUpdateSchema
-
-
-def role_names() -> dict[str, str]:
-    return {"client_admin": _("Administrator"), "client_viewer": _("Viewer")}
 
 
 def _may_manage_settings() -> None:
@@ -51,7 +47,7 @@ def _users_page(errors=None, typed=None, status=200):
     page = render(
         "portal/settings/users.html",
         members=_members(),
-        roles=[(role, role_names()[role]) for role in CLIENT_ROLES],
+        roles=labels.options("role", CLIENT_ROLES),
         errors=errors or {},
         typed=typed or {},
     )
@@ -106,7 +102,7 @@ def _row(membership, *, saved=False, errors=None, typed=None):
     return render(
         "portal/settings/_user_row.html",
         member=membership,
-        roles=[(role, role_names()[role]) for role in CLIENT_ROLES],
+        roles=labels.options("role", CLIENT_ROLES),
         errors=errors or {},
         typed=typed or {},
         saved=saved,
