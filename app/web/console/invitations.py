@@ -18,6 +18,7 @@ from app.errors import DomainError
 from app.mail import LANGUAGES
 from app.web import nav
 from app.web.console.blueprint import bp
+from app.web.labels import label
 from app.web.portal.settings_forms import problems_of
 from app.web.shell import form_errors, render
 from tenants.models import BPO_ROLES
@@ -32,9 +33,8 @@ ENDPOINTS = {
 
 
 def _roles() -> list[tuple[str, str]]:
-    names = {"bpo_admin": _("BPO admin"), "supervisor": _("Supervisor"), "agent": _("Agent")}
     # BPO_ROLES ends with the least powerful role (agent): the form's default is the last.
-    return [(role, names[role]) for role in BPO_ROLES]
+    return [(role, label(role, "role")) for role in BPO_ROLES]
 
 
 def _page(errors=None, typed=None, status=200):

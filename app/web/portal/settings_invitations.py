@@ -15,9 +15,9 @@ from app.auth.principal import check, current_actor
 from app.db import db
 from app.errors import DomainError
 from app.mail import LANGUAGES
+from app.web.labels import label
 from app.web.portal.blueprint import bp
 from app.web.portal.settings_forms import form_of, problems_of
-from app.web.portal.settings_users import role_names
 from app.web.shell import form_errors, render
 from tenants.models import CLIENT_ROLES
 
@@ -37,7 +37,7 @@ def _page(errors=None, typed=None, status=200):
         endpoints=ENDPOINTS,
         url_args={"tenant_id": g.tenant.id},
         invitations=invitations,
-        roles=[(role, role_names()[role]) for role in CLIENT_ROLES],
+        roles=[(role, label(role, "role")) for role in CLIENT_ROLES],
         mail_languages=[("", _("The firm's language")), ("en", "English"), ("es", "Español")],
         errors=errors or {},
         typed=typed or {},
