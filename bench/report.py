@@ -195,7 +195,7 @@ WITH r AS (
              WHEN r_category < 0.96 THEN 'suggestion' ELSE 'compliment' END AS category,
         CASE WHEN r_priority < 0.10 THEN 'low' WHEN r_priority < 0.75 THEN 'normal'
              WHEN r_priority < 0.95 THEN 'high' ELSE 'urgent' END AS priority,
-        ((%(first_day)s::date + floor(r_day * 365)::int)
+        ((%(first_day)s::date + floor(r_day * %(days)s)::int)
             + make_interval(secs => 8 * 3600 + r_time * 12 * 3600))
             AT TIME ZONE %(zone)s AS received_at
     FROM r
@@ -346,12 +346,16 @@ FROM e
 """
 
 
-def generate(database, setup: dict, *, contacts: int, first_day: date, now: datetime, seed):
-    """Fill the year with contacts and their clocks, as a superuser (generation is not what is
-    measured), then vacuum and analyse as a maintained database would be."""
+def generate(
+    database, setup: dict, *, contacts: int, first_day: date, now: datetime, seed, days: int = 365
+):
+    """Fill `days` from `first_day` (a year unless told) with contacts and their clocks, as a
+    superuser (generation is not what is measured), then vacuum and analyse as a maintained
+    database would be."""
     params = {
         "contacts": contacts,
         "first_day": first_day,
+        "days": days,
         "zone": TIME_ZONE,
         "now": now,
         "tenant_id": setup["tenant_id"],

@@ -3,7 +3,7 @@ with `--json-out`), printed, and recorded in bench/RESULTS.md with the machine a
 
     python -m bench.table [--dir bench/out] [--record bench/RESULTS.md] [--record-reduced]
 
-A benchmark with no JSON failed before it finished; its row says so. Only a full run (all five
+A benchmark with no JSON failed before it finished; its row says so. Only a full run (all six
 benchmarks, every option at its default) is recorded, unless `--record-reduced` is given, which
 records it under a heading saying it is not the benchmark. Exits non-zero when a row failed.
 """
@@ -29,6 +29,7 @@ BENCHMARKS = (
     ("report", "SLA report of a month / hand-written SQL", 3),
     ("billing", "billing close of a month / one-statement SQL rating", 3),
     ("memory", "API worker memory: after the run / after warm-up", 1),
+    ("web", "slowest page p95 / its API call", 1),
 )
 HEADER = ("benchmark", "ours", "reference", "ratio", "verdict")
 RESULTS_INTRO = """# Benchmark results
@@ -79,6 +80,7 @@ def label(name: str, default: str, result: dict | None) -> str:
         "report": lambda d: f"{d.get('contacts', 0):,} contacts",
         "billing": lambda d: f"{d.get('handled_contacts', 0):,} contacts, {d.get('tenants')} firms",
         "memory": lambda d: f"{d['samples_kib'][-1]['requests']:,} requests",
+        "web": lambda d: f"{d.get('contacts', 0):,} contacts, {d.get('slowest_page')}",
     }[name]
     try:
         return f"{default} ({size(details)})" if result else default
