@@ -12,6 +12,9 @@ from tests.browser.helpers import checked, sign_in, sign_out
 def test_client_admin_signs_in_and_lands_on_their_firm(page, factory):
     firm = factory.tenant(name="Acme Logistics", locale="en-GB")
     admin = factory.user("client_admin", firm)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to Switchboard")).to_be_visible()
+    checked(page, "sign-in")
 
     sign_in(page, admin.email)
 
