@@ -29,15 +29,21 @@
     }
   });
 
-  // Charts: a <canvas data-chart="id-of-json"> reads its Chart.js configuration from a
-  // <script type="application/json" id="..."> block the server rendered.
+  // Charts: a <canvas data-chart="id"> reads its Chart.js configuration from its own
+  // data-chart-config attribute or, in a page htmx never swaps, from a
+  // <script type="application/json" id="..."> block the server rendered (htmx removes every
+  // <script> from the content it swaps in, those blocks included).
   var charts = new Map();
   function drawCharts(root) {
     if (typeof window.Chart === "undefined") { return; }
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
-      var source = document.getElementById(canvas.getAttribute("data-chart"));
-      if (!source) { return; }
-      var config = JSON.parse(source.textContent);
+      var text = canvas.getAttribute("data-chart-config");
+      if (!text) {
+        var source = document.getElementById(canvas.getAttribute("data-chart"));
+        if (!source) { return; }
+        text = source.textContent;
+      }
+      var config = JSON.parse(text);
       config.options = config.options || {};
       config.options.responsive = true;
       config.options.maintainAspectRatio = false;
