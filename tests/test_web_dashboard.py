@@ -124,7 +124,8 @@ def test_client_admin_reads_this_months_tiles_as_the_api_reports_them(app, clien
     assert_tiles_equal_api(tiles_of(page), api["totals"])
     html = page.get_data(as_text=True)
     assert 'data-chart="chart-service-level"' in html
-    assert 'id="chart-channels"' in html and 'id="chart-times"' in html
+    assert 'data-chart="chart-channels"' in html and 'data-chart="chart-times"' in html
+    assert html.count("data-chart-config=") == 3  # each canvas carries its configuration
     # This month, as dates the firm reads, in the form.
     first = at.astimezone(zone_of(tenant)).date().replace(day=1)
     assert f'value="{first.isoformat()}"' in html
