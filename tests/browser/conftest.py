@@ -136,6 +136,15 @@ def _failed(watch: Watch, request) -> None:
         watch.errors.append(f"{request.resource_type} {request.url} failed: {request.failure}")
 
 
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            # The browser abandons an asset's download when it leaves a page (a click before
+            # everything loaded); Werkzeug's development server behind `live_server` then never
+            # closes that response's file, and its garbage collection warns. Not the app's.
+            item.add_marker(pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """Fail a browser test whose pages requested another host or logged an error."""
