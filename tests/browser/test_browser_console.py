@@ -6,16 +6,23 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.browser.helpers import checked, sign_in
+from tests.browser.seeds import a_month_of_contacts, this_month_so_far
+from tests.test_reports_sla import firm
 
 
-def test_bpo_admin_lands_on_the_portfolio_and_opens_a_firm(page, factory):
-    factory.tenant(name="Acme Logistics", locale="en-GB")
-    factory.tenant(name="Borealis Energy", locale="en-GB")
+def test_bpo_admin_reads_the_portfolio_sorts_it_and_opens_a_firm(page, app, factory):
+    acme, acme_queue = firm(app, factory, name="Acme Logistics", locale="en-GB")
+    borealis, borealis_queue = firm(app, factory, name="Borealis Energy", locale="en-GB")
+    first, today = this_month_so_far(acme)
+    a_month_of_contacts(app, acme, acme_queue, first, today)
+    a_month_of_contacts(app, borealis, borealis_queue, first, today, shift=11)
     sign_in(page, factory.user("bpo_admin").email)
 
     expect(page.get_by_role("heading", name="Portfolio", level=1)).to_be_visible()
     firms = page.get_by_role("table", name="Client firms")
     expect(firms.get_by_role("rowheader")).to_have_text(["Acme Logistics", "Borealis Energy"])
+    firms.get_by_role("link", name="Firm").click()  # sorted by name: a click reverses it
+    expect(firms.get_by_role("rowheader")).to_have_text(["Borealis Energy", "Acme Logistics"])
     checked(page, "portfolio")
 
     firms.get_by_role("link", name="Borealis Energy").click()

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 from app.db import utcnow
 from app.reports.periods import zone_of
 from tests.browser.helpers import checked, sign_in
-from tests.test_reports_sla import a_day_of_calls, after, body, contact, firm, sla, store
+from tests.browser.seeds import a_month_of_contacts, last_month
+from tests.test_reports_sla import after, body, contact, firm, sla, store
 
 # Tiles by the label a person reads, and where the API's totals carry the same figure.
 TILES = {
@@ -59,7 +60,8 @@ def test_client_admin_reads_the_dashboard_changes_the_range_and_downloads_the_cs
             contact(queue, at, status="abandoned", abandoned_at=after(at, 30)),
         ],
     )
-    a_day_of_calls(app, tenant, queue)  # 2025-03-10 in Madrid
+    first, end = last_month(tenant)
+    a_month_of_contacts(app, tenant, queue, first, end)
     api_caller = factory.caller("client_admin", tenant)
     admin = factory.user("client_admin", tenant)
 
@@ -71,16 +73,20 @@ def test_client_admin_reads_the_dashboard_changes_the_range_and_downloads_the_cs
     assert_tiles_show(page, this_months)
     charts_drawn(page)
 
-    page.get_by_label("From", exact=True).fill("2025-03-10")
-    page.get_by_label("To (exclusive)").fill("2025-03-11")
+    page.get_by_label("From", exact=True).fill(first.date().isoformat())
+    page.get_by_label("To (exclusive)").fill(end.date().isoformat())
     page.get_by_label("By", exact=True).select_option("day")
     page.get_by_role("button", name="Show").click()
 
-    expect(page).to_have_url(re.compile(r"from=2025-03-10"))
-    question = {"from": "2025-03-10", "to": "2025-03-11", "granularity": "day"}
-    that_days = body(sla(client, api_caller, tenant, **question))["totals"]
-    assert that_days["offered"] == 9
-    assert_tiles_show(page, that_days)
+    expect(page).to_have_url(re.compile(rf"from={first.date().isoformat()}"))
+    question = {
+        "from": first.date().isoformat(),
+        "to": end.date().isoformat(),
+        "granularity": "day",
+    }
+    last_months = body(sla(client, api_caller, tenant, **question))["totals"]
+    assert last_months["offered"] > 100 and last_months["breaches"] > 0
+    assert_tiles_show(page, last_months)
     charts_drawn(page)
     checked(page, "dashboard")
 
