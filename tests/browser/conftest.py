@@ -11,6 +11,7 @@ Playwright's own browser download does not work here; Debian's `chromium` is the
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ def context(browser, live_server, watch):
     context.route("**/*", guard)
     yield context
     context.close()
+    gc.collect()  # what the server left open is collected here, under this test's filter
 
 
 @pytest.fixture
