@@ -65,6 +65,10 @@ _STYLESHEET = re.compile(r'<link[^>]*rel="stylesheet"[^>]*href="([^"]+)"')
 # The API call giving a page's figures, by the page's path (after the firm's prefix).
 API_OF = {
     "/dashboard": "/v1/tenants/{tenant_id}/reports/sla?granularity=day",
+    "/contacts": "/v1/tenants/{tenant_id}/contacts",
+    "/complaints": "/v1/tenants/{tenant_id}/reports/complaints-register",
+    "/agents": "/v1/tenants/{tenant_id}/reports/agents",
+    "/invoices": "/v1/tenants/{tenant_id}/invoices",
     "/console/": "/v1/reports/portfolio",
 }
 
