@@ -73,8 +73,14 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{_slug(name)}.png"
     page.screenshot(path=str(path), full_page=True)
     if name in README_PICTURES and os.environ.get("SAVE_README_SCREENSHOTS") == "1":
+        # A wide desk screen, so that the portfolio's every column fits the picture.
         README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        viewport = page.viewport_size
+        page.set_viewport_size({"width": 1440, "height": 900})
+        # Charts redraw for the new width on a later frame; until then they overflow it.
+        page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth")
         page.screenshot(path=str(README_SCREENSHOTS / f"{name}.png"), full_page=True)
+        page.set_viewport_size(viewport)
     return path
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
-from tests.mail_server import inbox, link_in  # noqa: F401
 
 from tests.browser.helpers import checked, sign_in, sign_out
+from tests.mail_server import inbox, link_in  # noqa: F401
 
 NEW_PASSWORD = "a brand new passphrase 42"
 
