@@ -974,6 +974,45 @@ def test_grouped_rows_fill_every_bucket_for_every_group(app, client, factory):
     ]
 
 
+def test_volume_by_channel_counts_what_the_grouped_report_counts(app, client, factory):
+    from app.reports.sla import received_by_channel
+
+    tenant, queue = firm(app, factory)
+    store(
+        app,
+        tenant,
+        [
+            contact(queue, t("2025-03-10T10:00:00+01:00"), channel="voice"),
+            contact(queue, t("2025-03-10T11:00:00+01:00"), channel="voice"),
+            contact(queue, t("2025-03-11T10:00:00+01:00"), channel="email"),
+            contact(queue, t("2025-03-11T23:30:00+01:00"), channel="chat", priority="high"),
+        ],
+    )
+    viewer = factory.caller("client_viewer", tenant)
+    for filters in ({}, {"priority": "high"}):
+        grouped = body(
+            sla(
+                client,
+                viewer,
+                tenant,
+                **span("2025-03-10", "2025-03-13", group_by="channel"),
+                **filters,
+            )
+        )
+        with app.app_context(), tenant_scope(tenant.id):
+            volume = received_by_channel(
+                tenant=db.session.get(Tenant, tenant.id),
+                from_=t("2025-03-10T00:00:00+01:00"),
+                to=t("2025-03-13T00:00:00+01:00"),
+                granularity="day",
+                filters=filters,
+            )
+        expected = [(r["start"][:10], r["group"], r["received"]) for r in grouped["rows"]]
+        assert [
+            (r["start"].isoformat()[:10], r["group"], r["received"]) for r in volume["rows"]
+        ] == expected
+
+
 # --- CSV -------------------------------------------------------------------------------------
 
 

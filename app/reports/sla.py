@@ -495,6 +495,50 @@ def sla_report(
     }
 
 
+def received_by_channel(
+    *,
+    tenant: Tenant,
+    from_: datetime,
+    to: datetime,
+    granularity: str,
+    filters: dict | None = None,
+) -> dict:
+    """Contacts received per bucket and channel: what sla_report(group_by="channel") says of
+    volume, in the same buckets and under the same filters, from one grouped count instead of
+    every measure (the dashboard's volume chart asks for nothing else)."""
+    scope = current_scope()
+    if scope is None or (not scope.is_unscoped and tenant.id not in scope.tenant_ids):
+        raise TenantScopeError("the report's tenant is not in scope")
+    zone = zone_of(tenant)
+    check_range(start=from_, end=to, zone=zone, max_days=MAX_RANGE_DAYS[granularity])
+    spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
+    c = Contact
+    bucket = _bucket_of(c.received_at, [span[0] for span in spans]).label("bucket")
+    counted = db.session.execute(
+        select(bucket, c.channel, func.count())
+        .where(
+            c.received_at >= sql_instant(from_),
+            c.received_at < sql_instant(to),
+            *_narrowing(filters),
+        )
+        .group_by(bucket, c.channel)
+    ).all()
+    received = {(number, channel): count for number, channel, count in counted}
+    channels = [name for name in CHANNELS if any(key[1] == name for key in received)]
+    return {
+        "rows": [
+            {
+                "start": start.astimezone(zone),
+                "end": end.astimezone(zone),
+                "group": channel,
+                "received": received.get((number, channel), 0),
+            }
+            for number, (start, end) in enumerate(spans, start=1)
+            for channel in channels
+        ]
+    }
+
+
 def sla_breaches(
     *, from_: datetime, to: datetime, filters: dict | None = None, limit: int = 200
 ) -> list[dict]:

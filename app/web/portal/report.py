@@ -17,7 +17,14 @@ from app.queues import service as queues_service
 from app.reports import targets
 from app.reports.periods import instant, next_month, resolve_period, zone_of
 from app.reports.schemas import SlaReportQueryArgsSchema
-from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_breaches, sla_report
+from app.reports.sla import (
+    FILTERS,
+    GRANULARITIES,
+    MAX_RANGE_DAYS,
+    received_by_channel,
+    sla_breaches,
+    sla_report,
+)
 from app.sla import policies
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 from app.web import labels as vocabulary
@@ -110,7 +117,9 @@ def answer(question: Question, *, by_channel: bool = True) -> dict:
     policy_id = report["settings"]["policy_id"]
     return {
         "report": report,
-        "channels": sla_report(**asked, group_by="channel") if by_channel else None,
+        "channels": received_by_channel(**{k: v for k, v in asked.items() if k != "now"})
+        if by_channel
+        else None,
         "breaches": sla_breaches(from_=question.start, to=question.end, filters=question.filters),
         "policy": policies.get_policy(policy_id=policy_id) if policy_id else None,
     }
