@@ -211,7 +211,7 @@ def _target_text(key: str, target, kind: str) -> str:
     if targets.DIRECTIONS[key]:
         return _("Target: at least %(target)s", target=shown)
     if key == "breaches" and target == 0:
-        return _("Target: none")
+        return _("Target: no breaches")
     return _("Target: at most %(target)s", target=shown)
 
 

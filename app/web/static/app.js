@@ -57,9 +57,7 @@
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
 })();
 
-// Reports (portal dashboard and monthly report): a button with data-print prints the page, and
-// a filter form answered with its errors (422) still replaces the body, so each error shows
-// beside its field (htmx swaps only 2xx answers by itself).
+// Reports (portal dashboard and monthly report): a button with data-print prints the page.
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -67,12 +65,6 @@
     if (button) {
       event.preventDefault();
       window.print();
-    }
-  });
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr && event.detail.xhr.status === 422) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
     }
   });
 })();
