@@ -216,6 +216,26 @@ def test_the_register_shows_the_years_complaints_and_its_csv_is_the_page(app, cl
     assert "complaints-register-" in download.headers["Content-Disposition"]
 
 
+def test_a_big_register_is_read_a_page_at_a_time_and_the_csv_has_it_all(app, factory, monkeypatch):
+    from app.web.portal import registers
+
+    monkeypatch.setattr(registers, "REGISTER_PAGE_SIZE", 2)
+    tenant, queue = sla_firm(app, factory)
+    a_year_of_complaints(app, tenant, queue)
+    viewer = sign_in(app, factory.user("client_viewer", tenant).email)
+
+    first = viewer.get(f"/firms/{tenant.id}/complaints?year=2025").get_data(as_text=True)
+    second = viewer.get(f"/firms/{tenant.id}/complaints?year=2025&page=2").get_data(as_text=True)
+    everything = csv_rows(viewer.get(f"/firms/{tenant.id}/complaints.csv?year=2025"))
+
+    assert len(_REGISTER_ROWS.findall(first)) == 2 and len(_REGISTER_ROWS.findall(second)) == 1
+    assert _REGISTER_ROWS.findall(first) + _REGISTER_ROWS.findall(second) == [
+        row["contact_id"] for row in everything
+    ]
+    assert 'rel="next"' in first and 'rel="prev"' in second
+    assert "3 quejas y reclamaciones" in first  # the whole year counted, in the firm's Spanish
+
+
 def test_a_bad_year_shows_its_error_beside_the_field(app, factory):
     tenant = factory.tenant()
     viewer = sign_in(app, factory.user("client_viewer", tenant).email)

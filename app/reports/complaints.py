@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import func, select
 
 from app.contacts.models import Contact
 from app.db import db
@@ -29,11 +27,33 @@ def year_bounds(*, year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return instant(date(year, 1, 1), zone), instant(date(year + 1, 1, 1), zone)
 
 
-def complaints_register(*, tenant: Tenant, year: int, batch: int = 500) -> Iterator[dict]:
+def _in_register(tenant: Tenant, year: int) -> list:
+    start, end = year_bounds(year=year, zone=zone_of(tenant))
+    return [
+        Contact.category.in_(REGISTER_CATEGORIES),
+        Contact.received_at >= sql_instant(start),
+        Contact.received_at < sql_instant(end),
+    ]
+
+
+def count_complaints(*, tenant: Tenant, year: int) -> int:
+    """How many complaints and claims the tenant in scope received in the local `year`."""
+    return db.session.scalar(
+        select(func.count()).select_from(Contact).where(*_in_register(tenant, year))
+    )
+
+
+def complaints_register(
+    *,
+    tenant: Tenant,
+    year: int,
+    batch: int = 500,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Iterator[dict]:
     """Yield every complaint and claim the tenant in scope received in the local `year`, oldest
-    first, fetched `batch` rows at a time."""
+    first, fetched `batch` rows at a time (or one page of them: `offset`, `limit`)."""
     zone = zone_of(tenant)
-    start, end = year_bounds(year=year, zone=zone)
     c = Contact
     stmt = (
         select(
@@ -51,12 +71,10 @@ def complaints_register(*, tenant: Tenant, year: int, batch: int = 500) -> Itera
             c.outcome,
             c.compensation_amount,
         )
-        .where(
-            c.category.in_(REGISTER_CATEGORIES),
-            c.received_at >= sql_instant(start),
-            c.received_at < sql_instant(end),
-        )
+        .where(*_in_register(tenant, year))
         .order_by(c.received_at, c.id)
+        .offset(offset)
+        .limit(limit)
         .execution_options(yield_per=batch)
     )
     for row in db.session.execute(stmt):

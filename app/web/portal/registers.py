@@ -13,7 +13,7 @@ from app.csv_responses import csv_response
 from app.db import utcnow
 from app.errors import Unprocessable
 from app.reports.agents import agents_report
-from app.reports.complaints import complaints_register
+from app.reports.complaints import complaints_register, count_complaints
 from app.reports.periods import MAX_PLAIN_RANGE_DAYS, resolve_period, zone_of
 from app.reports.schemas import (
     ComplaintSchema,
@@ -41,7 +41,20 @@ def complaints(tenant_id):
     """Every complaint and claim received in a local calendar year, oldest first."""
     check(REPORTS_READ)
     typed, year, errors = _year(request.args)
-    entries = [] if errors else list(complaints_register(tenant=g.tenant, year=year))
+    page = _page_number(request.args.get("page"))
+    entries, total = [], 0
+    if not errors:
+        # A big firm's year holds hundreds of thousands: the page shows one page of them; the
+        # CSV below carries them all.
+        total = count_complaints(tenant=g.tenant, year=year)
+        entries = list(
+            complaints_register(
+                tenant=g.tenant,
+                year=year,
+                offset=(page - 1) * REGISTER_PAGE_SIZE,
+                limit=REGISTER_PAGE_SIZE,
+            )
+        )
     return render(
         "portal/complaints.html",
         partial="portal/_complaints.html",
@@ -50,7 +63,18 @@ def complaints(tenant_id):
         typed=typed,
         errors=errors,
         complaints=entries,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // REGISTER_PAGE_SIZE)),
     ), (422 if errors else 200)
+
+
+REGISTER_PAGE_SIZE = 100
+
+
+def _page_number(text: str | None) -> int:
+    """A page number from the query; anything else is the first page."""
+    return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
 @bp.get("/complaints.csv")
