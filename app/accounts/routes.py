@@ -3,6 +3,8 @@ the BPO's invitations to its own roles (/v1/invitations)."""
 
 from __future__ import annotations
 
+import inspect
+
 from flask.views import MethodView
 from sqlalchemy import func, select
 
@@ -46,6 +48,20 @@ _ACCEPTED = "The invitation was accepted already: deactivate the user instead."
 _NOT_RESENDABLE = "The invitation was accepted, revoked or superseded (`detail` says which)."
 
 
+_LINK_MAILED = """A mail with the link goes to the person, in the invitation's `language`, else the
+firm's locale, else English. With no mail server configured (`SWITCHBOARD_SMTP_URL`) the answer
+carries the link as `accept_url`, this once: hand it to the person yourself; only its digest is
+stored, and it is logged nowhere. The link is valid 24 hours and works once; a newer link for the
+same person (invitation, resend, password reset) ends the older ones. Mail server down: 503, and
+nothing is saved."""
+
+
+def _mails_a_link(view):
+    """Add to a view's API docs what every answer that sends a link says about it."""
+    view.__doc__ = f"{inspect.cleandoc(view.__doc__ or '')}\n\n{_LINK_MAILED}"
+    return view
+
+
 def _created(issued: accounts_service.Issued) -> dict:
     # Raw values: the response schema does the one and only dump.
     token = issued.token
@@ -69,19 +85,13 @@ class Invitations(CollectionView):
     @invitations_blp.response(201, InvitationCreatedSchema)
     @invitations_blp.alt_response(409, description=_CONFLICT)
     @invitations_blp.alt_response(503, description=_MAIL_DOWN)
+    @_mails_a_link
     def post(self, invitation_in, tenant_id):
         """Invite a person to the client firm as client admin or client viewer
 
         A new address becomes one of the firm's users, without a password until they accept
         (it shows in `users`). Inviting someone already invited and not yet signed up sends
         them a new link.
-
-        A mail with the link goes to the person, in the invitation's `language`, else the
-        firm's locale, else English. With no mail server configured (`SWITCHBOARD_SMTP_URL`)
-        the answer carries the link as `accept_url`, this once: hand it to the person
-        yourself; only its digest is stored, and it is logged nowhere. The link is valid 24
-        hours and works once; a newer link for the same person (invitation, resend, password
-        reset) ends the older ones. Mail server down: 503, and nothing is saved.
         """
         issued = accounts_service.invite(
             invitation_in=invitation_in, tenant=current_tenant(), actor=current_actor()
@@ -119,17 +129,11 @@ class InvitationResend(MethodView):
     @invitations_blp.response(201, InvitationCreatedSchema)
     @invitations_blp.alt_response(409, description=_NOT_RESENDABLE)
     @invitations_blp.alt_response(503, description=_MAIL_DOWN)
+    @_mails_a_link
     def post(self, tenant_id, invitation_id):
         """Send a pending or expired invitation again, as a new invitation
 
         The answer is the new invitation (a new id); the old one is `superseded`.
-
-        A mail with the link goes to the person, in the invitation's `language`, else the
-        firm's locale, else English. With no mail server configured (`SWITCHBOARD_SMTP_URL`)
-        the answer carries the link as `accept_url`, this once: hand it to the person
-        yourself; only its digest is stored, and it is logged nowhere. The link is valid 24
-        hours and works once; a newer link for the same person (invitation, resend, password
-        reset) ends the older ones. Mail server down: 503, and nothing is saved.
         """
         invitation = found(
             accounts_service.get(invitation_id=invitation_id),
@@ -161,6 +165,7 @@ class PlatformInvitations(MethodView):
     @platform_invitations_blp.response(201, InvitationCreatedSchema)
     @platform_invitations_blp.alt_response(409, description=_CONFLICT)
     @platform_invitations_blp.alt_response(503, description=_MAIL_DOWN)
+    @_mails_a_link
     def post(self, invitation_in):
         """Invite a person to a BPO role: BPO admin, supervisor or agent
 
@@ -169,13 +174,6 @@ class PlatformInvitations(MethodView):
         for someone created there without a password, invite the same address with the role
         `agent` to send them their link. Supervisors are granted their firms under
         `/v1/supervisors`.
-
-        A mail with the link goes to the person, in the invitation's `language`, else the
-        firm's locale, else English. With no mail server configured (`SWITCHBOARD_SMTP_URL`)
-        the answer carries the link as `accept_url`, this once: hand it to the person
-        yourself; only its digest is stored, and it is logged nowhere. The link is valid 24
-        hours and works once; a newer link for the same person (invitation, resend, password
-        reset) ends the older ones. Mail server down: 503, and nothing is saved.
         """
         # The BPO's own people and invitations belong to no firm.
         with unscoped():
@@ -212,17 +210,11 @@ class PlatformInvitationResend(MethodView):
     @platform_invitations_blp.response(201, InvitationCreatedSchema)
     @platform_invitations_blp.alt_response(409, description=_NOT_RESENDABLE)
     @platform_invitations_blp.alt_response(503, description=_MAIL_DOWN)
+    @_mails_a_link
     def post(self, invitation_id):
         """Send a pending or expired invitation to a BPO role again, as a new invitation
 
         The answer is the new invitation (a new id); the old one is `superseded`.
-
-        A mail with the link goes to the person, in the invitation's `language`, else the
-        firm's locale, else English. With no mail server configured (`SWITCHBOARD_SMTP_URL`)
-        the answer carries the link as `accept_url`, this once: hand it to the person
-        yourself; only its digest is stored, and it is logged nowhere. The link is valid 24
-        hours and works once; a newer link for the same person (invitation, resend, password
-        reset) ends the older ones. Mail server down: 503, and nothing is saved.
         """
         with unscoped():
             invitation = _platform_invitation(invitation_id)
