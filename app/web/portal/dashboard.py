@@ -39,7 +39,7 @@ def dashboard(tenant_id):
         found = report.answer(question)
         context |= {
             "found": found,
-            "tiles": report.tiles(found["report"], found["policy"]),
+            "tiles": report.tiles(found["report"]),
             "charts": report.charts(found),
             "period": report.period_text(found["report"]),
             "csv_args": question.query_args(),
@@ -109,7 +109,7 @@ def monthly_report(tenant_id, month):
         firm=g.tenant,
         month=first,
         found=found,
-        tiles=report.tiles(found["report"], found["policy"]),
+        tiles=report.tiles(found["report"]),
         charts=report.charts(found),
         period=report.period_text(found["report"]),
         csv_args=question.query_args(),

@@ -25,7 +25,6 @@ from app.reports.sla import (
     sla_breaches,
     sla_report,
 )
-from app.sla import policies
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 from app.web import labels as vocabulary
 from app.web.i18n import number, percent, seconds
@@ -114,14 +113,12 @@ def answer(question: Question, *, by_channel: bool = True) -> dict:
         "now": question.now,
     }
     report = sla_report(**asked)
-    policy_id = report["settings"]["policy_id"]
     return {
         "report": report,
         "channels": received_by_channel(**{k: v for k, v in asked.items() if k != "now"})
         if by_channel
         else None,
         "breaches": sla_breaches(from_=question.start, to=question.end, filters=question.filters),
-        "policy": policies.get_policy(policy_id=policy_id) if policy_id else None,
     }
 
 
@@ -151,7 +148,7 @@ class Tile:
     state: str | None  # met, missed, or None (no target, or nothing to measure)
 
 
-def tiles(report: dict, policy=None) -> list[Tile]:
+def tiles(report: dict) -> list[Tile]:
     """The headline figures of the report's totals, each against the firm's own target (the
     report's `settings.targets`: app/reports/targets.py says where each comes from)."""
     totals = report["totals"]
