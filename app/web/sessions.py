@@ -123,8 +123,10 @@ def principal(*, web_session: WebSession) -> Principal | None:
 def end(*, web_session: WebSession) -> None:
     """Sign out: revoke the sign-in's tokens at the authorization server, drop the session."""
     if web_session.refresh_token:
+        # Its whole token family goes with it, the access tokens of the sign-in included.
         tokens.revoke(token=web_session.refresh_token, hint="refresh_token")
-    tokens.revoke(token=web_session.access_token, hint="access_token")
+    else:
+        tokens.revoke(token=web_session.access_token, hint="access_token")
     db.session.execute(delete(WebSession).where(WebSession.id == web_session.id))
 
 
