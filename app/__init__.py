@@ -39,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.auth import keys, principal, server
     from app.auth.routes import blp as oauth_blp
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
+    from app.reports import marks as report_marks
     from app.web import registry as web_registry
     from tenants import scoping
 
@@ -46,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.before_request(_assign_request_id)
     db.init_app(app)
     scoping.install(db.factory(app), db.open_session)
+    report_marks.install(db.factory(app))
     app.extensions["signing_keys"] = keys.SigningKeys.from_config(app.config, app.instance_path)
     server.init_app(app)
     api.init_app(app)

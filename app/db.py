@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
@@ -137,6 +138,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+    # PostgreSQL's `timezone(zone, at)::date`, which SQLite lacks (app/reports/rollups.py).
+    dbapi_connection.create_function("switchboard_local_date", 2, _local_date, deterministic=True)
+
+
+def _local_date(at: str | None, zone: str) -> str | None:
+    """The local date (ISO) in `zone` of a UTC timestamp as SQLite keeps it."""
+    if at is None:
+        return None
+    instant = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    return instant.astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 db = Database()

@@ -1,5 +1,5 @@
 """The background worker: delivers what waits in the database (domain events to their
-consumers, webhook deliveries, invoices to push to Stripe).
+consumers, webhook deliveries, invoices to push to Stripe) and keeps the report roll-ups current.
 
 A thin loop over jobs. The first hands the domain events recorded since the last pass to their
 consumers (`CONSUMERS`; a batch per transaction, the consumer's position with it), so what they
@@ -31,6 +31,7 @@ from flask import current_app
 
 from app.db import db, utcnow
 from app.events import service as events_service
+from app.reports import rollups as report_rollups
 from app.webhooks import consumer as webhooks_consumer
 from app.webhooks import service as webhooks_service
 from billing import stripe_sync
@@ -171,12 +172,28 @@ def drain(
     return counts
 
 
+def roll_up_reports(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
+    """Keep the firms' daily report roll-ups current (app/reports/rollups.py), a firm per
+    transaction."""
+    beat()
+    try:
+        return report_rollups.refresh(now=now)
+    except Exception:
+        # Reports read the contacts meanwhile; the marks wait for the next pass.
+        db.session.rollback()
+        log.exception("report roll-ups failed")
+        return {"failed": 1}
+
+
 # name, job(stop=, now=, beat=) -> counts
 # Events first: what they queue is delivered in the same pass.
 JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("events", dispatch_events),
     ("webhooks", deliver_webhooks),
     ("stripe", push_invoices),
+    ("reports", roll_up_reports),
 )
 
 

@@ -174,6 +174,13 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
+    from app.reports.models import (
+        ReportDay,
+        ReportDeparture,
+        ReportDuration,
+        ReportMark,
+        ReportRollup,
+    )
     from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
     from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
     from billing.models import (
@@ -290,6 +297,20 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 kind="stripe.push_invoice", invoice_id=rows["invoice"].id, next_attempt_at=now
             )
             db.session.add_all([rows["invoice_line"], rows["outbox"]])
+            day = now.date()
+            rows["report_day"] = ReportDay(day=day, channel="email", received=1)
+            rows["report_duration"] = ReportDuration(
+                day=day, kind="resolution", seconds=60, clocks=1
+            )
+            rows["report_departure"] = ReportDeparture(
+                day=day, channel="email", done_day=day, contacts=1
+            )
+            rows["report_mark"] = ReportMark(hour=now.replace(minute=0, second=0, microsecond=0))
+            rows["report_rollup"] = ReportRollup(fingerprint="0" * 64, built_at=now)
+            db.session.add_all(
+                [rows[name] for name in ("report_day", "report_duration", "report_departure")]
+                + [rows["report_mark"], rows["report_rollup"]]
+            )
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 

@@ -975,7 +975,7 @@ def test_grouped_rows_fill_every_bucket_for_every_group(app, client, factory):
 
 
 def test_volume_by_channel_counts_what_the_grouped_report_counts(app, client, factory):
-    from app.reports.sla import received_by_channel
+    from app.reports.dashboard import received_by_channel
 
     tenant, queue = firm(app, factory)
     store(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.orm import aliased
 
 from app.contacts.models import Contact
 from app.db import UTCDateTime, db
@@ -128,6 +129,28 @@ def done_at(c) -> ColumnElement:
     return case((raw.is_(None), None), else_=later(raw, c.received_at))
 
 
+def quantized(seconds: ColumnElement[int]) -> ColumnElement[int]:
+    """Whole seconds kept to three significant figures, rounded up (1234 -> 1240): what the
+    reports' percentiles are taken over, so that a month's distribution fits in a few thousand
+    values per day whatever the volume (app/reports/models.py). Exact below 1,000 s; within 1 %
+    above. `quantize` is the same rule in Python."""
+    # (upper bound, step): 1,000-9,999 s to 10 s, 10,000-99,999 s to 100 s, and so on.
+    steps = [(10 ** (digits + 1), 10 ** (digits - 2)) for digits in range(3, 9)]
+    return case(
+        (seconds < 1000, seconds),
+        *((seconds < bound, (seconds + step - 1) // step * step) for bound, step in steps),
+        else_=seconds,
+    )
+
+
+def quantize(seconds: int) -> int:
+    """`quantized` in Python."""
+    if seconds < 1000 or seconds >= 10**9:
+        return seconds
+    step = 10 ** (len(str(seconds)) - 3)
+    return -(-seconds // step) * step
+
+
 # --- per-contact measures --------------------------------------------------------------------
 
 
@@ -139,12 +162,16 @@ def contact_measures(
     around: list[ColumnElement[bool]],
     short_seconds,
     fcr_seconds,
+    neighbours: str = "window",
 ) -> Select:
     """Per key: the counts and sums every contact KPI is made of, in one grouped query.
 
     The contacts read are those `around` the range (the range widened by the FCR window on
     both sides), so that each contact in range sees its neighbours of the same end customer
-    and category; only contacts `in_range` are counted.
+    and category; only contacts `in_range` are counted. With `neighbours="lookup"` each
+    contact finds its two neighbours through the customer index instead (`around` is then
+    the range itself): cheaper when the range is a day in a month of a million contacts, and
+    the same answer.
     """
     c, q = Contact, Queue
     sync = and_(c.channel.in_(SYNC_CHANNELS), c.direction == "inbound")
@@ -183,8 +210,7 @@ def contact_measures(
             flag(and_(c.customer_key.is_not(None), c.direction == "inbound")).label("known"),
             flag(c.reopen_count > 0).label("reopened"),
             c.received_at.label("received_at"),
-            func.lag(c.received_at).over(**customer).label("previous_at"),
-            func.lead(c.received_at).over(**customer).label("next_at"),
+            *_neighbours(c, customer, neighbours),
             _as_column(fcr_seconds).label("fcr_window"),
         )
         .select_from(c)
@@ -225,6 +251,35 @@ def contact_measures(
         )
         .where(pc.in_range == 1)
         .group_by(*key_columns)
+    )
+
+
+def _neighbours(c, customer: dict, how: str) -> tuple[ColumnElement, ColumnElement]:
+    """When the contact's previous and next contact of the same end customer, category and
+    direction were received (NULL: none)."""
+    if how == "window":
+        return (
+            func.lag(c.received_at).over(**customer).label("previous_at"),
+            func.lead(c.received_at).over(**customer).label("next_at"),
+        )
+    n = aliased(Contact)
+    same = and_(
+        n.tenant_id == c.tenant_id,
+        n.customer_key == c.customer_key,
+        n.category == c.category,
+        n.direction == c.direction,
+    )
+    # The order of the window: by receipt, and at the same instant by id.
+    before = or_(n.received_at < c.received_at, and_(n.received_at == c.received_at, n.id < c.id))
+    after = or_(n.received_at > c.received_at, and_(n.received_at == c.received_at, n.id > c.id))
+    previous = select(n.received_at).where(same, before)
+    following = select(n.received_at).where(same, after)
+    return (
+        previous.order_by(n.received_at.desc(), n.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("previous_at"),
+        following.order_by(n.received_at, n.id).limit(1).scalar_subquery().label("next_at"),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import (
     Integer,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 
 from app.contacts.models import Contact
 from app.db import UTCDateTime, db, utcnow
-from app.reports import targets
+from app.reports import daily, targets
 from app.reports.measures import (
     DEFAULT_SETTINGS,
     SECONDS_DIGITS,
@@ -38,7 +39,7 @@ from app.reports.measures import (
     sql_instant,
 )
 from app.reports.periods import zone_of
-from app.sla.models import SlaClock, SlaPolicy
+from app.sla.models import CLOCK_KINDS, SlaClock, SlaPolicy
 from tenants.models import Tenant
 
 
@@ -49,7 +50,8 @@ def portfolio(
     now: datetime | None = None,
 ) -> list[dict]:
     """One row of headline KPIs per tenant (all in scope), each over its own period and under its
-    own abandon treatment, in a fixed number of grouped queries whatever the number of tenants."""
+    own abandon treatment: from each firm's daily roll-ups where they can say, the others from
+    the contacts in a fixed number of grouped queries whatever their number."""
     if not tenants:
         return []
     at = now or utcnow()
@@ -73,6 +75,64 @@ def portfolio(
             else dict(DEFAULT_SETTINGS)
         )
         settings[tenant.id]["targets"] = targets.of_policy(policy)
+    figures = _from_rollups(tenants=tenants, periods=periods, settings=settings)
+    rest = [tenant for tenant in tenants if tenant.id not in figures]
+    if rest:
+        figures |= _from_contacts(tenants=rest, periods=periods, settings=settings, at=at)
+    rows = []
+    for tenant in tenants:
+        zone = zone_of(tenant)
+        own = settings[tenant.id]
+        counts, breaches, backlog = figures[tenant.id]
+        start, end = periods[tenant.id]
+        rows.append(
+            {
+                "tenant_id": tenant.id,
+                "slug": tenant.slug,
+                "name": tenant.name,
+                "status": tenant.status,
+                "time_zone": tenant.time_zone,
+                "from": start.astimezone(zone),
+                "to": end.astimezone(zone),
+                "received": counts["received"],
+                "handled": counts["handled"],
+                "answered": counts["answered"],
+                "abandoned": counts["abandoned"],
+                "short_abandoned": counts["short_abandoned"],
+                "abandon_treatment": own["abandon_treatment"],
+                "short_abandon_seconds": own["short_abandon_seconds"],
+                "service_level": service_level(counts, own["abandon_treatment"]),
+                "service_level_target": own["service_level_target_bps"] / 10000,
+                "asa_seconds": ratio(counts["answer_wait"], counts["answered"], SECONDS_DIGITS),
+                "aht_seconds": ratio(counts["handle"], counts["handled"], SECONDS_DIGITS),
+                "abandonment_rate": ratio(counts["abandoned"], counts["offered"]),
+                "breaches": breaches,
+                "fcr": fcr_rate(counts),
+                "csat": ratio(counts["satisfied"], counts["rated"]),
+                "backlog_now": backlog,
+                "targets": own["targets"],
+            }
+        )
+    return rows
+
+
+def _from_rollups(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
+    """tenant id -> (counts, breaches, backlog now) of the firms whose roll-ups can say."""
+    return {
+        tenant_id: (
+            counts_of(SimpleNamespace(**summed)),
+            sum(summed[f"{kind}_breaches"] for kind in CLOCK_KINDS),
+            open_now,
+        )
+        for tenant_id, (summed, open_now) in daily.firms(
+            tenants=tenants, periods=periods, settings=settings
+        ).items()
+    }
+
+
+def _from_contacts(*, tenants: list[Tenant], periods: dict, settings: dict, at: datetime) -> dict:
+    """tenant id -> (counts, breaches, backlog now), read from the contacts, in a fixed number
+    of grouped queries whatever the number of firms."""
     params = (
         values(
             column("tenant_id", Uuid()),
@@ -130,41 +190,14 @@ def portfolio(
             .group_by(c.tenant_id)
         ).all()
     )
-    rows = []
-    for tenant in tenants:
-        zone = zone_of(tenant)
-        own = settings[tenant.id]
-        counts = counts_of(measured.get(tenant.id))
-        start, end = periods[tenant.id]
-        rows.append(
-            {
-                "tenant_id": tenant.id,
-                "slug": tenant.slug,
-                "name": tenant.name,
-                "status": tenant.status,
-                "time_zone": tenant.time_zone,
-                "from": start.astimezone(zone),
-                "to": end.astimezone(zone),
-                "received": counts["received"],
-                "handled": counts["handled"],
-                "answered": counts["answered"],
-                "abandoned": counts["abandoned"],
-                "short_abandoned": counts["short_abandoned"],
-                "abandon_treatment": own["abandon_treatment"],
-                "short_abandon_seconds": own["short_abandon_seconds"],
-                "service_level": service_level(counts, own["abandon_treatment"]),
-                "service_level_target": own["service_level_target_bps"] / 10000,
-                "asa_seconds": ratio(counts["answer_wait"], counts["answered"], SECONDS_DIGITS),
-                "aht_seconds": ratio(counts["handle"], counts["handled"], SECONDS_DIGITS),
-                "abandonment_rate": ratio(counts["abandoned"], counts["offered"]),
-                "breaches": as_int(breaches.get(tenant.id)),
-                "fcr": fcr_rate(counts),
-                "csat": ratio(counts["satisfied"], counts["rated"]),
-                "backlog_now": as_int(backlog.get(tenant.id)),
-                "targets": own["targets"],
-            }
+    return {
+        tenant.id: (
+            counts_of(measured.get(tenant.id)),
+            as_int(breaches.get(tenant.id)),
+            as_int(backlog.get(tenant.id)),
         )
-    return rows
+        for tenant in tenants
+    }
 
 
 def _portfolio_params(tenant: Tenant, period: tuple[datetime, datetime], settings: dict) -> tuple:

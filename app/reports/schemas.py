@@ -183,7 +183,8 @@ class SlaClockFiguresSchema(Schema):
         allow_none=True,
         metadata={
             "description": "Median business seconds the stopped clocks took (nearest rank: the "
-            "ceil(0.5 n)-th smallest); null when none stopped."
+            "ceil(0.5 n)-th smallest), each kept to three significant figures, rounded up "
+            "(exact below 1,000 s; 1,234 s counts as 1,240 s); null when none stopped."
         },
     )
     p90_seconds = fields.Integer(
@@ -191,7 +192,8 @@ class SlaClockFiguresSchema(Schema):
         allow_none=True,
         metadata={
             "description": "90th percentile of business seconds (nearest rank: the "
-            "ceil(0.9 n)-th smallest); null when none stopped."
+            "ceil(0.9 n)-th smallest), kept to three significant figures like the median; "
+            "null when none stopped."
         },
     )
     breaches = _count("Clocks of this kind that breached (running or stopped).")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -33,9 +34,8 @@ from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.queues.models import Queue
-from app.reports import targets
+from app.reports import daily
 from app.reports.measures import (
-    DEFAULT_SETTINGS,
     SECONDS_DIGITS,
     as_int,
     contact_measures,
@@ -44,13 +44,15 @@ from app.reports.measures import (
     fcr_rate,
     flag,
     is_postgres,
+    quantized,
     ratio,
     service_level,
     sql_instant,
 )
 from app.reports.periods import check_range, next_month, zone_of
+from app.reports.settings import report_settings
 from app.sla.calendar import local_instant
-from app.sla.models import SlaClock, SlaPolicy
+from app.sla.models import SlaClock
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 from tenants.models import Tenant, User
 from tenants.scoping import TenantScopeError, current_scope
@@ -103,7 +105,7 @@ def _next_boundary(at: datetime, granularity: str, zone: ZoneInfo) -> datetime:
 # --- SQL of the report -----------------------------------------------------------------------
 
 
-def _bucket_of(at: ColumnElement, starts: list[datetime]) -> ColumnElement[int]:
+def bucket_of(at: ColumnElement, starts: list[datetime]) -> ColumnElement[int]:
     """The 1-based bucket `at` falls in, given the buckets' starts (`at` >= starts[0])."""
     if is_postgres():
         bounds = literal(starts, ARRAY(DateTime(timezone=True)))
@@ -116,7 +118,8 @@ def _clock_measures(
     *, keys: dict[str, ColumnElement], where: list[ColumnElement[bool]], totals: bool = False
 ) -> Select:
     """Per key and clock kind: stopped clocks, those within target, breaches, and the median and
-    90th percentile (nearest rank) of the business seconds stopped clocks took.
+    90th percentile (nearest rank) of the business seconds stopped clocks took, kept to three
+    significant figures (`quantized`), as the daily roll-ups keep them.
 
     With `totals` (PostgreSQL only), rows per kind alone follow, their keys NULL: one scan
     gives the buckets and the whole range.
@@ -131,7 +134,7 @@ def _clock_measures(
             flag(stopped).label("stopped"),
             flag(and_(stopped, k.breached_at.is_(None))).label("within"),
             flag(k.breached_at.is_not(None)).label("breached"),
-            k.elapsed_seconds.label("elapsed"),
+            quantized(k.elapsed_seconds).label("elapsed"),
         )
         .select_from(k)
         .join(c, c.id == k.contact_id)
@@ -217,9 +220,9 @@ def _backlog(
     """
     c = Contact
     done = done_at(c)
-    arrival = case((c.received_at < sql_instant(start), 0), else_=_bucket_of(c.received_at, starts))
+    arrival = case((c.received_at < sql_instant(start), 0), else_=bucket_of(c.received_at, starts))
     departure = case(
-        (and_(done >= sql_instant(start), done < sql_instant(end)), _bucket_of(done, starts))
+        (and_(done >= sql_instant(start), done < sql_instant(end)), bucket_of(done, starts))
     )
     columns = [arrival.label("a"), departure.label("d")]
     if group is not None:
@@ -313,24 +316,6 @@ def _figures(counts: dict, clocks: dict, backlog: int, treatment: str) -> dict:
 # --- the SLA report --------------------------------------------------------------------------
 
 
-def report_settings() -> dict:
-    """The abandon treatment, short-abandon threshold, FCR window and service-level target of
-    the tenant in scope: its default SLA policy's, else the policy defaults."""
-    policy = db.session.scalars(
-        select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.created_at)
-    ).first()
-    if policy is None:
-        return {**DEFAULT_SETTINGS, "targets": targets.of_policy(None)}
-    return {
-        "policy_id": policy.id,
-        "abandon_treatment": policy.abandon_treatment,
-        "short_abandon_seconds": policy.short_abandon_seconds,
-        "fcr_window_days": policy.fcr_window_days,
-        "service_level_target_bps": policy.service_level_target_bps,
-        "targets": targets.of_policy(policy),
-    }
-
-
 def _group_expression(group_by: str | None) -> ColumnElement | None:
     c = Contact
     return {
@@ -374,7 +359,7 @@ def _group_order(group_by: str | None, names: dict):
     return key
 
 
-def _narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
+def narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
     """The conditions of a report's filters (queue, channel, category, priority)."""
     return [
         getattr(Contact, name) == value
@@ -383,47 +368,50 @@ def _narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
     ]
 
 
-def sla_report(
+def _from_days(found, *, spans, zone: ZoneInfo, settings: dict) -> tuple[list, dict]:
+    """The report's rows and totals from the firm's days (app/reports/daily.py)."""
+    treatment = settings["abandon_treatment"]
+    rows = []
+    for start, end in spans:
+        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        figures = _figures(
+            _counts(found.counts(first, last)),
+            found.clocks(first, last),
+            found.backlog_at(last),
+            treatment,
+        )
+        rows.append({"start": start.astimezone(zone), "end": end.astimezone(zone), **figures})
+    totals = _figures(
+        _counts(found.counts(found.first, found.last)),
+        found.clocks(found.first, found.last),
+        found.backlog_at(found.last),
+        treatment,
+    )
+    return rows, totals
+
+
+def _counts(summed: dict) -> dict:
+    """Summed roll-up columns as `counts_of` gives them."""
+    return counts_of(SimpleNamespace(**summed))
+
+
+def _from_contacts(
     *,
-    tenant: Tenant,
+    spans: list,
+    zone: ZoneInfo,
+    settings: dict,
+    group_by: str | None,
+    filters: dict | None,
     from_: datetime,
     to: datetime,
-    granularity: str,
-    group_by: str | None = None,
-    filters: dict | None = None,
-    now: datetime | None = None,
-) -> dict:
-    """Report the SLA and KPIs of the tenant in scope per bucket (and group) of [from_, to).
-
-    Contacts count in the bucket they were received in, with everything known about them at
-    `now` (answered, handled, clocks, repeats); the backlog is as of each bucket's end.
-    `filters` (queue_id, channel, category, priority) narrow the contacts that count; a
-    repeat from the same customer still counts against FCR whatever its queue or channel.
-    """
-    scope = current_scope()
-    if scope is None or (not scope.is_unscoped and tenant.id not in scope.tenant_ids):
-        raise TenantScopeError("the report's tenant is not in scope")
-    if granularity not in GRANULARITIES:
-        raise Unprocessable(
-            "Unknown granularity.",
-            errors={"query": {"granularity": [f"Must be one of: {', '.join(GRANULARITIES)}."]}},
-        )
-    if group_by is not None and group_by not in GROUP_BY:
-        raise Unprocessable(
-            "Unknown grouping.",
-            errors={"query": {"group_by": [f"Must be one of: {', '.join(GROUP_BY)}."]}},
-        )
-    zone = zone_of(tenant)
-    check_range(start=from_, end=to, zone=zone, max_days=MAX_RANGE_DAYS[granularity])
-    generated_at = now or utcnow()
-    settings = report_settings()
-    spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
+) -> tuple[list, dict]:
+    """The report's rows and totals read from the contacts themselves."""
     starts = [span[0] for span in spans]
     c = Contact
     group = _group_expression(group_by)
-    narrow = _narrowing(filters)
+    narrow = narrowing(filters)
     in_range = [c.received_at >= sql_instant(from_), c.received_at < sql_instant(to), *narrow]
-    row_keys = {"bucket": _bucket_of(c.received_at, starts)}
+    row_keys = {"bucket": bucket_of(c.received_at, starts)}
     if group is not None:
         row_keys["grp"] = group
     window = timedelta(days=settings["fcr_window_days"])
@@ -474,6 +462,59 @@ def sla_report(
     if group_by is not None:
         rows.sort(key=lambda row: row["start"])  # stable: groups keep their order per bucket
     totals = _figures(total_counts, total_clocks, backlog_at_end, settings["abandon_treatment"])
+    return rows, totals
+
+
+def sla_report(
+    *,
+    tenant: Tenant,
+    from_: datetime,
+    to: datetime,
+    granularity: str,
+    group_by: str | None = None,
+    filters: dict | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Report the SLA and KPIs of the tenant in scope per bucket (and group) of [from_, to).
+
+    Contacts count in the bucket they were received in, with everything known about them at
+    `now` (answered, handled, clocks, repeats); the backlog is as of each bucket's end.
+    `filters` (queue_id, channel, category, priority) narrow the contacts that count; a
+    repeat from the same customer still counts against FCR whatever its queue or channel.
+    """
+    scope = current_scope()
+    if scope is None or (not scope.is_unscoped and tenant.id not in scope.tenant_ids):
+        raise TenantScopeError("the report's tenant is not in scope")
+    if granularity not in GRANULARITIES:
+        raise Unprocessable(
+            "Unknown granularity.",
+            errors={"query": {"granularity": [f"Must be one of: {', '.join(GRANULARITIES)}."]}},
+        )
+    if group_by is not None and group_by not in GROUP_BY:
+        raise Unprocessable(
+            "Unknown grouping.",
+            errors={"query": {"group_by": [f"Must be one of: {', '.join(GROUP_BY)}."]}},
+        )
+    zone = zone_of(tenant)
+    check_range(start=from_, end=to, zone=zone, max_days=MAX_RANGE_DAYS[granularity])
+    generated_at = now or utcnow()
+    settings = report_settings()
+    spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
+    found = None
+    if group_by is None and not narrowing(filters) and granularity != "hour":
+        found = daily.read(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
+    if found is not None:
+        rows, totals = _from_days(found, spans=spans, zone=zone, settings=settings)
+    else:
+        rows, totals = _from_contacts(
+            spans=spans,
+            zone=zone,
+            settings=settings,
+            group_by=group_by,
+            filters=filters,
+            from_=from_,
+            to=to,
+        )
     return {
         "tenant_id": tenant.id,
         "time_zone": tenant.time_zone,
@@ -493,90 +534,3 @@ def sla_report(
         "rows": rows,
         "totals": {"start": from_.astimezone(zone), "end": to.astimezone(zone), **totals},
     }
-
-
-def received_by_channel(
-    *,
-    tenant: Tenant,
-    from_: datetime,
-    to: datetime,
-    granularity: str,
-    filters: dict | None = None,
-) -> dict:
-    """Contacts received per bucket and channel: what sla_report(group_by="channel") says of
-    volume, in the same buckets and under the same filters, from one grouped count instead of
-    every measure (the dashboard's volume chart asks for nothing else)."""
-    scope = current_scope()
-    if scope is None or (not scope.is_unscoped and tenant.id not in scope.tenant_ids):
-        raise TenantScopeError("the report's tenant is not in scope")
-    zone = zone_of(tenant)
-    check_range(start=from_, end=to, zone=zone, max_days=MAX_RANGE_DAYS[granularity])
-    spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
-    c = Contact
-    bucket = _bucket_of(c.received_at, [span[0] for span in spans]).label("bucket")
-    counted = db.session.execute(
-        select(bucket, c.channel, func.count())
-        .where(
-            c.received_at >= sql_instant(from_),
-            c.received_at < sql_instant(to),
-            *_narrowing(filters),
-        )
-        .group_by(bucket, c.channel)
-    ).all()
-    received = {(number, channel): count for number, channel, count in counted}
-    channels = [name for name in CHANNELS if any(key[1] == name for key in received)]
-    return {
-        "rows": [
-            {
-                "start": start.astimezone(zone),
-                "end": end.astimezone(zone),
-                "group": channel,
-                "received": received.get((number, channel), 0),
-            }
-            for number, (start, end) in enumerate(spans, start=1)
-            for channel in channels
-        ]
-    }
-
-
-def sla_breaches(
-    *, from_: datetime, to: datetime, filters: dict | None = None, limit: int = 200
-) -> list[dict]:
-    """The breached SLA clocks of the contacts received in [from_, to) (narrowed by `filters`)
-    in the tenant in scope, latest breach first, at most `limit`: what the report counts."""
-    scope = current_scope()
-    if scope is None:
-        raise TenantScopeError("breaches are read in a tenant's scope")
-    k, c = SlaClock, Contact
-    rows = db.session.execute(
-        select(
-            c.id,
-            c.subject,
-            c.channel,
-            c.priority,
-            c.received_at,
-            k.kind,
-            k.breached_at,
-        )
-        .join(c, c.id == k.contact_id)
-        .where(
-            k.breached_at.is_not(None),
-            c.received_at >= sql_instant(from_),
-            c.received_at < sql_instant(to),
-            *_narrowing(filters),
-        )
-        .order_by(k.breached_at.desc(), c.id, k.kind)
-        .limit(limit)
-    )
-    return [
-        {
-            "contact_id": r.id,
-            "subject": r.subject,
-            "channel": r.channel,
-            "priority": r.priority,
-            "received_at": r.received_at,
-            "kind": r.kind,
-            "breached_at": r.breached_at,
-        }
-        for r in rows
-    ]

@@ -15,16 +15,10 @@ from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.queues import service as queues_service
 from app.reports import targets
+from app.reports.dashboard import received_by_channel, sla_breaches
 from app.reports.periods import instant, next_month, resolve_period, zone_of
 from app.reports.schemas import SlaReportQueryArgsSchema
-from app.reports.sla import (
-    FILTERS,
-    GRANULARITIES,
-    MAX_RANGE_DAYS,
-    received_by_channel,
-    sla_breaches,
-    sla_report,
-)
+from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_report
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 from app.web import labels as vocabulary
 from app.web.i18n import number, percent, seconds

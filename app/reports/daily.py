@@ -1,0 +1,304 @@
+"""Reading a firm's days from its roll-ups: what the SLA report and the portfolio sum, when the
+roll-ups can say it.
+
+They can when the firm is rolled up under its current settings, the range runs from local
+midnight to local midnight, and few of its days are marked: those few are summed from the
+contacts in the request (app/reports/rollups.py `aggregate`), so a report is as current as the
+contacts themselves. Otherwise the caller reads the contacts.
+May import: app.db, tenants and app.reports (measures, models, rollups, settings).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, tuple_
+
+from app.db import db
+from app.reports.models import ReportDay, ReportDeparture, ReportDuration, ReportMark, ReportRollup
+from app.reports.rollups import (
+    CLOCK_COLUMNS,
+    COUNT_COLUMNS,
+    MAX_FRESH_DAYS,
+    aggregate,
+    is_current,
+    marked_days,
+    midnight,
+)
+from app.reports.settings import rollup_fingerprint
+from app.sla.models import CLOCK_KINDS
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+
+@dataclass
+class Days:
+    """A firm's days [first, last) as its roll-ups (and the marked days afresh) sum them."""
+
+    first: date
+    last: date
+    # day -> COUNT_COLUMNS and CLOCK_COLUMNS summed over the channels
+    figures: dict[date, dict] = field(default_factory=dict)
+    # (day, channel) -> contacts received
+    received: dict[tuple[date, str], int] = field(default_factory=dict)
+    # (day, kind) -> {seconds: clocks}
+    durations: dict[tuple[date, str], dict[int, int]] = field(default_factory=dict)
+    # contacts received before `first` less those that left the backlog before it
+    backlog_before: int = 0
+    # day -> contacts that left the backlog that day (received any day)
+    departures: dict[date, int] = field(default_factory=dict)
+
+    def days(self, start: date, end: date) -> list[date]:
+        return [start + timedelta(days=n) for n in range((end - start).days)]
+
+    def counts(self, start: date, end: date) -> dict:
+        """COUNT_COLUMNS and CLOCK_COLUMNS summed over [start, end)."""
+        total = dict.fromkeys((*COUNT_COLUMNS, *CLOCK_COLUMNS), 0)
+        total["answer_wait"] = Decimal(0)
+        for day in self.days(start, end):
+            for name, value in self.figures.get(day, {}).items():
+                total[name] += value
+        return total
+
+    def clocks(self, start: date, end: date) -> dict[str, SimpleNamespace]:
+        """Per kind: the clock figures `_clock_figures` reads, over [start, end)."""
+        counts = self.counts(start, end)
+        found = {}
+        for kind in CLOCK_KINDS:
+            merged: dict[int, int] = defaultdict(int)
+            for day in self.days(start, end):
+                for seconds, clocks in self.durations.get((day, kind), {}).items():
+                    merged[seconds] += clocks
+            n = sum(merged.values())
+            found[kind] = SimpleNamespace(
+                measured=counts[f"{kind}_measured"],
+                within=counts[f"{kind}_within"],
+                breaches=counts[f"{kind}_breaches"],
+                # Nearest rank, as percentile_disc: the ceil(p x n)-th of the sorted values.
+                median=_nearest_rank(merged, (n + 1) // 2),
+                p90=_nearest_rank(merged, (9 * n + 9) // 10),
+            )
+        return found
+
+    def backlog_at(self, end: date) -> int:
+        """Contacts received before local midnight `end` and still open then."""
+        received = sum(
+            value for (day, _), value in self.received.items() if self.first <= day < end
+        )
+        left = sum(value for day, value in self.departures.items() if self.first <= day < end)
+        return self.backlog_before + received - left
+
+
+def _nearest_rank(counts: dict[int, int], rank: int) -> int | None:
+    if rank < 1:
+        return None
+    seen = 0
+    for seconds in sorted(counts):
+        seen += counts[seconds]
+        if seen >= rank:
+            return seconds
+    return None
+
+
+def read(
+    *,
+    tenant: Tenant,
+    zone: ZoneInfo,
+    settings: dict,
+    from_: datetime,
+    to: datetime,
+    durations: bool = True,
+) -> Days | None:
+    """The days of [from_, to) of the tenant in scope, or None when the roll-ups cannot say.
+    Without `durations`, the days carry no percentiles (a volume chart needs none)."""
+    first, last = from_.astimezone(zone).date(), to.astimezone(zone).date()
+    if midnight(first, zone) != from_ or midnight(last, zone) != to:
+        return None
+    if not is_current(tenant=tenant, settings=settings):
+        return None
+    _, marked = marked_days(zone=zone)
+    marked = {day for day in marked if day < last}
+    if len(marked) > MAX_FRESH_DAYS:
+        return None
+    found = Days(first=first, last=last)
+    fresh = aggregate(zone=zone, settings=settings, days=marked) if marked else None
+    stored = sorted(marked)
+    d = ReportDay
+    in_range = [d.day >= first, d.day < last, d.day.not_in(stored)]
+    day_rows = [row._asdict() for row in db.session.execute(_day_columns().where(*in_range))]
+    for row in [*day_rows, *(r for r in (fresh or {}).get("days", []) if first <= r["day"] < last)]:
+        _add_day(found, row)
+    if durations:
+        _read_durations(found, stored, fresh)
+    _read_backlog(found, stored, fresh)
+    return found
+
+
+def _read_durations(found: Days, stored: list[date], fresh: dict | None) -> None:
+    first, last = found.first, found.last
+    u = ReportDuration
+    for day, kind, seconds, clocks in db.session.execute(
+        select(u.day, u.kind, u.seconds, u.clocks).where(
+            u.day >= first, u.day < last, u.day.not_in(stored)
+        )
+    ):
+        found.durations.setdefault((day, kind), {})[seconds] = clocks
+    for row in (fresh or {}).get("durations", []):
+        if first <= row["day"] < last:
+            found.durations.setdefault((row["day"], row["kind"]), {})[row["seconds"]] = row[
+                "clocks"
+            ]
+
+
+def _day_columns():
+    d = ReportDay
+    return select(
+        d.day, d.channel, *(getattr(d, name) for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS))
+    )
+
+
+def _add_day(found: Days, row: dict) -> None:
+    figures = found.figures.setdefault(row["day"], {})
+    for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS):
+        value = row[name]
+        value = Decimal(str(value)) if name == "answer_wait" else int(value)
+        figures[name] = figures.get(name, 0) + value
+    key = (row["day"], row["channel"])
+    found.received[key] = found.received.get(key, 0) + int(row["received"])
+
+
+def _read_backlog(found: Days, stored: list[date], fresh: dict | None) -> None:
+    """What the backlog needs: received and left before the range, and left on each of its days."""
+    d, p = ReportDay, ReportDeparture
+    received_before = db.session.scalar(
+        select(func.coalesce(func.sum(d.received), 0)).where(
+            d.day < found.first, d.day.not_in(stored)
+        )
+    )
+    left_before = db.session.scalar(
+        select(func.coalesce(func.sum(p.contacts), 0)).where(
+            p.done_day < found.first, p.day.not_in(stored)
+        )
+    )
+    departures = dict(
+        db.session.execute(
+            select(p.done_day, func.sum(p.contacts))
+            .where(p.done_day >= found.first, p.done_day < found.last, p.day.not_in(stored))
+            .group_by(p.done_day)
+        ).all()
+    )
+    backlog = int(received_before) - int(left_before)
+    for row in (fresh or {}).get("days", []):
+        if row["day"] < found.first:
+            backlog += row["received"]
+    for row in (fresh or {}).get("departures", []):
+        if row["done_day"] < found.first:
+            backlog -= row["contacts"]
+        elif row["done_day"] < found.last:
+            departures[row["done_day"]] = departures.get(row["done_day"], 0) + row["contacts"]
+    found.backlog_before = backlog
+    found.departures = {day: int(value) for day, value in departures.items()}
+
+
+def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
+    """tenant id -> (the roll-up columns summed over the firm's period, its open contacts now)
+    for each firm whose roll-ups can say: the portfolio's figures, in a fixed number of queries
+    whatever the number of firms, plus those of summing each marked day afresh."""
+    current = dict(
+        db.session.execute(
+            select(ReportRollup.tenant_id, ReportRollup.fingerprint).where(
+                ReportRollup.tenant_id.in_([tenant.id for tenant in tenants])
+            )
+        ).all()
+    )
+    able = {}
+    for tenant in tenants:
+        zone = ZoneInfo(tenant.time_zone)
+        start, end = periods[tenant.id]
+        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        fingerprint = rollup_fingerprint(tenant=tenant, settings=settings[tenant.id])
+        on_midnights = midnight(first, zone) == start and midnight(last, zone) == end
+        if current.get(tenant.id) == fingerprint and on_midnights:
+            able[tenant.id] = (tenant, zone, first, last)
+    if not able:
+        return {}
+    marked: dict = {tenant_id: set() for tenant_id in able}
+    for tenant_id, hour in db.session.execute(
+        select(ReportMark.tenant_id, ReportMark.hour).where(ReportMark.tenant_id.in_(list(able)))
+    ):
+        zone = able[tenant_id][1]
+        marked[tenant_id] |= {
+            hour.astimezone(zone).date(),
+            (hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date(),
+        }
+    for tenant_id in [t for t, days in marked.items() if len(days) > MAX_FRESH_DAYS]:
+        del able[tenant_id]
+    found = {
+        tenant_id: [Days(first=first, last=last), 0]
+        for tenant_id, (_, _, first, last) in able.items()
+    }
+    _sum_periods(found, able, marked)
+    _count_open(found, able, marked)
+    for tenant_id, days in marked.items():
+        if tenant_id in able and days:
+            _add_fresh(found[tenant_id], able[tenant_id], days, settings[tenant_id])
+    return {
+        tenant_id: (days.counts(days.first, days.last), open_now)
+        for tenant_id, (days, open_now) in found.items()
+    }
+
+
+def _sum_periods(found: dict, able: dict, marked: dict) -> None:
+    d = ReportDay
+    summed = (func.sum(getattr(d, name)).label(name) for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS))
+    rows = db.session.execute(
+        select(d.tenant_id, d.day, *summed)
+        .where(
+            d.tenant_id.in_(list(able)),
+            d.day >= min(first for _, _, first, _ in able.values()),
+            d.day < max(last for _, _, _, last in able.values()),
+        )
+        .group_by(d.tenant_id, d.day)
+    )
+    for row in rows:
+        days = found[row.tenant_id][0]
+        if days.first <= row.day < days.last and row.day not in marked[row.tenant_id]:
+            _add_day(days, {**row._asdict(), "channel": ""})
+
+
+def _count_open(found: dict, able: dict, marked: dict) -> None:
+    """Received less left, over all the firms' days but the marked ones."""
+    d, p = ReportDay, ReportDeparture
+    ids = list(able)
+    pairs = [(tenant_id, day) for tenant_id, days in marked.items() for day in days]
+    for model, column, sign in ((d, d.received, 1), (p, p.contacts, -1)):
+        for tenant_id, total in db.session.execute(
+            select(model.tenant_id, func.sum(column))
+            .where(model.tenant_id.in_(ids))
+            .group_by(model.tenant_id)
+        ):
+            found[tenant_id][1] += sign * int(total or 0)
+        if pairs:
+            for tenant_id, total in db.session.execute(
+                select(model.tenant_id, func.sum(column))
+                .where(tuple_(model.tenant_id, model.day).in_(pairs))
+                .group_by(model.tenant_id)
+            ):
+                if tenant_id in found:
+                    found[tenant_id][1] -= sign * int(total or 0)
+
+
+def _add_fresh(entry: list, firm: tuple, days: set, settings: dict) -> None:
+    tenant, zone, first, last = firm
+    with tenant_scope(tenant.id):
+        fresh = aggregate(zone=zone, settings=settings, days=days)
+    for row in fresh["days"]:
+        entry[1] += row["received"]
+        if first <= row["day"] < last:
+            _add_day(entry[0], row)
+    entry[1] -= sum(row["contacts"] for row in fresh["departures"])

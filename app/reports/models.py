@@ -1,0 +1,103 @@
+"""The reports' daily roll-ups: each firm's contacts summed per local day, kept current.
+
+A firm's SLA report over a month of a million contacts cannot scan them on every page view.
+These tables hold, per firm and local day of receipt, what the report sums (counts, seconds,
+clock outcomes, the business seconds the stopped clocks took, and the day each contact left
+the backlog), so a report reads a few rows per day. They are derived data: `app.reports.rollups`
+recomputes a day from the contacts whenever something in it changes (`ReportMark`), and
+rebuilds a firm whose report settings changed. Nothing here is ever the only copy of a fact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UUIDPrimaryKey, str_enum
+from app.sla.models import CLOCK_KINDS
+from app.vocabulary import CHANNELS
+from tenants.scoping import TenantScoped
+
+
+class ReportDay(UUIDPrimaryKey, TenantScoped, Base):
+    """The contacts of one channel a firm received on one local day: what the report sums."""
+
+    __tablename__ = "report_days"
+    __table_args__ = (UniqueConstraint("tenant_id", "day", "channel"),)
+
+    day: Mapped[date]
+    channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="report_day_channel"))
+    received: Mapped[int] = mapped_column(default=0)
+    offered: Mapped[int] = mapped_column(default=0)
+    handled: Mapped[int] = mapped_column(default=0)
+    answered: Mapped[int] = mapped_column(default=0)
+    answered_within: Mapped[int] = mapped_column(default=0)
+    abandoned: Mapped[int] = mapped_column(default=0)
+    short_abandoned: Mapped[int] = mapped_column(default=0)
+    abandoned_within: Mapped[int] = mapped_column(default=0)
+    rated: Mapped[int] = mapped_column(default=0)
+    satisfied: Mapped[int] = mapped_column(default=0)
+    first_contacts: Mapped[int] = mapped_column(default=0)
+    handled_first_contacts: Mapped[int] = mapped_column(default=0)
+    resolved_first_time: Mapped[int] = mapped_column(default=0)
+    # Seconds from receipt to answer, to the microsecond, summed exactly.
+    answer_wait: Mapped[Decimal] = mapped_column(Numeric(20, 6), default=0)
+    handle: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_response_measured: Mapped[int] = mapped_column(default=0)
+    first_response_within: Mapped[int] = mapped_column(default=0)
+    first_response_breaches: Mapped[int] = mapped_column(default=0)
+    resolution_measured: Mapped[int] = mapped_column(default=0)
+    resolution_within: Mapped[int] = mapped_column(default=0)
+    resolution_breaches: Mapped[int] = mapped_column(default=0)
+
+
+class ReportDuration(UUIDPrimaryKey, TenantScoped, Base):
+    """How many stopped clocks of one kind, of contacts received on one local day, took these
+    business seconds (kept to three significant figures): the distribution percentiles come
+    from."""
+
+    __tablename__ = "report_durations"
+    __table_args__ = (UniqueConstraint("tenant_id", "day", "kind", "seconds"),)
+
+    day: Mapped[date]
+    kind: Mapped[str] = mapped_column(str_enum(*CLOCK_KINDS, name="report_duration_kind"))
+    seconds: Mapped[int]
+    clocks: Mapped[int]
+
+
+class ReportDeparture(UUIDPrimaryKey, TenantScoped, Base):
+    """How many contacts of one channel received on one local day left the backlog on another:
+    the backlog at any midnight is what was received before it less what left before it."""
+
+    __tablename__ = "report_departures"
+    __table_args__ = (UniqueConstraint("tenant_id", "day", "channel", "done_day"),)
+
+    day: Mapped[date]
+    channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="report_departure_channel"))
+    done_day: Mapped[date]
+    contacts: Mapped[int]
+
+
+class ReportMark(UUIDPrimaryKey, TenantScoped, Base):
+    """An hour (UTC) in which contacts were received whose figures changed since their day was
+    last rolled up. Append-only: a writer never waits on another writer's mark, and the
+    refresh deletes exactly the marks it read, so a change it could not see keeps its own."""
+
+    __tablename__ = "report_marks"
+    __table_args__ = (Index(None, "tenant_id", "hour"),)
+
+    hour: Mapped[datetime]
+
+
+class ReportRollup(UUIDPrimaryKey, TenantScoped, Base):
+    """That a firm's days are rolled up, and under which settings: a report uses the roll-ups
+    only when `fingerprint` is still that of the firm's zone and report settings."""
+
+    __tablename__ = "report_rollups"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime]

@@ -1,0 +1,310 @@
+"""Rolling a firm's contacts up per local day (app/reports/models.py), and keeping that current.
+
+`aggregate` sums the days from the contacts with the SQL the report itself uses
+(`contact_measures`, the clocks' outcomes, `quantized` durations, `done_at`), so a day read from
+the roll-ups and the same day read from the contacts agree to the unit. `refresh` is the
+worker's job: it rolls up each firm not rolled up yet (or whose settings changed) and re-sums
+the days whose contacts changed (`ReportMark`, written by app/reports/marks.py).
+May import: app.db, the contact, queue and SLA models, tenants and app.reports (measures,
+models, periods, settings).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, literal, or_, select
+
+from app.contacts.models import Contact
+from app.db import db, utcnow
+from app.reports.measures import (
+    contact_measures,
+    counts_of,
+    done_at,
+    flag,
+    is_postgres,
+    quantized,
+    sql_instant,
+)
+from app.reports.models import ReportDay, ReportDeparture, ReportDuration, ReportMark, ReportRollup
+from app.reports.periods import zone_of
+from app.reports.settings import report_settings, rollup_fingerprint
+from app.sla.calendar import local_instant
+from app.sla.models import CLOCK_KINDS, SlaClock
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope, unscoped
+
+COUNT_COLUMNS = (
+    "received",
+    "offered",
+    "handled",
+    "answered",
+    "answered_within",
+    "abandoned",
+    "short_abandoned",
+    "abandoned_within",
+    "rated",
+    "satisfied",
+    "first_contacts",
+    "handled_first_contacts",
+    "resolved_first_time",
+    "answer_wait",
+    "handle",
+)
+CLOCK_COLUMNS = tuple(
+    f"{kind}_{name}" for kind in CLOCK_KINDS for name in ("measured", "within", "breaches")
+)
+# Re-summed in the request when marked: beyond this many days a report reads the contacts.
+MAX_FRESH_DAYS = 10
+
+
+def local_date(at: ColumnElement, zone: ZoneInfo) -> ColumnElement:
+    """The date `at` falls on in `zone`, in SQL."""
+    if is_postgres():
+        return cast(func.timezone(zone.key, at), Date)
+    # SQLite: a function of our own (app/db.py registers it on every connection).
+    return func.switchboard_local_date(at, zone.key, type_=Date)
+
+
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant a local day starts (UTC)."""
+    return local_instant(day, time(0), zone).astimezone(UTC)
+
+
+def runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days as [first, last + 1) ranges."""
+    ordered = sorted(set(days))
+    found = []
+    # Consecutive days keep the same difference between their ordinal and their position.
+    by_run = itertools.groupby(enumerate(ordered), lambda item: item[1].toordinal() - item[0])
+    for _, group in by_run:
+        members = [day for _, day in group]
+        found.append((members[0], members[-1] + timedelta(days=1)))
+    return found
+
+
+# --- summing days from the contacts ----------------------------------------------------------
+
+
+def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) -> dict:
+    """The roll-up rows of `days` (None: every day with contacts) of the tenant in scope, as
+    {"days": [...], "durations": [...], "departures": [...]} without ids or tenant."""
+    c, k = Contact, SlaClock
+    window = timedelta(days=settings["fcr_window_days"])
+    if days is None:
+        in_range: ColumnElement[bool] = literal(True)
+        around: list = []
+        neighbours = "window"
+    else:
+        spans = [(midnight(a, zone), midnight(b, zone)) for a, b in runs(days)]
+        if not spans:
+            return {"days": [], "durations": [], "departures": []}
+        in_range = or_(
+            *(
+                and_(c.received_at >= sql_instant(start), c.received_at < sql_instant(end))
+                for start, end in spans
+            )
+        )
+        # A few days of a big month: each contact finds its neighbours through the index.
+        around = [in_range]
+        neighbours = "lookup"
+    day = local_date(c.received_at, zone)
+    keys = {"day": day, "channel": c.channel}
+    rows: dict[tuple, dict] = {}
+    measured = contact_measures(
+        keys=keys,
+        joins=[],
+        in_range=in_range,
+        around=around,
+        short_seconds=settings["short_abandon_seconds"],
+        fcr_seconds=int(window.total_seconds()),
+        neighbours=neighbours,
+    )
+    for r in db.session.execute(measured):
+        counts = counts_of(r)
+        rows[(_as_date(r.day), r.channel)] = {
+            **{name: counts[name] for name in COUNT_COLUMNS},
+            # As summed (numeric on PostgreSQL): a float would not add up to the same total.
+            "answer_wait": r.answer_wait or 0,
+            "handle": int(r.handle or 0),
+            **dict.fromkeys(CLOCK_COLUMNS, 0),
+        }
+    stopped = and_(k.stopped_at.is_not(None), k.state != "cancelled")
+    clocks = (
+        select(
+            day.label("day"),
+            c.channel,
+            k.kind,
+            func.sum(flag(stopped)).label("measured"),
+            func.sum(flag(and_(stopped, k.breached_at.is_(None)))).label("within"),
+            func.sum(flag(k.breached_at.is_not(None))).label("breaches"),
+        )
+        .select_from(k)
+        .join(c, c.id == k.contact_id)
+        .where(in_range)
+        .group_by(day, c.channel, k.kind)
+    )
+    for r in db.session.execute(clocks):
+        row = rows.setdefault(
+            (_as_date(r.day), r.channel),
+            {**dict.fromkeys(COUNT_COLUMNS, 0), **dict.fromkeys(CLOCK_COLUMNS, 0)},
+        )
+        for name in ("measured", "within", "breaches"):
+            row[f"{r.kind}_{name}"] = int(getattr(r, name) or 0)
+    seconds = quantized(k.elapsed_seconds)
+    durations = (
+        select(day.label("day"), k.kind, seconds.label("seconds"), func.count().label("clocks"))
+        .select_from(k)
+        .join(c, c.id == k.contact_id)
+        .where(in_range, stopped)
+        .group_by(day, k.kind, seconds)
+    )
+    left = local_date(done_at(c), zone)
+    departures = (
+        select(day.label("day"), c.channel, left.label("done_day"), func.count().label("contacts"))
+        .where(in_range, done_at(c).is_not(None))
+        .group_by(day, c.channel, left)
+    )
+    return {
+        "days": [
+            {"day": key[0], "channel": key[1], **figures} for key, figures in sorted(rows.items())
+        ],
+        "durations": [
+            {"day": _as_date(r.day), "kind": r.kind, "seconds": int(r.seconds), "clocks": r.clocks}
+            for r in db.session.execute(durations)
+        ],
+        "departures": [
+            {
+                "day": _as_date(r.day),
+                "channel": r.channel,
+                "done_day": _as_date(r.done_day),
+                "contacts": r.contacts,
+            }
+            for r in db.session.execute(departures)
+        ],
+    }
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# --- keeping them current --------------------------------------------------------------------
+
+
+def marked_days(*, zone: ZoneInfo) -> tuple[list[uuid.UUID], set[date]]:
+    """The marks of the tenant in scope, and the local days their hours touch."""
+    marks = db.session.execute(select(ReportMark.id, ReportMark.hour)).all()
+    days = set()
+    for _, hour in marks:
+        days.add(hour.astimezone(zone).date())
+        days.add((hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date())
+    return [mark_id for mark_id, _ in marks], days
+
+
+def rebuild(*, tenant: Tenant, now: datetime | None = None) -> int:
+    """Roll up every day of the tenant in scope afresh, under its current settings; return the
+    rows written. The marks seen go: their changes are in."""
+    settings = report_settings()
+    zone = zone_of(tenant)
+    mark_ids, _ = marked_days(zone=zone)
+    for model in (ReportDay, ReportDuration, ReportDeparture, ReportRollup):
+        db.session.execute(delete(model))
+    written = _write(aggregate(zone=zone, settings=settings, days=None))
+    db.session.add(
+        ReportRollup(
+            fingerprint=rollup_fingerprint(tenant=tenant, settings=settings),
+            built_at=now or utcnow(),
+        )
+    )
+    _forget(mark_ids)
+    return written
+
+
+def catch_up(*, tenant: Tenant) -> int:
+    """Re-sum the marked days of the tenant in scope; return the days re-summed."""
+    zone = zone_of(tenant)
+    mark_ids, days = marked_days(zone=zone)
+    if not mark_ids:
+        return 0
+    for model in (ReportDay, ReportDuration, ReportDeparture):
+        db.session.execute(delete(model).where(model.day.in_(sorted(days))))
+    _write(aggregate(zone=zone, settings=report_settings(), days=days))
+    _forget(mark_ids)
+    return len(days)
+
+
+TABLES = {"days": ReportDay, "durations": ReportDuration, "departures": ReportDeparture}
+
+
+def _write(rows: dict) -> int:
+    for key, model in TABLES.items():
+        if rows[key]:
+            db.session.execute(insert(model), [{"id": uuid.uuid4(), **row} for row in rows[key]])
+    return sum(len(found) for found in rows.values())
+
+
+def _forget(mark_ids: list[uuid.UUID]) -> None:
+    # By id, never by hour: a mark written meanwhile stands for a change this pass did not see.
+    for start in range(0, len(mark_ids), 1000):
+        chunk = mark_ids[start : start + 1000]
+        db.session.execute(delete(ReportMark).where(ReportMark.id.in_(chunk)))
+
+
+def is_current(*, tenant: Tenant, settings: dict) -> bool:
+    """Whether the tenant in scope is rolled up under these settings."""
+    fingerprint = db.session.scalar(select(ReportRollup.fingerprint))
+    return fingerprint is not None and fingerprint == rollup_fingerprint(
+        tenant=tenant, settings=settings
+    )
+
+
+def refresh(*, now: datetime | None = None) -> dict[str, int]:
+    """The worker's job: roll up the firms not rolled up (or rolled up under other settings)
+    and re-sum the marked days of the others, a firm per transaction; count what was done.
+
+    Several workers may run it: a firm is taken with a lock no other waits on.
+    """
+    counts = {"firms rolled up": 0, "days re-summed": 0}
+    # Across firms: which have marks or lack roll-ups is the worker's question, no firm's.
+    with unscoped():
+        tenant_ids = list(
+            db.session.scalars(
+                select(Tenant.id)
+                .where(
+                    or_(
+                        Tenant.id.not_in(select(ReportRollup.tenant_id)),
+                        Tenant.id.in_(select(ReportMark.tenant_id)),
+                    )
+                )
+                .order_by(Tenant.id)
+            )
+        )
+    db.session.rollback()
+    for tenant_id in tenant_ids:
+        with tenant_scope(tenant_id):
+            tenant = db.session.scalars(
+                _locked(select(Tenant).where(Tenant.id == tenant_id))
+            ).first()
+            if tenant is None:
+                db.session.rollback()
+                continue
+            if is_current(tenant=tenant, settings=report_settings()):
+                counts["days re-summed"] += catch_up(tenant=tenant)
+            else:
+                rebuild(tenant=tenant, now=now)
+                counts["firms rolled up"] += 1
+            db.session.commit()
+    return {name: value for name, value in counts.items() if value}
+
+
+def _locked(statement):
+    # FOR NO KEY UPDATE: a second worker skips the firm, while the firm's contacts, whose
+    # foreign keys only share-lock its row, go on being written.
+    if is_postgres():
+        return statement.with_for_update(skip_locked=True, key_share=True)
+    return statement

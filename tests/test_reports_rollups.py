@@ -1,0 +1,367 @@
+"""The daily roll-ups behind a big firm's SLA report: whatever happens to its contacts, the report
+read from the roll-ups says exactly what the report read from the contacts says.
+
+A month of a million contacts cannot be scanned per page view, so the worker rolls each firm's
+days up (app/reports/rollups.py) and the report reads them (app/reports/daily.py). Each story
+here writes a firm's contacts at random but reproducibly, reads the report from the contacts,
+rolls up, reads it again, changes contacts the way the product does, and compares once more.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from app.contacts.models import Contact
+from app.db import db
+from app.reports import daily, rollups
+from app.reports import sla as sla_reports
+from app.reports.dashboard import received_by_channel
+from app.reports.models import ReportDay, ReportMark, ReportRollup
+from app.reports.periods import zone_of
+from app.reports.portfolio import portfolio
+from app.sla.models import SlaClock, SlaPolicy
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope, unscoped
+from tests.test_reports_sla import MADRID, clock, contact, policy, queue_of
+
+# Madrid's clocks go back on 25 October 2026: one day of the range is 25 hours long.
+FIRST_DAY = datetime(2026, 10, 18, tzinfo=MADRID)
+DAYS = 20
+CUSTOMERS = [f"customer-{n}" for n in range(8)]
+
+
+def busy_firm(app, factory, *, seed: int, contacts: int = 160) -> Tenant:
+    """A Madrid firm with `contacts` contacts of every kind over 20 days, written as the
+    lifecycle and the SLA engine would have left them."""
+    tenant = factory.tenant(time_zone="Europe/Madrid")
+    queue_id = queue_of(app, tenant)
+    policy(app, tenant, fcr_window_days=3, short_abandon_seconds=5)
+    rng = random.Random(seed)
+    rows, clocks = [], []
+    for _ in range(contacts):
+        rows.append(_random_contact(rng, queue_id))
+    for row in rows:
+        clocks.extend(_random_clocks(rng, row))
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.add_all(rows)
+        db.session.flush()
+        db.session.add_all(clocks)
+        db.session.commit()
+    return tenant
+
+
+def _random_contact(rng: random.Random, queue_id: uuid.UUID) -> Contact:
+    received = FIRST_DAY.astimezone(UTC) + timedelta(seconds=rng.uniform(0, DAYS * 86400))
+    received = received.replace(microsecond=rng.choice([0, 250000, 123456]))
+    channel = rng.choice(["voice", "voice", "chat", "email", "web"])
+    fields: dict = {
+        "channel": channel,
+        "direction": rng.choice(["inbound"] * 5 + ["outbound"]),
+        "category": rng.choice(["complaint", "information_request"]),
+        "customer_key": rng.choice([*CUSTOMERS, None]),
+        "csat": rng.choice([None, None, 1, 3, 4, 5]),
+        "talk_seconds": rng.randint(0, 900),
+        "hold_seconds": rng.randint(0, 60),
+        "acw_seconds": rng.randint(0, 120),
+        "reopen_count": rng.choice([0, 0, 0, 1]),
+    }
+    if channel in ("voice", "chat") and rng.random() < 0.2:
+        fields |= {"status": "abandoned", "abandoned_at": received + _wait(rng)}
+        return contact(queue_id, received, **fields)
+    if channel in ("voice", "chat"):
+        fields["answered_at"] = received + _wait(rng)
+    elif rng.random() < 0.8:
+        fields["first_response_at"] = received + timedelta(minutes=rng.randint(1, 600))
+    outcome = rng.random()
+    if outcome < 0.6:
+        done = received + timedelta(seconds=rng.randint(60, 4 * 86400))
+        fields |= {"status": "resolved", "resolved_at": done}
+    elif outcome < 0.75:
+        done = received + timedelta(seconds=rng.randint(60, 86400))
+        fields |= {"status": "closed", "closed_at": done, "resolved_at": done}
+    else:
+        fields["status"] = rng.choice(["queued", "active", "waiting_customer"])
+    return contact(queue_id, received, **fields)
+
+
+def _wait(rng: random.Random) -> timedelta:
+    return timedelta(seconds=rng.choice([0, 3, 4.5, 19, 20, 21, 45, 300]) + rng.random())
+
+
+def _random_clocks(rng: random.Random, of: Contact) -> list[SlaClock]:
+    made = []
+    for kind in ("first_response", "resolution"):
+        fate = rng.random()
+        elapsed = rng.choice([0, 7, 999, 1000, 1001, 4321, 86399, 123456, rng.randint(0, 300000)])
+        if fate < 0.5:
+            made.append(
+                clock(of, kind, state="met", elapsed_seconds=elapsed, stopped_at=of.received_at)
+            )
+        elif fate < 0.7:
+            breached = of.received_at + timedelta(hours=1)
+            made.append(
+                clock(
+                    of,
+                    kind,
+                    state="breached",
+                    elapsed_seconds=elapsed,
+                    breached_at=breached,
+                    stopped_at=rng.choice([None, breached]),
+                )
+            )
+        elif fate < 0.8:
+            made.append(clock(of, kind, state="cancelled", stopped_at=of.received_at))
+        elif fate < 0.95:
+            made.append(clock(of, kind, elapsed_seconds=elapsed))
+    return made
+
+
+def report(app, tenant: Tenant, *, start: datetime, end: datetime, granularity: str, raw=False):
+    """The tenant's SLA report, from the contacts when `raw`, else as the product reads it."""
+    with app.app_context(), tenant_scope(tenant.id):
+        fresh = db.session.get(Tenant, tenant.id)
+        if raw:
+            # The contacts' own answer: the same function, told the roll-ups cannot say.
+            original, daily.read = daily.read, lambda **_: None
+            try:
+                found = sla_reports.sla_report(
+                    tenant=fresh, from_=start, to=end, granularity=granularity
+                )
+            finally:
+                daily.read = original
+        else:
+            found = sla_reports.sla_report(
+                tenant=fresh, from_=start, to=end, granularity=granularity
+            )
+        found.pop("generated_at")
+        return found
+
+
+def read_from_rollups(app, tenant: Tenant, *, start: datetime, end: datetime) -> bool:
+    with app.app_context(), tenant_scope(tenant.id):
+        fresh = db.session.get(Tenant, tenant.id)
+        settings = sla_reports.report_settings()
+        found = daily.read(
+            tenant=fresh, zone=zone_of(fresh), settings=settings, from_=start, to=end
+        )
+        return found is not None
+
+
+def roll_up(app) -> dict:
+    with app.app_context():
+        counts = rollups.refresh()
+        db.session.commit()
+        return counts
+
+
+def local(day: int) -> datetime:
+    """Local midnight of the range's day `day` (0: its first)."""
+    when = FIRST_DAY.date() + timedelta(days=day)
+    return datetime(when.year, when.month, when.day, tzinfo=MADRID)
+
+
+RANGES = [
+    pytest.param(2, 16, "day", id="days-across-the-clock-change"),
+    pytest.param(0, 20, "week", id="weeks"),
+    pytest.param(-17, 44, "month", id="months"),
+]
+
+
+@pytest.mark.parametrize(("first", "last", "granularity"), RANGES)
+def test_the_report_read_from_the_rollups_is_the_report_read_from_the_contacts(
+    db_app, db_factory, first, last, granularity
+):
+    tenant = busy_firm(db_app, db_factory, seed=first * 100 + last)
+    start, end = local(first), local(last)
+    from_contacts = report(db_app, tenant, start=start, end=end, granularity=granularity)
+    assert not read_from_rollups(db_app, tenant, start=start, end=end)  # not rolled up yet
+
+    assert roll_up(db_app) == {"firms rolled up": 1}
+
+    assert read_from_rollups(db_app, tenant, start=start, end=end)
+    from_rollups = report(db_app, tenant, start=start, end=end, granularity=granularity)
+    assert from_rollups == from_contacts
+    assert from_rollups["totals"]["received"] > 50
+    assert from_rollups["totals"]["first_response"]["p90_seconds"] is not None
+
+
+def test_changes_to_contacts_show_at_once_and_are_rolled_up_by_the_next_pass(db_app, db_factory):
+    tenant = busy_firm(db_app, db_factory, seed=7)
+    start, end = local(1), local(19)
+    roll_up(db_app)
+    with db_app.app_context(), tenant_scope(tenant.id):
+        queue_id = db.session.scalar(select(Contact.queue_id).limit(1))
+        opened = db.session.scalars(
+            select(Contact).where(Contact.status == "queued").order_by(Contact.received_at)
+        ).first()
+        resolved = db.session.scalars(
+            select(Contact).where(Contact.status == "resolved").order_by(Contact.received_at)
+        ).first()
+        # A contact is resolved, another reopened, a clock breaches, and a customer calls
+        # again about a contact of days ago: its first contact resolution changes.
+        opened.status, opened.resolved_at = "resolved", opened.received_at + timedelta(days=2)
+        resolved.status, resolved.resolved_at, resolved.reopen_count = "active", None, 1
+        running = db.session.scalars(
+            select(SlaClock).where(SlaClock.stopped_at.is_(None), SlaClock.breached_at.is_(None))
+        ).first()
+        running.breached_at, running.state = running.started_at + timedelta(hours=3), "breached"
+        earlier = db.session.scalars(
+            select(Contact)
+            .where(
+                Contact.customer_key.is_not(None),
+                Contact.direction == "inbound",
+                Contact.status == "resolved",
+                Contact.received_at >= start,
+            )
+            .order_by(Contact.received_at)
+        ).first()
+        db.session.add(
+            contact(
+                queue_id,
+                earlier.received_at + timedelta(hours=30),
+                customer_key=earlier.customer_key,
+                category=earlier.category,
+                channel="email",
+            )
+        )
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(ReportMark)) > 0
+
+    expected = report(db_app, tenant, start=start, end=end, granularity="day", raw=True)
+    assert read_from_rollups(db_app, tenant, start=start, end=end)
+    assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+
+    counts = roll_up(db_app)
+    assert counts["days re-summed"] >= 2
+    with db_app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ReportMark)) == 0
+    assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+
+
+def test_a_deleted_contact_leaves_the_rollups_too(app, factory):
+    tenant = busy_firm(app, factory, seed=11, contacts=60)
+    start, end = local(0), local(20)
+    roll_up(app)
+    with app.app_context(), tenant_scope(tenant.id):
+        gone = db.session.scalars(select(Contact).order_by(Contact.received_at)).first()
+        db.session.delete(gone)
+        db.session.commit()
+    roll_up(app)
+    expected = report(app, tenant, start=start, end=end, granularity="day", raw=True)
+    assert report(app, tenant, start=start, end=end, granularity="day") == expected
+
+
+def test_a_new_fcr_window_is_rolled_up_afresh(app, factory):
+    tenant = busy_firm(app, factory, seed=3, contacts=80)
+    start, end = local(0), local(20)
+    roll_up(app)
+    with app.app_context(), tenant_scope(tenant.id):
+        contract = db.session.scalars(select(SlaPolicy)).one()
+        contract.fcr_window_days = 1
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(ReportRollup)) == 0
+    assert not read_from_rollups(app, tenant, start=start, end=end)
+    expected = report(app, tenant, start=start, end=end, granularity="day", raw=True)
+    assert roll_up(app) == {"firms rolled up": 1}
+    assert read_from_rollups(app, tenant, start=start, end=end)
+    assert report(app, tenant, start=start, end=end, granularity="day") == expected
+
+
+def test_a_range_not_on_local_midnights_or_by_hour_reads_the_contacts(app, factory):
+    tenant = busy_firm(app, factory, seed=5, contacts=40)
+    roll_up(app)
+    odd_start = local(2) + timedelta(hours=3)
+    assert not read_from_rollups(app, tenant, start=odd_start, end=local(5))
+    assert read_from_rollups(app, tenant, start=local(2), end=local(5))
+    by_hour = report(app, tenant, start=local(2), end=local(3), granularity="hour")
+    assert by_hour == report(
+        app, tenant, start=local(2), end=local(3), granularity="hour", raw=True
+    )
+
+
+def test_the_volume_by_channel_reads_the_rollups_and_agrees(db_app, db_factory):
+    tenant = busy_firm(db_app, db_factory, seed=13)
+    start, end = local(0), local(20)
+
+    def volume():
+        with db_app.app_context(), tenant_scope(tenant.id):
+            fresh = db.session.get(Tenant, tenant.id)
+            return received_by_channel(tenant=fresh, from_=start, to=end, granularity="week")
+
+    before = volume()
+    roll_up(db_app)
+    assert volume() == before
+    assert sum(row["received"] for row in before["rows"]) > 100
+
+
+def test_the_portfolio_reads_every_firms_rollups_and_agrees(app, factory):
+    firms = [busy_firm(app, factory, seed=n, contacts=50) for n in (21, 22)]
+    bare = factory.tenant(time_zone="America/Bogota")  # no contacts at all
+    periods = {firm.id: (local(0), local(20)) for firm in firms}
+    bogota = ZoneInfo("America/Bogota")
+    periods[bare.id] = (datetime(2026, 10, 1, tzinfo=bogota), datetime(2026, 11, 1, tzinfo=bogota))
+
+    def rows(*, raw: bool = False):
+        with app.app_context(), unscoped():
+            tenants = list(db.session.scalars(select(Tenant).order_by(Tenant.name)))
+            if raw:
+                original, daily.firms = daily.firms, lambda **_: {}
+            try:
+                return portfolio(tenants=tenants, periods=periods, now=local(20))
+            finally:
+                if raw:
+                    daily.firms = original
+
+    expected = rows(raw=True)
+    roll_up(app)
+    answers = []
+    original = daily.firms
+    daily.firms = lambda **asked: answers.append(original(**asked)) or answers[-1]
+    try:
+        assert rows() == expected
+    finally:
+        daily.firms = original
+    assert set(answers[0]) == {firms[0].id, firms[1].id, bare.id}  # all read from roll-ups
+
+    with app.app_context(), tenant_scope(firms[0].id):
+        waiting = db.session.scalars(
+            select(Contact).where(Contact.status == "queued").order_by(Contact.received_at)
+        ).first()
+        waiting.status, waiting.resolved_at = "resolved", waiting.received_at + timedelta(hours=5)
+        db.session.commit()
+    assert rows() == rows(raw=True)  # the marked days summed afresh
+    received = {row["tenant_id"]: row["received"] for row in expected}
+    assert received == {firms[0].id: 50, firms[1].id: 50, bare.id: 0}
+
+
+def test_a_firms_rollups_and_marks_are_its_own(app, factory):
+    mine = busy_firm(app, factory, seed=31, contacts=30)
+    theirs = busy_firm(app, factory, seed=32, contacts=30)
+    roll_up(app)
+    with app.app_context(), tenant_scope(mine.id):
+        days = db.session.scalars(select(ReportDay)).all()
+        assert days and {day.tenant_id for day in days} == {mine.id}
+        assert sum(day.received for day in days) == 30
+    with app.app_context(), unscoped():
+        assert (
+            db.session.scalar(
+                select(func.sum(ReportDay.received)).where(ReportDay.tenant_id == theirs.id)
+            )
+            == 30
+        )
+
+
+def test_answer_waits_add_up_to_the_microsecond(app, factory):
+    tenant = busy_firm(app, factory, seed=41, contacts=40)
+    roll_up(app)
+    with app.app_context(), tenant_scope(tenant.id):
+        stored = db.session.scalar(select(func.sum(ReportDay.answer_wait)))
+        assert isinstance(stored, Decimal)
+        assert stored == stored.quantize(Decimal("0.000001"))
