@@ -408,6 +408,71 @@ def run_service(application, tenant_id, *, start: datetime, end: datetime, now: 
     return report
 
 
+def measure_rollups(application, tenant_id, *, start: datetime, end: datetime, repeat: int):
+    """The month's report by day, neither grouped nor filtered (the dashboard's): from the
+    contacts, from the daily roll-ups, and with 1 and 3 days changed since the worker's last
+    pass (summed afresh in the request); the worker rolling the year up, and re-summing."""
+    from sqlalchemy import insert
+
+    from app.db import db
+    from app.reports import daily, rollups
+    from app.reports import sla as sla_reports
+    from app.reports.models import ReportMark
+    from tenants.models import Tenant
+    from tenants.scoping import tenant_scope
+
+    def report(*, raw: bool = False):
+        with application.app_context(), tenant_scope(tenant_id):
+            tenant = db.session.get(Tenant, tenant_id)
+            original = daily.read
+            if raw:
+                daily.read = lambda **_: None
+            try:
+                began = time.perf_counter()
+                found = sla_reports.sla_report(
+                    tenant=tenant, from_=start, to=end, granularity="day"
+                )
+                took = time.perf_counter() - began
+            finally:
+                daily.read = original
+            db.session.rollback()
+        found.pop("generated_at")
+        return took, found
+
+    def timed(**how):
+        report(**how)  # warm-up
+        runs = [report(**how) for _ in range(repeat)]
+        return statistics.median(took for took, _ in runs), runs[-1][1]
+
+    def mark(days: int) -> None:
+        with application.app_context(), tenant_scope(tenant_id):
+            hours = [start + timedelta(days=n, hours=12) for n in range(days)]
+            db.session.execute(insert(ReportMark), [{"id": uuid.uuid4(), "hour": h} for h in hours])
+            db.session.commit()
+
+    def worker() -> float:
+        with application.app_context():
+            began = time.perf_counter()
+            rollups.refresh()
+            db.session.commit()
+            return time.perf_counter() - began
+
+    figures = {}
+    print("timing the month's ungrouped report from the contacts ...", flush=True)
+    figures["contacts"], expected = timed(raw=True)
+    print("rolling the year up (the worker's first pass) ...", flush=True)
+    figures["roll_up_s"] = worker()
+    figures["rollups"], found = timed()
+    agree = found == expected
+    for days in (1, 3):
+        mark(days)
+        figures[f"marked_{days}"], found = timed()
+        agree = agree and found == expected
+        figures[f"catch_up_{days}_s"] = worker()
+    figures["agree"] = agree
+    return figures
+
+
 # --- the reference: hand-written SQL ---------------------------------------------------------
 
 SET_SCOPE = (
@@ -498,7 +563,7 @@ FROM sums
 
 # Per local day, channel and clock kind, plus per kind for the month: clocks stopped (not
 # cancelled), stopped within target, breaches, and the median and 90th percentile of the
-# business seconds the stopped ones took.
+# business seconds the stopped ones took (to three significant figures).
 REFERENCE_CLOCKS = """
 SELECT GROUPING(day, channel) AS total, day, channel, kind,
     round((count(*) FILTER (WHERE stopped AND NOT breached))::numeric
@@ -510,7 +575,12 @@ FROM (
     SELECT (c.received_at AT TIME ZONE %(zone)s)::date AS day, c.channel, k.kind,
         k.stopped_at IS NOT NULL AND k.state <> 'cancelled' AS stopped,
         k.breached_at IS NOT NULL AS breached,
-        k.elapsed_seconds AS elapsed
+        -- Three significant figures, rounded up, as the report keeps them.
+        CASE WHEN k.elapsed_seconds < 1000 THEN k.elapsed_seconds
+             ELSE ceil(k.elapsed_seconds
+                       / 10 ^ (floor(log(k.elapsed_seconds)) - 2))
+                  * 10 ^ (floor(log(k.elapsed_seconds)) - 2)
+        END::bigint AS elapsed
     FROM sla_clocks AS k
     JOIN contacts AS c ON c.id = k.contact_id
     WHERE k.tenant_id = %(t)s AND c.tenant_id = %(t)s
@@ -747,6 +817,9 @@ def main(argv: list[str] | None = None) -> int:
         reference_seconds = seconds["reference"]
         reference_rows = reference_figures(results["reference"])
         superuser_seconds = seconds["superuser"]
+        rolled = measure_rollups(
+            application, setup["tenant_id"], start=start, end=end, repeat=args.repeat
+        )
         pg = postgres_version(database)
 
     checked = mismatches = 0
@@ -785,6 +858,32 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("figures compared", fmt(float(checked), 0), "", ""),
         ("disagreements (must be 0)", fmt(float(mismatches), 0) if ours_rows else "n/a", "", ""),
+        (
+            "by day, ungrouped: from the daily roll-ups, s",
+            fmt(rolled["rollups"], 3),
+            fmt(rolled["contacts"], 3),
+            ratio(rolled["rollups"], rolled["contacts"]),
+        ),
+        (
+            "  the same, 1 day changed since the worker's pass, s",
+            fmt(rolled["marked_1"], 3),
+            fmt(rolled["contacts"], 3),
+            ratio(rolled["marked_1"], rolled["contacts"]),
+        ),
+        (
+            "  the same, 3 days changed, s",
+            fmt(rolled["marked_3"], 3),
+            fmt(rolled["contacts"], 3),
+            ratio(rolled["marked_3"], rolled["contacts"]),
+        ),
+        ("  the worker rolling the year up, s", fmt(rolled["roll_up_s"], 1), "", ""),
+        ("  the worker re-summing 3 days, s", fmt(rolled["catch_up_3_s"], 2), "", ""),
+        (
+            "  roll-ups agree with the contacts (must be yes)",
+            "yes" if rolled["agree"] else "NO",
+            "",
+            "",
+        ),
     ]
     notes += [
         f"data: {built['contacts']:,} contacts over {first_day} .. {anchor - timedelta(days=1)} "
@@ -794,6 +893,8 @@ def main(argv: list[str] | None = None) -> int:
         "reference: 3 psycopg statements (GROUPING SETS, lag/lead for FCR, percentile_disc, "
         "a running sum for the backlog) as the app role with the same RLS settings",
         "reference as a superuser: the same statements, row-level security not applied",
+        "by day, ungrouped: sla_report(granularity='day') as the dashboard asks it; reference "
+        "column: the same report read from the contacts (no roll-ups), median of the rounds",
         f"each side: 1 warm-up run, then {args.repeat} rounds, the sides in turn; "
         f"machine before the run: {busy}",
         f"{machine()}; PostgreSQL {pg}; {today()}",
@@ -803,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         notes,
     )
-    good = ours_rows is not None and mismatches == 0
+    good = ours_rows is not None and mismatches == 0 and rolled["agree"]
     write_result(
         args,
         parse_args([]),
@@ -817,6 +918,8 @@ def main(argv: list[str] | None = None) -> int:
             else "not measured"
             if ours_rows is None
             else f"FAILED: {mismatches:,} of {checked:,} figures disagree"
+            if mismatches
+            else "FAILED: the report from the roll-ups disagrees with the contacts"
         ),
         postgres=pg,
         busy=busy,
@@ -828,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
             "best_s": ours_best,
             "reference_best_s": reference_best,
             "superuser_reference_median_s": statistics.median(superuser_seconds),
+            "rollups": rolled,
         },
     )
     return 0 if good else 1

@@ -365,3 +365,31 @@ def test_answer_waits_add_up_to_the_microsecond(app, factory):
         stored = db.session.scalar(select(func.sum(ReportDay.answer_wait)))
         assert isinstance(stored, Decimal)
         assert stored == stored.quantize(Decimal("0.000001"))
+
+
+def test_a_big_firms_changed_days_show_as_last_summed_until_the_worker_catches_up(
+    app, factory, monkeypatch
+):
+    tenant = busy_firm(app, factory, seed=17, contacts=80)
+    start, end = local(0), local(20)
+    roll_up(app)
+    before = report(app, tenant, start=start, end=end, granularity="day")
+    assert before["catching_up"] is False
+    # As if its changed days held more contacts than a request sums.
+    monkeypatch.setattr(rollups, "FRESH_CONTACTS", 0)
+    with app.app_context(), tenant_scope(tenant.id):
+        waiting = db.session.scalars(
+            select(Contact).where(Contact.status == "queued").order_by(Contact.received_at)
+        ).first()
+        waiting.status, waiting.resolved_at = "resolved", waiting.received_at + timedelta(hours=5)
+        db.session.commit()
+
+    stale = report(app, tenant, start=start, end=end, granularity="day")
+    assert stale["catching_up"] is True
+    assert {**stale, "catching_up": False} == before
+
+    roll_up(app)
+    caught_up = report(app, tenant, start=start, end=end, granularity="day")
+    assert caught_up["catching_up"] is False
+    assert caught_up == report(app, tenant, start=start, end=end, granularity="day", raw=True)
+    assert caught_up != before

@@ -24,8 +24,8 @@ from app.reports.models import ReportDay, ReportDeparture, ReportDuration, Repor
 from app.reports.rollups import (
     CLOCK_COLUMNS,
     COUNT_COLUMNS,
-    MAX_FRESH_DAYS,
     aggregate,
+    few_enough,
     is_current,
     marked_days,
     midnight,
@@ -50,6 +50,8 @@ class Days:
     durations: dict[tuple[date, str], dict[int, int]] = field(default_factory=dict)
     # contacts received before `first` less those that left the backlog before it
     backlog_before: int = 0
+    # Some days changed since the worker summed them, and are read as it summed them.
+    catching_up: bool = False
     # day -> contacts that left the backlog that day (received any day)
     departures: dict[date, int] = field(default_factory=dict)
 
@@ -123,9 +125,9 @@ def read(
         return None
     _, marked = marked_days(zone=zone)
     marked = {day for day in marked if day < last}
-    if len(marked) > MAX_FRESH_DAYS:
-        return None
     found = Days(first=first, last=last)
+    if not few_enough(zone=zone, days=marked):
+        found.catching_up, marked = True, set()
     fresh = aggregate(zone=zone, settings=settings, days=marked) if marked else None
     stored = sorted(marked)
     d = ReportDay
@@ -236,8 +238,11 @@ def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
             hour.astimezone(zone).date(),
             (hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date(),
         }
-    for tenant_id in [t for t, days in marked.items() if len(days) > MAX_FRESH_DAYS]:
-        del able[tenant_id]
+    for tenant_id, days in marked.items():
+        if days:
+            with tenant_scope(tenant_id):
+                if not few_enough(zone=able[tenant_id][1], days=days):
+                    marked[tenant_id] = set()  # read as last summed, a pass old at most
     found = {
         tenant_id: [Days(first=first, last=last), 0]
         for tenant_id, (_, _, first, last) in able.items()

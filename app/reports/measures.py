@@ -218,7 +218,12 @@ def contact_measures(
     )
     for target, on in joins:
         inner = inner.join(target, on)
-    per_contact = inner.where(*around).subquery("per_contact")
+    inner = inner.where(*around)
+    if neighbours == "lookup":
+        # OFFSET 0 keeps PostgreSQL from pulling the subquery up into the CASEs below, which
+        # would run each neighbour lookup once per mention instead of once per contact.
+        inner = inner.offset(0)
+    per_contact = inner.subquery("per_contact")
     pc = per_contact.c
     # 0: not a first contact; 1: a first contact not handled (yet); 2: a handled first contact
     # reopened or repeated within the window; 3: resolved first time. A window edge (exactly
@@ -269,9 +274,16 @@ def _neighbours(c, customer: dict, how: str) -> tuple[ColumnElement, ColumnEleme
         n.category == c.category,
         n.direction == c.direction,
     )
-    # The order of the window: by receipt, and at the same instant by id.
-    before = or_(n.received_at < c.received_at, and_(n.received_at == c.received_at, n.id < c.id))
-    after = or_(n.received_at > c.received_at, and_(n.received_at == c.received_at, n.id > c.id))
+    # The order of the window: by receipt, and at the same instant by id. The plain bound on
+    # `received_at` lets the customer index stop at the first row instead of filtering all.
+    before = and_(
+        n.received_at <= c.received_at,
+        or_(n.received_at < c.received_at, n.id < c.id),
+    )
+    after = and_(
+        n.received_at >= c.received_at,
+        or_(n.received_at > c.received_at, n.id > c.id),
+    )
     previous = select(n.received_at).where(same, before)
     following = select(n.received_at).where(same, after)
     return (

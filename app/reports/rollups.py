@@ -58,8 +58,10 @@ COUNT_COLUMNS = (
 CLOCK_COLUMNS = tuple(
     f"{kind}_{name}" for kind in CLOCK_KINDS for name in ("measured", "within", "breaches")
 )
-# Re-summed in the request when marked: beyond this many days a report reads the contacts.
-MAX_FRESH_DAYS = 10
+# A report sums its firm's marked days afresh when they hold at most this many contacts (a
+# few hundred milliseconds); above, it reads them as the worker last summed them, at most a
+# pass old, and says so (`catching_up`).
+FRESH_CONTACTS = 5000
 
 
 def local_date(at: ColumnElement, zone: ZoneInfo) -> ColumnElement:
@@ -253,6 +255,23 @@ def _forget(mark_ids: list[uuid.UUID]) -> None:
     for start in range(0, len(mark_ids), 1000):
         chunk = mark_ids[start : start + 1000]
         db.session.execute(delete(ReportMark).where(ReportMark.id.in_(chunk)))
+
+
+def few_enough(*, zone: ZoneInfo, days: set[date]) -> bool:
+    """Whether the contacts received on these local days of the tenant in scope are few enough
+    to sum in a request (FRESH_CONTACTS); counted through the (tenant, received_at) index."""
+    if not days:
+        return True
+    c = Contact
+    spans = [(midnight(a, zone), midnight(b, zone)) for a, b in runs(days)]
+    received = or_(
+        *(
+            and_(c.received_at >= sql_instant(start), c.received_at < sql_instant(end))
+            for start, end in spans
+        )
+    )
+    counted = select(c.id).where(received).limit(FRESH_CONTACTS + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(counted)) <= FRESH_CONTACTS
 
 
 def is_current(*, tenant: Tenant, settings: dict) -> bool:

@@ -355,6 +355,15 @@ class SlaReportSchema(Schema):
     generated_at = fields.AwareDateTime(
         dump_only=True, metadata={"description": "When the figures were read (UTC)."}
     )
+    catching_up = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "True when contacts of the range changed since the worker last "
+            "summed their days and there were too many to sum in the request: those days are "
+            "as the worker summed them, at most one worker pass ago (a big firm only; see the "
+            "daily roll-ups in the README). False: every figure is as of `generated_at`."
+        },
+    )
     settings = fields.Nested(SlaSettingsSchema, dump_only=True)
     rows = fields.List(
         fields.Nested(SlaRowSchema),

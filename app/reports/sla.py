@@ -523,6 +523,7 @@ def sla_report(
         "granularity": granularity,
         "group_by": group_by,
         "generated_at": generated_at,
+        "catching_up": found is not None and found.catching_up,
         "settings": {
             "policy_id": settings["policy_id"],
             "abandon_treatment": settings["abandon_treatment"],
