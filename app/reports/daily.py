@@ -129,24 +129,24 @@ def read(
     if not few_enough(zone=zone, days=marked):
         found.catching_up, marked = True, set()
     fresh = aggregate(zone=zone, settings=settings, days=marked) if marked else None
-    stored = sorted(marked)
+    afresh = sorted(marked)
     d = ReportDay
-    in_range = [d.day >= first, d.day < last, d.day.not_in(stored)]
+    in_range = [d.day >= first, d.day < last, d.day.not_in(afresh)]
     day_rows = [row._asdict() for row in db.session.execute(_day_columns().where(*in_range))]
     for row in [*day_rows, *(r for r in (fresh or {}).get("days", []) if first <= r["day"] < last)]:
         _add_day(found, row)
     if durations:
-        _read_durations(found, stored, fresh)
-    _read_backlog(found, stored, fresh)
+        _read_durations(found, afresh, fresh)
+    _read_backlog(found, afresh, fresh)
     return found
 
 
-def _read_durations(found: Days, stored: list[date], fresh: dict | None) -> None:
+def _read_durations(found: Days, afresh: list[date], fresh: dict | None) -> None:
     first, last = found.first, found.last
     u = ReportDuration
     for day, kind, seconds, clocks in db.session.execute(
         select(u.day, u.kind, u.seconds, u.clocks).where(
-            u.day >= first, u.day < last, u.day.not_in(stored)
+            u.day >= first, u.day < last, u.day.not_in(afresh)
         )
     ):
         found.durations.setdefault((day, kind), {})[seconds] = clocks
@@ -174,23 +174,23 @@ def _add_day(found: Days, row: dict) -> None:
     found.received[key] = found.received.get(key, 0) + int(row["received"])
 
 
-def _read_backlog(found: Days, stored: list[date], fresh: dict | None) -> None:
+def _read_backlog(found: Days, afresh: list[date], fresh: dict | None) -> None:
     """What the backlog needs: received and left before the range, and left on each of its days."""
     d, p = ReportDay, ReportDeparture
     received_before = db.session.scalar(
         select(func.coalesce(func.sum(d.received), 0)).where(
-            d.day < found.first, d.day.not_in(stored)
+            d.day < found.first, d.day.not_in(afresh)
         )
     )
     left_before = db.session.scalar(
         select(func.coalesce(func.sum(p.contacts), 0)).where(
-            p.done_day < found.first, p.day.not_in(stored)
+            p.done_day < found.first, p.day.not_in(afresh)
         )
     )
     departures = dict(
         db.session.execute(
             select(p.done_day, func.sum(p.contacts))
-            .where(p.done_day >= found.first, p.done_day < found.last, p.day.not_in(stored))
+            .where(p.done_day >= found.first, p.done_day < found.last, p.day.not_in(afresh))
             .group_by(p.done_day)
         ).all()
     )
