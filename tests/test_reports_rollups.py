@@ -183,7 +183,7 @@ def test_the_report_read_from_the_rollups_is_the_report_read_from_the_contacts(
     from_contacts = report(db_app, tenant, start=start, end=end, granularity=granularity)
     assert not read_from_rollups(db_app, tenant, start=start, end=end)  # not rolled up yet
 
-    assert roll_up(db_app) == {"firms rolled up": 1}
+    assert roll_up(db_app) == {"rolled up": 1}
 
     assert read_from_rollups(db_app, tenant, start=start, end=end)
     from_rollups = report(db_app, tenant, start=start, end=end, granularity=granularity)
@@ -269,7 +269,7 @@ def test_a_new_fcr_window_is_rolled_up_afresh(app, factory):
         assert db.session.scalar(select(func.count()).select_from(ReportRollup)) == 0
     assert not read_from_rollups(app, tenant, start=start, end=end)
     expected = report(app, tenant, start=start, end=end, granularity="day", raw=True)
-    assert roll_up(app) == {"firms rolled up": 1}
+    assert roll_up(app) == {"rolled up": 1}
     assert read_from_rollups(app, tenant, start=start, end=end)
     assert report(app, tenant, start=start, end=end, granularity="day") == expected
 

@@ -288,7 +288,7 @@ def refresh(*, now: datetime | None = None) -> dict[str, int]:
 
     Several workers may run it: a firm is taken with a lock no other waits on.
     """
-    counts = {"firms rolled up": 0, "days re-summed": 0}
+    counts = {"rolled up": 0, "days re-summed": 0}
     # Across firms: which have marks or lack roll-ups is the worker's question, no firm's.
     with unscoped():
         tenant_ids = list(
@@ -316,7 +316,7 @@ def refresh(*, now: datetime | None = None) -> dict[str, int]:
                 counts["days re-summed"] += catch_up(tenant=tenant)
             else:
                 rebuild(tenant=tenant, now=now)
-                counts["firms rolled up"] += 1
+                counts["rolled up"] += 1
             db.session.commit()
     return {name: value for name, value in counts.items() if value}
 
