@@ -58,10 +58,10 @@ COUNT_COLUMNS = (
 CLOCK_COLUMNS = tuple(
     f"{kind}_{name}" for kind in CLOCK_KINDS for name in ("measured", "within", "breaches")
 )
-# A report sums its firm's marked days afresh when they hold at most this many contacts (a
-# few hundred milliseconds); above, it reads them as the worker last summed them, at most a
+# A report sums its firm's marked days afresh when they hold at most this many contacts (about
+# 150 ms on the bench machine); above, it reads them as the worker last summed them, at most a
 # pass old, and says so (`catching_up`).
-FRESH_CONTACTS = 5000
+FRESH_CONTACTS = 2000
 
 
 def local_date(at: ColumnElement, zone: ZoneInfo) -> ColumnElement:
