@@ -300,6 +300,54 @@ def test_occupancy_is_handle_time_over_handle_plus_idle_available_time(app, clie
     }
 
 
+def test_a_contact_counts_when_resolved_in_the_range_or_else_when_closed_in_it(
+    app, client, factory
+):
+    a, queue = firm(app, factory)
+    lucia = agent_profile(app, factory, "Lucia")
+    nine = t("2025-03-10T09:00:00+01:00")
+    store(
+        app,
+        a,
+        [
+            # Closed without a resolution in the range: handled.
+            handled_contact(
+                queue,
+                lucia,
+                nine,
+                100,
+                status="closed",
+                resolved_at=None,
+                closed_at=after(nine, 600),
+            ),
+            # Resolved the day before, closed in the range: handled the day before.
+            handled_contact(
+                queue, lucia, after(nine, -86400), 200, status="closed", closed_at=after(nine, 600)
+            ),
+            # Resolved in the range, closed after it: handled.
+            handled_contact(
+                queue, lucia, nine, 400, status="closed", closed_at=t("2025-03-12T09:00:00+01:00")
+            ),
+            # Closed without a resolution after the range: not yet.
+            handled_contact(
+                queue,
+                lucia,
+                nine,
+                800,
+                status="closed",
+                resolved_at=None,
+                closed_at=t("2025-03-12T09:00:00+01:00"),
+            ),
+        ],
+    )
+
+    report = body(
+        agents(client, factory.caller("client_viewer", a), a, **span("2025-03-10", "2025-03-11"))
+    )
+
+    assert (report["totals"]["handled"], report["totals"]["handle_seconds"]) == (2, 500.0)
+
+
 def test_the_agents_report_as_csv_is_the_json_row_for_row(app, client, factory):
     shift = a_shift(app, factory)
     a = shift["a"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS
@@ -63,6 +63,18 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         # FCR: earlier contacts of the same end customer and category.
         Index(None, "tenant_id", "customer_key", "category", "received_at"),
         Index(None, "tenant_id", "agent_id", "status"),
+        # The agents report: contacts finished (resolved, else closed) in a range.
+        Index(None, "tenant_id", "resolved_at"),
+        Index(
+            None,
+            "tenant_id",
+            "closed_at",
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+        # The complaints register: a year's complaints and claims, counted for its pages from
+        # the index alone (the row-level security policy also reads queue_id).
+        Index(None, "tenant_id", "category", "received_at", postgresql_include=["queue_id"]),
     )
 
     external_id: Mapped[str | None] = mapped_column(String(200))

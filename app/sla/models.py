@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
@@ -88,6 +88,14 @@ class SlaClock(UUIDPrimaryKey, TenantScoped, Base):
         # The scan: running clocks past their at-risk or due instant, across tenants.
         Index(None, "state", "due_at"),
         Index(None, "state", "at_risk_at"),
+        # The breaches list: a firm's breached clocks, latest first.
+        Index(
+            None,
+            "tenant_id",
+            "breached_at",
+            postgresql_where=text("breached_at IS NOT NULL"),
+            sqlite_where=text("breached_at IS NOT NULL"),
+        ),
     )
 
     contact_id: Mapped[uuid.UUID] = mapped_column()
