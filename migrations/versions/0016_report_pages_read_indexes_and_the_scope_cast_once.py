@@ -16,7 +16,7 @@ the breaches list scanned every contact or clock of the firm.
 - sla_clocks (tenant_id, breached_at) where breached: the breaches list, latest first.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-03 20:50:00
 """
 
@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-# 0015 (the reports' rollups) is being written beside this one; it goes between them at merge.
-down_revision: str | None = "0014"
+# Written beside 0015 (the reports' roll-ups), whose tables' policies this rewrites too.
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
