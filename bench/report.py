@@ -464,6 +464,7 @@ def measure_rollups(application, tenant_id, *, start: datetime, end: datetime, r
     print("rolling the year up (the worker's first pass) ...", flush=True)
     figures["roll_up_s"] = worker()
     figures["rollups"], found = timed()
+    found.pop("catching_up")
     differences = _differences(found, expected, "rolled up")
     for days in (1, 3):
         mark(days)
@@ -471,6 +472,15 @@ def measure_rollups(application, tenant_id, *, start: datetime, end: datetime, r
         # Marks without a change: summed afresh or read as last summed, the figures agree.
         figures[f"catching_up_{days}"] = found.pop("catching_up")
         differences += _differences(found, expected, f"{days} day(s) changed")
+        if days == 1:
+            # What summing that day in the request costs, whatever its size.
+            usual, rollups.FRESH_CONTACTS = rollups.FRESH_CONTACTS, 10**9
+            try:
+                figures["afresh_1"], found = timed()
+            finally:
+                rollups.FRESH_CONTACTS = usual
+            found.pop("catching_up")
+            differences += _differences(found, expected, "1 day summed afresh")
         figures[f"catch_up_{days}_s"] = worker()
     figures["agree"] = not differences
     figures["differences"] = differences[:10]
@@ -889,6 +899,12 @@ def main(argv: list[str] | None = None) -> int:
             fmt(rolled["marked_1"], 3),
             fmt(rolled["contacts"], 3),
             ratio(rolled["marked_1"], rolled["contacts"]),
+        ),
+        (
+            "  the same, that 1 day summed afresh in the request, s",
+            fmt(rolled["afresh_1"], 3),
+            fmt(rolled["contacts"], 3),
+            ratio(rolled["afresh_1"], rolled["contacts"]),
         ),
         (
             "  the same, 3 days changed, s"

@@ -29,6 +29,13 @@ from app.reports.portfolio import portfolio
 from app.sla.models import SlaClock, SlaPolicy
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
+from tests.test_contacts_lifecycle_api import (
+    act,
+    active,
+    floor,  # noqa: F401 - a fixture of a firm at work
+    new_contact,
+    ok,
+)
 from tests.test_reports_sla import MADRID, clock, contact, policy, queue_of
 
 # Madrid's clocks go back on 25 October 2026: one day of the range is 25 hours long.
@@ -393,3 +400,51 @@ def test_a_big_firms_changed_days_show_as_last_summed_until_the_worker_catches_u
     assert caught_up["catching_up"] is False
     assert caught_up == report(app, tenant, start=start, end=end, granularity="day", raw=True)
     assert caught_up != before
+
+
+def test_a_firm_at_work_through_the_api_reads_the_same_report_from_its_rollups(
+    app,
+    client,
+    floor,  # noqa: F811 - the fixture imported above
+):
+    work = floor
+    roll_up(app)  # rolled up before its first contact: every figure comes from marks
+    call = active(client, work, category="information_request")
+    ok(
+        act(
+            client,
+            work,
+            call["id"],
+            "resolve",
+            disposition="information_given",
+            resolution_note="Explained the opening hours.",
+        )
+    )
+    # The same customer writes again about the same thing: the call was not resolved first time.
+    new_contact(client, work, channel="email", category="information_request")
+    new_contact(client, work, channel="chat", category="complaint")
+
+    def sla(*, raw: bool = False) -> dict:
+        original = daily.read
+        if raw:
+            daily.read = lambda **_: None
+        try:
+            response = client.get(
+                f"/v1/tenants/{work.tenant.id}/reports/sla",
+                query_string={"granularity": "day"},
+                headers=work.supervisor.headers,
+            )
+        finally:
+            daily.read = original
+        assert response.status_code == 200, response.get_json()
+        found = response.get_json()
+        found.pop("generated_at")
+        return found
+
+    from_rollups = sla()
+    assert from_rollups == sla(raw=True)
+    assert from_rollups["totals"]["received"] == 3
+    assert from_rollups["totals"]["fcr"]["handled_first_contacts"] == 1
+    assert from_rollups["totals"]["fcr"]["resolved_first_time"] == 0
+    roll_up(app)
+    assert sla() == from_rollups
