@@ -25,6 +25,7 @@ from app.reports.rollups import (
     CLOCK_COLUMNS,
     COUNT_COLUMNS,
     aggregate,
+    days_of_hour,
     few_enough,
     is_current,
     marked_days,
@@ -233,11 +234,7 @@ def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
     for tenant_id, hour in db.session.execute(
         select(ReportMark.tenant_id, ReportMark.hour).where(ReportMark.tenant_id.in_(list(able)))
     ):
-        zone = able[tenant_id][1]
-        marked[tenant_id] |= {
-            hour.astimezone(zone).date(),
-            (hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date(),
-        }
+        marked[tenant_id] |= days_of_hour(hour, able[tenant_id][1])
     for tenant_id, days in marked.items():
         if days:
             with tenant_scope(tenant_id):

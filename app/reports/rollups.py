@@ -89,6 +89,20 @@ def runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return found
 
 
+def received_on(days: Iterable[date], zone: ZoneInfo) -> ColumnElement[bool]:
+    """Contacts received on these local days (a range per run of consecutive days)."""
+    c = Contact
+    return or_(
+        *(
+            and_(
+                c.received_at >= sql_instant(midnight(first, zone)),
+                c.received_at < sql_instant(midnight(last, zone)),
+            )
+            for first, last in runs(days)
+        )
+    )
+
+
 # --- summing days from the contacts ----------------------------------------------------------
 
 
@@ -102,15 +116,9 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         around: list = []
         neighbours = "window"
     else:
-        spans = [(midnight(a, zone), midnight(b, zone)) for a, b in runs(days)]
-        if not spans:
+        if not days:
             return {"days": [], "durations": [], "departures": []}
-        in_range = or_(
-            *(
-                and_(c.received_at >= sql_instant(start), c.received_at < sql_instant(end))
-                for start, end in spans
-            )
-        )
+        in_range = received_on(days, zone)
         # A few days of a big month: each contact finds its neighbours through the index.
         around = [in_range]
         neighbours = "lookup"
@@ -203,9 +211,16 @@ def marked_days(*, zone: ZoneInfo) -> tuple[list[uuid.UUID], set[date]]:
     marks = db.session.execute(select(ReportMark.id, ReportMark.hour)).all()
     days = set()
     for _, hour in marks:
-        days.add(hour.astimezone(zone).date())
-        days.add((hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date())
+        days |= days_of_hour(hour, zone)
     return [mark_id for mark_id, _ in marks], days
+
+
+def days_of_hour(hour: datetime, zone: ZoneInfo) -> set[date]:
+    """The local days a UTC hour overlaps: one, or two in a zone half an hour off UTC."""
+    return {
+        hour.astimezone(zone).date(),
+        (hour + timedelta(hours=1, microseconds=-1)).astimezone(zone).date(),
+    }
 
 
 def rebuild(*, tenant: Tenant, now: datetime | None = None) -> int:
@@ -262,15 +277,8 @@ def few_enough(*, zone: ZoneInfo, days: set[date]) -> bool:
     to sum in a request (FRESH_CONTACTS); counted through the (tenant, received_at) index."""
     if not days:
         return True
-    c = Contact
-    spans = [(midnight(a, zone), midnight(b, zone)) for a, b in runs(days)]
-    received = or_(
-        *(
-            and_(c.received_at >= sql_instant(start), c.received_at < sql_instant(end))
-            for start, end in spans
-        )
-    )
-    counted = select(c.id).where(received).limit(FRESH_CONTACTS + 1).subquery()
+    counted = select(Contact.id).where(received_on(days, zone)).limit(FRESH_CONTACTS + 1)
+    counted = counted.subquery()
     return db.session.scalar(select(func.count()).select_from(counted)) <= FRESH_CONTACTS
 
 
