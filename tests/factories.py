@@ -175,6 +175,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
     from app.reports.models import (
+        ReportAgentDay,
         ReportDay,
         ReportDeparture,
         ReportDuration,
@@ -305,10 +306,27 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["report_departure"] = ReportDeparture(
                 day=day, channel="email", done_day=day, contacts=1
             )
+            rows["report_agent_day"] = ReportAgentDay(
+                day=day,
+                agent_id=agent.id,
+                finished_day=day,
+                handled=1,
+                handle=60,
+                rated=0,
+                satisfied=0,
+            )
             rows["report_mark"] = ReportMark(hour=now.replace(minute=0, second=0, microsecond=0))
             rows["report_rollup"] = ReportRollup(fingerprint="0" * 64, built_at=now)
             db.session.add_all(
-                [rows[name] for name in ("report_day", "report_duration", "report_departure")]
+                [
+                    rows[name]
+                    for name in (
+                        "report_day",
+                        "report_duration",
+                        "report_departure",
+                        "report_agent_day",
+                    )
+                ]
                 + [rows["report_mark"], rows["report_rollup"]]
             )
         db.session.commit()

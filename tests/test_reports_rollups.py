@@ -22,6 +22,7 @@ from app.contacts.models import Contact
 from app.db import db
 from app.reports import daily, rollups
 from app.reports import sla as sla_reports
+from app.reports.agents import agents_report
 from app.reports.dashboard import received_by_channel
 from app.reports.models import ReportDay, ReportMark, ReportRollup
 from app.reports.periods import zone_of
@@ -36,7 +37,7 @@ from tests.test_contacts_lifecycle_api import (
     new_contact,
     ok,
 )
-from tests.test_reports_sla import MADRID, clock, contact, policy, queue_of
+from tests.test_reports_sla import MADRID, agent_profile, clock, contact, policy, queue_of
 
 # Madrid's clocks go back on 25 October 2026: one day of the range is 25 hours long.
 FIRST_DAY = datetime(2026, 10, 18, tzinfo=MADRID)
@@ -51,9 +52,12 @@ def busy_firm(app, factory, *, seed: int, contacts: int = 160) -> Tenant:
     queue_id = queue_of(app, tenant)
     policy(app, tenant, fcr_window_days=3, short_abandon_seconds=5)
     rng = random.Random(seed)
+    agents = [agent_profile(app, factory, f"Agent {n}") for n in range(3)]
     rows, clocks = [], []
     for _ in range(contacts):
         rows.append(_random_contact(rng, queue_id))
+        if rows[-1].answered_at or rows[-1].first_response_at or rng.random() < 0.1:
+            rows[-1].agent_id = rng.choice(agents)
     for row in rows:
         clocks.extend(_random_clocks(rng, row))
     with app.app_context(), tenant_scope(tenant.id):
@@ -448,3 +452,36 @@ def test_a_firm_at_work_through_the_api_reads_the_same_report_from_its_rollups(
     assert from_rollups["totals"]["fcr"]["resolved_first_time"] == 0
     roll_up(app)
     assert sla() == from_rollups
+
+
+def test_the_agents_report_reads_the_rollups_and_agrees(db_app, db_factory):
+    tenant = busy_firm(db_app, db_factory, seed=23)
+    start, end = local(1), local(15)
+
+    def agents(*, rolled: bool) -> dict:
+        with db_app.app_context(), tenant_scope(tenant.id):
+            fresh = db.session.get(Tenant, tenant.id)
+            return agents_report(
+                from_=start, to=end, now=local(20), tenant=fresh if rolled else None
+            )
+
+    expected = agents(rolled=False)
+    assert sum(row["handled"] for row in expected["agents"]) > 20
+    roll_up(db_app)
+    answers = []
+    original = daily.agent_work
+    daily.agent_work = lambda **asked: answers.append(original(**asked)) or answers[-1]
+    try:
+        assert agents(rolled=True) == expected
+        with db_app.app_context(), tenant_scope(tenant.id):
+            finished = db.session.scalars(
+                select(Contact)
+                .where(Contact.status == "resolved", Contact.agent_id.is_not(None))
+                .order_by(Contact.received_at)
+            ).all()[3]
+            finished.resolved_at, finished.csat = finished.received_at + timedelta(days=1), 5
+            db.session.commit()
+        assert agents(rolled=True) == agents(rolled=False)  # the marked days summed afresh
+    finally:
+        daily.agent_work = original
+    assert None not in answers

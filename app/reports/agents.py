@@ -3,7 +3,8 @@
 Agent time splits working seconds by presence; the agents report adds handled contacts, handle
 time, idle time, occupancy and CSAT. Both count time segments for their overlap with the range,
 times the firm's share of them.
-May import: app.db, the models of agents and contacts, tenants.models and app.reports.measures.
+May import: app.db, the models of agents and contacts, tenants.models and app.reports (daily,
+measures, periods, settings).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from app.agents.models import Agent, AgentTimeSegment
 from app.contacts.models import Contact
 from app.db import db, utcnow
+from app.reports import daily
 from app.reports.measures import (
     SECONDS_DIGITS,
     as_int,
@@ -33,7 +35,9 @@ from app.reports.measures import (
     seconds_between,
     sql_instant,
 )
-from tenants.models import User
+from app.reports.periods import zone_of
+from app.reports.settings import report_settings
+from tenants.models import Tenant, User
 
 
 def _segment_seconds(*, from_: datetime, to: datetime, at: datetime) -> ColumnElement:
@@ -123,29 +127,22 @@ def _finished_in(*, from_: datetime, to: datetime) -> ColumnElement:
     )
 
 
-def agents_report(*, from_: datetime, to: datetime, now: datetime | None = None) -> dict:
+def agents_report(
+    *, from_: datetime, to: datetime, now: datetime | None = None, tenant: Tenant | None = None
+) -> dict:
     """Per agent, this tenant's work in [from_, to): contacts handled (by when they were
-    resolved), handle time, AHT, available and idle time, occupancy, CSAT; and the totals."""
+    resolved), handle time, AHT, available and idle time, occupancy, CSAT; and the totals.
+
+    Given the tenant, the handled contacts come from its daily roll-ups when they can say
+    (app/reports/daily.py), else from the contacts."""
     at = now or utcnow()
-    c = Contact
-    handled = and_(
-        or_(c.answered_at.is_not(None), c.first_response_at.is_not(None)),
-        _finished_in(from_=from_, to=to),
-    )
-    work = {
-        row.agent_id: row
-        for row in db.session.execute(
-            select(
-                c.agent_id,
-                func.count().label("handled"),
-                func.sum(c.talk_seconds + c.hold_seconds + c.acw_seconds).label("handle"),
-                func.count(c.csat).label("rated"),
-                func.count(case((c.csat >= 4, 1))).label("satisfied"),
-            )
-            .where(c.agent_id.is_not(None), c.received_at < sql_instant(to), handled)
-            .group_by(c.agent_id)
+    work = None
+    if tenant is not None:
+        work = daily.agent_work(
+            tenant=tenant, zone=zone_of(tenant), settings=report_settings(), from_=from_, to=to
         )
-    }
+    if work is None:
+        work = _work_from_contacts(from_=from_, to=to)
     segment = AgentTimeSegment
     available = {
         row.agent_id: float(row.seconds or 0)
@@ -179,6 +176,30 @@ def agents_report(*, from_: datetime, to: datetime, now: datetime | None = None)
     rows.sort(key=lambda row: (row["name"] or "", str(row["agent_id"])))
     totals = _agent_totals(rows)
     return {"agents": rows, "totals": totals}
+
+
+def _work_from_contacts(*, from_: datetime, to: datetime) -> dict:
+    """Per agent: the contacts received before `to`, answered or responded to, and finished in
+    [from_, to), with their handle seconds and CSAT."""
+    c = Contact
+    handled = and_(
+        or_(c.answered_at.is_not(None), c.first_response_at.is_not(None)),
+        _finished_in(from_=from_, to=to),
+    )
+    return {
+        row.agent_id: row
+        for row in db.session.execute(
+            select(
+                c.agent_id,
+                func.count().label("handled"),
+                func.sum(c.talk_seconds + c.hold_seconds + c.acw_seconds).label("handle"),
+                func.count(c.csat).label("rated"),
+                func.count(case((c.csat >= 4, 1))).label("satisfied"),
+            )
+            .where(c.agent_id.is_not(None), c.received_at < sql_instant(to), handled)
+            .group_by(c.agent_id)
+        )
+    }
 
 
 def _agent_figures(work, available: float) -> dict:

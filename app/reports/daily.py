@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, tuple_
 
 from app.db import db
-from app.reports.models import ReportDay, ReportDeparture, ReportDuration, ReportMark, ReportRollup
+from app.reports.models import (
+    ReportAgentDay,
+    ReportDay,
+    ReportDeparture,
+    ReportDuration,
+    ReportMark,
+    ReportRollup,
+)
 from app.reports.rollups import (
     CLOCK_COLUMNS,
     COUNT_COLUMNS,
@@ -304,3 +311,52 @@ def _add_fresh(entry: list, firm: tuple, days: set, settings: dict) -> None:
         if first <= row["day"] < last:
             _add_day(entry[0], row)
     entry[1] -= sum(row["contacts"] for row in fresh["departures"])
+
+
+def agent_work(
+    *, tenant: Tenant, zone: ZoneInfo, settings: dict, from_: datetime, to: datetime
+) -> dict | None:
+    """Per agent, the tenant's contacts received before `to` and finished in [from_, to):
+    handled, handle seconds, CSAT responses and satisfied ones, as the agents report counts
+    them; or None when the roll-ups cannot say, or only as last summed (the agents report then
+    reads the contacts: it never shows figures behind)."""
+    first, last = from_.astimezone(zone).date(), to.astimezone(zone).date()
+    if midnight(first, zone) != from_ or midnight(last, zone) != to:
+        return None
+    if not is_current(tenant=tenant, settings=settings):
+        return None
+    _, marked = marked_days(zone=zone)
+    marked = {day for day in marked if day < last}
+    if not few_enough(zone=zone, days=marked):
+        return None
+    a = ReportAgentDay
+    rows = [
+        row._asdict()
+        for row in db.session.execute(
+            select(
+                a.agent_id,
+                func.sum(a.handled).label("handled"),
+                func.sum(a.handle).label("handle"),
+                func.sum(a.rated).label("rated"),
+                func.sum(a.satisfied).label("satisfied"),
+            )
+            .where(
+                a.finished_day >= first,
+                a.finished_day < last,
+                a.day < last,
+                a.day.not_in(sorted(marked)),
+            )
+            .group_by(a.agent_id)
+        )
+    ]
+    if marked:
+        fresh = aggregate(zone=zone, settings=settings, days=marked)["agents"]
+        rows += [row for row in fresh if first <= row["finished_day"] < last]
+    work: dict = {}
+    for row in rows:
+        entry = work.setdefault(
+            row["agent_id"], SimpleNamespace(handled=0, handle=0, rated=0, satisfied=0)
+        )
+        for name in ("handled", "handle", "rated", "satisfied"):
+            setattr(entry, name, getattr(entry, name) + int(row[name] or 0))
+    return work

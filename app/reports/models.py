@@ -10,6 +10,7 @@ rebuilds a firm whose report settings changed. Nothing here is ever the only cop
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -79,6 +80,25 @@ class ReportDeparture(UUIDPrimaryKey, TenantScoped, Base):
     channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="report_departure_channel"))
     done_day: Mapped[date]
     contacts: Mapped[int]
+
+
+class ReportAgentDay(UUIDPrimaryKey, TenantScoped, Base):
+    """What one agent's contacts received on one local day and finished (resolved, else closed)
+    on another did: the agents report sums them by the day they finished."""
+
+    __tablename__ = "report_agent_days"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "day", "agent_id", "finished_day"),
+        Index(None, "tenant_id", "finished_day"),
+    )
+
+    day: Mapped[date]
+    agent_id: Mapped[uuid.UUID]
+    finished_day: Mapped[date]
+    handled: Mapped[int]
+    handle: Mapped[int] = mapped_column(BigInteger)
+    rated: Mapped[int]
+    satisfied: Mapped[int]
 
 
 class ReportMark(UUIDPrimaryKey, TenantScoped, Base):

@@ -17,7 +17,19 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 
 from app.contacts.models import Contact
 from app.db import db, utcnow
@@ -30,7 +42,14 @@ from app.reports.measures import (
     quantized,
     sql_instant,
 )
-from app.reports.models import ReportDay, ReportDeparture, ReportDuration, ReportMark, ReportRollup
+from app.reports.models import (
+    ReportAgentDay,
+    ReportDay,
+    ReportDeparture,
+    ReportDuration,
+    ReportMark,
+    ReportRollup,
+)
 from app.reports.periods import zone_of
 from app.reports.settings import report_settings, rollup_fingerprint
 from app.sla.calendar import local_instant
@@ -58,6 +77,13 @@ COUNT_COLUMNS = (
 CLOCK_COLUMNS = tuple(
     f"{kind}_{name}" for kind in CLOCK_KINDS for name in ("measured", "within", "breaches")
 )
+# The roll-up tables, by the key `aggregate` gives their rows under.
+TABLES = {
+    "days": ReportDay,
+    "durations": ReportDuration,
+    "departures": ReportDeparture,
+    "agents": ReportAgentDay,
+}
 # A report sums its firm's marked days afresh when they hold at most this many contacts (about
 # 150 ms on the bench machine); above, it reads them as the worker last summed them, at most a
 # pass old, and says so (`catching_up`).
@@ -108,7 +134,8 @@ def received_on(days: Iterable[date], zone: ZoneInfo) -> ColumnElement[bool]:
 
 def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) -> dict:
     """The roll-up rows of `days` (None: every day with contacts) of the tenant in scope, as
-    {"days": [...], "durations": [...], "departures": [...]} without ids or tenant."""
+    {"days": [...], "durations": [...], "departures": [...], "agents": [...]} (TABLES' keys),
+    without ids or tenant."""
     c, k = Contact, SlaClock
     window = timedelta(days=settings["fcr_window_days"])
     if days is None:
@@ -117,7 +144,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         neighbours = "window"
     else:
         if not days:
-            return {"days": [], "durations": [], "departures": []}
+            return {name: [] for name in TABLES}
         in_range = received_on(days, zone)
         # A few days of a big month: each contact finds its neighbours through the index.
         around = [in_range]
@@ -173,6 +200,27 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         .where(in_range, stopped)
         .group_by(day, k.kind, seconds)
     )
+    # The agents report's work: answered or responded to, then finished (resolved, else closed).
+    finished = func.coalesce(c.resolved_at, c.closed_at)
+    finished_day = local_date(finished, zone)
+    agents = (
+        select(
+            day.label("day"),
+            c.agent_id,
+            finished_day.label("finished_day"),
+            func.count().label("handled"),
+            func.sum(c.talk_seconds + c.hold_seconds + c.acw_seconds).label("handle"),
+            func.count(c.csat).label("rated"),
+            func.count(case((c.csat >= 4, 1))).label("satisfied"),
+        )
+        .where(
+            in_range,
+            c.agent_id.is_not(None),
+            or_(c.answered_at.is_not(None), c.first_response_at.is_not(None)),
+            finished.is_not(None),
+        )
+        .group_by(day, c.agent_id, finished_day)
+    )
     left = local_date(done_at(c), zone)
     departures = (
         select(day.label("day"), c.channel, left.label("done_day"), func.count().label("contacts"))
@@ -195,6 +243,18 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
                 "contacts": r.contacts,
             }
             for r in db.session.execute(departures)
+        ],
+        "agents": [
+            {
+                "day": _as_date(r.day),
+                "agent_id": r.agent_id,
+                "finished_day": _as_date(r.finished_day),
+                "handled": r.handled,
+                "handle": int(r.handle or 0),
+                "rated": r.rated,
+                "satisfied": r.satisfied,
+            }
+            for r in db.session.execute(agents)
         ],
     }
 
@@ -229,7 +289,7 @@ def rebuild(*, tenant: Tenant, now: datetime | None = None) -> int:
     settings = report_settings()
     zone = zone_of(tenant)
     mark_ids, _ = marked_days(zone=zone)
-    for model in (ReportDay, ReportDuration, ReportDeparture, ReportRollup):
+    for model in (*TABLES.values(), ReportRollup):
         db.session.execute(delete(model))
     written = _write(aggregate(zone=zone, settings=settings, days=None))
     db.session.add(
@@ -248,14 +308,11 @@ def catch_up(*, tenant: Tenant) -> int:
     mark_ids, days = marked_days(zone=zone)
     if not mark_ids:
         return 0
-    for model in (ReportDay, ReportDuration, ReportDeparture):
+    for model in TABLES.values():
         db.session.execute(delete(model).where(model.day.in_(sorted(days))))
     _write(aggregate(zone=zone, settings=report_settings(), days=days))
     _forget(mark_ids)
     return len(days)
-
-
-TABLES = {"days": ReportDay, "durations": ReportDuration, "departures": ReportDeparture}
 
 
 def _write(rows: dict) -> int:

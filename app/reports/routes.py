@@ -187,7 +187,7 @@ class AgentsReport(MethodView):
         and occupancy = handle / (handle + idle). At most 366 days.
         """
         tenant, zone, now, (start, end) = _firm_period(args, max_days=MAX_PLAIN_RANGE_DAYS)
-        report = agents_report(from_=start, to=end, now=now)
+        report = agents_report(from_=start, to=end, now=now, tenant=tenant)
         if wants_csv():
             filename = f"agents-{tenant.slug}-{start.astimezone(zone).date()}.csv"
             return csv_response(

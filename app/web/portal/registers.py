@@ -129,7 +129,8 @@ def agents(tenant_id):
     except Unprocessable as exc:
         errors = unprocessable_errors(exc)
     else:
-        report = {"from": start, "to": end, **agents_report(from_=start, to=end, now=now)}
+        found = agents_report(from_=start, to=end, now=now, tenant=tenant)
+        report = {"from": start, "to": end, **found}
     return render(
         "portal/agents.html",
         partial="portal/_agents.html",
