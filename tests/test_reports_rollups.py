@@ -485,3 +485,33 @@ def test_the_agents_report_reads_the_rollups_and_agrees(db_app, db_factory):
     finally:
         daily.agent_work = original
     assert None not in answers
+
+
+def test_a_dashboard_sums_its_changed_days_once_for_the_report_and_the_volume_chart(
+    app, factory, monkeypatch
+):
+    tenant = busy_firm(app, factory, seed=29, contacts=60)
+    start, end = local(0), local(20)
+    roll_up(app)
+    summed = []
+    monkeypatch.setattr(
+        daily, "aggregate", lambda **asked: summed.append(asked) or rollups.aggregate(**asked)
+    )
+    with app.app_context(), tenant_scope(tenant.id):
+        waiting = db.session.scalars(
+            select(Contact).where(Contact.status == "queued").order_by(Contact.received_at)
+        ).first()
+        waiting.status, waiting.resolved_at = "resolved", waiting.received_at + timedelta(hours=5)
+        db.session.commit()
+        fresh = db.session.get(Tenant, tenant.id)
+        first = sla_reports.sla_report(tenant=fresh, from_=start, to=end, granularity="day")
+        received_by_channel(tenant=fresh, from_=start, to=end, granularity="day")
+        assert len(summed) == 1  # the same marks: summed once in the request
+
+        # Another change in the same request has its own mark: summed again, not reused.
+        rated_before = waiting.csat is not None
+        waiting.csat = None if rated_before else 4
+        again = sla_reports.sla_report(tenant=fresh, from_=start, to=end, granularity="day")
+        assert len(summed) == 2
+        change = -1 if rated_before else 1
+        assert again["totals"]["csat"]["responses"] == first["totals"]["csat"]["responses"] + change

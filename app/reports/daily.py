@@ -5,7 +5,7 @@ They can when the firm is rolled up under its current settings, the range runs f
 midnight to local midnight, and few of its days are marked: those few are summed from the
 contacts in the request (app/reports/rollups.py `aggregate`), so a report is as current as the
 contacts themselves. Otherwise the caller reads the contacts.
-May import: app.db, tenants and app.reports (measures, models, rollups, settings).
+May import: app.db, tenants and app.reports (measures, models, periods, rollups, settings).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app.reports.models import (
     ReportMark,
     ReportRollup,
 )
+from app.reports.periods import zone_of
 from app.reports.rollups import (
     CLOCK_COLUMNS,
     COUNT_COLUMNS,
@@ -115,6 +116,43 @@ def _nearest_rank(counts: dict[int, int], rank: int) -> int | None:
     return None
 
 
+def _whole_days(zone: ZoneInfo, from_: datetime, to: datetime) -> tuple[date, date] | None:
+    """The first and the last + 1 local days of [from_, to), if it runs midnight to midnight."""
+    first, last = from_.astimezone(zone).date(), to.astimezone(zone).date()
+    if midnight(first, zone) != from_ or midnight(last, zone) != to:
+        return None
+    return first, last
+
+
+def _readable(
+    *, tenant: Tenant, zone: ZoneInfo, settings: dict, from_: datetime, to: datetime
+) -> tuple[date, date, list, set[date]] | None:
+    """For a range of whole local days of the tenant in scope, rolled up under these settings:
+    its first and last + 1 days, and the marks and marked days before its end; else None."""
+    days = _whole_days(zone, from_, to)
+    if days is None or not is_current(tenant=tenant, settings=settings):
+        return None
+    first, last = days
+    mark_ids, marked = marked_days(zone=zone)
+    return first, last, mark_ids, {day for day in marked if day < last}
+
+
+def _afresh(*, tenant: Tenant, zone: ZoneInfo, settings: dict, days: set, mark_ids: list) -> dict:
+    """`aggregate` of marked days, summed once per request for the same marks: the dashboard
+    reads the report and its volume chart over the same days. A change since (its own mark) or
+    a worker's pass (marks gone) makes another key, so nothing stale is reused."""
+    key = (
+        tenant.id,
+        rollup_fingerprint(tenant=tenant, settings=settings),
+        frozenset(days),
+        frozenset(mark_ids),
+    )
+    memo = db.session.info.setdefault("report_days_afresh", {})
+    if key not in memo:
+        memo[key] = aggregate(zone=zone, settings=settings, days=days)
+    return memo[key]
+
+
 def read(
     *,
     tenant: Tenant,
@@ -126,17 +164,16 @@ def read(
 ) -> Days | None:
     """The days of [from_, to) of the tenant in scope, or None when the roll-ups cannot say.
     Without `durations`, the days carry no percentiles (a volume chart needs none)."""
-    first, last = from_.astimezone(zone).date(), to.astimezone(zone).date()
-    if midnight(first, zone) != from_ or midnight(last, zone) != to:
+    readable = _readable(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
+    if readable is None:
         return None
-    if not is_current(tenant=tenant, settings=settings):
-        return None
-    _, marked = marked_days(zone=zone)
-    marked = {day for day in marked if day < last}
+    first, last, mark_ids, marked = readable
     found = Days(first=first, last=last)
     if not few_enough(zone=zone, days=marked):
         found.catching_up, marked = True, set()
-    fresh = aggregate(zone=zone, settings=settings, days=marked) if marked else None
+    fresh = None
+    if marked:
+        fresh = _afresh(tenant=tenant, zone=zone, settings=settings, days=marked, mark_ids=mark_ids)
     afresh = sorted(marked)
     d = ReportDay
     in_range = [d.day >= first, d.day < last, d.day.not_in(afresh)]
@@ -228,13 +265,11 @@ def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
     )
     able = {}
     for tenant in tenants:
-        zone = ZoneInfo(tenant.time_zone)
-        start, end = periods[tenant.id]
-        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        zone = zone_of(tenant)
+        days = _whole_days(zone, *periods[tenant.id])
         fingerprint = rollup_fingerprint(tenant=tenant, settings=settings[tenant.id])
-        on_midnights = midnight(first, zone) == start and midnight(last, zone) == end
-        if current.get(tenant.id) == fingerprint and on_midnights:
-            able[tenant.id] = (tenant, zone, first, last)
+        if current.get(tenant.id) == fingerprint and days is not None:
+            able[tenant.id] = (tenant, zone, *days)
     if not able:
         return {}
     marked: dict = {tenant_id: set() for tenant_id in able}
@@ -254,7 +289,7 @@ def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:
     _sum_periods(found, able, marked)
     _count_open(found, able, marked)
     for tenant_id, days in marked.items():
-        if tenant_id in able and days:
+        if days:
             _add_fresh(found[tenant_id], able[tenant_id], days, settings[tenant_id])
     return {
         tenant_id: (days.counts(days.first, days.last), open_now)
@@ -320,13 +355,10 @@ def agent_work(
     handled, handle seconds, CSAT responses and satisfied ones, as the agents report counts
     them; or None when the roll-ups cannot say, or only as last summed (the agents report then
     reads the contacts: it never shows figures behind)."""
-    first, last = from_.astimezone(zone).date(), to.astimezone(zone).date()
-    if midnight(first, zone) != from_ or midnight(last, zone) != to:
+    readable = _readable(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
+    if readable is None:
         return None
-    if not is_current(tenant=tenant, settings=settings):
-        return None
-    _, marked = marked_days(zone=zone)
-    marked = {day for day in marked if day < last}
+    first, last, mark_ids, marked = readable
     if not few_enough(zone=zone, days=marked):
         return None
     a = ReportAgentDay
@@ -350,8 +382,8 @@ def agent_work(
         )
     ]
     if marked:
-        fresh = aggregate(zone=zone, settings=settings, days=marked)["agents"]
-        rows += [row for row in fresh if first <= row["finished_day"] < last]
+        fresh = _afresh(tenant=tenant, zone=zone, settings=settings, days=marked, mark_ids=mark_ids)
+        rows += [row for row in fresh["agents"] if first <= row["finished_day"] < last]
     work: dict = {}
     for row in rows:
         entry = work.setdefault(
