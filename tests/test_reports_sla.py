@@ -463,6 +463,30 @@ def test_first_response_and_resolution_times_come_from_the_stopped_clocks(app, c
     assert report["totals"]["first_response"] == row["first_response"]
 
 
+def test_times_are_kept_to_three_significant_figures_rounded_up(app, client, factory):
+    tenant, queue = firm(app, factory)
+    at = t("2025-03-10T09:00:00+01:00")
+    emails = [contact(queue, at, channel="email", status="active") for _ in range(3)]
+    # 999 s stays exact; 1,234 s reads 1,240 s and 123,456 s reads 124,000 s.
+    clocks = [
+        clock(email, "first_response", elapsed_seconds=taken, stopped_at=after(at, taken))
+        for email, taken in zip(emails, (999, 1234, 123456), strict=True)
+    ]
+    store(app, tenant, emails, clocks)
+
+    report = body(
+        sla(
+            client,
+            factory.caller("client_viewer", tenant),
+            tenant,
+            **span("2025-03-10", "2025-03-11"),
+        )
+    )
+
+    first_response = report["totals"]["first_response"]
+    assert (first_response["median_seconds"], first_response["p90_seconds"]) == (1240, 124000)
+
+
 def test_clocks_count_in_the_bucket_their_contact_was_received_in(app, client, factory):
     tenant, queue = firm(app, factory)
     monday, tuesday = t("2025-03-10T17:00:00+01:00"), t("2025-03-11T09:00:00+01:00")

@@ -133,7 +133,7 @@ def quantized(seconds: ColumnElement[int]) -> ColumnElement[int]:
     """Whole seconds kept to three significant figures, rounded up (1234 -> 1240): what the
     reports' percentiles are taken over, so that a month's distribution fits in a few thousand
     values per day whatever the volume (app/reports/models.py). Exact below 1,000 s; within 1 %
-    above. `quantize` is the same rule in Python."""
+    above."""
     # (upper bound, step): 1,000-9,999 s to 10 s, 10,000-99,999 s to 100 s, and so on.
     steps = [(10 ** (digits + 1), 10 ** (digits - 2)) for digits in range(3, 9)]
     return case(
@@ -141,14 +141,6 @@ def quantized(seconds: ColumnElement[int]) -> ColumnElement[int]:
         *((seconds < bound, (seconds + step - 1) // step * step) for bound, step in steps),
         else_=seconds,
     )
-
-
-def quantize(seconds: int) -> int:
-    """`quantized` in Python."""
-    if seconds < 1000 or seconds >= 10**9:
-        return seconds
-    step = 10 ** (len(str(seconds)) - 3)
-    return -(-seconds // step) * step
 
 
 # --- per-contact measures --------------------------------------------------------------------
