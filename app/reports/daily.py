@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, tuple_
 
 from app.db import db
+from app.reports.measures import counts_of
 from app.reports.models import (
     ReportAgentDay,
     ReportDay,
@@ -103,6 +104,12 @@ class Days:
         )
         left = sum(value for day, value in self.departures.items() if self.first <= day < end)
         return self.backlog_before + received - left
+
+
+def as_counts(summed: dict) -> dict:
+    """Roll-up columns summed over some days (`Days.counts`), as `counts_of` gives a grouped
+    row of the contacts: what the KPI formulas take."""
+    return counts_of(SimpleNamespace(**summed))
 
 
 def _nearest_rank(counts: dict[int, int], rank: int) -> int | None:

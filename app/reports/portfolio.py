@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from sqlalchemy import (
     Integer,
@@ -120,7 +119,7 @@ def _from_rollups(*, tenants: list[Tenant], periods: dict, settings: dict) -> di
     """tenant id -> (counts, breaches, backlog now) of the firms whose roll-ups can say."""
     return {
         tenant_id: (
-            counts_of(SimpleNamespace(**summed)),
+            daily.as_counts(summed),
             sum(summed[f"{kind}_breaches"] for kind in CLOCK_KINDS),
             open_now,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, time, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -375,24 +374,19 @@ def _from_days(found, *, spans, zone: ZoneInfo, settings: dict) -> tuple[list, d
     for start, end in spans:
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         figures = _figures(
-            _counts(found.counts(first, last)),
+            daily.as_counts(found.counts(first, last)),
             found.clocks(first, last),
             found.backlog_at(last),
             treatment,
         )
         rows.append({"start": start.astimezone(zone), "end": end.astimezone(zone), **figures})
     totals = _figures(
-        _counts(found.counts(found.first, found.last)),
+        daily.as_counts(found.counts(found.first, found.last)),
         found.clocks(found.first, found.last),
         found.backlog_at(found.last),
         treatment,
     )
     return rows, totals
-
-
-def _counts(summed: dict) -> dict:
-    """Summed roll-up columns as `counts_of` gives them."""
-    return counts_of(SimpleNamespace(**summed))
 
 
 def _from_contacts(
