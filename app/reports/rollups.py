@@ -283,10 +283,9 @@ def days_of_hour(hour: datetime, zone: ZoneInfo) -> set[date]:
     }
 
 
-def rebuild(*, tenant: Tenant, now: datetime | None = None) -> int:
+def rebuild(*, tenant: Tenant, settings: dict, now: datetime | None = None) -> int:
     """Roll up every day of the tenant in scope afresh, under its current settings; return the
     rows written. The marks seen go: their changes are in."""
-    settings = report_settings()
     zone = zone_of(tenant)
     mark_ids, _ = marked_days(zone=zone)
     for model in (*TABLES.values(), ReportRollup):
@@ -302,15 +301,16 @@ def rebuild(*, tenant: Tenant, now: datetime | None = None) -> int:
     return written
 
 
-def catch_up(*, tenant: Tenant) -> int:
-    """Re-sum the marked days of the tenant in scope; return the days re-summed."""
+def catch_up(*, tenant: Tenant, settings: dict) -> int:
+    """Re-sum the marked days of the tenant in scope, under its current settings; return the
+    days re-summed."""
     zone = zone_of(tenant)
     mark_ids, days = marked_days(zone=zone)
     if not mark_ids:
         return 0
     for model in TABLES.values():
         db.session.execute(delete(model).where(model.day.in_(sorted(days))))
-    _write(aggregate(zone=zone, settings=report_settings(), days=days))
+    _write(aggregate(zone=zone, settings=settings, days=days))
     _forget(mark_ids)
     return len(days)
 
@@ -377,10 +377,11 @@ def refresh(*, now: datetime | None = None) -> dict[str, int]:
             if tenant is None:
                 db.session.rollback()
                 continue
-            if is_current(tenant=tenant, settings=report_settings()):
-                counts["days re-summed"] += catch_up(tenant=tenant)
+            settings = report_settings()
+            if is_current(tenant=tenant, settings=settings):
+                counts["days re-summed"] += catch_up(tenant=tenant, settings=settings)
             else:
-                rebuild(tenant=tenant, now=now)
+                rebuild(tenant=tenant, settings=settings, now=now)
                 counts["rolled up"] += 1
             db.session.commit()
     return {name: value for name, value in counts.items() if value}
