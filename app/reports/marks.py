@@ -13,7 +13,7 @@ May import: app.db, the contact, queue and SLA models, tenants and app.reports.m
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, delete, event, insert, inspect, select
 from sqlalchemy.orm import Session
@@ -37,7 +37,8 @@ def install(session_factory) -> None:
 
 
 def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+    # A new contact may still carry the zone it was given in (its row will hold UTC).
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _old_and_new(obj, name: str) -> list:
