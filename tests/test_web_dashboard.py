@@ -359,3 +359,34 @@ def test_the_dashboard_renders_on_sqlite_too(sqlite_app):
     assert tiles["service_level"][0] == "0.4286"
     assert tiles["breaches"][0] == "1"
     assert report.status_code == 200
+
+
+def test_a_big_firms_dashboard_says_when_its_latest_changes_are_still_being_added(
+    app, factory, monkeypatch
+):
+    from sqlalchemy import select
+
+    from app.contacts.models import Contact
+    from app.reports import rollups
+    from tenants.scoping import tenant_scope
+
+    tenant, queue = firm(app, factory)
+    a_day_with_clocks(app, tenant, queue)
+    with app.app_context():
+        rollups.refresh()
+    # As if the changed day held more contacts than a request sums.
+    monkeypatch.setattr(rollups, "FRESH_CONTACTS", 0)
+    with app.app_context(), tenant_scope(tenant.id):
+        call = db.session.scalars(select(Contact).order_by(Contact.received_at)).first()
+        call.csat = 5 if call.csat != 5 else 4
+        db.session.commit()
+    browser = sign_in(app, factory.user("client_viewer", tenant).email)
+    catching_up = "Los últimos cambios aún se están sumando"  # the firm reads Spanish
+
+    page = dashboard(browser, tenant, **span("2025-03-10", "2025-03-11"))
+    assert catching_up in page.get_data(as_text=True)
+
+    with app.app_context():
+        rollups.refresh()
+    page = dashboard(browser, tenant, **span("2025-03-10", "2025-03-11"))
+    assert catching_up not in page.get_data(as_text=True)
