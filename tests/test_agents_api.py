@@ -44,7 +44,8 @@ def agent_in(**fields) -> dict:
 def make_queue(app, tenant: Tenant, name: str | None = None, **fields) -> uuid.UUID:
     """A queue of the tenant, committed; return its id."""
     with app.app_context(), tenant_scope(tenant.id):
-        queue = Queue(name=name or f"Queue {next(_seq)}", channels=["voice", "chat"], **fields)
+        fields.setdefault("channels", ["voice", "chat"])
+        queue = Queue(name=name or f"Queue {next(_seq)}", **fields)
         db.session.add(queue)
         db.session.commit()
         return queue.id

@@ -13,6 +13,7 @@ from __future__ import annotations
 # the "Closed" heading of a date column each get their own translation (their genders differ).
 from flask_babel import lazy_pgettext as pgettext
 
+from app.agents.models import PRESENCES
 from app.contacts.lifecycle import MOVES
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.contacts.schemas import OUTCOMES
@@ -193,6 +194,16 @@ DELIVERY_STATUS_LABELS = _covering(
         "dead": pgettext("webhook delivery status", "Failed"),
     },
 )
+PRESENCE_LABELS = _covering(
+    PRESENCES,
+    {
+        "available": pgettext("presence", "Available"),
+        "busy": pgettext("presence", "Busy"),
+        "after_contact_work": pgettext("presence", "After-contact work"),
+        "break": pgettext("presence", "On a break"),
+        "offline": pgettext("presence", "Offline"),
+    },
+)
 
 VOCABULARIES = {
     "channel": CHANNEL_LABELS,
@@ -211,6 +222,7 @@ VOCABULARIES = {
     "treatment": TREATMENT_LABELS,
     "department_kind": DEPARTMENT_KIND_LABELS,
     "delivery_status": DELIVERY_STATUS_LABELS,
+    "presence": PRESENCE_LABELS,
 }
 
 

@@ -21,6 +21,9 @@ from app.web.console import (
     supervisors,
 )
 from app.web.console import blueprint as console
+from app.web.desk import blueprint as desk
+from app.web.desk import home as desk_home
+from app.web.desk import workspace as desk_workspace
 from app.web.portal import blueprint as portal
 from app.web.portal import (
     contacts,
@@ -56,10 +59,12 @@ PAGES = (
     contacts,
     invoices,
     registers,
+    desk_home,
+    desk_workspace,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
-for _area in (signin.bp, accounts.bp, portal.bp, console.bp):
+for _area in (signin.bp, accounts.bp, portal.bp, console.bp, desk.bp):
     shell.web.register_blueprint(_area)
 
 

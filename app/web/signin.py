@@ -91,6 +91,8 @@ def home():
     principal = g.principal
     if principal.is_bpo_admin or "supervisor" in principal.roles:
         return redirect(url_for("web.console.portfolio"))
+    if "agent" in principal.platform_roles:
+        return redirect(url_for("web.desk.desk"))
     firms = db.session.scalars(
         tenants_service.list_(visible=frozenset(principal.tenant_roles))
     ).all()

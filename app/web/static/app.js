@@ -20,10 +20,12 @@
     }
   }, true);
 
-  // A 422 answers the form again with each error beside its field: htmx swaps it in like a
-  // success (it leaves 4xx answers out by default), so the errors show where they belong.
+  // A 422 answers the form again with each error beside its field, and a 409 with why it could
+  // not be done (the desk's Next): htmx swaps them in like a success (it leaves 4xx answers
+  // out by default), so the message shows where it belongs.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr && event.detail.xhr.status === 422) {
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (status === 422 || status === 409) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -1,0 +1,1 @@
+"""The agent's desk: one place for the work of every client firm the agent serves."""
