@@ -17,7 +17,7 @@ from tests.web_helpers import csrf_of, sign_in
 
 
 def _desk(app, client, factory, *, presence="available", firms=1, **agent_fields):
-    """An agent serving one queue in each of `firms` firms, signed in; (agent, firms, queues, web)."""
+    """An agent serving a queue in each of `firms` firms, signed in: (agent, firms, queues, web)."""
     tenants = [
         factory.tenant(name=f"Firm {chr(65 + i)} {uuid.uuid4().hex[:4]}") for i in range(firms)
     ]
@@ -34,7 +34,7 @@ def _post(web, path, data, page="/desk/"):
 def test_agent_lands_on_the_desk_and_sees_every_firms_queue_with_its_waiting_count(
     app, client, factory
 ):
-    agent, (acme, globex), (q1, q2), web = _desk(app, client, factory, firms=2)
+    _agent, (acme, globex), (q1, q2), web = _desk(app, client, factory, firms=2)
     add_contact(app, acme, q1, waited=timedelta(minutes=7))
     add_contact(app, acme, q1)
     add_contact(app, globex, q2)
@@ -48,7 +48,7 @@ def test_agent_lands_on_the_desk_and_sees_every_firms_queue_with_its_waiting_cou
 
 
 def test_next_claims_the_contact_and_opens_it_with_the_queues_briefing(app, client, factory):
-    agent, (acme,), (queue,), web = _desk(app, client, factory)
+    _agent, (acme,), (queue,), web = _desk(app, client, factory)
     contact_id = add_contact(app, acme, queue, subject="Parcel never arrived", channel="email")
     with app.app_context(), tenant_scope(acme.id):
         db.session.add(
@@ -74,7 +74,7 @@ def test_next_claims_the_contact_and_opens_it_with_the_queues_briefing(app, clie
 
 
 def test_next_says_why_nothing_came(app, client, factory):
-    agent, (acme,), (queue,), web = _desk(app, client, factory)
+    _agent, (_acme,), (_queue,), web = _desk(app, client, factory)
     answer = _post(web, "/desk/next", {})
     assert answer.status_code == 409
     assert "Nothing is waiting in your active queues." in answer.get_data(as_text=True)
@@ -86,7 +86,7 @@ def test_next_says_why_nothing_came(app, client, factory):
 
 
 def test_presence_in_one_click_and_a_queue_switched_off(app, client, factory):
-    agent, (acme,), (queue,), web = _desk(app, client, factory)
+    _agent, (_acme,), (queue,), web = _desk(app, client, factory)
     page = _post(web, "/desk/presence", {"presence": "break"}).get_data(as_text=True)
     assert 'data-presence="break"' in page
     refused = _post(web, "/desk/presence", {"presence": "on_the_moon"})
@@ -101,7 +101,7 @@ def test_presence_in_one_click_and_a_queue_switched_off(app, client, factory):
 def test_the_workspace_offers_only_what_the_state_allows_and_resolving_a_claim_needs_outcome(
     app, client, factory
 ):
-    agent, (acme,), (queue,), web = _desk(app, client, factory)
+    _agent, (acme,), (queue,), web = _desk(app, client, factory)
     contact_id = add_contact(app, acme, queue, channel="chat", category="claim")
     workspace = web.get(_post(web, "/desk/next", {}).headers["Location"])
     base = f"/desk/firms/{acme.id}/contacts/{contact_id}"
@@ -141,7 +141,7 @@ def test_the_workspace_offers_only_what_the_state_allows_and_resolving_a_claim_n
 
 
 def test_an_agent_cannot_open_another_firms_contact_or_one_outside_its_queues(app, client, factory):
-    agent, (acme,), (queue,), web = _desk(app, client, factory)
+    _agent, (acme,), (_queue,), web = _desk(app, client, factory)
     other_queue = make_queue(app, acme, channels=["email"])
     hidden = add_contact(app, acme, other_queue)
     elsewhere = factory.tenant()
