@@ -19,7 +19,8 @@ from tests.web_helpers import csrf_of, sign_in
 def _desk(app, client, factory, *, presence="available", firms=1, **agent_fields):
     """An agent serving a queue in each of `firms` firms, signed in: (agent, firms, queues, web)."""
     tenants = [
-        factory.tenant(name=f"Firm {chr(65 + i)} {uuid.uuid4().hex[:4]}") for i in range(firms)
+        factory.tenant(name=f"Firm {chr(65 + i)} {uuid.uuid4().hex[:4]}", locale="en-GB")
+        for i in range(firms)
     ]
     queues = [make_queue(app, t, channels=["email", "chat"]) for t in tenants]
     agent, _caller = working_agent(client, factory, queues, presence=presence, **agent_fields)
