@@ -4,13 +4,15 @@ firm alone), ended by Next, by "Ready" or by a break."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from app.agents.models import Agent, AgentTimeSegment
+from app import worker
+from app.agents.models import Agent, AgentEvent, AgentTimeSegment
 from app.contacts.models import Contact
 from app.db import db, utcnow
 from tenants.scoping import tenant_scope, unscoped
@@ -64,11 +66,20 @@ def work_through(client, caller, tenant, contact_id) -> dict:
 
 
 def wrapping_up_for(app, agent_id, seconds: int) -> None:
-    """Let `seconds` pass in the agent's after-contact work (its start moves back)."""
+    """Let `seconds` pass in the agent's after-contact work (its start moves back: the
+    agent's presence, the event and the time segment that recorded it)."""
     with app.app_context():
         agent = db.session.get(Agent, uuid.UUID(str(agent_id)))
         assert agent.presence == "after_contact_work"
+        started = db.session.scalars(
+            select(AgentEvent).where(
+                AgentEvent.agent_id == agent.id,
+                AgentEvent.presence == "after_contact_work",
+                AgentEvent.occurred_at == agent.presence_since,
+            )
+        ).one()
         agent.presence_since -= timedelta(seconds=seconds)
+        started.occurred_at = agent.presence_since
         # The test moves the running segment, in whichever firm it is.
         with unscoped():
             for segment in db.session.scalars(
@@ -301,3 +312,47 @@ def test_a_supervisor_assigning_a_contact_to_an_agent_wrapping_up_ends_the_wrap_
     mine = me(client, caller)
     assert (mine["presence"], mine["presence_auto"]) == ("busy", True)
     assert 30 <= acw_seconds(app, tenant, resolved["id"]) - resolved["acw_seconds"] < 35
+
+
+def test_the_worker_ends_a_wrap_up_past_the_bpos_maximum_when_it_ran_out(app, client, factory):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    agent, caller = working_agent(client, factory, [queue], **CHATS_OF_TWO)
+    add_contact(app, tenant, queue, channel="chat")
+    resolved = work_through(client, caller, tenant, next_contact(client, caller))
+    assert app.config["MAX_WRAP_UP_SECONDS"] == 120
+    wrapping_up_for(app, agent["id"], 100)
+    with app.app_context():
+        assert worker.end_wrap_ups(stop=threading.Event()) == {"ended": 0}
+    assert presence(client, caller) == "after_contact_work"
+    wrapping_up_for(app, agent["id"], 200)
+
+    with app.app_context():
+        assert worker.end_wrap_ups(stop=threading.Event()) == {"ended": 1}
+
+    mine = me(client, caller)
+    assert (mine["presence"], mine["acw_contact_id"]) == ("available", None)
+    # Ended when the 120 s ran out, not when the worker came by: the contact gets 120 s.
+    assert acw_seconds(app, tenant, resolved["id"]) - resolved["acw_seconds"] == 120
+    [wrap_up] = [s for s in segments_of(app, agent["id"]) if s.presence == "after_contact_work"]
+    assert (wrap_up.ended_at - wrap_up.started_at).total_seconds() == pytest.approx(120, abs=1)
+    # Recorded then, as the system's doing.
+    ended = [e for e in events_of(app, agent["id"]) if e.occurred_at == wrap_up.ended_at]
+    assert [(e.presence, e.actor_user_id) for e in ended] == [("available", None)]
+
+
+def test_without_a_maximum_the_wrap_up_lasts_until_the_agent_acts(
+    app, client, factory, monkeypatch
+):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    agent, caller = working_agent(client, factory, [queue], **CHATS_OF_TWO)
+    add_contact(app, tenant, queue, channel="chat")
+    work_through(client, caller, tenant, next_contact(client, caller))
+    wrapping_up_for(app, agent["id"], 3600)
+    monkeypatch.setitem(app.config, "MAX_WRAP_UP_SECONDS", 0)
+
+    with app.app_context():
+        assert worker.end_wrap_ups(stop=threading.Event()) == {}
+
+    assert presence(client, caller) == "after_contact_work"

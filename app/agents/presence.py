@@ -8,7 +8,8 @@ follows the work (`follow_work`), as in commercial contact centres:
 - after-contact work: resolving its last held contact puts the agent in `after_contact_work`
   for that contact (`acw_contact_id`, `acw_tenant_id`). Its time is working time of that firm
   alone, and when it ends (the agent sets another presence, presses Next, or is given a
-  contact) its seconds are added to the contact's `acw_seconds`: handle time (SPEC 5, 7).
+  contact; or the BPO's MAX_WRAP_UP_SECONDS runs out, by the worker's `end_overdue_wrap_ups`)
+  its seconds are added to the contact's `acw_seconds`: handle time (SPEC 5, 7).
 
 Services take keyword arguments, return ORM objects and never commit; `now` lets callers (and
 tests) fix the instant. A client firm that stops takes its queues out of every agent's active
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -148,6 +149,52 @@ def end_wrap_up(*, agent: Agent, actor: Actor, now: datetime | None = None) -> A
             presence="available",
         )
     return agent
+
+
+def end_overdue_wrap_ups(*, max_seconds: int, now: datetime | None = None) -> int:
+    """Return to available every agent whose after-contact work has lasted `max_seconds`, as of
+    the instant it ran out; count them.
+
+    An agent whose row a request holds now is left to the next pass rather than waited for.
+    """
+    at = now or utcnow()
+    allowed = timedelta(seconds=max_seconds)
+    overdue = db.session.scalars(
+        select(Agent.id).where(
+            Agent.presence == AFTER_CONTACT_WORK, Agent.presence_since <= at - allowed
+        )
+    ).all()
+    ended = 0
+    for agent_id in overdue:
+        agent = db.session.scalars(
+            select(Agent)
+            .where(Agent.id == agent_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).first()
+        if agent is None or agent.presence != AFTER_CONTACT_WORK:
+            continue
+        ran_out = agent.presence_since + allowed
+        if ran_out > at:
+            continue
+        # Never before the agent's time was last re-attributed (a queue switch while wrapping
+        # up), so its day still reads in order. Its running segments may be in its firms
+        # or, wrapping up, another's: all are read, by agent.
+        with unscoped():
+            latest = db.session.scalar(
+                select(func.max(AgentTimeSegment.started_at)).where(
+                    AgentTimeSegment.agent_id == agent.id, AgentTimeSegment.ended_at.is_(None)
+                )
+            )
+        change(
+            agent,
+            kind="presence",
+            at=max(ran_out, latest or ran_out),
+            actor_user_id=None,
+            presence="available",
+        )
+        ended += 1
+    return ended
 
 
 def held_load(agent: Agent) -> dict[str, int]:
