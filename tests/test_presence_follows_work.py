@@ -356,3 +356,58 @@ def test_without_a_maximum_the_wrap_up_lasts_until_the_agent_acts(
         assert worker.end_wrap_ups(stop=threading.Event()) == {}
 
     assert presence(client, caller) == "after_contact_work"
+
+
+def test_an_agent_who_says_available_at_its_cap_is_told_busy(app, client, factory):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    _, caller = working_agent(client, factory, [queue], **CHATS_OF_TWO)
+    for minutes in (9, 8):
+        add_contact(app, tenant, queue, channel="chat", waited=timedelta(minutes=minutes))
+    for _ in range(2):
+        next_contact(client, caller)
+    assert set_presence(client, caller, "busy").get_json()["presence_auto"] is False
+
+    response = set_presence(client, caller, "available")
+
+    assert response.status_code == 200, response.get_json()
+    assert (response.get_json()["presence"], response.get_json()["presence_auto"]) == (
+        "busy",
+        True,
+    )
+
+
+def test_only_the_wrapped_up_contacts_firm_sees_which_contact_it_is(app, client, factory):
+    alpha, beta = factory.tenant(name="Alpha"), factory.tenant(name="Beta")
+    queues = [make_queue(app, alpha), make_queue(app, beta)]
+    agent, caller = working_agent(client, factory, queues, **CHATS_OF_TWO)
+    add_contact(app, alpha, queues[0], channel="chat")
+    resolved = work_through(client, caller, alpha, next_contact(client, caller))
+
+    def seen_by(tenant) -> dict:
+        reader = factory.caller("supervisor", tenant)
+        response = client.get(f"/v1/agents/{agent['id']}", headers=reader.headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    assert seen_by(alpha)["acw_contact_id"] == resolved["id"]
+    beta_view = seen_by(beta)
+    assert beta_view["presence"] == "after_contact_work"
+    assert (beta_view["acw_contact_id"], beta_view["acw_tenant_id"]) == (None, None)
+
+
+def test_suspending_the_firm_ends_the_wrap_up_of_its_contact(app, client, factory):
+    tenant = factory.tenant()
+    queue = make_queue(app, tenant)
+    agent, caller = working_agent(client, factory, [queue], **CHATS_OF_TWO)
+    add_contact(app, tenant, queue, channel="chat")
+    resolved = work_through(client, caller, tenant, next_contact(client, caller))
+    wrapping_up_for(app, agent["id"], 30)
+    admin = factory.caller("bpo_admin")
+
+    suspended = client.post(f"/v1/tenants/{tenant.id}/suspend", json={}, headers=admin.headers)
+
+    assert suspended.status_code == 200, suspended.get_json()
+    assert presence(client, caller) == "available"
+    assert 30 <= acw_seconds(app, tenant, resolved["id"]) - resolved["acw_seconds"] < 35
+    assert all(s.ended_at is not None for s in segments_of(app, agent["id"]))
