@@ -73,6 +73,9 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
     "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
+    # Agents' after-contact work: after this many seconds the worker returns an agent still
+    # wrapping up to available (SWITCHBOARD_MAX_WRAP_UP_SECONDS; 0: no maximum).
+    "MAX_WRAP_UP_SECONDS": 120,
     # Domain events (app/events). A worker pass first waits up to this many seconds for the
     # transactions still open when it starts to end, so the events committed before it are
     # handed on in this pass rather than the next (app/events/service.py says why it must).

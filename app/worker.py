@@ -1,5 +1,6 @@
 """The background worker: delivers what waits in the database (domain events to their
-consumers, webhook deliveries, invoices to push to Stripe) and keeps the report roll-ups current.
+consumers, webhook deliveries, invoices to push to Stripe), ends agents' overdue after-contact
+work, and keeps the report roll-ups current.
 
 A thin loop over jobs. The first hands the domain events recorded since the last pass to their
 consumers (`CONSUMERS`; a batch per transaction, the consumer's position with it), so what they
@@ -29,6 +30,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.agents import presence as agent_presence
 from app.db import db, utcnow
 from app.events import service as events_service
 from app.reports import rollups as report_rollups
@@ -187,12 +189,28 @@ def roll_up_reports(
         return {"failed": 1}
 
 
+def end_wrap_ups(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
+    """Return to available the agents whose after-contact work ran past the BPO's maximum
+    (MAX_WRAP_UP_SECONDS; 0 or none: no maximum)."""
+    limit = current_app.config.get("MAX_WRAP_UP_SECONDS")
+    if not limit:
+        return {}  # no counts: the pass's summary leaves the job out
+    beat()
+    ended = agent_presence.end_overdue_wrap_ups(max_seconds=int(limit), now=now or utcnow())
+    db.session.commit()
+    return {"ended": ended}
+
+
 # name, job(stop=, now=, beat=) -> counts
-# Events first: what they queue is delivered in the same pass.
+# Events first: what they queue is delivered in the same pass. Wrap-ups before the reports:
+# the after-contact work they add to contacts is summed in the same pass.
 JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("events", dispatch_events),
     ("webhooks", deliver_webhooks),
     ("stripe", push_invoices),
+    ("wrap_ups", end_wrap_ups),
     ("reports", roll_up_reports),
 )
 

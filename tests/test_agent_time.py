@@ -238,8 +238,15 @@ def test_the_report_downloads_as_csv_in_seconds(app, client, factory):
     assert response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows == [
-        ["agent_id", "name", "working_seconds", "available_seconds", "busy_seconds"],
-        [day["agent"]["id"], "Lucia", "2400.0", "2100.0", "300.0"],
+        [
+            "agent_id",
+            "name",
+            "working_seconds",
+            "available_seconds",
+            "busy_seconds",
+            "after_contact_work_seconds",
+        ],
+        [day["agent"]["id"], "Lucia", "2400.0", "2100.0", "300.0", "0.0"],
     ]
 
 

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Select, select
 
-from app.agents.models import Agent, Assignment
+from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
 from app.db import db
 from app.errors import Conflict
 from app.queues.models import Queue
@@ -64,6 +64,11 @@ def ids(values: Iterable[object]) -> list[str]:
 def uuids(values: Iterable[str]) -> list[uuid.UUID]:
     # Queue ids are kept as strings in JSON columns; comparisons with id columns need UUIDs.
     return sorted(uuid.UUID(v) for v in values)
+
+
+def capacity(agent: Agent, channel: str) -> int:
+    """Return how many contacts of the channel the agent may hold at once."""
+    return int(agent.concurrency.get(channel, DEFAULT_CONCURRENCY))
 
 
 def lock(agent: Agent) -> Agent:

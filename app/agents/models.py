@@ -5,16 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from tenants.models import User
 from tenants.scoping import TenantScoped, tenant_foreign_key
 
-PRESENCES = ("available", "busy", "break", "offline")
-# Presences whose time is work attributed to client firms.
-WORKING_PRESENCES = ("available", "busy")
+PRESENCES = ("available", "busy", "break", "offline", "after_contact_work")
+# Presences whose time is work attributed to client firms (after-contact work to the one firm
+# whose contact is being wrapped up; the others to the firms of the active queues).
+WORKING_PRESENCES = ("available", "busy", "after_contact_work")
+# What an agent may set by hand: after-contact work follows a resolve, never a click.
+SETTABLE_PRESENCES = ("available", "busy", "break", "offline")
 AGENT_EVENT_KINDS = ("presence", "active_queues", "assignments")
 
 
@@ -37,6 +40,13 @@ class Agent(UUIDPrimaryKey, Timestamps, Base):
     languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
     presence: Mapped[str] = mapped_column(str_enum(*PRESENCES, name="presence"), default="offline")
     presence_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # True while the presence was set by the work rules (busy at the concurrency cap), not by
+    # the agent: only such a busy turns available again by itself.
+    presence_auto: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # In after-contact work: the contact being wrapped up, and its firm. No foreign key: the
+    # contact is a firm's row (keyed by tenant) and may be erased with its firm.
+    acw_contact_id: Mapped[uuid.UUID | None]
+    acw_tenant_id: Mapped[uuid.UUID | None]
     # Queues (of any tenants) the agent takes work from now; a subset of its assignments.
     active_queue_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -359,6 +359,13 @@ class MyPresence(MethodView):
         """Set your presence: available, busy, break or offline
 
         Available and busy time is attributed to the client firms of your active queues.
+        Presence also follows your work by itself: at your concurrency cap on every channel
+        you work you are `busy` (`presence_auto`), and `available` again when a contact
+        leaves you; resolving your last contact puts you in `after_contact_work` for it, whose
+        time is handle time of that contact's firm alone. `after_contact_work` cannot be set
+        here (422); setting any presence ends it ("Ready" is `available`), adding its seconds
+        to the contact's `acw_seconds`. A `busy` you set stays until you change it. Setting
+        `available` while at your cap answers `busy`.
         """
         return agent_presence.set_presence(
             agent=_my_agent(), presence=presence_in["presence"], actor=current_actor()
@@ -381,7 +388,11 @@ class MyNextContact(MethodView):
         The best waiting contact you may take, across your active queues of active client
         firms: the firm first (SLA risk, then the one you served longest ago), then within it
         the highest priority, nearest SLA deadline, oldest. Only contacts on channels where you
-        have spare concurrency and in languages you speak. Presence must be `available`.
+        have spare concurrency and in languages you speak. Presence must be `available`,
+        `busy` by the work rules (`presence_auto`: at your concurrency cap), or
+        `after_contact_work`: Next ends the wrap-up (its seconds go to the contact wrapped
+        up) and claims; if nothing can be claimed, nothing changes and the wrap-up goes on.
+        After the claim, at your concurrency cap you are `busy`.
 
         With nothing to claim the answer is a 409 problem (not an empty 204) whose `reason`
         says why: `profile_inactive`; `presence_not_available` (with `presence`);

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from app.agents.models import AGENT_EVENT_KINDS, PRESENCES
+from app.agents.models import AGENT_EVENT_KINDS, PRESENCES, SETTABLE_PRESENCES
 from app.common_schemas import dump_only_choice
 from app.contacts.models import CONTACT_STATUSES
 from app.contacts.schemas import queue_wait_seconds_field, queued_seconds_field
@@ -63,6 +63,23 @@ class AgentSchema(Schema):
     languages = fields.List(fields.String(), dump_only=True)
     presence = dump_only_choice(PRESENCES)
     presence_since = fields.AwareDateTime(dump_only=True)
+    presence_auto = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "True when the work rules set the presence (busy at the "
+            "concurrency cap, after-contact work), not the agent."
+        },
+    )
+    acw_contact_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "In after_contact_work: the contact being wrapped up."},
+    )
+    acw_tenant_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "In after_contact_work: the client firm of that contact."},
+    )
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
     is_active = fields.Boolean(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
@@ -456,13 +473,36 @@ class ActiveQueuesUpdateSchema(Schema):
 
 
 class PresenceUpdateSchema(Schema):
-    presence = fields.String(required=True, validate=validate.OneOf(PRESENCES))
+    presence = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            SETTABLE_PRESENCES,
+            error="Must be one of: {choices} (after_contact_work follows a resolve by itself).",
+        ),
+    )
 
 
 class AgentStateSchema(Schema):
     agent_id = fields.UUID(dump_only=True, attribute="id")
     presence = dump_only_choice(PRESENCES)
     presence_since = fields.AwareDateTime(dump_only=True)
+    presence_auto = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "True when the work rules set the presence (busy at the "
+            "concurrency cap, after-contact work), not the agent."
+        },
+    )
+    acw_contact_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "In after_contact_work: the contact being wrapped up."},
+    )
+    acw_tenant_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "In after_contact_work: the client firm of that contact."},
+    )
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
 
 

@@ -74,9 +74,17 @@ def as_seen_by(*, agents: list[Agent], tenant_ids: Collection[uuid.UUID] | None)
             **{attr.key: getattr(agent, attr.key) for attr in sa_inspect(Agent).column_attrs},
             "user": agent.user,
             "active_queue_ids": [q for q in agent.active_queue_ids if q in visible],
+            **_wrap_up_as_seen_by(agent, tenant_ids),
         }
         for agent in agents
     ]
+
+
+def _wrap_up_as_seen_by(agent: Agent, tenant_ids: Collection[uuid.UUID]) -> dict:
+    """The contact an agent wraps up, only for the firm it belongs to."""
+    if agent.acw_tenant_id in tenant_ids:
+        return {}
+    return {"acw_contact_id": None, "acw_tenant_id": None}
 
 
 def create(

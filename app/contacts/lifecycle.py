@@ -44,6 +44,8 @@ _CHANNEL_ONLY = {
     "abandon": SYNCHRONOUS_CHANNELS,
     "respond": ASYNCHRONOUS_CHANNELS,
 }
+# What an agent holds: each counts against its concurrency for the contact's channel.
+HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
 # Where the time spent in a status goes when the contact leaves it.
 _COUNTER = {
     "queued": "queued_seconds",

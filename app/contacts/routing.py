@@ -6,7 +6,10 @@ active, of client firms whose status is active), on a channel where it has spare
 (its held contacts, in `HELD_STATUSES`, counted per channel against `agent.concurrency`), in a
 language it speaks (`agent.languages`, or a skill `lang:<xx>`; a language's primary subtag
 suffices, so `es` covers `es-MX`; a contact with no language fits anyone). Contacts carry no
-other required skill yet. Presence must be `available`: anything else refuses (409).
+other required skill yet. Presence must be `available`, `after_contact_work` (which the claim
+ends) or `busy` set by the work rules (at the concurrency cap, which the claim checks afresh):
+anything else refuses (409). After a claim presence follows the work
+(app.agents.presence.follow_work: busy at the concurrency cap).
 
 The policy, in two steps:
 
@@ -34,7 +37,7 @@ apply one after the other and never exceed its concurrency.
 Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
 (`tenant_scope`). Services never commit.
 May import: app.db, app.errors, app.contacts (models, lifecycle, events), app.agents (models,
-common), app.queues.models, app.sla (models, service), tenants (models, scoping, service).
+common, presence), app.queues.models, app.sla (models, service), tenants (models, scoping, service).
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 
 from app.agents import common as agents_common
-from app.agents.models import DEFAULT_CONCURRENCY, Agent, Assignment
+from app.agents import presence as agent_presence
+from app.agents.models import Agent, Assignment
 from app.contacts import events as contact_log
 from app.contacts import lifecycle
+from app.contacts.lifecycle import HELD_STATUSES
 from app.contacts.models import Contact, ContactEvent
 from app.db import db, utcnow
 from app.errors import Conflict
@@ -62,8 +67,8 @@ from tenants.scoping import tenant_scope, tenants_scope, unscoped
 from tenants.service import Actor
 
 WAITING_STATUSES = ("queued", "reopened")
-# What an agent holds: each counts against its concurrency for the contact's channel.
-HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
+# Presences from which Next takes work (after-contact work ends then).
+CLAIMING_PRESENCES = ("available", "after_contact_work")
 # A deadline this close (or passed) puts a firm's work at risk even where the policy's at-risk
 # margin is thinner (a 20 s answer target is at risk 4 s before it runs out).
 AT_RISK_WITHIN = timedelta(minutes=10)
@@ -101,12 +106,17 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
             "Your agent profile is deactivated; you cannot take contacts.",
             reason="profile_inactive",
         )
-    if agent.presence != "available":
+    # Busy by the work rules only says the agent is full: the claim checks that afresh.
+    by_rule = agent.presence == "busy" and agent.presence_auto
+    if agent.presence not in CLAIMING_PRESENCES and not by_rule:
         raise NotAvailable(
             f"Your presence is {agent.presence}: set presence to available to take contacts.",
             reason="presence_not_available",
             presence=agent.presence,
         )
+    # Next from after-contact work ends the wrap-up first (its time goes to the contact it
+    # wrapped up); with nothing to claim the request changes nothing and the wrap-up goes on.
+    agent_presence.end_wrap_up(agent=agent, actor=actor, now=at)
     eligible = _eligible(agent)
     if not eligible.queue_priority or not eligible.channels:
         return None
@@ -116,7 +126,9 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     for tenant_id in turns:
         contact = _lock_best(tenant_id=tenant_id, fits=fits, order=order)
         if contact is not None:
-            return _assign(contact=contact, agent=agent, actor=actor, at=at)
+            contact = _assign(contact=contact, agent=agent, actor=actor, at=at)
+            agent_presence.follow_work(agent_ids=[agent.id], actor=actor, now=at)
+            return contact
     return None
 
 
@@ -203,7 +215,7 @@ def nothing_to_claim(*, agent: Agent) -> NothingToClaim:
 
 
 def _capacity(agent: Agent, channel: str) -> int:
-    return int(agent.concurrency.get(channel, DEFAULT_CONCURRENCY))
+    return agents_common.capacity(agent, channel)
 
 
 def _assigned_queue_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:

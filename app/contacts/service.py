@@ -6,8 +6,8 @@ They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
 app.contacts.intake, departments in app.contacts.departments.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events),
-app.agents.models, app.queues.models, app.sla.service, billing.service (usage), tenants (models,
-scoping, service), app.metrics (counted on commit).
+app.agents (models, presence), app.queues.models, app.sla.service, billing.service (usage),
+tenants (models, scoping, service), app.metrics (counted on commit).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, select
 
+from app.agents import presence as agent_presence
 from app.agents.models import Agent, Assignment
 from app.contacts import events as contact_log
 from app.contacts import lifecycle
@@ -84,6 +85,10 @@ def list_events(*, contact: Contact) -> Select:
 
 
 # --- contacts: lifecycle ---------------------------------------------------------------------
+
+# Actions that give an agent a contact or take one from it: its presence follows
+# (app.agents.presence.follow_work).
+_MOVES_HELD_WORK = frozenset({"assign", "release", "transfer", "resolve"})
 
 
 def act(
@@ -155,6 +160,16 @@ def act(
         previous_agent_id=previous_agent_id,
         previous_queue_id=details.get("from_queue_id"),
     )
+    if action in _MOVES_HELD_WORK:
+        # Wrap-up follows the agent's own resolve: one resolved by a supervisor leaves its
+        # agent simply with a contact fewer.
+        own = action == "resolve" and acting_agent_id is not None
+        agent_presence.follow_work(
+            agent_ids=[previous_agent_id, contact.agent_id],
+            actor=actor,
+            now=at,
+            resolved=contact if own and acting_agent_id == previous_agent_id else None,
+        )
     return contact
 
 

@@ -1,7 +1,8 @@
 """The agents' reports of a firm: working time attributed to it, and each agent's work for it.
 
-Agent time splits working seconds by presence; the agents report adds handled contacts, handle
-time, idle time, occupancy and CSAT. Both count time segments for their overlap with the range,
+Agent time splits working seconds by presence (after-contact work included: handle time of the
+one firm whose contact is wrapped up); the agents report adds handled contacts, handle time,
+idle time, occupancy and CSAT. Both count time segments for their overlap with the range,
 times the firm's share of them.
 May import: app.db, the models of agents and contacts, tenants.models and app.reports (daily,
 measures, periods, settings).
@@ -22,7 +23,7 @@ from sqlalchemy import (
     select,
 )
 
-from app.agents.models import Agent, AgentTimeSegment
+from app.agents.models import WORKING_PRESENCES, Agent, AgentTimeSegment
 from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.reports import daily
@@ -81,29 +82,33 @@ def agent_time(*, from_: datetime, to: datetime, now: datetime | None = None) ->
     for row in rows:
         entry = agents.setdefault(
             row.agent_id,
-            {"agent_id": row.agent_id, "name": row.name, "available": 0.0, "busy": 0.0},
+            {"agent_id": row.agent_id, "name": row.name, **dict.fromkeys(WORKING_PRESENCES, 0.0)},
         )
-        # Only available and busy time is ever attributed (break and offline open no segment).
+        # Only working time is ever attributed (break and offline open no segment).
         entry[row.presence] = entry.get(row.presence, 0.0) + float(row.seconds or 0)
     return [
         {
             "agent_id": entry["agent_id"],
             "name": entry["name"],
-            "working_seconds": round(entry["available"] + entry["busy"], SECONDS_DIGITS),
+            "working_seconds": round(sum(entry[p] for p in WORKING_PRESENCES), SECONDS_DIGITS),
             "available_seconds": round(entry["available"], SECONDS_DIGITS),
             "busy_seconds": round(entry["busy"], SECONDS_DIGITS),
+            "after_contact_work_seconds": round(entry["after_contact_work"], SECONDS_DIGITS),
         }
         for entry in agents.values()
     ]
 
 
-def _occupancy(handle: float, available: float) -> tuple[float, float | None]:
+def _occupancy(handle: float, available: float, wrap_up: float) -> tuple[float, float | None]:
     """Idle time and occupancy (SPEC: handle / (handle + available idle time)).
 
-    Agents stay `available` while they work a contact, so the idle part of their available time
-    is what handle time leaves of it, never below zero.
+    Agents stay `available` while they work contacts below their concurrency cap, and their
+    after-contact work is handle time too (`acw_seconds`), so the idle part of the time they
+    were available or wrapping up is what handle time leaves of it, never below zero. (Time
+    busy at the cap is handle time whose stretch is not added here: with it counted, a busy
+    the agent chose would pass for idle.)
     """
-    idle = max(0.0, available - handle)
+    idle = max(0.0, available + wrap_up - handle)
     return idle, ratio(handle, handle + idle)
 
 
@@ -144,21 +149,23 @@ def agents_report(
     if work is None:
         work = _work_from_contacts(from_=from_, to=to)
     segment = AgentTimeSegment
-    available = {
-        row.agent_id: float(row.seconds or 0)
-        for row in db.session.execute(
-            select(
-                segment.agent_id,
-                func.sum(_segment_seconds(from_=from_, to=to, at=at)).label("seconds"),
-            )
-            .where(
-                segment.presence == "available",
-                *_segments_overlapping(from_=from_, to=to, at=at),
-            )
-            .group_by(segment.agent_id)
+    available: dict = {}
+    wrap_up: dict = {}
+    for row in db.session.execute(
+        select(
+            segment.agent_id,
+            segment.presence,
+            func.sum(_segment_seconds(from_=from_, to=to, at=at)).label("seconds"),
         )
-    }
-    ids = set(work) | set(available)
+        .where(
+            segment.presence.in_(("available", "after_contact_work")),
+            *_segments_overlapping(from_=from_, to=to, at=at),
+        )
+        .group_by(segment.agent_id, segment.presence)
+    ):
+        into = available if row.presence == "available" else wrap_up
+        into[row.agent_id] = float(row.seconds or 0)
+    ids = set(work) | set(available) | set(wrap_up)
     names = dict(
         db.session.execute(
             select(Agent.id, User.name)
@@ -169,7 +176,7 @@ def agents_report(
         else []
     )
     rows = [
-        _agent_figures(work.get(agent_id), available.get(agent_id, 0.0))
+        _agent_figures(work.get(agent_id), available.get(agent_id, 0.0), wrap_up.get(agent_id, 0.0))
         | {"agent_id": agent_id, "name": names.get(agent_id)}
         for agent_id in ids
     ]
@@ -202,9 +209,9 @@ def _work_from_contacts(*, from_: datetime, to: datetime) -> dict:
     }
 
 
-def _agent_figures(work, available: float) -> dict:
+def _agent_figures(work, available: float, wrap_up: float) -> dict:
     handle = float(work.handle or 0) if work is not None else 0.0
-    idle, occupancy = _occupancy(handle, available)
+    idle, occupancy = _occupancy(handle, available, wrap_up)
     return _agent_row(
         handled=as_int(work.handled) if work is not None else 0,
         handle=handle,

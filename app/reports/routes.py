@@ -70,11 +70,12 @@ class AgentTime(MethodView):
     def get(self, args, tenant_id):
         """Report the agents' working time (seconds) attributed to the client firm
 
-        Working time is presence available or busy; time an agent spends with queues of
-        several firms active is shared equally between them; break and offline time counts for
-        nobody. `from`/`to` as in every report: a date (local midnight in the firm's zone) or
-        an RFC 3339 date-time, `to` exclusive, both defaulting to this local month; at most
-        366 days. `Accept: text/csv` gives one row per agent.
+        Working time is presence available, busy or after-contact work; time an agent spends
+        with queues of several firms active is shared equally between them, while wrapping up
+        a contact after resolving it counts for that contact's firm alone; break and offline
+        time counts for nobody. `from`/`to` as in every report: a date (local midnight in the
+        firm's zone) or an RFC 3339 date-time, `to` exclusive, both defaulting to this local
+        month; at most 366 days. `Accept: text/csv` gives one row per agent.
         """
         tenant, zone, now, (start, end) = _firm_period(args, max_days=MAX_PLAIN_RANGE_DAYS)
         agents = agent_time(from_=start, to=end, now=now)

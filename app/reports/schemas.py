@@ -105,8 +105,9 @@ class AgentTimeRowSchema(Schema):
     working_seconds = fields.Float(
         dump_only=True,
         metadata={
-            "description": "Working time (presence available or busy) attributed to this "
-            "client firm, seconds (2 decimals): available_seconds + busy_seconds."
+            "description": "Working time (presence available, busy or after-contact work) "
+            "attributed to this client firm, seconds (2 decimals): available_seconds + "
+            "busy_seconds + after_contact_work_seconds."
         },
     )
     available_seconds = fields.Float(
@@ -114,6 +115,13 @@ class AgentTimeRowSchema(Schema):
     )
     busy_seconds = fields.Float(
         dump_only=True, metadata={"description": "Of it, in presence `busy`, seconds."}
+    )
+    after_contact_work_seconds = fields.Float(
+        dump_only=True,
+        metadata={
+            "description": "Of it, in presence `after_contact_work`: wrapping up this firm's "
+            "contacts (all of it this firm's, whatever queues were active), seconds."
+        },
     )
 
 
@@ -455,8 +463,10 @@ class AgentFiguresSchema(Schema):
     idle_seconds = fields.Float(
         dump_only=True,
         metadata={
-            "description": "Available idle time: available_seconds - handle_seconds, at least 0 "
-            "(agents stay available while they work a contact)."
+            "description": "Available idle time: available_seconds plus the time in "
+            "after-contact work for this firm, less handle_seconds, at least 0 (agents stay "
+            "available while they work contacts below their concurrency cap, and after-contact "
+            "work is handle time)."
         },
     )
     occupancy = _rate("handle_seconds / (handle_seconds + idle_seconds).")
