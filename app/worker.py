@@ -200,7 +200,8 @@ def end_wrap_ups(
     beat()
     ended = agent_presence.end_overdue_wrap_ups(max_seconds=int(limit), now=now or utcnow())
     db.session.commit()
-    return {"ended": ended}
+    # Nothing ended is nothing to say, as an idle worker's summary says nothing of it.
+    return {"ended": ended} if ended else {}
 
 
 # name, job(stop=, now=, beat=) -> counts

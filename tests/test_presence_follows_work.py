@@ -323,7 +323,7 @@ def test_the_worker_ends_a_wrap_up_past_the_bpos_maximum_when_it_ran_out(app, cl
     assert app.config["MAX_WRAP_UP_SECONDS"] == 120
     wrapping_up_for(app, agent["id"], 100)
     with app.app_context():
-        assert worker.end_wrap_ups(stop=threading.Event()) == {"ended": 0}
+        assert worker.end_wrap_ups(stop=threading.Event()) == {}
     assert presence(client, caller) == "after_contact_work"
     wrapping_up_for(app, agent["id"], 200)
 
