@@ -41,6 +41,13 @@ class TenantSchema(Schema):
         allow_none=True,
         metadata={"description": "After offboarding: when the firm's data will be deleted."},
     )
+    share_notes_with_integration = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "Whether the firm's integration reads the internal notes of "
+            "contacts' threads (default false: notes stay with the BPO's and the firm's people)."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -55,6 +62,12 @@ class TenantUpdateSchema(Schema):
     currency = fields.String(
         validate=validate.Regexp(CURRENCY, error="Use an ISO 4217 code such as EUR."),
         metadata={"example": "EUR"},
+    )
+    share_notes_with_integration = fields.Boolean(
+        metadata={
+            "description": "Set at the firm's request: whether its integration reads the "
+            "internal notes of contacts' threads."
+        }
     )
 
     @validates("time_zone")
