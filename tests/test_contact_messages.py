@@ -4,10 +4,18 @@ unless the firm shares them, sanitised HTML, the size cap, who may post what, an
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from app.contacts import messages as contacts_messages
+from app.contacts import service as contacts_service
+from app.db import db
+from app.errors import Unprocessable
 from app.events import catalogue
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+from tenants.service import SYSTEM
 from tests import test_contacts_lifecycle_api as lifecycle
 from tests.http_helpers import assert_problem
 from tests.test_contacts_intake import contacts_url, create_contact, queue_of
@@ -316,6 +324,27 @@ def test_html_that_shrinks_under_the_cap_once_cleaned_is_kept(client, floor):
     )
 
     assert message["body"] == "<p>short</p>"
+
+
+def test_the_service_the_web_app_calls_refuses_text_no_database_can_store(app, client, floor):
+    contact = new_contact(client, floor)
+
+    with app.app_context(), tenant_scope(floor.tenant.id):
+        stored = contacts_service.get(contact_id=uuid.UUID(contact["id"]))
+        tenant = db.session.get(Tenant, floor.tenant.id)
+        with pytest.raises(Unprocessable) as refused:
+            contacts_messages.add(
+                contact=stored,
+                kind="note",
+                body="<p>half a character: \ud800</p>",
+                body_format="html",
+                actor=SYSTEM,
+                tenant=tenant,
+            )
+        kept = db.session.scalars(contacts_messages.list_(contact=stored, include_notes=True))
+
+        assert list(refused.value.extra["errors"]["json"]) == ["body"]
+        assert list(kept) == []
 
 
 def test_only_an_inbound_message_names_its_author(client, floor):

@@ -4,7 +4,8 @@ adding one (its body cleaned and capped, its event recorded) and reading them ol
 Services take keyword arguments, return ORM objects (or a select to paginate) and never commit.
 Who may add which kind is the caller's to check (app.auth.permissions: MESSAGE_*); the contact
 given is one the caller may see.
-May import: nh3, app.db, app.errors, app.contacts (models, events), tenants (models, service).
+May import: nh3, app.db, app.errors, app.inputs, app.contacts (models, events), tenants (models,
+service).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import nh3
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
+from app import inputs
 from app.contacts import events as contact_log
 from app.contacts.models import BODY_FORMATS, MESSAGE_KINDS, Contact, ContactMessage
 from app.db import db, utcnow
@@ -120,6 +122,10 @@ def add(
         existing = get_by_external_id(contact=contact, external_id=external_id)
         if existing is not None:
             return _replayed(existing, kind, external_id), False
+    # The API refuses such text before it gets here; the web app's forms may not.
+    problem = inputs.string_problem(body)
+    if problem is not None:
+        raise _invalid_body(problem)
     cleaned = clean_body(body=body, body_format=body_format)
     if not cleaned:
         raise _invalid_body("The message is empty (once its HTML is cleaned).")
