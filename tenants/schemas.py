@@ -76,6 +76,10 @@ class TenantUpdateSchema(Schema):
 
 
 class TenantCreateSchema(TenantUpdateSchema):
+    class Meta:
+        # A new firm shares no notes; that is changed later, when the firm asks for it.
+        exclude = ("share_notes_with_integration",)
+
     slug = fields.String(
         required=True,
         validate=validate.Regexp(
