@@ -11,7 +11,7 @@ from app.agents.routes import agents_blp, me_blp, supervisors_blp
 from app.api_base import Api
 from app.auth import principal
 from app.auth.permissions import SCOPES
-from app.contacts.routes import contacts_blp, departments_blp
+from app.contacts.routes import contacts_blp, departments_blp, messages_blp
 from app.events import catalogue as events_catalogue
 from app.onboarding.routes import onboarding_blp
 from app.queues.routes import briefings_blp, queues_blp
@@ -38,6 +38,7 @@ BLUEPRINTS = (
     briefings_blp,
     departments_blp,
     contacts_blp,
+    messages_blp,
     rate_card_blp,
     invoices_blp,
     billing_periods_blp,

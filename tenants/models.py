@@ -39,6 +39,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     purge_after: Mapped[datetime | None]
     # How long after resolving or closing a contact the end customer may reopen it.
     reopen_window_days: Mapped[int] = mapped_column(default=30)
+    # Internal notes on contacts are the BPO's and the firm's people's; the firm's integration
+    # reads them only when the firm asks for that (its systems then hold the notes too).
+    share_notes_with_integration: Mapped[bool] = mapped_column(default=False)
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):

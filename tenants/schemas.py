@@ -41,6 +41,13 @@ class TenantSchema(Schema):
         allow_none=True,
         metadata={"description": "After offboarding: when the firm's data will be deleted."},
     )
+    share_notes_with_integration = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "Whether the firm's integration reads the internal notes of "
+            "contacts' threads (default false: notes stay with the BPO's and the firm's people)."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -56,6 +63,12 @@ class TenantUpdateSchema(Schema):
         validate=validate.Regexp(CURRENCY, error="Use an ISO 4217 code such as EUR."),
         metadata={"example": "EUR"},
     )
+    share_notes_with_integration = fields.Boolean(
+        metadata={
+            "description": "Set at the firm's request: whether its integration reads the "
+            "internal notes of contacts' threads."
+        }
+    )
 
     @validates("time_zone")
     def _time_zone(self, value: str, **_kwargs) -> None:
@@ -63,6 +76,10 @@ class TenantUpdateSchema(Schema):
 
 
 class TenantCreateSchema(TenantUpdateSchema):
+    class Meta:
+        # A new firm shares no notes; that is changed later, when the firm asks for it.
+        exclude = ("share_notes_with_integration",)
+
     slug = fields.String(
         required=True,
         validate=validate.Regexp(

@@ -170,7 +170,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.accounts.models import AccountToken
     from app.agents.models import Agent, AgentTimeSegment, Assignment
     from app.contacts import events as contact_log
-    from app.contacts.models import Contact, ContactEvent, Department
+    from app.contacts.models import Contact, ContactEvent, ContactMessage, Department
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
@@ -254,6 +254,13 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["contact_event"] = ContactEvent(
                 contact_id=contact.id, action="create", to_status="queued"
             )
+            rows["contact_message"] = ContactMessage(
+                contact_id=contact.id,
+                kind="inbound",
+                channel="email",
+                body="Where is my parcel?",
+                body_format="text",
+            )
             rows["sla_clock"] = SlaClock(
                 contact_id=contact.id, kind="resolution", target_seconds=3600, started_at=now
             )
@@ -261,7 +268,14 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             rows["webhook_endpoint"] = WebhookEndpoint(
                 url="https://hooks.example.test/sla", secret="s" * 32, event_types=["sla.breached"]
             )
-            db.session.add_all([rows["contact_event"], rows["sla_clock"], rows["webhook_endpoint"]])
+            db.session.add_all(
+                [
+                    rows["contact_event"],
+                    rows["contact_message"],
+                    rows["sla_clock"],
+                    rows["webhook_endpoint"],
+                ]
+            )
             db.session.flush()
             rows["webhook_delivery"] = WebhookDelivery(
                 endpoint_id=rows["webhook_endpoint"].id,

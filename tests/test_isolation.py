@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts_service
 from app.agents.models import Agent, Assignment
-from app.contacts.models import Contact, ContactEvent
+from app.contacts.models import Contact, ContactEvent, ContactMessage
 from app.db import Base, db, utcnow
 from app.onboarding import service as onboarding_service
 from app.queues import service as queues_service
@@ -112,6 +112,7 @@ BODIES: dict[tuple[str, str], dict] = {
     ("contacts.ContactResolve", "POST"): {"disposition": "done", "resolution_note": "Taken"},
     ("contacts.ContactCsat", "POST"): {"score": 5},
     ("contacts.ContactReopen", "POST"): {"note": "Taken over"},
+    ("messages.ContactMessages", "POST"): {"kind": "note", "body": "Taken over"},
     **{
         (f"contacts.Contact{name}", "POST"): {}
         for name in (
@@ -268,7 +269,15 @@ def _firm(app, factory, label: str) -> Firm:
         db.session.add(contact)
         db.session.flush()
         event = ContactEvent(contact_id=contact.id, action="create", to_status="queued")
-        db.session.add(event)
+        # The end customer's message: in every reader's view of the thread (notes are not).
+        message = ContactMessage(
+            contact_id=contact.id,
+            kind="inbound",
+            channel="email",
+            body=f"{label} parcel {tag}",
+            body_format="text",
+        )
+        db.session.add_all([event, message])
         db.session.flush()
         endpoint = webhooks_service.create(
             endpoint_in={"url": f"https://{label}-{tag}.example/hooks"},
@@ -340,6 +349,8 @@ def _firm(app, factory, label: str) -> Firm:
         str(export.id),
         str(contact.id),
         str(event.id),
+        str(message.id),
+        message.body,
         contact.subject,
         contact.customer_email,
         str(endpoint.id),

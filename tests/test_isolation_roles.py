@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts_service
 from app.agents.models import Agent, Assignment
-from app.contacts.models import Contact
+from app.contacts.models import Contact, ContactMessage
 from app.db import db, utcnow
 from app.queues import service as queues_service
 from app.webhooks.models import WebhookDelivery
@@ -135,7 +135,12 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("contacts.ContactById", "GET"): "contacts.read",
     ("contacts.ContactEvents", "GET"): "contacts.read",
     ("contacts.ContactSla", "GET"): "contacts.read",
+    ("messages.ContactMessages", "GET"): "contacts.read",
     ("contacts.Contacts", "POST"): "contacts.create",
+    # A contact's thread: the end customer's messages come through the firm's integration,
+    # replies and internal notes from the BPO's staff (which kind, each role: tested in
+    # tests/test_contact_messages.py).
+    ("messages.ContactMessages", "POST"): "contacts.message",
     # What the end customer did (came back, hung up, scored us): its integration reports it.
     ("contacts.ContactReopen", "POST"): "contacts.create",
     ("contacts.ContactAbandon", "POST"): "contacts.create",
@@ -214,12 +219,13 @@ MAY: dict[str, set[str]] = {
         "contacts.import",
         "contacts.work",
         "contacts.assign",
+        "contacts.message",
         "reports.read",
         "reports.portfolio",
         "agents.read",
     },
     # "see and work contacts of those queues only; switch active queue; claim next; presence"
-    "agent": _EVERYONE | {"contacts.create", "contacts.work", "agent.work"},
+    "agent": _EVERYONE | {"contacts.create", "contacts.work", "contacts.message", "agent.work"},
     # "read everything of their tenant; manage their tenant's users and API clients,
     # departments, briefings"
     "client_admin": _EVERYONE
@@ -234,7 +240,8 @@ MAY: dict[str, set[str]] = {
     # "read contacts and reports of their tenant"
     "client_viewer": _EVERYONE | {"reports.read"},
     # "create and read contacts, read reports"
-    "integration": _EVERYONE | {"contacts.create", "contacts.import", "reports.read"},
+    "integration": _EVERYONE
+    | {"contacts.create", "contacts.import", "contacts.message", "reports.read"},
 }
 
 # The callers: role, firms served and, for agents, the queues served ("q0" holds each firm's
@@ -515,7 +522,12 @@ def _world(app, factory) -> World:
                 briefing1.title,
             }
             briefing0 = queues_service.get_briefing(briefing_id=firm.param("briefing_id"))
+            messages = db.session.scalars(
+                select(ContactMessage).where(ContactMessage.contact_id == contact.id)
+            ).all()
             q0_secrets = {
+                *(str(m.id) for m in messages),
+                *(m.body for m in messages),
                 str(firm.param("queue_id")),
                 str(firm.param("briefing_id")),
                 briefing0.title,
@@ -734,6 +746,9 @@ def _fresh_body(route: Route, world: World, caller: str, firm: str) -> dict | No
         body = {"department_id": str(f.param("department_id")), "note": "To logistics"}
     elif route.key == ("sla_policies.SlaPolicies", "POST"):
         body["is_default"] = False
+    elif route.key == ("messages.ContactMessages", "POST"):
+        # Each role's own kind: the customer's words, the holding agent's reply, a staff note.
+        body["kind"] = {"integration": "inbound", "agent": "reply"}.get(CALLERS[caller][0], "note")
     return body
 
 

@@ -171,6 +171,31 @@ CONTACT_ASSIGN = _permission(
     "bpo_admin",
     "supervisor",
 )
+# A contact's thread: who may add to it at all, then who may add each kind of message.
+CONTACT_MESSAGE = _permission(
+    "contact.message",
+    "add messages to contacts' threads",
+    "contacts:write",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "integration",
+)
+# The end customer's messages reach us through the firm's systems only.
+MESSAGE_INBOUND = _permission(
+    "message.inbound", "post the end customer's messages", "contacts:write", "integration"
+)
+# A reply goes to the end customer: the agent working the contact writes it (staff record one
+# through `respond`, which they may take too).
+MESSAGE_REPLY = _permission("message.reply", "reply to the end customer", "contacts:write", "agent")
+MESSAGE_NOTE = _permission(
+    "message.note",
+    "add internal notes to contacts",
+    "contacts:write",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+)
 
 PERMISSIONS = (
     TENANT_READ,
@@ -192,6 +217,10 @@ PERMISSIONS = (
     CONTACT_CREATE,
     CONTACT_WORK,
     CONTACT_ASSIGN,
+    CONTACT_MESSAGE,
+    MESSAGE_INBOUND,
+    MESSAGE_REPLY,
+    MESSAGE_NOTE,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later

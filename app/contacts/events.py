@@ -1,7 +1,9 @@
 """What the contacts domain tells the domain event log (app/events): a contact taken in or
-imported, and each lifecycle action, with the payloads the event catalogue describes.
+imported, each lifecycle action, and each message added to a thread, with the payloads the
+event catalogue describes.
 
-Payloads hold ids, states and times, never the end customer's personal data.
+Payloads hold ids, states and times, never the end customer's personal data; the one exception
+is a reply's text, which the firm's systems deliver (see app/events/catalogue.py).
 May import: app.contacts.models, app.events (catalogue, models, service).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.contacts.models import Contact
+from app.contacts.models import Contact, ContactMessage
 from app.events import catalogue
 from app.events import service as events_service
 from app.events.models import DomainEvent
@@ -54,6 +56,26 @@ def acted(
     elif event_type == "contact.csat":
         payload["score"] = contact.csat
     events_service.record(type=event_type, payload=payload, occurred_at=at)
+
+
+def message_created(contact: Contact, message: ContactMessage) -> DomainEvent:
+    """Record a message added to a contact's thread; only a reply carries its text."""
+    reply = message.kind == "reply"
+    payload = {
+        **_state(contact, previous_status=contact.status),
+        "message": {
+            "id": str(message.id),
+            "kind": message.kind,
+            "channel": message.channel,
+            "external_id": message.external_id,
+            "created_at": message.created_at.astimezone(UTC).isoformat(),
+            "body_format": message.body_format if reply else None,
+            "body": message.body if reply else None,
+        },
+    }
+    return events_service.record(
+        type="contact.message.created", payload=payload, occurred_at=message.created_at
+    )
 
 
 def _created(contact: Contact, *, imported: bool = False) -> dict:

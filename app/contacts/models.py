@@ -1,4 +1,5 @@
-"""Contacts, their history, and the client departments they are escalated to."""
+"""Contacts, their history and message threads, and the client departments they are escalated
+to."""
 
 from __future__ import annotations
 
@@ -163,3 +164,35 @@ class ContactEvent(UUIDPrimaryKey, TenantScoped, Base):
     agent_id: Mapped[uuid.UUID | None]
     note: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+
+MESSAGE_KINDS = ("inbound", "reply", "note")
+BODY_FORMATS = ("text", "html")
+
+
+class ContactMessage(UUIDPrimaryKey, TenantScoped, Base):
+    """One message of a contact's thread: the end customer's (inbound, posted by the firm's
+    integration), an agent's reply, or an internal note. Only ever added."""
+
+    __tablename__ = "contact_messages"
+    __table_args__ = (
+        # The thread, oldest first.
+        Index(None, "tenant_id", "contact_id", "created_at"),
+        # An integration posting the same message twice (a retry) gets the first one back.
+        UniqueConstraint("tenant_id", "contact_id", "external_id"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column()
+    kind: Mapped[str] = mapped_column(str_enum(*MESSAGE_KINDS, name="message_kind"))
+    channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="channel"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    # Who wrote it: the person (user) and the API client they, or the firm's integration, used;
+    # for an inbound message the end customer's name as the integration gave it (personal data).
+    author_user_id: Mapped[uuid.UUID | None]
+    author_client_id: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    # Plain text, or HTML already sanitised (app/contacts/messages.py) before it is stored.
+    body: Mapped[str] = mapped_column(Text)
+    body_format: Mapped[str] = mapped_column(str_enum(*BODY_FORMATS, name="body_format"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

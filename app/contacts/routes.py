@@ -1,5 +1,5 @@
-"""HTTP resources of contacts (intake, import, reads, lifecycle actions) and of the departments
-contacts are escalated to."""
+"""HTTP resources of contacts (intake, import, reads, lifecycle actions, message threads) and of
+the departments contacts are escalated to."""
 
 from __future__ import annotations
 
@@ -15,15 +15,27 @@ from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import (
     CONTACT_ASSIGN,
     CONTACT_CREATE,
+    CONTACT_MESSAGE,
     CONTACT_READ,
     CONTACT_WORK,
+    MESSAGE_INBOUND,
+    MESSAGE_NOTE,
+    MESSAGE_REPLY,
     SETTINGS_ADMIN,
     TENANT_READ,
     Permission,
 )
-from app.auth.principal import Forbidden, current_actor, current_principal, current_tenant, require
+from app.auth.principal import (
+    Forbidden,
+    check,
+    current_actor,
+    current_principal,
+    current_tenant,
+    require,
+)
 from app.contacts import departments as contacts_departments
 from app.contacts import intake as contacts_intake
+from app.contacts import messages as contacts_messages
 from app.contacts import service as contacts_service
 from app.contacts.schemas import (
     ContactActionSchema,
@@ -33,8 +45,11 @@ from app.contacts.schemas import (
     ContactEscalateSchema,
     ContactEventSchema,
     ContactImportSchema,
+    ContactMessageCreateSchema,
+    ContactMessageSchema,
     ContactQueryArgsSchema,
     ContactResolveSchema,
+    ContactRespondSchema,
     ContactSchema,
     ContactTransferSchema,
     DepartmentCreateSchema,
@@ -53,6 +68,13 @@ contacts_blp = Blueprint(
     # Not ".../contacts": the import's path, `contacts:import`, continues that segment.
     url_prefix="/v1/tenants/<uuid:tenant_id>",
     description="A client firm's contacts: intake, history, and the lifecycle's actions.",
+)
+
+messages_blp = Blueprint(
+    "messages",
+    __name__,
+    url_prefix="/v1/tenants/<uuid:tenant_id>/contacts/<uuid:contact_id>/messages",
+    description="A contact's thread: the end customer's messages, replies and internal notes.",
 )
 
 departments_blp = Blueprint(
@@ -362,9 +384,11 @@ ACTIONS: dict[str, tuple[Permission, type[Schema], str, str]] = {
     ),
     "respond": (
         CONTACT_WORK,
-        ContactActionSchema,
+        ContactRespondSchema,
         "Respond to an email, web or social contact",
-        "From `assigned` (to `active`) or `active`; sets `first_response_at` the first time.",
+        "From `assigned` (to `active`) or `active`; sets `first_response_at` the first time. "
+        "With a `message`, its text is added to the contact's thread as a `reply`, in the same "
+        "transaction.",
     ),
     "hold": (
         CONTACT_WORK,
@@ -474,3 +498,84 @@ def _action_view(action: str) -> type[MethodView]:
 
 for _action in ACTIONS:
     _action_view(_action)
+
+
+# --- a contact's thread ----------------------------------------------------------------------
+
+# Who may add each kind of message, once the caller may add messages at all.
+_MESSAGE_KINDS = {"inbound": MESSAGE_INBOUND, "reply": MESSAGE_REPLY, "note": MESSAGE_NOTE}
+
+
+def _include_notes() -> bool:
+    tenant = current_tenant()
+    return current_principal().role_on(tenant.id) != "integration" or (
+        tenant.share_notes_with_integration
+    )
+
+
+@messages_blp.route("")
+class ContactMessages(MethodView):
+    @require(CONTACT_READ)
+    @messages_blp.response(200, ContactMessageSchema(many=True))
+    @messages_blp.paginate(SelectPage)
+    def get(self, tenant_id, contact_id):
+        """List a contact's messages, oldest first
+
+        The end customer's (`inbound`), the replies and the internal notes. The firm's
+        integration reads notes only when the firm shares them
+        (`share_notes_with_integration` on the firm). An agent reads the threads of the
+        contacts of its queues.
+        """
+        return contacts_messages.list_(
+            contact=_contact_or_404(contact_id), include_notes=_include_notes()
+        )
+
+    @require(CONTACT_MESSAGE)
+    @messages_blp.doc(parameters=[idempotency.OPENAPI_PARAMETER])
+    @idempotency.idempotent
+    @messages_blp.arguments(ContactMessageCreateSchema)
+    @messages_blp.response(201, ContactMessageSchema)
+    @messages_blp.alt_response(
+        200,
+        schema=ContactMessageSchema,
+        description="The `external_id` was posted to this contact before: the message made "
+        "the first time, with `Idempotent-Replayed: true`; nothing new is added.",
+    )
+    @messages_blp.alt_response(
+        409, description="The `external_id` names another kind of message of this contact."
+    )
+    def post(self, message_in, tenant_id, contact_id):
+        """Add a message to a contact's thread
+
+        By kind: `inbound`, the end customer's message, is posted by the firm's integration
+        (with the customer's `author_name` if it has it); a `reply` to the end customer by the
+        agent holding the contact (staff record replies through `respond`); a `note`, internal,
+        by the BPO's staff (BPO admins, supervisors, agents of the contact's queue). Another
+        kind is a 403. A message changes nothing of the contact's status: `respond` is the
+        action that counts the first response. It is recorded as a `contact.message.created`
+        event; only a reply's event carries its text.
+
+        HTML bodies are sanitised and every body is capped (see `body`). Retrying is safe: a
+        repeated `external_id` on the contact answers the message made the first time (200),
+        and an `Idempotency-Key` replays the first answer.
+        """
+        contact = _contact_or_404(contact_id)
+        kind = message_in["kind"]
+        check(_MESSAGE_KINDS[kind])
+        agent_id = _acting_agent_id()
+        if kind == "reply" and contact.agent_id != agent_id:
+            raise Forbidden("Agents reply only on the contacts assigned to them.")
+        message, created = contacts_messages.add(
+            contact=contact,
+            kind=kind,
+            body=message_in["body"],
+            body_format=message_in["body_format"],
+            channel=message_in.get("channel"),
+            author_name=message_in.get("author_name"),
+            external_id=message_in.get("external_id"),
+            actor=current_actor(),
+            tenant=current_tenant(),
+        )
+        if not created:
+            return message, 200, {idempotency.REPLAYED_HEADER: "true"}
+        return message, 201

@@ -1,4 +1,4 @@
-"""Request and response shapes of contacts, their events and actions, and departments.
+"""Request and response shapes of contacts, their events, actions and messages, and departments.
 
 `DepartmentCreateSchema` is also nested in the onboarding request: keep it free of anything
 that needs a tenant or the database.
@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.common_schemas import LanguageTag, TrimmedString, active_filter, dump_only_choice
 from app.contacts import lifecycle
-from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
+from app.contacts.models import BODY_FORMATS, CONTACT_STATUSES, DEPARTMENT_KINDS, MESSAGE_KINDS
 from app.db import utcnow
 from app.sla.models import CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -420,6 +420,35 @@ class ContactActionSchema(Schema):
     note = fields.String(allow_none=True, validate=_NOTE, metadata={"example": "Customer called"})
 
 
+class MessageBodySchema(Schema):
+    """A message's text: plain, or HTML that is sanitised before it is kept."""
+
+    body = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "Plain text, or HTML when `body_format` is `html`: kept are text "
+            "formatting, paragraphs, quotes, lists and links (`href`, `title`; given "
+            '`rel="noopener noreferrer"`); scripts, styles, other tags and attributes (event '
+            "handlers included) are removed. At most 64 KiB once cleaned (a 422 on `body`).",
+            "example": "Your refund was issued today.",
+        },
+    )
+    body_format = fields.String(
+        load_default="text", validate=validate.OneOf(BODY_FORMATS), metadata={"example": "text"}
+    )
+
+
+class ContactRespondSchema(ContactActionSchema):
+    message = fields.Nested(
+        MessageBodySchema,
+        metadata={
+            "description": "The reply's text, added to the contact's thread as a `reply` "
+            "message (and its `contact.message.created` event) with the action."
+        },
+    )
+
+
 class ContactAssignSchema(ContactActionSchema):
     agent_id = fields.UUID(
         required=True,
@@ -472,3 +501,68 @@ class ContactCsatSchema(ContactActionSchema):
     score = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=5), metadata={"example": 5}
     )
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+class ContactMessageSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    contact_id = fields.UUID(dump_only=True)
+    kind = dump_only_choice(MESSAGE_KINDS)
+    channel = dump_only_choice(CHANNELS)
+    external_id = fields.String(dump_only=True, allow_none=True)
+    author_user_id = fields.UUID(
+        dump_only=True, allow_none=True, metadata={"description": "The person who wrote it."}
+    )
+    author_client_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The API client it came through (the firm's integration)."},
+    )
+    author_name = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Inbound: the end customer's name, as the firm sent it."},
+    )
+    body = fields.String(dump_only=True)
+    body_format = dump_only_choice(BODY_FORMATS)
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class ContactMessageCreateSchema(MessageBodySchema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(MESSAGE_KINDS),
+        metadata={
+            "description": "`inbound`: the end customer's (the firm's integration); `reply`: "
+            "to the end customer (the agent holding the contact); `note`: internal (staff).",
+            "example": "inbound",
+        },
+    )
+    channel = fields.String(
+        validate=validate.OneOf(CHANNELS),
+        metadata={"description": "Default: the contact's channel."},
+    )
+    external_id = TrimmedString(
+        allow_none=True,
+        validate=_EXTERNAL_ID,
+        metadata={
+            "description": "The firm's own id of the message. A repeat on the same contact "
+            "returns the message made the first time (200, `Idempotent-Replayed: true`).",
+            "example": "ZD-448812-3",
+        },
+    )
+    author_name = TrimmedString(
+        allow_none=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Inbound only: the end customer's name as they signed."},
+    )
+
+    @validates_schema
+    def _author_of_inbound_only(self, data: dict, **_kwargs) -> None:
+        if data.get("author_name") is not None and data.get("kind") != "inbound":
+            raise ValidationError(
+                "Only an inbound message names its author; ours are known by the caller.",
+                "author_name",
+            )

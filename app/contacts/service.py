@@ -5,7 +5,7 @@ Services take keyword arguments, return ORM objects (or a select to paginate) an
 They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
 app.contacts.intake, departments in app.contacts.departments.
-May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events),
+May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events, messages),
 app.agents (models, presence), app.queues.models, app.sla.service, billing.service (usage),
 tenants (models, scoping, service), app.metrics (counted on commit).
 """
@@ -22,6 +22,7 @@ from app.agents import presence as agent_presence
 from app.agents.models import Agent, Assignment
 from app.contacts import events as contact_log
 from app.contacts import lifecycle
+from app.contacts import messages as contacts_messages
 from app.contacts.models import Contact, ContactEvent, Department
 from app.contacts.schemas import claim_outcome_errors
 from app.db import db, utcnow
@@ -160,6 +161,17 @@ def act(
         previous_agent_id=previous_agent_id,
         previous_queue_id=details.get("from_queue_id"),
     )
+    if action == "respond" and action_in.get("message"):
+        # The reply's text joins the thread with the action, or neither is kept.
+        contacts_messages.add(
+            contact=contact,
+            kind="reply",
+            body=action_in["message"]["body"],
+            body_format=action_in["message"].get("body_format", "text"),
+            actor=actor,
+            tenant=tenant,
+            now=at,
+        )
     if action in _MOVES_HELD_WORK:
         # Wrap-up follows the agent's own resolve: one resolved by a supervisor leaves its
         # agent simply with a contact fewer.

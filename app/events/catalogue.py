@@ -3,8 +3,12 @@ marshmallow schema. `record()` refuses a name that is not here; the API docs sho
 (`document()`), and tests check every recorded payload against its schema.
 
 Payloads carry ids, states, channels, queues, agents and times: never the end customer's
-personal data (name, e-mail, phone, subject or message text). Datetimes are ISO 8601 strings
-in UTC and ids are strings, as they travel in JSON.
+personal data (name, e-mail, phone, subject or message text). One exception: the text of an
+agent's reply (`contact.message.created` of kind `reply`), because the firm's own systems
+deliver it to the end customer and can only do so with it. The end customer's own (inbound)
+messages and internal notes are never carried: their event says that one was added, so a view
+of the thread knows to refresh. Datetimes are ISO 8601 strings in UTC and ids are strings, as
+they travel in JSON.
 May import: marshmallow, app.vocabulary.
 """
 
@@ -64,6 +68,39 @@ class ContactCsatPayloadSchema(_ContactPayloadSchema):
 
 class ContactChangedPayloadSchema(_ContactPayloadSchema):
     """A lifecycle move that says nothing beyond the contact's new state."""
+
+
+class MessagePayloadSchema(Schema):
+    """A message added to a contact's thread."""
+
+    id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("inbound", "reply", "note")))
+    channel = fields.String(
+        required=True,
+        validate=validate.OneOf(CHANNELS),
+        metadata={"description": "The message's channel (by default the contact's)."},
+    )
+    external_id = fields.String(
+        required=True, allow_none=True, metadata={"description": "The firm's own id, if given."}
+    )
+    created_at = fields.DateTime(required=True)
+    body_format = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(("text", "html"))
+    )
+    body = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "A reply's text (HTML already sanitised), for the firm's systems to "
+            "deliver; null for inbound messages and notes, which are never sent."
+        },
+    )
+
+
+class ContactMessageCreatedPayloadSchema(_ContactPayloadSchema):
+    """A message leaves the contact's status as it was: `previous_status` equals `status`."""
+
+    message = fields.Nested(MessagePayloadSchema, required=True)
 
 
 class _SlaPayloadSchema(Schema):
@@ -154,6 +191,12 @@ EVENT_TYPES: tuple[EventType, ...] = (
         ContactCsatPayloadSchema,
     ),
     EventType(
+        "contact.message.created",
+        "A message is added to a contact's thread: the end customer's (inbound), an agent's "
+        "reply (with its text, to deliver), or an internal note (without).",
+        ContactMessageCreatedPayloadSchema,
+    ),
+    EventType(
         "sla.at_risk",
         "An SLA clock of a contact passes its at-risk point (once per clock).",
         SlaAtRiskPayloadSchema,
@@ -209,7 +252,9 @@ _INTRO = (
     "that made it happen; webhook deliveries are made from these events (an endpoint "
     "receives the types its `event_types` may name and does name, in the delivery's `type`, "
     "with the payload below as its `data`). Payloads carry ids, states and times, never the "
-    "end customer's personal data.\n\n| Event | When | Payload |\n|---|---|---|\n"
+    "end customer's personal data, except the text of an agent's reply "
+    "(`contact.message.created` of kind `reply`), which the firm's systems deliver.\n\n"
+    "| Event | When | Payload |\n|---|---|---|\n"
 )
 
 
