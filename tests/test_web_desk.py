@@ -157,3 +157,23 @@ def test_the_desk_is_for_agents_only(app, factory):
     firm = factory.tenant()
     viewer = factory.user("client_viewer", firm)
     assert sign_in(app, viewer.email).get("/desk/").status_code == 403
+
+
+def test_a_reply_answers_a_written_contact_and_a_note_stays_internal(app, client, factory):
+    _agent, (acme,), (queue,), web = _desk(app, client, factory)
+    contact_id = add_contact(app, acme, queue, channel="email", subject="Wrong invoice")
+    base = web.get(_post(web, "/desk/next", {}).headers["Location"]).request.path
+
+    empty = _post(web, f"{base}/messages", {"kind": "reply", "body": "   "}, page=base)
+    assert empty.status_code == 422
+    assert 'id="reply-error"' in empty.get_data(as_text=True)
+
+    replied = _post(web, f"{base}/messages", {"kind": "reply", "body": "Credit note sent."}, base)
+    assert replied.status_code == 303
+    _post(web, f"{base}/messages", {"kind": "note", "body": "Customer is a VIP <b>x</b>"}, base)
+    text = web.get(base).get_data(as_text=True)
+    assert "Credit note sent." in text and 'class="message note"' in text
+    assert "Customer is a VIP &lt;b&gt;x&lt;/b&gt;" in text  # plain text stays text
+    with app.app_context(), tenant_scope(acme.id):
+        row = db.session.get(Contact, contact_id)
+        assert row.status == "active" and row.first_response_at is not None

@@ -11,10 +11,11 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
-from app.auth.permissions import CONTACT_READ, CONTACT_WORK
+from app.auth.permissions import CONTACT_READ, CONTACT_WORK, MESSAGE_NOTE, MESSAGE_REPLY
 from app.auth.principal import check, current_actor
 from app.contacts import departments as departments_service
 from app.contacts import lifecycle
+from app.contacts import messages as messages_service
 from app.contacts import service as contacts_service
 from app.contacts.models import Contact
 from app.contacts.schemas import (
@@ -95,7 +96,10 @@ def workspace_context(contact: Contact, *, errors=None, opened: str | None = Non
         "actions": [a for a in DESK_ACTIONS if a in allowed] if holds else [],
         "one_click": ONE_CLICK,
         "shortcuts": SHORTCUTS,
-        "can_reply": holds and "respond" in allowed,
+        "can_reply": holds and _can_reply(contact, allowed),
+        "messages": list(
+            db.session.scalars(messages_service.list_(contact=contact, include_notes=True))
+        ),
         "briefings": briefings,
         "events": events,
         "departments": list(db.session.scalars(departments_service.list_departments(active=True))),
@@ -160,6 +164,50 @@ def act(tenant_id: uuid.UUID, contact_id: uuid.UUID, action: str):
         # The contact has left the agent's hands: back to the desk for the next one.
         flash(_done(action), "info")
         return redirect(url_for("web.desk.desk"), code=303)
+    return redirect(
+        url_for("web.desk.workspace", tenant_id=tenant_id, contact_id=contact_id), code=303
+    )
+
+
+def _can_reply(contact: Contact, allowed: list[str]) -> bool:
+    """Whether the agent may write to the customer now: a written contact's response, or a
+    chat in progress (a call is talked, not written)."""
+    return "respond" in allowed or (contact.channel == "chat" and contact.status == "active")
+
+
+@bp.post("/firms/<uuid:tenant_id>/contacts/<uuid:contact_id>/messages")
+def post_message(tenant_id: uuid.UUID, contact_id: uuid.UUID):
+    """A reply to the customer (which responds to a written contact) or an internal note."""
+    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    kind = values.get("kind")
+    if kind not in ("reply", "note"):
+        abort(400)
+    check(MESSAGE_REPLY if kind == "reply" else MESSAGE_NOTE)
+    contact = _contact_or_404(contact_id, for_update=True)
+    body = values.get("body", "")
+    try:
+        if contact.agent_id != my_agent().id:
+            raise Unprocessable(_("This contact is not assigned to you."))
+        allowed = lifecycle.allowed_actions(status=contact.status, channel=contact.channel)
+        if kind == "reply" and "respond" in allowed:
+            # Answering a written contact is its response: the clock and the thread together.
+            contacts_service.act(
+                contact=contact,
+                action="respond",
+                action_in={"message": {"body": body, "body_format": "text"}},
+                tenant=g.tenant,
+                actor=current_actor(),
+                acting_agent_id=my_agent().id,
+            )
+        elif kind == "reply" and not _can_reply(contact, allowed):
+            raise Unprocessable(_("This contact cannot be written to now."))
+        else:
+            messages_service.add(
+                contact=contact, kind=kind, body=body, actor=current_actor(), tenant=g.tenant
+            )
+    except DomainError as error:
+        fields = (error.extra.get("errors") or {}).get("json") or {"body": [error.detail]}
+        return _again(contact_id, kind, values, form_errors(fields), error.status)
     return redirect(
         url_for("web.desk.workspace", tenant_id=tenant_id, contact_id=contact_id), code=303
     )
