@@ -3,6 +3,7 @@ firms it oversees, figures worked out by hand; nobody else reads it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -252,3 +253,19 @@ def test_a_bad_firm_id_is_refused_beside_its_parameter(app, client, factory):
 
     body = assert_problem(refused, 422)
     assert "tenant_id" in body["errors"]["query"]
+
+
+def test_the_wallboards_risk_is_the_at_risk_lists(app, client, factory):
+    floor = a_floor(app, factory)
+    admin = factory.caller("bpo_admin")
+
+    body = board(client, admin)
+
+    for state in ("at_risk", "breached"):
+        listed = client.get(f"/v1/sla/at-risk?state={state}", headers=admin.headers)
+        assert listed.status_code == 200
+        # The list's count (its items need the firm's calendar, which this floor lacks).
+        total = json.loads(listed.headers["X-Pagination"])["total"]
+        assert body["floor"][state] == total == 1
+        assert len([u for u in body["urgent"] if u["sla_state"] == state]) == total
+    assert floor.held_by_ana in {uuid.UUID(u["contact_id"]) for u in body["urgent"]}

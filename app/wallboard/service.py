@@ -13,9 +13,10 @@ app.reports (measures, periods, targets), app.sla.service, tenants (models, scop
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, Uuid, and_, column, func, select, values
+from sqlalchemy import Integer, Uuid, and_, column, func, or_, select, values
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
@@ -23,10 +24,16 @@ from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
 from app.db import UTCDateTime, db, utcnow
 from app.queues.models import Queue
 from app.reports import targets
-from app.reports.measures import DEFAULT_SETTINGS, answer_measures, as_int, service_level
+from app.reports.measures import (
+    DEFAULT_SETTINGS,
+    answer_measures,
+    as_int,
+    flag,
+    service_level,
+)
 from app.reports.periods import instant, zone_of
 from app.sla import service as sla_service
-from app.sla.models import SlaPolicy
+from app.sla.models import SlaClock, SlaPolicy
 from tenants.models import Tenant, User
 from tenants.scoping import tenants_scope
 
@@ -58,8 +65,9 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         queues = list(db.session.scalars(select(Queue).order_by(Queue.name, Queue.id)))
         today = _today(firms, settings, at)
         waiting = _waiting()
-        risk = _risk(at)
-        urgent = _urgent(at)
+        risky = _risky(at)
+        risk = _risk(risky)
+        urgent = _urgent(risky)
         staff = db.session.execute(
             select(
                 Assignment.tenant_id,
@@ -89,15 +97,21 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
     agents = _agents(staff, held, urgent)
     firm_names = {firm.id: firm.name for firm in firms}
     queue_names = {queue.id: queue.name for queue in queues}
+    queues_of: dict[uuid.UUID, list[Queue]] = defaultdict(list)
+    for queue in queues:
+        queues_of[queue.tenant_id].append(queue)
+    staff_of: dict[uuid.UUID, list] = defaultdict(list)
+    for row in staff:
+        staff_of[row.tenant_id].append(row)
     rows = [
         _firm_row(
             firm,
             settings[firm.id],
-            [q for q in queues if q.tenant_id == firm.id],
+            queues_of[firm.id],
             today=today,
             waiting=waiting,
             risk=risk,
-            staff=[s for s in staff if s.tenant_id == firm.id],
+            staff=staff_of[firm.id],
             at=at,
         )
         for firm in firms
@@ -186,6 +200,9 @@ def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dic
     )
     c, p = Contact, params.c
     measures = answer_measures(c, Queue, p.short_seconds)
+    # The firms' days as one constant span too: it lets the receipt index bound the scan
+    # (the planner cannot see through the per-firm bounds of the VALUES list).
+    earliest, latest = min(r[1] for r in rows), max(r[2] for r in rows)
     stmt = (
         select(
             c.tenant_id,
@@ -198,6 +215,7 @@ def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dic
             params,
             and_(p.tenant_id == c.tenant_id, c.received_at >= p.starts, c.received_at < p.ends),
         )
+        .where(c.received_at >= earliest, c.received_at < latest)
         .group_by(c.tenant_id, c.queue_id)
     )
     return {
@@ -216,46 +234,55 @@ def _waiting() -> dict[tuple, tuple[int, datetime]]:
     return {(t, q): (count, oldest) for t, q, count, oldest in rows}
 
 
-def _risk(at: datetime) -> dict[str, dict[tuple, int]]:
-    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it as of `at`."""
-    counts = {}
-    for state in ("at_risk", "breached"):
-        stmt = (
-            sla_service.list_at_risk(now=at, state=state)
-            .with_only_columns(Contact.tenant_id, Contact.queue_id, func.count())
-            .group_by(Contact.tenant_id, Contact.queue_id)
-            .order_by(None)
+def _risky(at: datetime) -> list:
+    """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
+    list's rule, app.sla.service.list_at_risk), nearest deadline first, each with whether it
+    is breached: few enough to count per queue here, in one query.
+
+    Read from the open clocks first, joined to their contact by firm and id: the clocks at risk
+    are few, and the contacts' key starts with the firm."""
+    breached, at_risk = sla_service.risk_now(at)
+    k, c = SlaClock, Contact
+    per_contact = (
+        select(k.tenant_id, k.contact_id, func.max(flag(breached)).label("breached"))
+        .where(k.stopped_at.is_(None), or_(breached, at_risk))
+        .group_by(k.tenant_id, k.contact_id)
+        .subquery("risky")
+    )
+    return db.session.execute(
+        select(
+            c.id,
+            c.tenant_id,
+            c.queue_id,
+            c.agent_id,
+            c.channel,
+            c.priority,
+            c.status,
+            c.sla_due_at,
+            per_contact.c.breached,
         )
-        counts[state] = {(t, q): n for t, q, n in db.session.execute(stmt)}
+        .join(
+            per_contact,
+            and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id),
+        )
+        .where(c.status.not_in(sla_service.FINISHED_STATUSES))
+        .order_by(c.sla_due_at.asc().nulls_last(), c.id)
+    ).all()
+
+
+def _risk(risky: list) -> dict[str, dict[tuple, int]]:
+    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it."""
+    counts: dict[str, dict[tuple, int]] = {
+        "at_risk": defaultdict(int),
+        "breached": defaultdict(int),
+    }
+    for row in risky:
+        counts["breached" if row.breached else "at_risk"][(row.tenant_id, row.queue_id)] += 1
     return counts
 
 
-def _urgent(at: datetime) -> list[dict]:
-    """The open contacts at risk or breached, nearest deadline first, URGENT_LIMIT at most."""
-    rows = db.session.execute(
-        sla_service.list_at_risk(now=at)
-        .with_only_columns(
-            Contact.id,
-            Contact.tenant_id,
-            Contact.queue_id,
-            Contact.agent_id,
-            Contact.channel,
-            Contact.priority,
-            Contact.status,
-            Contact.sla_due_at,
-        )
-        .limit(URGENT_LIMIT)
-    ).all()
-    if not rows:
-        return []
-    breached = set(
-        db.session.scalars(
-            sla_service.list_at_risk(now=at, state="breached")
-            .with_only_columns(Contact.id)
-            .where(Contact.id.in_([row.id for row in rows]))
-            .order_by(None)
-        )
-    )
+def _urgent(risky: list) -> list[dict]:
+    """The most urgent of them, URGENT_LIMIT at most."""
     return [
         {
             "contact_id": row.id,
@@ -265,10 +292,10 @@ def _urgent(at: datetime) -> list[dict]:
             "channel": row.channel,
             "priority": row.priority,
             "status": row.status,
-            "sla_state": "breached" if row.id in breached else "at_risk",
+            "sla_state": "breached" if row.breached else "at_risk",
             "due_at": row.sla_due_at,
         }
-        for row in rows
+        for row in risky[:URGENT_LIMIT]
     ]
 
 
@@ -277,7 +304,9 @@ def _agents(staff: list, held: list, urgent: list[dict]) -> dict[uuid.UUID, dict
     (or named on) one of their contacts."""
     agents: dict[uuid.UUID, dict] = {}
     for row in staff:
-        agent = agents.setdefault(row.agent_id, _agent(row.agent_id, row))
+        agent = agents.get(row.agent_id)
+        if agent is None:
+            agent = agents[row.agent_id] = _agent(row.agent_id, row)
         agent["tenant_ids"].setdefault(row.tenant_id, None)
         agent["queue_ids"].setdefault(row.queue_id, None)
     # An agent no longer assigned may still hold (or be named on) a contact of these firms.
@@ -335,10 +364,13 @@ def _firm_row(
     at: datetime,
 ) -> dict:
     treatment, target = settings["abandon_treatment"], settings["service_level_target"]
+    serving_of: dict[uuid.UUID, list] = defaultdict(list)
+    for row in staff:
+        serving_of[row.queue_id].append(row)
     rows = []
     for queue in queues:
         key = (firm.id, queue.id)
-        serving = [s for s in staff if s.queue_id == queue.id]
+        serving = serving_of[queue.id]
         row = {
             "queue_id": queue.id,
             "name": queue.name,
