@@ -16,7 +16,19 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, Uuid, and_, column, func, or_, select, values
+from sqlalchemy import (
+    TIMESTAMP,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
@@ -29,6 +41,7 @@ from app.reports.measures import (
     answer_measures,
     as_int,
     flag,
+    is_postgres,
     service_level,
 )
 from app.reports.periods import instant, zone_of
@@ -187,17 +200,7 @@ def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dic
         day = at.astimezone(zone).date()
         start, end = instant(day, zone), instant(day + timedelta(days=1), zone)
         rows.append((firm.id, start, end, settings[firm.id]["short_abandon_seconds"]))
-    params = (
-        values(
-            column("tenant_id", Uuid()),
-            column("starts", UTCDateTime()),
-            column("ends", UTCDateTime()),
-            column("short_seconds", Integer()),
-            name="params",
-        )
-        .data(rows)
-        .cte("params")
-    )
+    params = _params(rows)
     c, p = Contact, params.c
     measures = answer_measures(c, Queue, p.short_seconds)
     # The firms' days as one constant span too: it lets the receipt index bound the scan
@@ -222,6 +225,26 @@ def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dic
         (row.tenant_id, row.queue_id): {name: as_int(getattr(row, name)) for name in _COUNTED}
         for row in db.session.execute(stmt)
     }
+
+
+def _params(rows: list[tuple]):
+    """The firms' (tenant id, day start, day end, short-abandon seconds) as a table."""
+    columns = (
+        column("tenant_id", Uuid()),
+        column("starts", UTCDateTime()),
+        column("ends", UTCDateTime()),
+        column("short_seconds", Integer()),
+    )
+    if not is_postgres():
+        return values(*columns, name="params").data(rows).cte("params")
+    # On PostgreSQL, four arrays unnested: one statement whatever the firms' days (the
+    # compiled form is cached, where a VALUES list is compiled afresh on every read).
+    types = (Uuid(), TIMESTAMP(timezone=True), TIMESTAMP(timezone=True), Integer())
+    arrays = [
+        bindparam(f"wallboard_{col.name}", [row[i] for row in rows], type_=ARRAY(kind))
+        for i, (col, kind) in enumerate(zip(columns, types, strict=True))
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="params")
 
 
 def _waiting() -> dict[tuple, tuple[int, datetime]]:
@@ -368,34 +391,46 @@ def _firm_row(
     for row in staff:
         serving_of[row.queue_id].append(row)
     rows = []
+    # The firm's totals, summed as its queues are read (each key looked up once).
+    summed = dict.fromkeys(_COUNTED, 0)
+    waits: list[tuple[int, datetime]] = []
+    at_risk = breached = 0
     for queue in queues:
         key = (firm.id, queue.id)
         serving = serving_of[queue.id]
-        row = {
-            "queue_id": queue.id,
-            "name": queue.name,
-            "channels": list(queue.channels),
-            "answer_threshold_seconds": queue.answer_threshold_seconds,
-            "is_active": queue.is_active,
-            "agent_ids": [s.agent_id for s in serving],
-            **_figures(
-                counts=today.get(key),
-                waiting=[waiting[key]] if key in waiting else [],
-                at_risk=risk["at_risk"].get(key, 0),
-                breached=risk["breached"].get(key, 0),
-                presences={s.agent_id: s.presence for s in serving},
-                treatment=treatment,
-                target=target,
-                at=at,
-            ),
-        }
+        counts = today.get(key)
+        wait = waiting.get(key)
+        risks = (risk["at_risk"].get(key, 0), risk["breached"].get(key, 0))
+        if counts:
+            for name in _COUNTED:
+                summed[name] += counts[name]
+        if wait:
+            waits.append(wait)
+        at_risk, breached = at_risk + risks[0], breached + risks[1]
         # A queue switched off stays out unless it still has work or figures today.
-        busy = row["waiting"] or row["at_risk"] or row["breached"] or today.get(key)
-        if queue.is_active or busy:
-            rows.append(row)
+        if not (queue.is_active or counts or wait or any(risks)):
+            continue
+        rows.append(
+            {
+                "queue_id": queue.id,
+                "name": queue.name,
+                "channels": list(queue.channels),
+                "answer_threshold_seconds": queue.answer_threshold_seconds,
+                "is_active": queue.is_active,
+                "agent_ids": [s.agent_id for s in serving],
+                **_figures(
+                    counts=counts,
+                    waiting=[wait] if wait else [],
+                    at_risk=risks[0],
+                    breached=risks[1],
+                    presences={s.agent_id: s.presence for s in serving},
+                    treatment=treatment,
+                    target=target,
+                    at=at,
+                ),
+            }
+        )
     zone = zone_of(firm)
-    keys = [(firm.id, queue.id) for queue in queues]
-    summed = {name: sum(today.get(k, {}).get(name, 0) for k in keys) for name in _COUNTED}
     return {
         "tenant_id": firm.id,
         "name": firm.name,
@@ -407,9 +442,9 @@ def _firm_row(
         "service_level_target": target,
         "totals": _figures(
             counts=summed,
-            waiting=[waiting[k] for k in keys if k in waiting],
-            at_risk=sum(risk["at_risk"].get(k, 0) for k in keys),
-            breached=sum(risk["breached"].get(k, 0) for k in keys),
+            waiting=waits,
+            at_risk=at_risk,
+            breached=breached,
             presences={s.agent_id: s.presence for s in staff},
             treatment=treatment,
             target=target,
