@@ -204,6 +204,7 @@ def test_tv_mode_is_full_screen_large_and_rotates_through_the_firms(app, factory
     assert tv.count("data-tv-firm=") == 2
     assert f'data-tv-firm="{floor.a.id}"' in fragment and "<html" not in fragment
     assert "rotate=20" in fragment  # its refresh keeps the rotation asked for
+    assert 'class="tv"' in _text(web.get("/console/wallboard?tv=1"))
 
 
 def test_the_wallboard_speaks_spanish(app, factory):

@@ -58,7 +58,6 @@ def _wanted() -> frozenset[uuid.UUID] | None:
 def _board() -> dict:
     check(WALLBOARD_READ)
     board = wallboard_service.snapshot(tenant_ids=_wanted())
-    tv = request.args.get("tv") == "1" or request.endpoint == "web.console.wallboard_tv"
     try:
         rotate = int(request.args.get("rotate", ROTATE_SECONDS))
     except ValueError:
@@ -73,7 +72,6 @@ def _board() -> dict:
         "queues_by_id": queues,
         # Kept in every URL the page builds, so a refresh or a reassign keeps the firms chosen.
         "query": {"firm": request.args.getlist("firm"), "rotate": request.args.get("rotate")},
-        "tv": tv,
         "rotate": rotate,
         "presence_label": presence_label,
     }
@@ -81,7 +79,10 @@ def _board() -> dict:
 
 @bp.get("/wallboard")
 def wallboard():
-    """The wallboard; htmx asks for its firms and agents again on every change and each 30 s."""
+    """The wallboard; htmx asks for its firms and agents again on every change and each 30 s.
+    `?tv=1` is TV mode, as /console/wallboard/tv."""
+    if request.args.get("tv") == "1":
+        return wallboard_tv()
     return render(
         "console/wallboard.html",
         partial="console/_wallboard_floor.html",
