@@ -17,6 +17,7 @@ from app.onboarding.routes import onboarding_blp
 from app.queues.routes import briefings_blp, queues_blp
 from app.reports.routes import portfolio_blp, reports_blp
 from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
+from app.wallboard.routes import wallboard_blp
 from app.webhooks.routes import webhooks_blp
 from billing.routes import billing_periods_blp, invoices_blp, rate_card_blp, stripe_webhook_blp
 from tenants.routes import api_clients_blp, tenants_blp, users_blp
@@ -47,6 +48,7 @@ BLUEPRINTS = (
     me_blp,
     reports_blp,
     portfolio_blp,
+    wallboard_blp,
     webhooks_blp,
 )
 

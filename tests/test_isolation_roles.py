@@ -196,6 +196,7 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("me.MyContacts", "GET"): "agent.work",
     ("portfolio.Portfolio", "GET"): "reports.portfolio",
     ("sla.AtRisk", "GET"): "reports.portfolio",
+    ("wallboard.Wallboard", "GET"): "reports.portfolio",
     ("billing_periods.BillingPeriodClose", "POST"): "billing.manage",
     # "invite BPO staff": the BPO admin alone.
     ("platform_invitations.PlatformInvitations", "GET"): "staff.invite",

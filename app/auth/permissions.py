@@ -135,6 +135,13 @@ PORTFOLIO_READ = _permission(
     "bpo_admin",
     "supervisor",
 )
+WALLBOARD_READ = _permission(
+    "wallboard.read",
+    "watch the live wallboard of the client firms you supervise",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+)
 
 CONTACT_READ = _permission(
     "contact.read",
@@ -213,6 +220,7 @@ PERMISSIONS = (
     REPORTS_READ,
     SLA_MONITOR,
     PORTFOLIO_READ,
+    WALLBOARD_READ,
     CONTACT_READ,
     CONTACT_CREATE,
     CONTACT_WORK,

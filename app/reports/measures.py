@@ -146,6 +146,32 @@ def quantized(seconds: ColumnElement[int]) -> ColumnElement[int]:
 # --- per-contact measures --------------------------------------------------------------------
 
 
+def answer_measures(c, q, short_seconds) -> dict[str, ColumnElement]:
+    """Per contact of `c` (in queue `q`): whether it was offered, handled, answered (within T),
+    abandoned (short, within T), and its queue wait if answered; the service level and the
+    abandonment are sums of these (SPEC section 7). The wallboard sums them for today."""
+    sync = and_(c.channel.in_(SYNC_CHANNELS), c.direction == "inbound")
+    answered = and_(sync, c.answered_at.is_not(None))
+    abandoned = and_(sync, c.abandoned_at.is_not(None))
+    threshold = func.coalesce(c.answer_threshold_seconds, q.answer_threshold_seconds)
+    answer_wait = seconds_between(c.received_at, c.answered_at)
+    abandon_wait = seconds_between(c.received_at, c.abandoned_at)
+    handled = and_(
+        or_(c.answered_at.is_not(None), c.first_response_at.is_not(None)),
+        or_(c.resolved_at.is_not(None), c.closed_at.is_not(None)),
+    )
+    return {
+        "offered": flag(sync),
+        "handled": flag(handled),
+        "answered": flag(answered),
+        "answered_within": flag(and_(answered, answer_wait <= threshold)),
+        "answer_wait": case((answered, answer_wait), else_=0),
+        "abandoned": flag(abandoned),
+        "short_abandoned": flag(and_(abandoned, abandon_wait <= short_seconds)),
+        "abandoned_within": flag(and_(abandoned, abandon_wait <= threshold)),
+    }
+
+
 def contact_measures(
     *,
     keys: dict[str, ColumnElement],
@@ -166,12 +192,6 @@ def contact_measures(
     the same answer.
     """
     c, q = Contact, Queue
-    sync = and_(c.channel.in_(SYNC_CHANNELS), c.direction == "inbound")
-    answered = and_(sync, c.answered_at.is_not(None))
-    abandoned = and_(sync, c.abandoned_at.is_not(None))
-    threshold = func.coalesce(c.answer_threshold_seconds, q.answer_threshold_seconds)
-    answer_wait = seconds_between(c.received_at, c.answered_at)
-    abandon_wait = seconds_between(c.received_at, c.abandoned_at)
     handled = and_(
         or_(c.answered_at.is_not(None), c.first_response_at.is_not(None)),
         or_(c.resolved_at.is_not(None), c.closed_at.is_not(None)),
@@ -186,14 +206,7 @@ def contact_measures(
         select(
             *(expr.label(name) for name, expr in keys.items()),
             flag(in_range).label("in_range"),
-            flag(sync).label("offered"),
-            flag(handled).label("handled"),
-            flag(answered).label("answered"),
-            flag(and_(answered, answer_wait <= threshold)).label("answered_within"),
-            case((answered, answer_wait), else_=0).label("answer_wait"),
-            flag(abandoned).label("abandoned"),
-            flag(and_(abandoned, abandon_wait <= short_seconds)).label("short_abandoned"),
-            flag(and_(abandoned, abandon_wait <= threshold)).label("abandoned_within"),
+            *(expr.label(name) for name, expr in answer_measures(c, q, short_seconds).items()),
             case((handled, c.talk_seconds + c.hold_seconds + c.acw_seconds), else_=0).label(
                 "handle"
             ),

@@ -471,6 +471,12 @@ def _summarise(contact: Contact, clocks: list[SlaClock]) -> None:
     contact.sla_due_at = min((c.due_at for c in clocks if c.due_at is not None), default=None)
 
 
+def risk_now(now: datetime) -> tuple:
+    """The clock conditions `list_at_risk` selects by: (breached, at risk but not breached) as
+    of `now`, for readers that start from the open clocks (the wallboard, across firms)."""
+    return _breached_now(now), _at_risk_now(now)
+
+
 def _breached_now(now: datetime):
     return or_(
         SlaClock.state == "breached",

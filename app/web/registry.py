@@ -19,6 +19,7 @@ from app.web.console import (
     portfolio,
     staffing,
     supervisors,
+    wallboard,
 )
 from app.web.console import blueprint as console
 from app.web.desk import blueprint as desk
@@ -49,6 +50,7 @@ PAGES = (
     supervisors,
     billing,
     staffing,
+    wallboard,
     home,
     dashboard,
     settings_users,

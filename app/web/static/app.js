@@ -54,7 +54,9 @@
       charts.set(canvas, new window.Chart(canvas, config));
     });
   }
-  window.Switchboard = { drawCharts: drawCharts };
+  // Other scripts (wallboard.js) add their own pieces to the same namespace.
+  window.Switchboard = window.Switchboard || {};
+  window.Switchboard.drawCharts = drawCharts;
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
 })();

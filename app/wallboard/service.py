@@ -1,0 +1,515 @@
+"""The supervisor's wallboard: a snapshot, per firm and queue, of what waits, today's service
+level against target, the contacts at risk and breached, and the agents by state with what
+each works on, in a fixed number of grouped queries whatever the number of firms.
+
+Every figure reuses a definition made elsewhere: today's counts are the reports' per-contact
+measures (app.reports.measures) over the firm's local day, the risk is the SLA engine's at-risk
+rule (app.sla.service.list_at_risk), the wait is the agent desk's (queued and reopened contacts,
+from `queued_at`), what an agent holds is routing's HELD_STATUSES.
+May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
+app.reports (measures, periods, targets), app.sla.service, tenants (models, scoping).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    TIMESTAMP,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from app.agents.models import Agent, Assignment
+from app.contacts.models import Contact
+from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
+from app.db import UTCDateTime, db, utcnow
+from app.queues.models import Queue
+from app.reports import targets
+from app.reports.measures import (
+    DEFAULT_SETTINGS,
+    answer_measures,
+    as_int,
+    flag,
+    is_postgres,
+    service_level,
+)
+from app.reports.periods import instant, zone_of
+from app.sla import service as sla_service
+from app.sla.models import SlaClock, SlaPolicy
+from tenants.models import Tenant, User
+from tenants.scoping import tenants_scope
+
+# The order agents are shown and counted in; a presence not listed (a newer one) follows them.
+PRESENCE_ORDER = ("available", "busy", "after_contact_work", "break", "offline")
+# The most urgent contacts listed (the counts per queue include them all).
+URGENT_LIMIT = 50
+_COUNTED = ("answered", "answered_within", "abandoned", "short_abandoned", "abandoned_within")
+_COUNTED += ("handled",)
+
+
+def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> dict:
+    """The wallboard of these firms (None: every firm), offboarded ones left out, as of `now`.
+
+    Reads in the firms' own scope (so row-level security holds); needs no scope of its own.
+    """
+    at = now or utcnow()
+    firms = _firms(tenant_ids)
+    if not firms:
+        return {
+            "generated_at": at,
+            "floor": _floor([], {}),
+            "tenants": [],
+            "agents": [],
+            "urgent": [],
+        }
+    with tenants_scope(firm.id for firm in firms):
+        settings = _settings(firms)
+        queues = list(db.session.scalars(select(Queue).order_by(Queue.name, Queue.id)))
+        today = _today(firms, settings, at)
+        waiting = _waiting()
+        risky = _risky(at)
+        risk = _risk(risky)
+        urgent = _urgent(risky)
+        staff = db.session.execute(
+            select(
+                Assignment.tenant_id,
+                Assignment.queue_id,
+                Agent.id.label("agent_id"),
+                Agent.presence,
+                Agent.presence_since,
+                User.name,
+            )
+            .join(Agent, Agent.id == Assignment.agent_id)
+            .join(User, User.id == Agent.user_id)
+            .where(Agent.is_active.is_(True))
+        ).all()
+        held = db.session.execute(
+            select(
+                Contact.id,
+                Contact.tenant_id,
+                Contact.queue_id,
+                Contact.agent_id,
+                Contact.channel,
+                Contact.status,
+                Contact.status_since,
+            )
+            .where(Contact.status.in_(HELD_STATUSES), Contact.agent_id.is_not(None))
+            .order_by(Contact.status_since, Contact.id)
+        ).all()
+    agents = _agents(staff, held, urgent)
+    firm_names = {firm.id: firm.name for firm in firms}
+    queue_names = {queue.id: queue.name for queue in queues}
+    queues_of: dict[uuid.UUID, list[Queue]] = defaultdict(list)
+    for queue in queues:
+        queues_of[queue.tenant_id].append(queue)
+    staff_of: dict[uuid.UUID, list] = defaultdict(list)
+    for row in staff:
+        staff_of[row.tenant_id].append(row)
+    rows = [
+        _firm_row(
+            firm,
+            settings[firm.id],
+            queues_of[firm.id],
+            today=today,
+            waiting=waiting,
+            risk=risk,
+            staff=staff_of[firm.id],
+            at=at,
+        )
+        for firm in firms
+    ]
+    for agent in agents.values():
+        for item in agent["working_on"]:
+            item["tenant_name"] = firm_names.get(item["tenant_id"])
+            item["queue_name"] = queue_names.get(item["queue_id"])
+    return {
+        "generated_at": at,
+        "floor": _floor(rows, agents),
+        "tenants": rows,
+        "agents": sorted(agents.values(), key=lambda a: (presence_rank(a["presence"]), a["name"])),
+        "urgent": [
+            {
+                **item,
+                "tenant_name": firm_names.get(item["tenant_id"]),
+                "queue_name": queue_names.get(item["queue_id"]),
+                "agent_name": agents[item["agent_id"]]["name"] if item["agent_id"] else None,
+            }
+            for item in urgent
+        ],
+    }
+
+
+def presence_rank(presence: str) -> tuple[int, str]:
+    """Where a presence sorts: the known states in PRESENCE_ORDER, any other after them."""
+    if presence in PRESENCE_ORDER:
+        return (PRESENCE_ORDER.index(presence), "")
+    return (len(PRESENCE_ORDER), presence)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list[Tenant]:
+    stmt = select(Tenant).where(Tenant.status != "offboarded").order_by(Tenant.name, Tenant.id)
+    if tenant_ids is not None:
+        if not tenant_ids:
+            return []
+        stmt = stmt.where(Tenant.id.in_(sorted(tenant_ids)))
+    return list(db.session.scalars(stmt))
+
+
+def _settings(firms: list[Tenant]) -> dict[uuid.UUID, dict]:
+    """Each firm's abandon treatment, short-abandon threshold and service-level target: its
+    default policy's (the first made), else the policy defaults, as the reports read them."""
+    policies: dict[uuid.UUID, SlaPolicy] = {}
+    for policy in db.session.scalars(
+        select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.created_at)
+    ):
+        policies.setdefault(policy.tenant_id, policy)
+    settings = {}
+    for firm in firms:
+        policy = policies.get(firm.id)
+        own = dict(DEFAULT_SETTINGS)
+        if policy is not None:
+            own |= {
+                "abandon_treatment": policy.abandon_treatment,
+                "short_abandon_seconds": policy.short_abandon_seconds,
+            }
+        own["service_level_target"] = targets.of_policy(policy)["service_level"]
+        settings[firm.id] = own
+    return settings
+
+
+def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dict]:
+    """(tenant id, queue id) -> the answer counts of the contacts received in the firm's local
+    day so far, in one grouped query: the SLA report's figures for today."""
+    rows = []
+    for firm in firms:
+        zone = zone_of(firm)
+        day = at.astimezone(zone).date()
+        start, end = instant(day, zone), instant(day + timedelta(days=1), zone)
+        rows.append((firm.id, start, end, settings[firm.id]["short_abandon_seconds"]))
+    params = _params(rows)
+    c, p = Contact, params.c
+    measures = answer_measures(c, Queue, p.short_seconds)
+    # The firms' days as one constant span too: it lets the receipt index bound the scan
+    # (the planner cannot see through the per-firm bounds of the VALUES list).
+    earliest, latest = min(r[1] for r in rows), max(r[2] for r in rows)
+    stmt = (
+        select(
+            c.tenant_id,
+            c.queue_id,
+            *(func.sum(measures[name]).label(name) for name in _COUNTED),
+        )
+        .select_from(c)
+        .join(Queue, and_(Queue.tenant_id == c.tenant_id, Queue.id == c.queue_id))
+        .join(
+            params,
+            and_(p.tenant_id == c.tenant_id, c.received_at >= p.starts, c.received_at < p.ends),
+        )
+        .where(c.received_at >= earliest, c.received_at < latest)
+        .group_by(c.tenant_id, c.queue_id)
+    )
+    return {
+        (row.tenant_id, row.queue_id): {name: as_int(getattr(row, name)) for name in _COUNTED}
+        for row in db.session.execute(stmt)
+    }
+
+
+def _params(rows: list[tuple]):
+    """The firms' (tenant id, day start, day end, short-abandon seconds) as a table."""
+    columns = (
+        column("tenant_id", Uuid()),
+        column("starts", UTCDateTime()),
+        column("ends", UTCDateTime()),
+        column("short_seconds", Integer()),
+    )
+    if not is_postgres():
+        return values(*columns, name="params").data(rows).cte("params")
+    # On PostgreSQL, four arrays unnested: one statement whatever the firms' days (the
+    # compiled form is cached, where a VALUES list is compiled afresh on every read).
+    types = (Uuid(), TIMESTAMP(timezone=True), TIMESTAMP(timezone=True), Integer())
+    arrays = [
+        bindparam(f"wallboard_{col.name}", [row[i] for row in rows], type_=ARRAY(kind))
+        for i, (col, kind) in enumerate(zip(columns, types, strict=True))
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="params")
+
+
+def _waiting() -> dict[tuple, tuple[int, datetime]]:
+    """(tenant id, queue id) -> how many wait, and since when the oldest has waited."""
+    rows = db.session.execute(
+        select(Contact.tenant_id, Contact.queue_id, func.count(), func.min(Contact.queued_at))
+        .where(Contact.status.in_(WAITING_STATUSES))
+        .group_by(Contact.tenant_id, Contact.queue_id)
+    )
+    return {(t, q): (count, oldest) for t, q, count, oldest in rows}
+
+
+def _risky(at: datetime) -> list:
+    """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
+    list's rule, app.sla.service.list_at_risk), nearest deadline first, each with whether it
+    is breached: few enough to count per queue here, in one query.
+
+    Read from the open clocks first, joined to their contact by firm and id: the clocks at risk
+    are few, and the contacts' key starts with the firm."""
+    breached, at_risk = sla_service.risk_now(at)
+    k, c = SlaClock, Contact
+    per_contact = (
+        select(k.tenant_id, k.contact_id, func.max(flag(breached)).label("breached"))
+        .where(k.stopped_at.is_(None), or_(breached, at_risk))
+        .group_by(k.tenant_id, k.contact_id)
+        .subquery("risky")
+    )
+    return db.session.execute(
+        select(
+            c.id,
+            c.tenant_id,
+            c.queue_id,
+            c.agent_id,
+            c.channel,
+            c.priority,
+            c.status,
+            c.sla_due_at,
+            per_contact.c.breached,
+        )
+        .join(
+            per_contact,
+            and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id),
+        )
+        .where(c.status.not_in(sla_service.FINISHED_STATUSES))
+        .order_by(c.sla_due_at.asc().nulls_last(), c.id)
+    ).all()
+
+
+def _risk(risky: list) -> dict[str, dict[tuple, int]]:
+    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it."""
+    counts: dict[str, dict[tuple, int]] = {
+        "at_risk": defaultdict(int),
+        "breached": defaultdict(int),
+    }
+    for row in risky:
+        counts["breached" if row.breached else "at_risk"][(row.tenant_id, row.queue_id)] += 1
+    return counts
+
+
+def _urgent(risky: list) -> list[dict]:
+    """The most urgent of them, URGENT_LIMIT at most."""
+    return [
+        {
+            "contact_id": row.id,
+            "tenant_id": row.tenant_id,
+            "queue_id": row.queue_id,
+            "agent_id": row.agent_id,
+            "channel": row.channel,
+            "priority": row.priority,
+            "status": row.status,
+            "sla_state": "breached" if row.breached else "at_risk",
+            "due_at": row.sla_due_at,
+        }
+        for row in risky[:URGENT_LIMIT]
+    ]
+
+
+def _agents(staff: list, held: list, urgent: list[dict]) -> dict[uuid.UUID, dict]:
+    """Agent id -> the agent as the wallboard shows it: serving the firms' queues, or holding
+    (or named on) one of their contacts."""
+    agents: dict[uuid.UUID, dict] = {}
+    for row in staff:
+        agent = agents.get(row.agent_id)
+        if agent is None:
+            agent = agents[row.agent_id] = _agent(row.agent_id, row)
+        agent["tenant_ids"].setdefault(row.tenant_id, None)
+        agent["queue_ids"].setdefault(row.queue_id, None)
+    # An agent no longer assigned may still hold (or be named on) a contact of these firms.
+    missing = {r.agent_id for r in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
+    missing -= set(agents)
+    if missing:
+        for row in db.session.execute(
+            select(Agent.id.label("agent_id"), Agent.presence, Agent.presence_since, User.name)
+            .join(User, User.id == Agent.user_id)
+            .where(Agent.id.in_(sorted(missing)))
+        ):
+            agents[row.agent_id] = _agent(row.agent_id, row)
+    for row in held:
+        agents[row.agent_id]["working_on"].append(
+            {
+                "contact_id": row.id,
+                "tenant_id": row.tenant_id,
+                "queue_id": row.queue_id,
+                "channel": row.channel,
+                "status": row.status,
+                "since": row.status_since,
+            }
+        )
+    for agent in agents.values():
+        agent["tenant_ids"] = list(agent["tenant_ids"])
+        agent["queue_ids"] = list(agent["queue_ids"])
+    return agents
+
+
+def _agent(agent_id: uuid.UUID, row) -> dict:
+    return {
+        "agent_id": agent_id,
+        "name": row.name,
+        "presence": row.presence,
+        "presence_since": row.presence_since,
+        # Dicts as ordered sets: the firms and queues in the order first met.
+        "tenant_ids": {},
+        "queue_ids": {},
+        "working_on": [],
+    }
+
+
+# --- the rows --------------------------------------------------------------------------------
+
+
+def _firm_row(
+    firm: Tenant,
+    settings: dict,
+    queues: list[Queue],
+    *,
+    today: dict,
+    waiting: dict,
+    risk: dict,
+    staff: list,
+    at: datetime,
+) -> dict:
+    treatment, target = settings["abandon_treatment"], settings["service_level_target"]
+    serving_of: dict[uuid.UUID, list] = defaultdict(list)
+    for row in staff:
+        serving_of[row.queue_id].append(row)
+    rows = []
+    # The firm's totals, summed as its queues are read (each key looked up once).
+    summed = dict.fromkeys(_COUNTED, 0)
+    waits: list[tuple[int, datetime]] = []
+    at_risk = breached = 0
+    for queue in queues:
+        key = (firm.id, queue.id)
+        serving = serving_of[queue.id]
+        counts = today.get(key)
+        wait = waiting.get(key)
+        risks = (risk["at_risk"].get(key, 0), risk["breached"].get(key, 0))
+        if counts:
+            for name in _COUNTED:
+                summed[name] += counts[name]
+        if wait:
+            waits.append(wait)
+        at_risk, breached = at_risk + risks[0], breached + risks[1]
+        # A queue switched off stays out unless it still has work or figures today.
+        if not (queue.is_active or counts or wait or any(risks)):
+            continue
+        rows.append(
+            {
+                "queue_id": queue.id,
+                "name": queue.name,
+                "channels": list(queue.channels),
+                "answer_threshold_seconds": queue.answer_threshold_seconds,
+                "is_active": queue.is_active,
+                "agent_ids": [s.agent_id for s in serving],
+                **_figures(
+                    counts=counts,
+                    waiting=[wait] if wait else [],
+                    at_risk=risks[0],
+                    breached=risks[1],
+                    presences={s.agent_id: s.presence for s in serving},
+                    treatment=treatment,
+                    target=target,
+                    at=at,
+                ),
+            }
+        )
+    zone = zone_of(firm)
+    return {
+        "tenant_id": firm.id,
+        "name": firm.name,
+        "status": firm.status,
+        "time_zone": firm.time_zone,
+        "day_start": instant(at.astimezone(zone).date(), zone).astimezone(zone),
+        "abandon_treatment": treatment,
+        "short_abandon_seconds": settings["short_abandon_seconds"],
+        "service_level_target": target,
+        "totals": _figures(
+            counts=summed,
+            waiting=waits,
+            at_risk=at_risk,
+            breached=breached,
+            presences={s.agent_id: s.presence for s in staff},
+            treatment=treatment,
+            target=target,
+            at=at,
+        ),
+        "queues": rows,
+    }
+
+
+def _figures(
+    *,
+    counts: dict | None,
+    waiting: list[tuple[int, datetime]],
+    at_risk: int,
+    breached: int,
+    presences: dict[uuid.UUID, str],
+    treatment: str,
+    target: float | None,
+    at: datetime,
+) -> dict:
+    """The tiles of a queue, or of a firm (its queues summed, each agent counted once)."""
+    counts = counts or dict.fromkeys(_COUNTED, 0)
+    level = service_level(counts, treatment)
+    oldest = min((since for _n, since in waiting), default=None)
+    return {
+        "waiting": sum(n for n, _since in waiting),
+        "longest_wait_seconds": None
+        if oldest is None
+        else max(0, int((at - oldest).total_seconds())),
+        "answered": counts["answered"],
+        "answered_within_threshold": counts["answered_within"],
+        "abandoned": counts["abandoned"],
+        "short_abandoned": counts["short_abandoned"],
+        "handled": counts["handled"],
+        "service_level": level,
+        "service_level_state": targets.state("service_level", level, target),
+        "at_risk": at_risk,
+        "breached": breached,
+        "agents": len(presences),
+        "agents_by_state": by_state(presences.values()),
+    }
+
+
+def by_state(presences) -> list[dict]:
+    """How many agents are in each presence: every known state (zero too), then others."""
+    counted: dict[str, int] = dict.fromkeys(PRESENCE_ORDER, 0)
+    for presence in presences:
+        counted[presence] = counted.get(presence, 0) + 1
+    return [
+        {"presence": presence, "count": counted[presence]}
+        for presence in sorted(counted, key=presence_rank)
+    ]
+
+
+def _floor(rows: list[dict], agents: dict) -> dict:
+    """The whole floor: the firms' totals summed, each agent counted once."""
+    totals = [row["totals"] for row in rows]
+    longest = [t["longest_wait_seconds"] for t in totals if t["longest_wait_seconds"] is not None]
+    return {
+        "waiting": sum(t["waiting"] for t in totals),
+        "longest_wait_seconds": max(longest, default=None),
+        "abandoned": sum(t["abandoned"] for t in totals),
+        "handled": sum(t["handled"] for t in totals),
+        "at_risk": sum(t["at_risk"] for t in totals),
+        "breached": sum(t["breached"] for t in totals),
+        "agents": len(agents),
+        "agents_by_state": by_state(a["presence"] for a in agents.values()),
+    }
