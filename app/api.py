@@ -13,6 +13,7 @@ from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.contacts.routes import contacts_blp, departments_blp
 from app.events import catalogue as events_catalogue
+from app.live.routes import events_blp
 from app.onboarding.routes import onboarding_blp
 from app.queues.routes import briefings_blp, queues_blp
 from app.reports.routes import portfolio_blp, reports_blp
@@ -47,6 +48,7 @@ BLUEPRINTS = (
     reports_blp,
     portfolio_blp,
     webhooks_blp,
+    events_blp,
 )
 
 

@@ -171,6 +171,14 @@ CONTACT_ASSIGN = _permission(
     "bpo_admin",
     "supervisor",
 )
+EVENTS_READ = _permission(
+    "events.read",
+    "follow a client firm's event stream",
+    "contacts:read",
+    "bpo_admin",
+    "client_admin",
+    "integration",
+)
 
 PERMISSIONS = (
     TENANT_READ,
@@ -192,6 +200,7 @@ PERMISSIONS = (
     CONTACT_CREATE,
     CONTACT_WORK,
     CONTACT_ASSIGN,
+    EVENTS_READ,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later
