@@ -210,3 +210,55 @@ def test_a_nonsense_lifetime_is_the_servers_own(app, factory, live_server, asked
             assert stream.next(named("bye"), timeout=1.0) is None
     finally:
         stream.close()
+
+
+def test_each_role_hears_exactly_the_changes_it_may_see_on_its_page_stream(
+    app, factory, live_server
+):
+    a, b = factory.tenant(), factory.tenant()
+    a_q0, a_q1, b_q0 = queue_of(app, a), queue_of(app, a), queue_of(app, b)
+    agent_a_person, agent_b_person = factory.user("agent"), factory.user("agent")
+    agent_a = _agent(app, agent_a_person.id, [(a.id, a_q0)])
+    agent_b = _agent(app, agent_b_person.id, [(b.id, b_q0)])
+    people = {
+        "bpo_admin": factory.user("bpo_admin"),
+        "supervisor_a": factory.user("supervisor", a),
+        "supervisor_b": factory.user("supervisor", b),
+        "agent_a_q0": agent_a_person,
+        "client_admin_a": factory.user("client_admin", a),
+        "client_viewer_a": factory.user("client_viewer", a),
+    }
+    streams = {name: _open(app, live_server, person.email) for name, person in people.items()}
+    try:
+        integration_a = factory.caller("integration", a)
+        integration_b = factory.caller("integration", b)
+        in_a_q0 = _take_in(live_server, integration_a, a, a_q0)
+        in_a_q1 = _take_in(live_server, integration_a, a, a_q1)
+        in_b_q0 = _take_in(live_server, integration_b, b, b_q0)
+        for person in (agent_a_person, agent_b_person):
+            token = factory.token(*factory.user_client(person))
+            changed = requests.put(
+                f"{live_server}/v1/me/presence",
+                json={"presence": "available"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert changed.status_code == 200, changed.text
+        may_hear = {
+            "bpo_admin": {in_a_q0, in_a_q1, in_b_q0, str(agent_a), str(agent_b)},
+            "supervisor_a": {in_a_q0, in_a_q1, str(agent_a)},
+            "supervisor_b": {in_b_q0, str(agent_b)},
+            "agent_a_q0": {in_a_q0, str(agent_a)},
+            "client_admin_a": {in_a_q0, in_a_q1},
+            "client_viewer_a": {in_a_q0, in_a_q1},
+        }
+        heard = {}
+        for name, stream in streams.items():
+            events = stream.drain(2.0)
+            heard[name] = {e.json["contact_id"] for e in events if e.event == "contact"} | {
+                e.json["agent_id"] for e in events if e.event == "agent"
+            }
+        assert heard == may_hear
+    finally:
+        for stream in streams.values():
+            stream.close()
