@@ -30,6 +30,7 @@ BENCHMARKS = (
     ("billing", "billing close of a month / one-statement SQL rating", 3),
     ("memory", "API worker memory: after the run / after warm-up", 1),
     ("web", "slowest page p95 / its API call", 1),
+    ("streams", "live streams: a change to all of them / 1 s target", 3),
 )
 HEADER = ("benchmark", "ours", "reference", "ratio", "verdict")
 RESULTS_INTRO = """# Benchmark results
@@ -81,6 +82,7 @@ def label(name: str, default: str, result: dict | None) -> str:
         "billing": lambda d: f"{d.get('handled_contacts', 0):,} contacts, {d.get('tenants')} firms",
         "memory": lambda d: f"{d['samples_kib'][-1]['requests']:,} requests",
         "web": lambda d: f"{d.get('contacts', 0):,} contacts, {d.get('slowest_page')}",
+        "streams": lambda d: f"{d.get('streams', 0):,} streams of each kind",
     }[name]
     try:
         return f"{default} ({size(details)})" if result else default

@@ -83,6 +83,12 @@ def test_a_stream_opened_without_a_position_starts_from_now(app, factory, live_s
     queue_id = queue_of(app, tenant)
     integration = factory.caller("integration", tenant)
     before = _take_in(live_server, integration, tenant, queue_id)
+    # Once it has settled (the transactions before it ended) it is history.
+    history = Stream(_stream_url(live_server, tenant, "?after=0-0"), headers=integration.headers)
+    try:
+        assert history.next(_created, SETTLE) is not None
+    finally:
+        history.close()
     stream = Stream(_stream_url(live_server, tenant), headers=integration.headers)
     try:
         listening(app)

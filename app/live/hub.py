@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -54,6 +55,9 @@ class Subscription:
         self._pending: dict[Notice, None] = {}  # ordered and distinct
         self._ended = False
         self._closed = False
+        # When (monotonic) the newest notice let through arrived: a read started after it
+        # sees what it announced (app/live/routes.py shares such reads between streams).
+        self.last_notice_at = 0.0
 
     @property
     def ended(self) -> bool:
@@ -70,6 +74,7 @@ class Subscription:
                 log.exception("live filter failed; the stream resyncs")
                 notice = RESYNC
         with self._cond:
+            self.last_notice_at = time.monotonic()
             if len(self._pending) >= MAX_PENDING:
                 self._pending = {RESYNC: None}
             else:

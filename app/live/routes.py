@@ -4,8 +4,11 @@ log order, resumable with `Last-Event-ID`, woken by the live listener."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app, g, request
 from flask.views import MethodView
@@ -17,7 +20,7 @@ from app.errors import problem
 from app.events import service as events_service
 from app.events.models import DomainEvent
 from app.live import hub_for, sse
-from app.live.hub import Notice, TooManyStreams
+from app.live.hub import Notice, Subscription, TooManyStreams
 from app.live.schemas import POSITION, EventStreamArgsSchema
 from tenants.scoping import tenant_scope
 
@@ -30,7 +33,7 @@ events_blp = Blueprint(
 # Events read from the log per query; more wait for the next turn of the stream.
 READ_LIMIT = 500
 # Seconds between reads while committed events wait to settle (app/events/service.py).
-SETTLE_POLL = 0.5
+SETTLE_POLL = 0.25
 RETRY_AFTER = 30
 
 STREAM_DOC = {
@@ -93,7 +96,7 @@ class EventStream(MethodView):
         lifetime = max(0.0, min(lifetime, g.token_claims["exp"] - time.time()))
         return sse.stream(
             subscription,
-            _LogRenderer(app, tenant_id, position),
+            _LogRenderer(app, tenant_id, position, subscription),
             heartbeat=float(config["LIVE_HEARTBEAT_SECONDS"]),
             lifetime=lifetime,
         )
@@ -106,13 +109,65 @@ def _position(text: str | None) -> tuple[int, int] | None:
     return int(tx), int(seq)
 
 
+@dataclass
+class _Read:
+    """One read of a firm's log after one position, shared by every stream that needs it."""
+
+    started_at: float
+    done: threading.Event = field(default_factory=threading.Event)
+    messages: list[sse.Message] | None = None
+    position: tuple[int, int] | None = None
+    waiting: bool = False
+
+
+class _SharedReads:
+    """Streams of one firm at one position woken by the same commit would each run the same
+    query: the first runs it, the others take its answer. An answer serves a stream only if
+    its read started after the stream's latest notice arrived (NOTIFY comes after the
+    commit, so such a read sees what the notice announced), else a new read is made."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[tuple[uuid.UUID, tuple[int, int]], _Read] = {}
+
+    def read(self, key, *, fresh_after: float, run: Callable[[_Read], None]) -> _Read:
+        with self._lock:
+            read = self._reads.get(key)
+            mine = read is None or read.started_at <= fresh_after
+            if mine:
+                if len(self._reads) > 1000:  # old positions nobody reads any more
+                    horizon = time.monotonic() - 60
+                    self._reads = {k: r for k, r in self._reads.items() if r.started_at > horizon}
+                read = self._reads[key] = _Read(started_at=time.monotonic())
+        if mine:
+            try:
+                run(read)
+            finally:
+                read.done.set()
+        elif not read.done.wait(30) or read.messages is None:  # the reader failed: read alone
+            read = _Read(started_at=time.monotonic())
+            run(read)
+        return read
+
+
+_shared = _SharedReads()
+
+
 class _LogRenderer(sse.Renderer):
     """Reads the firm's log after the stream's position whenever woken."""
 
-    def __init__(self, app: Flask, tenant_id: uuid.UUID, position: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        tenant_id: uuid.UUID,
+        position: tuple[int, int],
+        subscription: Subscription,
+    ) -> None:
         self.app = app
         self.tenant_id = tenant_id
         self.position = position
+        self.subscription = subscription
+        self.read_at = time.monotonic()  # reads older than the stream say nothing to it
 
     def start(self) -> list[sse.Message]:
         return self._read()
@@ -123,16 +178,24 @@ class _LogRenderer(sse.Renderer):
         return self._read()
 
     def _read(self) -> list[sse.Message]:
+        fresh_after = max(self.read_at, self.subscription.last_notice_at)
+        self.read_at = time.monotonic()
+        read = _shared.read(
+            (self.tenant_id, self.position), fresh_after=fresh_after, run=self._query
+        )
+        if read.position is not None:
+            self.position = read.position
+        self.wake_in = SETTLE_POLL if read.waiting else None
+        return list(read.messages or ())
+
+    def _query(self, read: _Read) -> None:
         # A context of its own: its session, and the connection it takes, end with the read.
         with self.app.app_context(), tenant_scope(self.tenant_id):
             tx, seq = self.position
             events = events_service.read_after(tx=tx, seq=seq, limit=READ_LIMIT)
-            waiting = len(events) == READ_LIMIT or events_service.unsettled()
-            messages = [_message(event) for event in events]
-        if events:
-            self.position = (events[-1].tx, events[-1].seq)
-        self.wake_in = SETTLE_POLL if waiting else None
-        return messages
+            read.waiting = len(events) == READ_LIMIT or events_service.unsettled()
+            read.messages = [_message(event) for event in events]
+        read.position = (events[-1].tx, events[-1].seq) if events else None
 
 
 def _message(event: DomainEvent) -> sse.Message:

@@ -13,7 +13,8 @@ class EventStreamArgsSchema(Schema):
         validate=validate.Regexp(POSITION, error="Use an event id of this stream, like 812-4411."),
         metadata={
             "description": "Start after this event id (`0-0`: from the firm's first event). "
-            "A `Last-Event-ID` header wins over it. Neither: only events from now on."
+            "A `Last-Event-ID` header wins over it. Neither: from now on (with the events of "
+            "transactions that are still settling, which no reader has seen yet)."
         },
     )
     max_seconds = fields.Float(

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import Response
 
@@ -36,6 +37,11 @@ class Message:
     event: str | None
     data: object  # JSON
     id: str | None = None
+
+    @cached_property
+    def encoded(self) -> str:
+        """The message on the wire; computed once, however many streams send it."""
+        return self.encode()
 
     def encode(self) -> str:
         lines = []
@@ -83,7 +89,7 @@ def stream(
             started = last_sent = clock()
             yield f"retry: {RETRY_MS}\n\n"
             for message in renderer.start():
-                yield message.encode()
+                yield message.encoded
             while True:
                 now = clock()
                 left = lifetime - (now - started)
@@ -98,7 +104,7 @@ def stream(
                     continue  # say bye
                 sent = False
                 for message in renderer(notices):
-                    yield message.encode()
+                    yield message.encoded
                     sent = True
                 if sent:
                     last_sent = clock()
