@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 
+import psycopg
 import pytest
 import requests
 
 from app.live import hub_for
 from app.live.hub import Hub
+from tests.conftest import ADMIN_URL
 from tests.live_helpers import Stream, listening, named, page_cookies
 from tests.test_contacts_intake import contact_in, contacts_url, queue_of
 from tests.test_isolation_roles import _agent
@@ -262,3 +264,29 @@ def test_each_role_hears_exactly_the_changes_it_may_see_on_its_page_stream(
     finally:
         for stream in streams.values():
             stream.close()
+
+
+def test_when_the_listener_loses_its_connection_pages_resync_and_keep_hearing(
+    app, database, factory, live_server
+):
+    tenant = factory.tenant()
+    queue_id = queue_of(app, tenant)
+    viewer = factory.user("client_admin", tenant)
+    integration = factory.caller("integration", tenant)
+    stream = _open(app, live_server, viewer.email)
+    try:
+        # PostgreSQL restarts, a failover, a proxy's idle cut: the LISTEN session is gone.
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'switchboard-live'",
+                (database["name"],),
+            ).fetchone()[0]
+        assert ended == 1
+        # Notices sent while it was away are lost: every page reads everything again.
+        assert stream.next(named("resync"), timeout=10.0) is not None, stream.seen
+        listening(app)
+        contact_id = _take_in(live_server, integration, tenant, queue_id)
+        assert stream.next(_about(contact_id), timeout=2.0) is not None
+    finally:
+        stream.close()

@@ -58,7 +58,24 @@ STREAM_DOC = {
             "The stream ends with `event: bye` after at most 10 minutes, when the server "
             "shuts down or the access token expires: reconnect (with a fresh token) and send "
             "`Last-Event-ID`.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    # Each message of the stream (the fields of the SSE format).
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string", "pattern": POSITION},
+                            "event": {"type": "string"},
+                            "data": {
+                                "type": "string",
+                                "description": "JSON: `{id, type, occurred_at, payload}`; "
+                                "`{}` for `bye`.",
+                            },
+                            "retry": {"type": "integer"},
+                        },
+                    }
+                }
+            },
         },
         503: {
             "description": "This server holds as many streams as it may, or is shutting "
@@ -192,8 +209,11 @@ class _LogRenderer(sse.Renderer):
         # A context of its own: its session, and the connection it takes, end with the read.
         with self.app.app_context(), tenant_scope(self.tenant_id):
             tx, seq = self.position
+            # Before the read: an event committed in between is then either read, or announced
+            # by a notice that arrives after this read started (and so wakes a new one).
+            unsettled = events_service.unsettled()
             events = events_service.read_after(tx=tx, seq=seq, limit=READ_LIMIT)
-            read.waiting = len(events) == READ_LIMIT or events_service.unsettled()
+            read.waiting = unsettled or len(events) == READ_LIMIT
             read.messages = [_message(event) for event in events]
         read.position = (events[-1].tx, events[-1].seq) if events else None
 
