@@ -44,6 +44,7 @@
 
     function connect() {
       if (!document.body.contains(element)) { return; }  // the page moved on
+      errors = 0;
       source = new EventSource(url, { withCredentials: true });
       source.addEventListener("open", function () {
         errors = 0;
@@ -72,15 +73,37 @@
     }
 
     connect();
+    return function stop() {
+      if (source) { source.close(); source = null; }
+      if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
+      if (retryTimer !== null) { window.clearTimeout(retryTimer); retryTimer = null; }
+    };
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var element = document.querySelector("[data-live-stream]");
-    if (element && typeof window.EventSource !== "undefined") {
-      start(element);
-    } else if (element) {
-      element.setAttribute("data-live-state", "polling");
-      window.setInterval(refreshAll, POLL_MS);
+  var current = null;  // {element, stop}: the page's one stream
+
+  // Open the page's stream if it has an element asking for one and none is open yet; also
+  // after htmx swapped content in (a page part that brings the element with it, or takes it
+  // away: its stream is then closed).
+  function scan() {
+    if (current && !document.body.contains(current.element)) {
+      current.stop();
+      current = null;
     }
-  });
+    var element = document.querySelector("[data-live-stream]");
+    if (!element || (current && current.element === element)) { return; }
+    if (current) { current.stop(); }
+    if (typeof window.EventSource !== "undefined") {
+      current = { element: element, stop: start(element) };
+    } else {
+      element.setAttribute("data-live-state", "polling");
+      var timer = window.setInterval(refreshAll, POLL_MS);
+      current = { element: element, stop: function () { window.clearInterval(timer); } };
+    }
+  }
+
+  window.Switchboard = window.Switchboard || {};
+  window.Switchboard.live = { scan: scan };
+  document.addEventListener("DOMContentLoaded", scan);
+  document.addEventListener("htmx:afterSettle", scan);
 })();
