@@ -12,10 +12,12 @@ import requests
 
 from app.live import hub_for
 from app.live.hub import Hub
+from app.web import live as web_live
 from tests.conftest import ADMIN_URL
 from tests.live_helpers import Stream, listening, named, page_cookies
 from tests.test_contacts_intake import contact_in, contacts_url, queue_of
 from tests.test_isolation_roles import _agent
+from tests.web_helpers import csrf_of, sign_in
 
 
 def _take_in(base: str, caller, tenant, queue_id) -> str:
@@ -288,5 +290,31 @@ def test_when_the_listener_loses_its_connection_pages_resync_and_keep_hearing(
         listening(app)
         contact_id = _take_in(live_server, integration, tenant, queue_id)
         assert stream.next(_about(contact_id), timeout=2.0) is not None
+    finally:
+        stream.close()
+
+
+def test_a_page_stream_ends_soon_after_its_person_signs_out(app, factory, live_server, monkeypatch):
+    monkeypatch.setattr(web_live, "REACH_SECONDS", 0.3)
+    tenant = factory.tenant()
+    queue_id = queue_of(app, tenant)
+    viewer = factory.user("client_viewer", tenant)
+    integration = factory.caller("integration", tenant)
+    browser = sign_in(app, viewer.email)
+    cookie = browser.cookie("switchboard_session").value
+    stream = Stream(f"{live_server}/live", cookies={"switchboard_session": cookie})
+    try:
+        assert stream.status == 200
+        listening(app)
+        out = browser.post(
+            "/signout", data={"csrf_token": csrf_of(browser.get("/", follow_redirects=True))}
+        )
+        assert out.status_code in (200, 302)
+        # The stream reads its person's reach again (every 30 s; here 0.3 s) and finds the
+        # sign-in gone: it says bye rather than carry on.
+        assert stream.next(named("bye"), timeout=3.0) is not None
+        assert stream.ended(timeout=3.0)
+        contact_id = _take_in(live_server, integration, tenant, queue_id)
+        assert contact_id not in " ".join(e.data for e in stream.seen)
     finally:
         stream.close()
