@@ -7,11 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 
+import psycopg
 import pytest
 import requests
 from werkzeug.serving import make_server
 
 from app.live import hub_for
+from tests.conftest import ADMIN_URL
 from tests.factories import Factory
 from tests.live_helpers import Stream, listening
 from tests.test_contacts_intake import contact_in, contacts_url, queue_of
@@ -155,3 +157,34 @@ def test_on_sqlite_the_listener_polls_and_the_stream_still_hears_each_new_event(
         stream.close()
         hub_for(sqlite_app).close_all()
         server.shutdown()
+
+
+def test_open_streams_hold_no_database_connection_while_they_wait(
+    app, database, factory, live_server
+):
+    tenant = factory.tenant()
+    queue_id = queue_of(app, tenant)
+    integration = factory.caller("integration", tenant)
+    pool = app.config["DATABASE_POOL_SIZE"] + app.config["DATABASE_MAX_OVERFLOW"]
+    # More streams than the process has connections: each read its log at open.
+    streams = [
+        Stream(_stream_url(live_server, tenant, "?after=0-0"), headers=integration.headers)
+        for _ in range(pool + 5)
+    ]
+    try:
+        assert [s.status for s in streams] == [200] * len(streams)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            busy = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND state LIKE 'idle in transaction%%'",
+                (database["name"],),
+            ).fetchone()[0]
+        assert busy == 0
+        # And ordinary requests are served as usual meanwhile; every stream hears them.
+        contact_id = _take_in(live_server, integration, tenant, queue_id)
+        for stream in streams:
+            event = stream.next(_created, SETTLE)
+            assert event is not None and event.json["payload"]["contact_id"] == contact_id
+    finally:
+        for stream in streams:
+            stream.close()
