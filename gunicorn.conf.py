@@ -49,6 +49,27 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def post_worker_init(worker):
+    """End the worker's live streams as soon as it is told to stop (SIGTERM on a rolling
+    update, SIGINT, SIGQUIT): each gets `bye` and reconnects to another worker or pod, rather
+    than holding the worker until graceful_timeout runs out. gunicorn's own handling follows."""
+    import signal
+
+    def chained(previous):
+        def handler(signum, frame):
+            # Imported here: this file is read by the arbiter, which never imports the app.
+            from app.live import hub
+
+            hub.close_all()
+            if callable(previous):
+                previous(signum, frame)
+
+        return handler
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, chained(signal.getsignal(sig)))
+
+
 def on_exit(server):
     """Remove the directory made above (never one named by PROMETHEUS_MULTIPROC_DIR)."""
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
@@ -87,9 +108,17 @@ bind = f"0.0.0.0:{_int('PORT', 8000)}"  # all interfaces: the pod's IP, not only
 workers = _int("SWITCHBOARD_WEB_WORKERS", min(2 * _cpus() + 1, 8))
 
 # Threads per worker. With threads > 1 gunicorn uses the gthread worker, which also keeps
-# idle keep-alive connections off the threads. Keep it at or below the SQLAlchemy pool size
-# (5) so that a thread never waits for a connection its own process holds.
-threads = _int("SWITCHBOARD_WEB_THREADS", 4)
+# idle keep-alive connections off the threads. Each open live stream (app/live: /live and the
+# API's event stream) holds a thread for as long as it is open, though no database connection
+# while it waits; so a worker gets one thread per stream it may hold
+# (SWITCHBOARD_LIVE_MAX_STREAMS, the app's cap, over which streams answer 503) plus a reserve
+# for ordinary requests. Ordinary requests beyond the SQLAlchemy pool (5 + 10 overflow) wait
+# for a connection rather than for a thread; an idle thread costs about 100 KB of memory.
+# docs/scaling.md ("Live updates") has the figures.
+STREAM_RESERVE = 8
+threads = _int(
+    "SWITCHBOARD_WEB_THREADS", _int("SWITCHBOARD_LIVE_MAX_STREAMS", 200) + STREAM_RESERVE
+)
 worker_class = os.environ.get("SWITCHBOARD_WEB_WORKER_CLASS", "gthread")
 
 # A worker silent for `timeout` seconds is killed and replaced (a stuck request must not hold a

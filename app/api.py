@@ -13,6 +13,7 @@ from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.contacts.routes import contacts_blp, departments_blp, messages_blp
 from app.events import catalogue as events_catalogue
+from app.live.routes import events_blp
 from app.onboarding.routes import onboarding_blp
 from app.queues.routes import briefings_blp, queues_blp
 from app.reports.routes import portfolio_blp, reports_blp
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     portfolio_blp,
     wallboard_blp,
     webhooks_blp,
+    events_blp,
 )
 
 

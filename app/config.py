@@ -82,6 +82,21 @@ DEFAULTS: dict[str, object] = {
     "EVENTS_SETTLE_SECONDS": 2.0,
     # Check every recorded event's payload against the catalogue's schema (tests turn it on).
     "EVENTS_CHECK_PAYLOADS": False,
+    # Live updates (app/live, docs/scaling.md "Live updates"). Open event streams per process;
+    # over it a stream answers 503 and pages poll. gunicorn.conf.py reads the same variable
+    # to give each worker a thread per stream plus a reserve for ordinary requests.
+    "LIVE_MAX_STREAMS": 200,
+    # A comment line this often keeps proxies from closing a quiet stream, and finds clients
+    # that went away.
+    "LIVE_HEARTBEAT_SECONDS": 15.0,
+    # A stream ends (`bye`, the client reconnects) after this long, so that long-lived
+    # connections spread again over pods that came up since.
+    "LIVE_MAX_STREAM_SECONDS": 600.0,
+    # The one LISTEN connection per process needs a direct connection to PostgreSQL: behind
+    # pgbouncer in transaction pooling, point this at PostgreSQL itself. None: DATABASE_URL.
+    "LIVE_DATABASE_URL": None,
+    # SQLite (`make run`) has no LISTEN: the listener polls the event tables this often.
+    "LIVE_POLL_SECONDS": 1.0,
     # Demo only: `flask demo seed` gives each demo firm an endpoint at <this>/<firm slug>, and
     # `flask demo receiver` listens there (`make run` sets both). None: the demo has no endpoint.
     "DEMO_WEBHOOK_URL": None,

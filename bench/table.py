@@ -31,6 +31,7 @@ BENCHMARKS = (
     ("memory", "API worker memory: after the run / after warm-up", 1),
     ("web", "slowest page p95 / its API call", 1),
     ("wallboard", "wallboard snapshot p95 / the 50 ms budget", 1),
+    ("streams", "live streams: a change to all of them / 1 s target", 3),
 )
 HEADER = ("benchmark", "ours", "reference", "ratio", "verdict")
 RESULTS_INTRO = """# Benchmark results
@@ -85,6 +86,7 @@ def label(name: str, default: str, result: dict | None) -> str:
         "wallboard": lambda d: (
             f"{d.get('tenants')} firms, {d.get('queues')} queues, {d.get('agents')} agents"
         ),
+        "streams": lambda d: f"{d.get('streams', 0):,} streams of each kind",
     }[name]
     try:
         return f"{default} ({size(details)})" if result else default

@@ -1,5 +1,6 @@
 """The production server: real gunicorn with gunicorn.conf.py and two workers, serving the test
-database; its JSON access log, metrics added up over both workers, and a clean stop."""
+database; its JSON access log, metrics added up over both workers, and a clean stop; and live
+streams under it, ended with `bye` when it stops."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_contacts_intake import contacts_url, queue_of
+from tests.live_helpers import Stream
+from tests.test_contacts_intake import contact_in, contacts_url, queue_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS_ROUTE = "/v1/tenants/<uuid:tenant_id>/contacts"
@@ -153,3 +155,60 @@ def test_gunicorn_logs_json_adds_up_both_workers_metrics_and_stops_cleanly(
     assert gunicorn_says[0].startswith("Starting gunicorn")
     assert gunicorn_says[-1] == "Shutting down: Master"
     assert not [m for m in messages if m["logger"] == "switchboard.request"]
+
+
+def test_a_stream_under_gunicorn_hears_an_event_and_says_bye_when_the_server_stops(
+    app, database, factory, tmp_path
+):
+    tenant = factory.tenant()
+    queue_id = queue_of(app, tenant)
+    integration = factory.caller("integration", tenant)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = _server_env(app, database, port, tmp_path / "instance")
+    # Threads come from the cap of streams (4 + the reserve of 8), not a setting of their own.
+    env.update(SWITCHBOARD_WEB_WORKERS="1", SWITCHBOARD_LIVE_MAX_STREAMS="4")
+    env.pop("SWITCHBOARD_WEB_THREADS")
+    with (tmp_path / "out.log").open("w") as out, (tmp_path / "err.log").open("w") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+    streams = []
+    try:
+        _wait_until_up(base, server, time.monotonic() + 15)
+        url = f"{base}/v1/tenants/{tenant.id}/events/stream"
+        streams = [Stream(url, headers=integration.headers) for _ in range(4)]
+        assert [s.status for s in streams] == [200] * 4
+        # The fifth is over the cap; ordinary requests still have threads of their own.
+        over = requests.get(url, headers=integration.headers, timeout=10)
+        assert over.status_code == 503 and over.headers["Retry-After"]
+        created = requests.post(
+            base + contacts_url(tenant),
+            json=contact_in(queue_id=str(queue_id)),
+            headers=integration.headers,
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        for stream in streams:
+            event = stream.next(lambda e: e.event == "contact.created", 30.0)
+            assert event is not None, stream.seen
+            assert event.json["payload"]["contact_id"] == created.json()["id"]
+
+        stopping = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        for stream in streams:
+            assert stream.next(lambda e: e.event == "bye", GRACEFUL_TIMEOUT) is not None
+            assert stream.ended(timeout=GRACEFUL_TIMEOUT)
+        # The streams ended at once rather than holding the worker to its graceful timeout.
+        assert server.wait(timeout=GRACEFUL_TIMEOUT + 5) == 0
+        assert time.monotonic() - stopping < GRACEFUL_TIMEOUT
+    finally:
+        for stream in streams:
+            stream.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait()

@@ -169,6 +169,8 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("reports.AgentsReport", "GET"): "reports.read",
     ("reports.AgentTime", "GET"): "reports.read",
     ("queues.QueueStaffing", "GET"): "reports.read",
+    # The firm's domain events as they happen: for its systems (and whoever manages them).
+    ("events.EventStream", "GET"): "events.read",
 }
 
 # Routes of the BPO level and the caller's own. The Stripe webhook is not called with a
@@ -237,12 +239,13 @@ MAY: dict[str, set[str]] = {
         "firm.export",
         "billing.read",
         "reports.read",
+        "events.read",
     },
     # "read contacts and reports of their tenant"
     "client_viewer": _EVERYONE | {"reports.read"},
     # "create and read contacts, read reports"
     "integration": _EVERYONE
-    | {"contacts.create", "contacts.import", "contacts.message", "reports.read"},
+    | {"contacts.create", "contacts.import", "contacts.message", "reports.read", "events.read"},
 }
 
 # The callers: role, firms served and, for agents, the queues served ("q0" holds each firm's

@@ -203,6 +203,14 @@ MESSAGE_NOTE = _permission(
     "supervisor",
     "agent",
 )
+EVENTS_READ = _permission(
+    "events.read",
+    "follow a client firm's event stream",
+    "contacts:read",
+    "bpo_admin",
+    "client_admin",
+    "integration",
+)
 
 PERMISSIONS = (
     TENANT_READ,
@@ -229,6 +237,7 @@ PERMISSIONS = (
     MESSAGE_INBOUND,
     MESSAGE_REPLY,
     MESSAGE_NOTE,
+    EVENTS_READ,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later

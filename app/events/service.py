@@ -144,6 +144,40 @@ def consume(
     return len(events)
 
 
+def read_after(*, tx: int, seq: int, limit: int = BATCH) -> list[DomainEvent]:
+    """The settled events of the tenant in scope after position (tx, seq), in log order (the
+    order `consume` reads in, so a reader resuming from its last position skips nothing)."""
+    return list(
+        db.session.scalars(
+            select(DomainEvent)
+            .where(tuple_(DomainEvent.tx, DomainEvent.seq) > tuple_(tx, seq), *_settled())
+            .order_by(DomainEvent.tx, DomainEvent.seq)
+            .limit(limit)
+        )
+    )
+
+
+# Larger than any seq: a position of (tx, LAST_SEQ) is past every event of that transaction.
+LAST_SEQ = 2**63 - 1
+
+
+def position_now() -> tuple[int, int]:
+    """A position past every settled event, before every event still to settle: where a
+    reader that wants only what happens from now on starts."""
+    if _is_sqlite():
+        return 0, db.session.scalar(select(func.coalesce(func.max(DomainEvent.seq), 0)))
+    return db.session.scalar(select(_XMIN)) - 1, LAST_SEQ
+
+
+def unsettled() -> bool:
+    """Whether events already committed may still wait to settle (a transaction that began
+    before them is still open): a reader that read up to now should look again soon."""
+    if _is_sqlite():
+        return False
+    newest, xmin = newest_tx(), horizon()
+    return newest is not None and xmin is not None and newest >= xmin
+
+
 def newest_tx() -> int | None:
     """The transaction id of the newest committed event (None with none, or on SQLite)."""
     if _is_sqlite():

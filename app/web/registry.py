@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import accounts, i18n, shell, signin
+from app.web import accounts, i18n, live, shell, signin
 from app.web.console import (
     agents,
     assignments,
@@ -41,6 +41,7 @@ from app.web.portal import (
 
 # The page modules: imported for the routes they add to their area's blueprint.
 PAGES = (
+    live,
     invitations,
     portfolio,
     onboarding,

@@ -122,6 +122,8 @@ def page(context, watch):
 
     def on_response(response):
         kind = response.request.resource_type
+        if _refused_stream(response):
+            return
         if response.status >= 500 or (response.status >= 400 and kind in _ASSET_TYPES):
             watch.errors.append(f"{kind} {response.url} answered {response.status}")
 
@@ -130,6 +132,16 @@ def page(context, watch):
     page.on("response", on_response)
     page.on("requestfailed", lambda request: _failed(watch, request))
     return page
+
+
+def _refused_stream(response) -> bool:
+    """A live stream refused over the server's cap (503 with Retry-After) is the app talking:
+    the page polls instead (app/web/static/live.js)."""
+    return (
+        response.request.resource_type == "eventsource"
+        and response.status == 503
+        and "retry-after" in response.headers
+    )
 
 
 def _failed(watch: Watch, request) -> None:
