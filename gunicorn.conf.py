@@ -56,6 +56,17 @@ def on_exit(server):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def post_worker_init(worker):
+    """The worker has imported the app: move everything it holds so far (modules, the
+    SQLAlchemy metadata and compiled-statement caches, the app) out of the garbage
+    collector's reach. Those objects live as long as the worker; without this every full
+    collection walks all of them, which made a request that happened to trigger one (the
+    wallboard, which builds a few thousand dicts, often did) 2x slower at the p95."""
+    import gc
+
+    gc.freeze()
+
+
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default

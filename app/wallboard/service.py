@@ -75,12 +75,21 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         }
     with tenants_scope(firm.id for firm in firms):
         settings = _settings(firms)
-        queues = list(db.session.scalars(select(Queue).order_by(Queue.name, Queue.id)))
+        # Column tuples, not entities: the board reads six columns of each queue.
+        queues = db.session.execute(
+            select(
+                Queue.id,
+                Queue.tenant_id,
+                Queue.name,
+                Queue.channels,
+                Queue.answer_threshold_seconds,
+                Queue.is_active,
+            ).order_by(Queue.name, Queue.id)
+        ).all()
         today = _today(firms, settings, at)
         waiting = _waiting()
-        risky = _risky(at)
-        risk = _risk(risky)
-        urgent = _urgent(risky)
+        risk = _risk(at)
+        urgent = _urgent(at)
         staff = db.session.execute(
             select(
                 Assignment.tenant_id,
@@ -110,7 +119,7 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
     agents = _agents(staff, held, urgent)
     firm_names = {firm.id: firm.name for firm in firms}
     queue_names = {queue.id: queue.name for queue in queues}
-    queues_of: dict[uuid.UUID, list[Queue]] = defaultdict(list)
+    queues_of: dict[uuid.UUID, list] = defaultdict(list)
     for queue in queues:
         queues_of[queue.tenant_id].append(queue)
     staff_of: dict[uuid.UUID, list] = defaultdict(list)
@@ -160,16 +169,22 @@ def presence_rank(presence: str) -> tuple[int, str]:
 # --- reads -----------------------------------------------------------------------------------
 
 
-def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list[Tenant]:
-    stmt = select(Tenant).where(Tenant.status != "offboarded").order_by(Tenant.name, Tenant.id)
+def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list:
+    """The firms shown, as (id, name, status, time_zone) rows (not entities: four columns)."""
+    t = Tenant
+    stmt = (
+        select(t.id, t.name, t.status, t.time_zone)
+        .where(t.status != "offboarded")
+        .order_by(t.name, t.id)
+    )
     if tenant_ids is not None:
         if not tenant_ids:
             return []
         stmt = stmt.where(Tenant.id.in_(sorted(tenant_ids)))
-    return list(db.session.scalars(stmt))
+    return db.session.execute(stmt).all()
 
 
-def _settings(firms: list[Tenant]) -> dict[uuid.UUID, dict]:
+def _settings(firms: list) -> dict[uuid.UUID, dict]:
     """Each firm's abandon treatment, short-abandon threshold and service-level target: its
     default policy's (the first made), else the policy defaults, as the reports read them."""
     policies: dict[uuid.UUID, SlaPolicy] = {}
@@ -257,13 +272,11 @@ def _waiting() -> dict[tuple, tuple[int, datetime]]:
     return {(t, q): (count, oldest) for t, q, count, oldest in rows}
 
 
-def _risky(at: datetime) -> list:
+def _risky(at: datetime):
     """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
-    list's rule, app.sla.service.list_at_risk), nearest deadline first, each with whether it
-    is breached: few enough to count per queue here, in one query.
-
-    Read from the open clocks first, joined to their contact by firm and id: the clocks at risk
-    are few, and the contacts' key starts with the firm."""
+    list's rule, app.sla.service.list_at_risk), each with whether it is breached, as a
+    subquery: read from the open clocks first, joined to their contact by firm and id (the
+    clocks at risk are few, and the contacts' key starts with the firm)."""
     breached, at_risk = sla_service.risk_now(at)
     k, c = SlaClock, Contact
     per_contact = (
@@ -272,7 +285,31 @@ def _risky(at: datetime) -> list:
         .group_by(k.tenant_id, k.contact_id)
         .subquery("risky")
     )
-    return db.session.execute(
+    joined = and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id)
+    return per_contact, joined, c.status.not_in(sla_service.FINISHED_STATUSES)
+
+
+def _risk(at: datetime) -> dict[str, dict[tuple, int]]:
+    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it, counted in
+    SQL: a few hundred counts rather than every risky contact's row."""
+    per_contact, joined, still_open = _risky(at)
+    c = Contact
+    counts: dict[str, dict[tuple, int]] = {"at_risk": {}, "breached": {}}
+    for tenant_id, queue_id, is_breached, n in db.session.execute(
+        select(c.tenant_id, c.queue_id, per_contact.c.breached, func.count())
+        .join(per_contact, joined)
+        .where(still_open)
+        .group_by(c.tenant_id, c.queue_id, per_contact.c.breached)
+    ):
+        counts["breached" if is_breached else "at_risk"][(tenant_id, queue_id)] = n
+    return counts
+
+
+def _urgent(at: datetime) -> list[dict]:
+    """The most urgent of them, nearest deadline first, URGENT_LIMIT at most."""
+    per_contact, joined, still_open = _risky(at)
+    c = Contact
+    rows = db.session.execute(
         select(
             c.id,
             c.tenant_id,
@@ -284,28 +321,11 @@ def _risky(at: datetime) -> list:
             c.sla_due_at,
             per_contact.c.breached,
         )
-        .join(
-            per_contact,
-            and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id),
-        )
-        .where(c.status.not_in(sla_service.FINISHED_STATUSES))
+        .join(per_contact, joined)
+        .where(still_open)
         .order_by(c.sla_due_at.asc().nulls_last(), c.id)
-    ).all()
-
-
-def _risk(risky: list) -> dict[str, dict[tuple, int]]:
-    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it."""
-    counts: dict[str, dict[tuple, int]] = {
-        "at_risk": defaultdict(int),
-        "breached": defaultdict(int),
-    }
-    for row in risky:
-        counts["breached" if row.breached else "at_risk"][(row.tenant_id, row.queue_id)] += 1
-    return counts
-
-
-def _urgent(risky: list) -> list[dict]:
-    """The most urgent of them, URGENT_LIMIT at most."""
+        .limit(URGENT_LIMIT)
+    )
     return [
         {
             "contact_id": row.id,
@@ -318,7 +338,7 @@ def _urgent(risky: list) -> list[dict]:
             "sla_state": "breached" if row.breached else "at_risk",
             "due_at": row.sla_due_at,
         }
-        for row in risky[:URGENT_LIMIT]
+        for row in rows
     ]
 
 
@@ -376,9 +396,9 @@ def _agent(agent_id: uuid.UUID, row) -> dict:
 
 
 def _firm_row(
-    firm: Tenant,
+    firm,
     settings: dict,
-    queues: list[Queue],
+    queues: list,
     *,
     today: dict,
     waiting: dict,
@@ -493,10 +513,9 @@ def by_state(presences) -> list[dict]:
     counted: dict[str, int] = dict.fromkeys(PRESENCE_ORDER, 0)
     for presence in presences:
         counted[presence] = counted.get(presence, 0) + 1
-    return [
-        {"presence": presence, "count": counted[presence]}
-        for presence in sorted(counted, key=presence_rank)
-    ]
+    # Only a presence outside PRESENCE_ORDER needs sorting (counted keeps the known ones first).
+    order = counted if len(counted) == len(PRESENCE_ORDER) else sorted(counted, key=presence_rank)
+    return [{"presence": presence, "count": counted[presence]} for presence in order]
 
 
 def _floor(rows: list[dict], agents: dict) -> dict:
