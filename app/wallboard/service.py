@@ -3,50 +3,35 @@ level against target, the contacts at risk and breached, and the agents by state
 each works on, in a fixed number of grouped queries whatever the number of firms.
 
 Every figure reuses a definition made elsewhere: today's counts are the reports' per-contact
-measures (app.reports.measures) over the firm's local day, the risk is the SLA engine's at-risk
+measures (app.reports.measures) over the firm's local day (app.wallboard.today, which also
+keeps them per process while a firm's contacts do not change), the risk is the SLA engine's at-risk
 rule (app.sla.service.list_at_risk), the wait is the agent desk's (queued and reopened contacts,
 from `queued_at`), what an agent holds is routing's HELD_STATUSES.
 May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
-app.reports (measures, periods, targets), app.sla.service, tenants (models, scoping).
+app.reports (measures, periods, targets), app.sla.service, app.wallboard.today, tenants
+(models, scoping).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import (
-    TIMESTAMP,
-    Integer,
-    Uuid,
-    and_,
-    bindparam,
-    column,
-    func,
-    or_,
-    select,
-    values,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, func, or_, select
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
 from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
-from app.db import UTCDateTime, db, utcnow
+from app.db import db, utcnow
 from app.queues.models import Queue
 from app.reports import targets
-from app.reports.measures import (
-    DEFAULT_SETTINGS,
-    answer_measures,
-    as_int,
-    flag,
-    is_postgres,
-    service_level,
-)
+from app.reports.measures import DEFAULT_SETTINGS, flag, service_level
 from app.reports.periods import instant, zone_of
 from app.sla import service as sla_service
 from app.sla.models import SlaClock, SlaPolicy
+from app.wallboard.today import COUNTED
+from app.wallboard.today import counts as today_counts
 from tenants.models import Tenant, User
 from tenants.scoping import tenants_scope
 
@@ -54,8 +39,7 @@ from tenants.scoping import tenants_scope
 PRESENCE_ORDER = ("available", "busy", "after_contact_work", "break", "offline")
 # The most urgent contacts listed (the counts per queue include them all).
 URGENT_LIMIT = 50
-_COUNTED = ("answered", "answered_within", "abandoned", "short_abandoned", "abandoned_within")
-_COUNTED += ("handled",)
+_COUNTED = COUNTED
 
 
 def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> dict:
@@ -86,7 +70,7 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
                 Queue.is_active,
             ).order_by(Queue.name, Queue.id)
         ).all()
-        today = _today(firms, settings, at)
+        today = today_counts(firms=firms, settings=settings, queues=queues, at=at)
         waiting = _waiting()
         risk = _risk(at)
         urgent = _urgent(at)
@@ -204,62 +188,6 @@ def _settings(firms: list) -> dict[uuid.UUID, dict]:
         own["service_level_target"] = targets.of_policy(policy)["service_level"]
         settings[firm.id] = own
     return settings
-
-
-def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dict]:
-    """(tenant id, queue id) -> the answer counts of the contacts received in the firm's local
-    day so far, in one grouped query: the SLA report's figures for today."""
-    rows = []
-    for firm in firms:
-        zone = zone_of(firm)
-        day = at.astimezone(zone).date()
-        start, end = instant(day, zone), instant(day + timedelta(days=1), zone)
-        rows.append((firm.id, start, end, settings[firm.id]["short_abandon_seconds"]))
-    params = _params(rows)
-    c, p = Contact, params.c
-    measures = answer_measures(c, Queue, p.short_seconds)
-    # The firms' days as one constant span too: it lets the receipt index bound the scan
-    # (the planner cannot see through the per-firm bounds of the VALUES list).
-    earliest, latest = min(r[1] for r in rows), max(r[2] for r in rows)
-    stmt = (
-        select(
-            c.tenant_id,
-            c.queue_id,
-            *(func.sum(measures[name]).label(name) for name in _COUNTED),
-        )
-        .select_from(c)
-        .join(Queue, and_(Queue.tenant_id == c.tenant_id, Queue.id == c.queue_id))
-        .join(
-            params,
-            and_(p.tenant_id == c.tenant_id, c.received_at >= p.starts, c.received_at < p.ends),
-        )
-        .where(c.received_at >= earliest, c.received_at < latest)
-        .group_by(c.tenant_id, c.queue_id)
-    )
-    return {
-        (row.tenant_id, row.queue_id): {name: as_int(getattr(row, name)) for name in _COUNTED}
-        for row in db.session.execute(stmt)
-    }
-
-
-def _params(rows: list[tuple]):
-    """The firms' (tenant id, day start, day end, short-abandon seconds) as a table."""
-    columns = (
-        column("tenant_id", Uuid()),
-        column("starts", UTCDateTime()),
-        column("ends", UTCDateTime()),
-        column("short_seconds", Integer()),
-    )
-    if not is_postgres():
-        return values(*columns, name="params").data(rows).cte("params")
-    # On PostgreSQL, four arrays unnested: one statement whatever the firms' days (the
-    # compiled form is cached, where a VALUES list is compiled afresh on every read).
-    types = (Uuid(), TIMESTAMP(timezone=True), TIMESTAMP(timezone=True), Integer())
-    arrays = [
-        bindparam(f"wallboard_{col.name}", [row[i] for row in rows], type_=ARRAY(kind))
-        for i, (col, kind) in enumerate(zip(columns, types, strict=True))
-    ]
-    return func.unnest(*arrays).table_valued(*columns).render_derived(name="params")
 
 
 def _waiting() -> dict[tuple, tuple[int, datetime]]:
