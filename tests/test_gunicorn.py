@@ -153,3 +153,19 @@ def test_gunicorn_logs_json_adds_up_both_workers_metrics_and_stops_cleanly(
     assert gunicorn_says[0].startswith("Starting gunicorn")
     assert gunicorn_says[-1] == "Shutting down: Master"
     assert not [m for m in messages if m["logger"] == "switchboard.request"]
+
+
+def test_each_worker_freezes_the_loaded_app_out_of_the_garbage_collector(monkeypatch, tmp_path):
+    """gunicorn calls post_worker_init in each worker after it has imported the app."""
+    import gc
+    import runpy
+
+    # Reading the settings would otherwise make (and name in the environment) a metrics dir.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    config = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    gc.unfreeze()
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
