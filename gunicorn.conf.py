@@ -50,9 +50,18 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """End the worker's live streams as soon as it is told to stop (SIGTERM on a rolling
-    update, SIGINT, SIGQUIT): each gets `bye` and reconnects to another worker or pod, rather
-    than holding the worker until graceful_timeout runs out. gunicorn's own handling follows."""
+    """The worker has imported the app: ready it for a long life.
+
+    Its live streams end as soon as it is told to stop (SIGTERM on a rolling update, SIGINT,
+    SIGQUIT): each gets `bye` and reconnects to another worker or pod, rather than holding the
+    worker until graceful_timeout runs out; gunicorn's own handling follows.
+
+    Everything it holds so far (modules, the SQLAlchemy metadata and compiled-statement caches,
+    the app) moves out of the garbage collector's reach (gc.freeze): those objects live as long
+    as the worker, and without this every full collection walks all of them, which made a
+    request that happened to trigger one (the wallboard, which builds a few thousand dicts,
+    often did) 2x slower at the p95."""
+    import gc
     import signal
 
     def chained(previous):
@@ -68,6 +77,7 @@ def post_worker_init(worker):
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(sig, chained(signal.getsignal(sig)))
+    gc.freeze()
 
 
 def on_exit(server):

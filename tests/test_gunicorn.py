@@ -212,3 +212,19 @@ def test_a_stream_under_gunicorn_hears_an_event_and_says_bye_when_the_server_sto
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_each_worker_freezes_the_loaded_app_out_of_the_garbage_collector(monkeypatch, tmp_path):
+    """gunicorn calls post_worker_init in each worker after it has imported the app."""
+    import gc
+    import runpy
+
+    # Reading the settings would otherwise make (and name in the environment) a metrics dir.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    config = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    gc.unfreeze()
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.agents.models import Agent, Assignment
+from app.contacts import service as contacts_service
 from app.db import db, utcnow
 from tenants.models import Tenant, User
 from tenants.scoping import tenant_scope, unscoped
+from tenants.service import SYSTEM
 from tests.http_helpers import assert_problem
 from tests.test_reports_sla import clock, contact, queue_of, store
 
@@ -202,6 +204,27 @@ def test_a_supervisor_reads_its_firms_figures_worked_out_by_hand(app, client, fa
     for secret in (floor.b.id, floor.other, floor.carla, floor.held_by_dario_in_b):
         assert str(secret) not in text
     assert "Beta Wall" not in text and "Carla Wall" not in text
+
+
+def test_a_contact_abandoned_after_a_read_shows_on_the_next_read(app, client, factory):
+    """Today's counts are kept per process between reads (app.wallboard.today); a lifecycle
+    action records an event, which must make the next read sum the firm again."""
+    floor = a_floor(app, factory)
+    supervisor = factory.caller("supervisor", floor.a)
+    [line] = board(client, supervisor)["tenants"][0]["queues"]
+    assert (line["abandoned"], line["short_abandoned"], line["waiting"]) == (2, 1, 2)
+
+    with app.app_context(), tenant_scope(floor.a.id):
+        # The newer waiting contact hangs up after 30 s in line: neither short nor within T.
+        waiting = contacts_service.get(contact_id=floor.waiting[1].id, for_update=True)
+        contacts_service.act(
+            contact=waiting, action="abandon", action_in={}, tenant=floor.a, actor=SYSTEM
+        )
+        db.session.commit()
+
+    [line] = board(client, supervisor)["tenants"][0]["queues"]
+    assert (line["abandoned"], line["short_abandoned"], line["waiting"]) == (3, 1, 1)
+    assert line["service_level"] == 0.25  # 1 within T / (2 answered + 3 abandoned - 1 short)
 
 
 def test_the_bpo_admin_sees_every_firm_and_may_narrow_to_some(app, client, factory):

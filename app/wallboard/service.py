@@ -3,50 +3,35 @@ level against target, the contacts at risk and breached, and the agents by state
 each works on, in a fixed number of grouped queries whatever the number of firms.
 
 Every figure reuses a definition made elsewhere: today's counts are the reports' per-contact
-measures (app.reports.measures) over the firm's local day, the risk is the SLA engine's at-risk
+measures (app.reports.measures) over the firm's local day (app.wallboard.today, which also
+keeps them per process while a firm's contacts do not change), the risk is the SLA engine's at-risk
 rule (app.sla.service.list_at_risk), the wait is the agent desk's (queued and reopened contacts,
 from `queued_at`), what an agent holds is routing's HELD_STATUSES.
 May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
-app.reports (measures, periods, targets), app.sla.service, tenants (models, scoping).
+app.reports (measures, periods, targets), app.sla.service, app.wallboard.today, tenants
+(models, scoping).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import (
-    TIMESTAMP,
-    Integer,
-    Uuid,
-    and_,
-    bindparam,
-    column,
-    func,
-    or_,
-    select,
-    values,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, func, or_, select
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
 from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
-from app.db import UTCDateTime, db, utcnow
+from app.db import db, utcnow
 from app.queues.models import Queue
 from app.reports import targets
-from app.reports.measures import (
-    DEFAULT_SETTINGS,
-    answer_measures,
-    as_int,
-    flag,
-    is_postgres,
-    service_level,
-)
+from app.reports.measures import DEFAULT_SETTINGS, flag, service_level
 from app.reports.periods import instant, zone_of
 from app.sla import service as sla_service
 from app.sla.models import SlaClock, SlaPolicy
+from app.wallboard.today import COUNTED
+from app.wallboard.today import counts as today_counts
 from tenants.models import Tenant, User
 from tenants.scoping import tenants_scope
 
@@ -54,8 +39,7 @@ from tenants.scoping import tenants_scope
 PRESENCE_ORDER = ("available", "busy", "after_contact_work", "break", "offline")
 # The most urgent contacts listed (the counts per queue include them all).
 URGENT_LIMIT = 50
-_COUNTED = ("answered", "answered_within", "abandoned", "short_abandoned", "abandoned_within")
-_COUNTED += ("handled",)
+_COUNTED = COUNTED
 
 
 def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> dict:
@@ -75,12 +59,21 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         }
     with tenants_scope(firm.id for firm in firms):
         settings = _settings(firms)
-        queues = list(db.session.scalars(select(Queue).order_by(Queue.name, Queue.id)))
-        today = _today(firms, settings, at)
+        # Column tuples, not entities: the board reads six columns of each queue.
+        queues = db.session.execute(
+            select(
+                Queue.id,
+                Queue.tenant_id,
+                Queue.name,
+                Queue.channels,
+                Queue.answer_threshold_seconds,
+                Queue.is_active,
+            ).order_by(Queue.name, Queue.id)
+        ).all()
+        today = today_counts(firms=firms, settings=settings, queues=queues, at=at)
         waiting = _waiting()
-        risky = _risky(at)
-        risk = _risk(risky)
-        urgent = _urgent(risky)
+        risk = _risk(at)
+        urgent = _urgent(at)
         staff = db.session.execute(
             select(
                 Assignment.tenant_id,
@@ -110,7 +103,7 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
     agents = _agents(staff, held, urgent)
     firm_names = {firm.id: firm.name for firm in firms}
     queue_names = {queue.id: queue.name for queue in queues}
-    queues_of: dict[uuid.UUID, list[Queue]] = defaultdict(list)
+    queues_of: dict[uuid.UUID, list] = defaultdict(list)
     for queue in queues:
         queues_of[queue.tenant_id].append(queue)
     staff_of: dict[uuid.UUID, list] = defaultdict(list)
@@ -160,16 +153,22 @@ def presence_rank(presence: str) -> tuple[int, str]:
 # --- reads -----------------------------------------------------------------------------------
 
 
-def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list[Tenant]:
-    stmt = select(Tenant).where(Tenant.status != "offboarded").order_by(Tenant.name, Tenant.id)
+def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list:
+    """The firms shown, as (id, name, status, time_zone) rows (not entities: four columns)."""
+    t = Tenant
+    stmt = (
+        select(t.id, t.name, t.status, t.time_zone)
+        .where(t.status != "offboarded")
+        .order_by(t.name, t.id)
+    )
     if tenant_ids is not None:
         if not tenant_ids:
             return []
         stmt = stmt.where(Tenant.id.in_(sorted(tenant_ids)))
-    return list(db.session.scalars(stmt))
+    return db.session.execute(stmt).all()
 
 
-def _settings(firms: list[Tenant]) -> dict[uuid.UUID, dict]:
+def _settings(firms: list) -> dict[uuid.UUID, dict]:
     """Each firm's abandon treatment, short-abandon threshold and service-level target: its
     default policy's (the first made), else the policy defaults, as the reports read them."""
     policies: dict[uuid.UUID, SlaPolicy] = {}
@@ -191,62 +190,6 @@ def _settings(firms: list[Tenant]) -> dict[uuid.UUID, dict]:
     return settings
 
 
-def _today(firms: list[Tenant], settings: dict, at: datetime) -> dict[tuple, dict]:
-    """(tenant id, queue id) -> the answer counts of the contacts received in the firm's local
-    day so far, in one grouped query: the SLA report's figures for today."""
-    rows = []
-    for firm in firms:
-        zone = zone_of(firm)
-        day = at.astimezone(zone).date()
-        start, end = instant(day, zone), instant(day + timedelta(days=1), zone)
-        rows.append((firm.id, start, end, settings[firm.id]["short_abandon_seconds"]))
-    params = _params(rows)
-    c, p = Contact, params.c
-    measures = answer_measures(c, Queue, p.short_seconds)
-    # The firms' days as one constant span too: it lets the receipt index bound the scan
-    # (the planner cannot see through the per-firm bounds of the VALUES list).
-    earliest, latest = min(r[1] for r in rows), max(r[2] for r in rows)
-    stmt = (
-        select(
-            c.tenant_id,
-            c.queue_id,
-            *(func.sum(measures[name]).label(name) for name in _COUNTED),
-        )
-        .select_from(c)
-        .join(Queue, and_(Queue.tenant_id == c.tenant_id, Queue.id == c.queue_id))
-        .join(
-            params,
-            and_(p.tenant_id == c.tenant_id, c.received_at >= p.starts, c.received_at < p.ends),
-        )
-        .where(c.received_at >= earliest, c.received_at < latest)
-        .group_by(c.tenant_id, c.queue_id)
-    )
-    return {
-        (row.tenant_id, row.queue_id): {name: as_int(getattr(row, name)) for name in _COUNTED}
-        for row in db.session.execute(stmt)
-    }
-
-
-def _params(rows: list[tuple]):
-    """The firms' (tenant id, day start, day end, short-abandon seconds) as a table."""
-    columns = (
-        column("tenant_id", Uuid()),
-        column("starts", UTCDateTime()),
-        column("ends", UTCDateTime()),
-        column("short_seconds", Integer()),
-    )
-    if not is_postgres():
-        return values(*columns, name="params").data(rows).cte("params")
-    # On PostgreSQL, four arrays unnested: one statement whatever the firms' days (the
-    # compiled form is cached, where a VALUES list is compiled afresh on every read).
-    types = (Uuid(), TIMESTAMP(timezone=True), TIMESTAMP(timezone=True), Integer())
-    arrays = [
-        bindparam(f"wallboard_{col.name}", [row[i] for row in rows], type_=ARRAY(kind))
-        for i, (col, kind) in enumerate(zip(columns, types, strict=True))
-    ]
-    return func.unnest(*arrays).table_valued(*columns).render_derived(name="params")
-
-
 def _waiting() -> dict[tuple, tuple[int, datetime]]:
     """(tenant id, queue id) -> how many wait, and since when the oldest has waited."""
     rows = db.session.execute(
@@ -257,13 +200,11 @@ def _waiting() -> dict[tuple, tuple[int, datetime]]:
     return {(t, q): (count, oldest) for t, q, count, oldest in rows}
 
 
-def _risky(at: datetime) -> list:
+def _risky(at: datetime):
     """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
-    list's rule, app.sla.service.list_at_risk), nearest deadline first, each with whether it
-    is breached: few enough to count per queue here, in one query.
-
-    Read from the open clocks first, joined to their contact by firm and id: the clocks at risk
-    are few, and the contacts' key starts with the firm."""
+    list's rule, app.sla.service.list_at_risk), each with whether it is breached, as a
+    subquery: read from the open clocks first, joined to their contact by firm and id (the
+    clocks at risk are few, and the contacts' key starts with the firm)."""
     breached, at_risk = sla_service.risk_now(at)
     k, c = SlaClock, Contact
     per_contact = (
@@ -272,7 +213,31 @@ def _risky(at: datetime) -> list:
         .group_by(k.tenant_id, k.contact_id)
         .subquery("risky")
     )
-    return db.session.execute(
+    joined = and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id)
+    return per_contact, joined, c.status.not_in(sla_service.FINISHED_STATUSES)
+
+
+def _risk(at: datetime) -> dict[str, dict[tuple, int]]:
+    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it, counted in
+    SQL: a few hundred counts rather than every risky contact's row."""
+    per_contact, joined, still_open = _risky(at)
+    c = Contact
+    counts: dict[str, dict[tuple, int]] = {"at_risk": {}, "breached": {}}
+    for tenant_id, queue_id, is_breached, n in db.session.execute(
+        select(c.tenant_id, c.queue_id, per_contact.c.breached, func.count())
+        .join(per_contact, joined)
+        .where(still_open)
+        .group_by(c.tenant_id, c.queue_id, per_contact.c.breached)
+    ):
+        counts["breached" if is_breached else "at_risk"][(tenant_id, queue_id)] = n
+    return counts
+
+
+def _urgent(at: datetime) -> list[dict]:
+    """The most urgent of them, nearest deadline first, URGENT_LIMIT at most."""
+    per_contact, joined, still_open = _risky(at)
+    c = Contact
+    rows = db.session.execute(
         select(
             c.id,
             c.tenant_id,
@@ -284,28 +249,11 @@ def _risky(at: datetime) -> list:
             c.sla_due_at,
             per_contact.c.breached,
         )
-        .join(
-            per_contact,
-            and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id),
-        )
-        .where(c.status.not_in(sla_service.FINISHED_STATUSES))
+        .join(per_contact, joined)
+        .where(still_open)
         .order_by(c.sla_due_at.asc().nulls_last(), c.id)
-    ).all()
-
-
-def _risk(risky: list) -> dict[str, dict[tuple, int]]:
-    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it."""
-    counts: dict[str, dict[tuple, int]] = {
-        "at_risk": defaultdict(int),
-        "breached": defaultdict(int),
-    }
-    for row in risky:
-        counts["breached" if row.breached else "at_risk"][(row.tenant_id, row.queue_id)] += 1
-    return counts
-
-
-def _urgent(risky: list) -> list[dict]:
-    """The most urgent of them, URGENT_LIMIT at most."""
+        .limit(URGENT_LIMIT)
+    )
     return [
         {
             "contact_id": row.id,
@@ -318,7 +266,7 @@ def _urgent(risky: list) -> list[dict]:
             "sla_state": "breached" if row.breached else "at_risk",
             "due_at": row.sla_due_at,
         }
-        for row in risky[:URGENT_LIMIT]
+        for row in rows
     ]
 
 
@@ -376,9 +324,9 @@ def _agent(agent_id: uuid.UUID, row) -> dict:
 
 
 def _firm_row(
-    firm: Tenant,
+    firm,
     settings: dict,
-    queues: list[Queue],
+    queues: list,
     *,
     today: dict,
     waiting: dict,
@@ -493,10 +441,9 @@ def by_state(presences) -> list[dict]:
     counted: dict[str, int] = dict.fromkeys(PRESENCE_ORDER, 0)
     for presence in presences:
         counted[presence] = counted.get(presence, 0) + 1
-    return [
-        {"presence": presence, "count": counted[presence]}
-        for presence in sorted(counted, key=presence_rank)
-    ]
+    # Only a presence outside PRESENCE_ORDER needs sorting (counted keeps the known ones first).
+    order = counted if len(counted) == len(PRESENCE_ORDER) else sorted(counted, key=presence_rank)
+    return [{"presence": presence, "count": counted[presence]} for presence in order]
 
 
 def _floor(rows: list[dict], agents: dict) -> dict:
