@@ -16,7 +16,7 @@ AXE = ROOT / "tests/vendor/axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 README_SCREENSHOTS = ROOT / "docs/screenshots"
 # The README shows these pages; `SAVE_README_SCREENSHOTS=1` refreshes its pictures.
-README_PICTURES = frozenset({"dashboard", "portfolio"})
+README_PICTURES = frozenset({"dashboard", "portfolio", "desk", "wallboard"})
 # What fails a page: axe's two highest impacts (moderate and minor are reported by axe too).
 FAILING_IMPACTS = frozenset({"serious", "critical"})
 
