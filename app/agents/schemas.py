@@ -52,15 +52,9 @@ class SkillSchema(Schema):
     level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
-class AgentSchema(Schema):
-    id = fields.UUID(dump_only=True)
-    user_id = fields.UUID(dump_only=True)
-    email = fields.Email(dump_only=True, attribute="user.email")
-    name = fields.String(dump_only=True, attribute="user.name")
-    skills = fields.List(fields.Nested(SkillSchema), dump_only=True)
-    channels = fields.List(fields.String(), dump_only=True)
-    concurrency = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
-    languages = fields.List(fields.String(), dump_only=True)
+class _PresenceSchema(Schema):
+    """An agent's presence as the API shows it, in its profile and in its state."""
+
     presence = dump_only_choice(PRESENCES)
     presence_since = fields.AwareDateTime(dump_only=True)
     presence_auto = fields.Boolean(
@@ -80,6 +74,17 @@ class AgentSchema(Schema):
         allow_none=True,
         metadata={"description": "In after_contact_work: the client firm of that contact."},
     )
+
+
+class AgentSchema(_PresenceSchema):
+    id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True, attribute="user.email")
+    name = fields.String(dump_only=True, attribute="user.name")
+    skills = fields.List(fields.Nested(SkillSchema), dump_only=True)
+    channels = fields.List(fields.String(), dump_only=True)
+    concurrency = fields.Dict(keys=fields.String(), values=fields.Integer(), dump_only=True)
+    languages = fields.List(fields.String(), dump_only=True)
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
     is_active = fields.Boolean(dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
@@ -482,27 +487,8 @@ class PresenceUpdateSchema(Schema):
     )
 
 
-class AgentStateSchema(Schema):
+class AgentStateSchema(_PresenceSchema):
     agent_id = fields.UUID(dump_only=True, attribute="id")
-    presence = dump_only_choice(PRESENCES)
-    presence_since = fields.AwareDateTime(dump_only=True)
-    presence_auto = fields.Boolean(
-        dump_only=True,
-        metadata={
-            "description": "True when the work rules set the presence (busy at the "
-            "concurrency cap, after-contact work), not the agent."
-        },
-    )
-    acw_contact_id = fields.UUID(
-        dump_only=True,
-        allow_none=True,
-        metadata={"description": "In after_contact_work: the contact being wrapped up."},
-    )
-    acw_tenant_id = fields.UUID(
-        dump_only=True,
-        allow_none=True,
-        metadata={"description": "In after_contact_work: the client firm of that contact."},
-    )
     active_queue_ids = fields.List(fields.UUID(), dump_only=True)
 
 
