@@ -10,6 +10,7 @@ import uuid
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app import config as app_config
@@ -61,6 +62,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(InterfaceError, _database_unavailable)
+    app.register_error_handler(PoolTimeout, _pool_exhausted)
     cli.init_app(app)
 
     app.before_request(_require_json_body)
@@ -198,6 +200,17 @@ def _database_unavailable(error: OperationalError | InterfaceError):
     if session is not None:
         session.rollback()
     log.warning("database unavailable, answered 503: %s", error.orig)
+    return _unavailable()
+
+
+def _pool_exhausted(error: PoolTimeout):
+    """Every connection of this process's pool stayed busy for the pool's whole timeout (a
+    burst larger than the pool, now that a worker has threads for its live streams): nothing
+    was done, so the client may retry (503 + Retry-After), as when the database is away."""
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    log.warning("no database connection free in time, answered 503: %s", error)
     return _unavailable()
 
 

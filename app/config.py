@@ -16,6 +16,9 @@ DEFAULTS: dict[str, object] = {
     # (pool + overflow) must stay under PostgreSQL's or pgbouncer's limit (docs/scaling.md).
     "DATABASE_POOL_SIZE": 5,
     "DATABASE_MAX_OVERFLOW": 10,
+    # Seconds a request waits for a free connection of its process's pool before it is
+    # answered 503 (SQLAlchemy's default).
+    "DATABASE_POOL_TIMEOUT": 30,
     # psycopg prepares a statement on the server after it ran this many times on a connection.
     # Behind pgbouncer older than 1.21 (or with max_prepared_statements = 0) in transaction
     # mode, prepared statements break: set SWITCHBOARD_DATABASE_PREPARE_THRESHOLD=null.

@@ -89,6 +89,7 @@ class Database:
         else:
             options["pool_size"] = app.config["DATABASE_POOL_SIZE"]
             options["max_overflow"] = app.config["DATABASE_MAX_OVERFLOW"]
+            options["pool_timeout"] = app.config["DATABASE_POOL_TIMEOUT"]
             # No JIT: compiling a statement costs PostgreSQL 0.1-1.5 s, more than any of ours
             # takes to run, and it triggers on cost estimates that correlated lookups inflate
             # (a report's day summed afresh was 2.2 s with it, a fraction without).

@@ -259,3 +259,35 @@ def test_a_malicious_request_id_is_replaced(client, malicious):
     assert HEX_ID.match(response.headers["X-Request-ID"])
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert "Set-Cookie" not in response.headers
+
+
+def test_a_request_that_finds_no_free_database_connection_in_time_is_told_to_retry(
+    app, database, factory
+):
+    """A burst larger than the process's pool (a worker has threads for its live streams) waits
+    for a connection, then is answered 503 with Retry-After, never a 500."""
+    from app import create_app
+    from app.db import db
+
+    caller = factory.caller("bpo_admin")
+    small = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": app.instance_path,  # the same signing keys
+            "DATABASE_URL": database["app"],
+            "OAUTH_ISSUER": app.config["OAUTH_ISSUER"],
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "DATABASE_POOL_SIZE": 1,
+            "DATABASE_MAX_OVERFLOW": 0,
+            "DATABASE_POOL_TIMEOUT": 0.2,
+        }
+    )
+    with small.app_context():
+        held = db.engine.connect()  # the pool's only connection, busy elsewhere
+        try:
+            answer = small.test_client().get("/v1/me", headers=caller.headers)
+        finally:
+            held.close()
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.headers["Retry-After"]
+    assert answer.mimetype == "application/problem+json"
