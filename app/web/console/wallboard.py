@@ -26,11 +26,6 @@ ROTATE_SECONDS = 15
 ROTATE_RANGE = (5, 300)
 
 
-def presence_label(presence: str) -> str:
-    """A presence in the reader's language (app/web/labels.py)."""
-    return label(presence, "presence")
-
-
 def _wanted() -> frozenset[uuid.UUID] | None:
     """The firms to show: those the caller oversees, narrowed by `?firm=<id>` (repeatable);
     a firm out of reach, or no id at all, is simply not shown, as in the API."""
@@ -64,7 +59,6 @@ def _board() -> dict:
         # Kept in every URL the page builds, so a refresh or a reassign keeps the firms chosen.
         "query": {"firm": request.args.getlist("firm"), "rotate": request.args.get("rotate")},
         "rotate": rotate,
-        "presence_label": presence_label,
     }
 
 
