@@ -34,6 +34,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from bench.common import (
     AppSettings,
@@ -223,6 +224,8 @@ def _contact(rng, firm, channel, received, now, busy, n) -> dict:
         "status_since": received,
         "sla_state": None,
         "sla_due_at": None,
+        "sla_risk_at": None,
+        "sla_breach_at": None,
     }
     draw = rng.random()
     if draw < 0.03:  # waiting in line: up to 10 minutes
@@ -257,6 +260,8 @@ def _contact(rng, firm, channel, received, now, busy, n) -> dict:
 
 def _clocks(rng, row, now) -> list[dict]:
     """First response and resolution; open contacts' clocks ok, at risk or breached."""
+    from app.sla.clocks import risk_instants
+
     base = {
         "tenant_id": row["tenant_id"],
         "contact_id": row["id"],
@@ -288,6 +293,12 @@ def _clocks(rng, row, now) -> list[dict]:
             if row["sla_state"] is None or worst[clock["state"]] > worst[row["sla_state"]]:
                 row["sla_state"] = clock["state"]
         clocks.append(clock)
+    if open_:
+        # What the SLA engine keeps on an open contact, by its own rule.
+        blank = dict.fromkeys(("at_risk_at", "due_at", "breached_at", "stopped_at"))
+        row["sla_risk_at"], row["sla_breach_at"] = risk_instants(
+            SimpleNamespace(**(blank | clock)) for clock in clocks
+        )
     return clocks
 
 

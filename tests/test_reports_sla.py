@@ -22,7 +22,9 @@ from app.db import db
 from app.queues.models import Queue
 from app.reports import periods
 from app.reports import sla as sla_reports
+from app.sla.clocks import risk_instants
 from app.sla.models import SlaClock, SlaPolicy
+from app.sla.service import FINISHED_STATUSES
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, unscoped
 from tests.http_helpers import assert_problem
@@ -66,7 +68,13 @@ def clock(of: Contact, kind: str, **fields) -> SlaClock:
 
 
 def store(app, tenant: Tenant, contacts=(), clocks=(), others=()) -> None:
-    """Write rows of the tenant, contacts before what refers to them, and commit."""
+    """Write rows of the tenant, contacts before what refers to them, and commit. An open
+    contact's at-risk and breach instants are worked out from the clocks given, as the SLA
+    engine keeps them."""
+    for one in contacts:
+        if one.status not in FINISHED_STATUSES:
+            own = [k for k in clocks if k.contact_id == one.id]
+            one.sla_risk_at, one.sla_breach_at = risk_instants(own)
     with app.app_context(), tenant_scope(tenant.id):
         db.session.add_all(list(contacts))
         db.session.flush()

@@ -395,6 +395,36 @@ def test_a_reopened_clock_that_was_at_risk_comes_back_at_risk_without_a_second_a
     assert clocks.tick(clock, now=madrid(2025, 3, 11, 9, 30)) == ["breached"]
 
 
+def test_a_contact_is_at_risk_from_its_earliest_running_clocks_instants():
+    monday = madrid(2025, 3, 10, 9, 0)
+    first = started(4 * HOUR, monday, kind="first_response")
+    resolution = started(27 * HOUR, monday)
+    assert clocks.risk_instants([first, resolution]) == (first.at_risk_at, first.due_at)
+    # Stopped clocks count no more; with none running, nothing is at risk.
+    clocks.stop(first, schedule=timeline(), at=madrid(2025, 3, 10, 10, 0))
+    assert clocks.risk_instants([first, resolution]) == (
+        resolution.at_risk_at,
+        resolution.due_at,
+    )
+    clocks.stop(resolution, schedule=timeline(), at=madrid(2025, 3, 10, 11, 0))
+    assert clocks.risk_instants([first, resolution]) == (None, None)
+
+
+def test_a_paused_clock_already_at_risk_or_breached_stays_so_in_its_instants():
+    monday = madrid(2025, 3, 10, 9, 0)
+    late = started(HOUR, monday)
+    clocks.tick(late, now=madrid(2025, 3, 10, 10, 30))  # at risk at 09:48, breached at 10:00
+    clocks.pause(late, schedule=timeline(), at=madrid(2025, 3, 10, 10, 30))
+    assert (late.state, late.due_at, late.at_risk_at) == ("breached", None, None)
+    # No instants left on the clock: its start stands for "already", its breach for when.
+    assert clocks.risk_instants([late]) == (monday, madrid(2025, 3, 10, 10, 0))
+    risky = started(HOUR, monday)
+    clocks.tick(risky, now=madrid(2025, 3, 10, 9, 50))
+    clocks.pause(risky, schedule=timeline(), at=madrid(2025, 3, 10, 9, 50))
+    assert risky.state == "at_risk"
+    assert clocks.risk_instants([risky]) == (monday, None)
+
+
 def test_a_reopened_breached_clock_stays_breached_and_overdue():
     schedule = timeline()
     clock = started(HOUR, madrid(2025, 3, 10, 9, 0))
@@ -539,6 +569,8 @@ def test_an_email_gets_its_clocks_at_intake_and_each_action_moves_them(app, clie
     contact = contact_of(app, tenant, cid)
     assert (contact.sla_state, contact.sla_due_at) == ("ok", madrid(2025, 3, 10, 13, 0))
     assert contact.answer_threshold_seconds is None  # an email has no service-level T
+    # At risk when the first response's share is used, in breach at its deadline.
+    assert (contact.sla_risk_at, contact.sla_breach_at) == (first.at_risk_at, first.due_at)
 
     act(app, tenant, cid, "assign", madrid(2025, 3, 10, 9, 30), agent_id=agent_id)
     contact = act(app, tenant, cid, "respond", madrid(2025, 3, 10, 10, 0))
@@ -560,6 +592,8 @@ def test_an_email_gets_its_clocks_at_intake_and_each_action_moves_them(app, clie
         None,
     )
     assert contact.sla_due_at is None
+    # A paused clock puts nobody at risk.
+    assert (contact.sla_risk_at, contact.sla_breach_at) == (None, None)
 
     # The customer answers Tue 11 Mar 11:00: paused 7 h Monday (11-18) + 2 h Tuesday (9-11).
     # 25 h left: Tue 7 h (11-18), Wed 9 h, Thu 9 h: due Thu 13 Mar 18:00 = 17:00Z.
@@ -567,6 +601,10 @@ def test_an_email_gets_its_clocks_at_intake_and_each_action_moves_them(app, clie
     resolution = clocks_of(app, tenant, cid)["resolution"]
     assert (resolution.paused_seconds, resolution.due_at) == (9 * HOUR, utc(2025, 3, 13, 17, 0))
     assert contact.sla_due_at == utc(2025, 3, 13, 17, 0)
+    assert (contact.sla_risk_at, contact.sla_breach_at) == (
+        resolution.at_risk_at,
+        utc(2025, 3, 13, 17, 0),
+    )
 
     # Escalated Tue 12:00 to 14:00: this policy does not pause for escalations.
     department_id = _department(app, tenant)
@@ -589,6 +627,7 @@ def test_an_email_gets_its_clocks_at_intake_and_each_action_moves_them(app, clie
     resolution = clocks_of(app, tenant, cid)["resolution"]
     assert (resolution.state, resolution.elapsed_seconds) == ("met", 10 * HOUR)
     assert (contact.sla_state, contact.sla_due_at) == ("met", None)
+    assert (contact.sla_risk_at, contact.sla_breach_at) == (None, None)
 
     # Reopened Thu 13 Mar 09:00: 17 h left: Thu 9 h, Fri 8 h (9-17): due Fri 14 Mar 17:00.
     contact = act(app, tenant, cid, "reopen", madrid(2025, 3, 13, 9, 0))
@@ -596,6 +635,8 @@ def test_an_email_gets_its_clocks_at_intake_and_each_action_moves_them(app, clie
     assert (resolution.state, resolution.stopped_at) == ("ok", None)
     assert resolution.due_at == madrid(2025, 3, 14, 17, 0) == utc(2025, 3, 14, 16, 0)
     assert (contact.sla_state, contact.sla_due_at) == ("ok", utc(2025, 3, 14, 16, 0))
+    assert contact.sla_breach_at == utc(2025, 3, 14, 16, 0)
+    assert contact.sla_risk_at == resolution.at_risk_at < contact.sla_breach_at
     # Nothing ran late: no SLA event, no webhook.
     assert sla_events(app, tenant, cid) == []
     assert deliveries(app, tenant) == []

@@ -76,6 +76,14 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         # The complaints register: a year's complaints and claims, counted for its pages from
         # the index alone (the row-level security policy also reads queue_id).
         Index(None, "tenant_id", "category", "received_at", postgresql_include=["queue_id"]),
+        # The wallboard: the open contacts at risk or breached by now (few of all).
+        Index(
+            None,
+            "tenant_id",
+            "sla_risk_at",
+            postgresql_where=text("sla_risk_at IS NOT NULL"),
+            sqlite_where=text("sla_risk_at IS NOT NULL"),
+        ),
     )
 
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -120,6 +128,11 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     # (both kept by the SLA engine; None when no clock runs or none applies).
     sla_due_at: Mapped[datetime | None]
     sla_state: Mapped[str | None] = mapped_column(String(16))
+    # While the contact is open: when its running clocks put it at risk, and in breach
+    # (app.sla.clocks.risk_instants; in the past once so). The wallboard finds the contacts at
+    # risk from these alone, without reading every open clock.
+    sla_risk_at: Mapped[datetime | None]
+    sla_breach_at: Mapped[datetime | None]
     # T of the service level for this contact (voice and chat), fixed at intake from the SLA
     # policy's target or the queue, so later edits never rewrite a past month's figures.
     answer_threshold_seconds: Mapped[int | None]

@@ -103,6 +103,38 @@ def worst(states: Iterable[str]) -> str | None:
     return max(states, key=SEVERITY.__getitem__, default=None)
 
 
+def risk_instants(clocks: Iterable) -> tuple[datetime | None, datetime | None]:
+    """When an open contact's clocks put it at risk, and in breach: the earliest such instant
+    over its clocks not stopped (None: not as things stand).
+
+    A clock is at risk once its at-risk instant or its deadline has passed, or once marked so;
+    breached once its deadline has passed, or once marked so. A clock already marked (a
+    paused one has no instants) gives an instant in the past: when it went at risk or
+    breached if known, else when it started. So `instant <= now` tells, at any later `now`,
+    what the at-risk list's rule tells from the clocks (app.sla.service.risk_now), without
+    waiting for the scan to mark them: readers find the contacts at risk from the contacts
+    alone. Only the clock's own changes (start, pause, resume, stop, restart) move them.
+    """
+    risk: list[datetime] = []
+    breach: list[datetime] = []
+    for clock in clocks:
+        if clock.stopped_at is not None:
+            continue
+        marked = clock.at_risk_at or clock.started_at
+        if clock.state == "breached":
+            breach.append(clock.breached_at or clock.started_at)
+            risk.append(min(marked, breach[-1]))
+        else:
+            if clock.due_at is not None:
+                breach.append(clock.due_at)
+            candidates = [t for t in (clock.at_risk_at, clock.due_at) if t is not None]
+            if clock.state == "at_risk":
+                candidates.append(marked)
+            if candidates:
+                risk.append(min(candidates))
+    return min(risk, default=None), min(breach, default=None)
+
+
 # --- a clock's life --------------------------------------------------------------------------
 
 

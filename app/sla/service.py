@@ -172,7 +172,7 @@ def apply_action(*, contact: Contact, action: str, to_status: str, at: datetime)
                 clock_rules.resume(clock, schedule=schedule, at=at, at_risk_bps=bps)
     # A clock that restarted or resumed past its at-risk share is marked now, not by the scan.
     _tick(contact, clocks, now=at)
-    _summarise(contact, clocks)
+    _summarise(contact, clocks, status=to_status)
 
 
 def sla_of(*, contact: Contact, now: datetime) -> dict:
@@ -465,10 +465,16 @@ def _recorded(contact: Contact, action: str, kind: str) -> bool:
     return any((d or {}).get("clock") == kind for d in details)
 
 
-def _summarise(contact: Contact, clocks: list[SlaClock]) -> None:
-    """Keep the contact's SLA state (worst clock) and nearest deadline (for routing) current."""
+def _summarise(contact: Contact, clocks: list[SlaClock], *, status: str | None = None) -> None:
+    """Keep the contact's SLA state (worst clock), nearest deadline (for routing) and the
+    instants its open clocks put it at risk and in breach (for the wallboard) current; a
+    finished contact (`status`: the one it is taking, if not yet set) is at risk of nothing."""
     contact.sla_state = clock_rules.worst(c.state for c in clocks)
     contact.sla_due_at = min((c.due_at for c in clocks if c.due_at is not None), default=None)
+    finished = (status or contact.status) in FINISHED_STATUSES
+    contact.sla_risk_at, contact.sla_breach_at = (
+        (None, None) if finished else clock_rules.risk_instants(clocks)
+    )
 
 
 def risk_now(now: datetime) -> tuple:

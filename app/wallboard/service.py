@@ -17,19 +17,20 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
 from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
-from app.db import db, utcnow
+from app.db import UTCDateTime, db, utcnow
 from app.queues.models import Queue
 from app.reports import targets
 from app.reports.measures import DEFAULT_SETTINGS, flag, service_level
 from app.reports.periods import instant, zone_of
 from app.sla import service as sla_service
-from app.sla.models import SlaClock, SlaPolicy
+from app.sla.models import SlaPolicy
 from app.wallboard.today import COUNTED
 from app.wallboard.today import counts as today_counts
 from tenants.models import Tenant, User
@@ -59,56 +60,18 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         }
     with tenants_scope(firm.id for firm in firms):
         settings = _settings(firms)
-        # Column tuples, not entities: the board reads six columns of each queue.
-        queues = db.session.execute(
-            select(
-                Queue.id,
-                Queue.tenant_id,
-                Queue.name,
-                Queue.channels,
-                Queue.answer_threshold_seconds,
-                Queue.is_active,
-            ).order_by(Queue.name, Queue.id)
-        ).all()
+        queues = _queues()
         today = today_counts(firms=firms, settings=settings, queues=queues, at=at)
         waiting = _waiting()
-        risk = _risk(at)
-        urgent = _urgent(at)
-        staff = db.session.execute(
-            select(
-                Assignment.tenant_id,
-                Assignment.queue_id,
-                Agent.id.label("agent_id"),
-                Agent.presence,
-                Agent.presence_since,
-                User.name,
-            )
-            .join(Agent, Agent.id == Assignment.agent_id)
-            .join(User, User.id == Agent.user_id)
-            .where(Agent.is_active.is_(True))
-        ).all()
-        held = db.session.execute(
-            select(
-                Contact.id,
-                Contact.tenant_id,
-                Contact.queue_id,
-                Contact.agent_id,
-                Contact.channel,
-                Contact.status,
-                Contact.status_since,
-            )
-            .where(Contact.status.in_(HELD_STATUSES), Contact.agent_id.is_not(None))
-            .order_by(Contact.status_since, Contact.id)
-        ).all()
-    agents = _agents(staff, held, urgent)
+        risk, urgent = _risk(at)
+        staff = _staff()
+        held = _held()
+    agents, serving, staffed = _agents(staff, held, urgent)
     firm_names = {firm.id: firm.name for firm in firms}
     queue_names = {queue.id: queue.name for queue in queues}
     queues_of: dict[uuid.UUID, list] = defaultdict(list)
     for queue in queues:
         queues_of[queue.tenant_id].append(queue)
-    staff_of: dict[uuid.UUID, list] = defaultdict(list)
-    for row in staff:
-        staff_of[row.tenant_id].append(row)
     rows = [
         _firm_row(
             firm,
@@ -117,7 +80,8 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
             today=today,
             waiting=waiting,
             risk=risk,
-            staff=staff_of[firm.id],
+            serving=serving,
+            staffed=staffed.get(firm.id, {}),
             at=at,
         )
         for firm in firms
@@ -190,6 +154,44 @@ def _settings(firms: list) -> dict[uuid.UUID, dict]:
     return settings
 
 
+def _queues() -> list:
+    """The firms' queues as column tuples, not entities: the board reads six columns of each."""
+    q = Queue
+    return db.session.execute(
+        select(
+            q.id, q.tenant_id, q.name, q.channels, q.answer_threshold_seconds, q.is_active
+        ).order_by(q.name, q.id)
+    ).all()
+
+
+def _staff() -> list:
+    """Each active agent's assignments to the firms' queues: (tenant id, queue id, agent id,
+    presence, presence since, name)."""
+    return db.session.execute(
+        select(
+            Assignment.tenant_id,
+            Assignment.queue_id,
+            Agent.id,
+            Agent.presence,
+            Agent.presence_since,
+            User.name,
+        )
+        .join(Agent, Agent.id == Assignment.agent_id)
+        .join(User, User.id == Agent.user_id)
+        .where(Agent.is_active.is_(True))
+    ).all()
+
+
+def _held() -> list:
+    """The firms' contacts an agent holds, longest held first."""
+    c = Contact
+    return db.session.execute(
+        select(c.id, c.tenant_id, c.queue_id, c.agent_id, c.channel, c.status, c.status_since)
+        .where(c.status.in_(HELD_STATUSES), c.agent_id.is_not(None))
+        .order_by(c.status_since, c.id)
+    ).all()
+
+
 def _waiting() -> dict[tuple, tuple[int, datetime]]:
     """(tenant id, queue id) -> how many wait, and since when the oldest has waited."""
     rows = db.session.execute(
@@ -200,44 +202,48 @@ def _waiting() -> dict[tuple, tuple[int, datetime]]:
     return {(t, q): (count, oldest) for t, q, count, oldest in rows}
 
 
-def _risky(at: datetime):
+def _risk(at: datetime) -> tuple[dict[str, dict[tuple, int]], list[dict]]:
     """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
-    list's rule, app.sla.service.list_at_risk), each with whether it is breached, as a
-    subquery: read from the open clocks first, joined to their contact by firm and id (the
-    clocks at risk are few, and the contacts' key starts with the firm)."""
-    breached, at_risk = sla_service.risk_now(at)
-    k, c = SlaClock, Contact
-    per_contact = (
-        select(k.tenant_id, k.contact_id, func.max(flag(breached)).label("breached"))
-        .where(k.stopped_at.is_(None), or_(breached, at_risk))
-        .group_by(k.tenant_id, k.contact_id)
-        .subquery("risky")
-    )
-    joined = and_(c.tenant_id == per_contact.c.tenant_id, c.id == per_contact.c.contact_id)
-    return per_contact, joined, c.status.not_in(sla_service.FINISHED_STATUSES)
-
-
-def _risk(at: datetime) -> dict[str, dict[tuple, int]]:
-    """State (at_risk, breached) -> (tenant id, queue id) -> open contacts in it, counted in
-    SQL: a few hundred counts rather than every risky contact's row."""
-    per_contact, joined, still_open = _risky(at)
-    c = Contact
+    list's rule, app.sla.service.list_at_risk): state (at_risk, breached) -> (tenant id, queue
+    id) -> how many, and the URGENT_LIMIT most urgent, nearest deadline first."""
     counts: dict[str, dict[tuple, int]] = {"at_risk": {}, "breached": {}}
-    for tenant_id, queue_id, is_breached, n in db.session.execute(
-        select(c.tenant_id, c.queue_id, per_contact.c.breached, func.count())
-        .join(per_contact, joined)
-        .where(still_open)
-        .group_by(c.tenant_id, c.queue_id, per_contact.c.breached)
-    ):
-        counts["breached" if is_breached else "at_risk"][(tenant_id, queue_id)] = n
-    return counts
+    urgent = []
+    for row in db.session.execute(_risk_statement(), {"wallboard_now": at}):
+        (contact_id, tenant_id, queue_id, agent_id, channel, priority, status, due_at) = row[:8]
+        state = "breached" if row.breached else "at_risk"
+        if row.nth_in_group == 1:
+            counts[state][(tenant_id, queue_id)] = row.in_group
+        if row.urgency <= URGENT_LIMIT:
+            urgent.append(
+                {
+                    "contact_id": contact_id,
+                    "tenant_id": tenant_id,
+                    "queue_id": queue_id,
+                    "agent_id": agent_id,
+                    "channel": channel,
+                    "priority": priority,
+                    "status": status,
+                    "sla_state": state,
+                    "due_at": due_at,
+                }
+            )
+    return counts, urgent
 
 
-def _urgent(at: datetime) -> list[dict]:
-    """The most urgent of them, nearest deadline first, URGENT_LIMIT at most."""
-    per_contact, joined, still_open = _risky(at)
+@cache
+def _risk_statement():
+    """One statement for the counts and the urgent list, built once (the time is a parameter).
+
+    The contacts at risk by now are a range of the contacts' partial index on `sla_risk_at`
+    (the at-risk list's rule kept on each open contact by the SLA engine, app.sla.clocks.
+    risk_instants). Window functions number each within its (firm, queue, state) group and
+    across all; only each group's first row (carrying the group's count) and the first
+    URGENT_LIMIT come back: a few hundred rows however many contacts are at risk."""
     c = Contact
-    rows = db.session.execute(
+    now = bindparam("wallboard_now", type_=UTCDateTime())
+    breached = flag(c.sla_breach_at <= now)
+    group = (c.tenant_id, c.queue_id, breached)
+    ranked = (
         select(
             c.id,
             c.tenant_id,
@@ -247,72 +253,72 @@ def _urgent(at: datetime) -> list[dict]:
             c.priority,
             c.status,
             c.sla_due_at,
-            per_contact.c.breached,
+            breached.label("breached"),
+            func.count().over(partition_by=group).label("in_group"),
+            func.row_number().over(partition_by=group).label("nth_in_group"),
+            func.row_number()
+            .over(order_by=(c.sla_due_at.asc().nulls_last(), c.id))
+            .label("urgency"),
         )
-        .join(per_contact, joined)
-        .where(still_open)
-        .order_by(c.sla_due_at.asc().nulls_last(), c.id)
-        .limit(URGENT_LIMIT)
+        .where(c.sla_risk_at <= now, c.status.not_in(sla_service.FINISHED_STATUSES))
+        .subquery("ranked")
     )
-    return [
-        {
-            "contact_id": row.id,
-            "tenant_id": row.tenant_id,
-            "queue_id": row.queue_id,
-            "agent_id": row.agent_id,
-            "channel": row.channel,
-            "priority": row.priority,
-            "status": row.status,
-            "sla_state": "breached" if row.breached else "at_risk",
-            "due_at": row.sla_due_at,
-        }
-        for row in rows
-    ]
+    r = ranked.c
+    return (
+        select(ranked)
+        .where(or_(r.nth_in_group == 1, r.urgency <= URGENT_LIMIT))
+        .order_by(r.urgency)
+    )
 
 
-def _agents(staff: list, held: list, urgent: list[dict]) -> dict[uuid.UUID, dict]:
-    """Agent id -> the agent as the wallboard shows it: serving the firms' queues, or holding
-    (or named on) one of their contacts."""
+def _agents(staff: list, held: list, urgent: list[dict]) -> tuple[dict, dict, dict]:
+    """The agents as the wallboard shows them, from one pass over the assignments: agent id ->
+    the agent (serving the firms' queues, or holding or named on one of their contacts); queue
+    id -> its agents as (id, presence); firm id -> agent id -> presence (each agent once)."""
     agents: dict[uuid.UUID, dict] = {}
-    for row in staff:
-        agent = agents.get(row.agent_id)
+    serving: dict[uuid.UUID, list[tuple]] = defaultdict(list)
+    staffed: dict[uuid.UUID, dict] = defaultdict(dict)
+    for tenant_id, queue_id, agent_id, presence, since, name in staff:
+        agent = agents.get(agent_id)
         if agent is None:
-            agent = agents[row.agent_id] = _agent(row.agent_id, row)
-        agent["tenant_ids"].setdefault(row.tenant_id, None)
-        agent["queue_ids"].setdefault(row.queue_id, None)
+            agent = agents[agent_id] = _agent(agent_id, name, presence, since)
+        agent["tenant_ids"][tenant_id] = None
+        agent["queue_ids"][queue_id] = None
+        serving[queue_id].append((agent_id, presence))
+        staffed[tenant_id][agent_id] = presence
     # An agent no longer assigned may still hold (or be named on) a contact of these firms.
     missing = {r.agent_id for r in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
-    missing -= set(agents)
+    missing -= agents.keys()
     if missing:
-        for row in db.session.execute(
-            select(Agent.id.label("agent_id"), Agent.presence, Agent.presence_since, User.name)
+        for agent_id, presence, since, name in db.session.execute(
+            select(Agent.id, Agent.presence, Agent.presence_since, User.name)
             .join(User, User.id == Agent.user_id)
             .where(Agent.id.in_(sorted(missing)))
         ):
-            agents[row.agent_id] = _agent(row.agent_id, row)
-    for row in held:
-        agents[row.agent_id]["working_on"].append(
+            agents[agent_id] = _agent(agent_id, name, presence, since)
+    for contact_id, tenant_id, queue_id, agent_id, channel, status, since in held:
+        agents[agent_id]["working_on"].append(
             {
-                "contact_id": row.id,
-                "tenant_id": row.tenant_id,
-                "queue_id": row.queue_id,
-                "channel": row.channel,
-                "status": row.status,
-                "since": row.status_since,
+                "contact_id": contact_id,
+                "tenant_id": tenant_id,
+                "queue_id": queue_id,
+                "channel": channel,
+                "status": status,
+                "since": since,
             }
         )
     for agent in agents.values():
         agent["tenant_ids"] = list(agent["tenant_ids"])
         agent["queue_ids"] = list(agent["queue_ids"])
-    return agents
+    return agents, serving, staffed
 
 
-def _agent(agent_id: uuid.UUID, row) -> dict:
+def _agent(agent_id: uuid.UUID, name: str, presence: str, since: datetime) -> dict:
     return {
         "agent_id": agent_id,
-        "name": row.name,
-        "presence": row.presence,
-        "presence_since": row.presence_since,
+        "name": name,
+        "presence": presence,
+        "presence_since": since,
         # Dicts as ordered sets: the firms and queues in the order first met.
         "tenant_ids": {},
         "queue_ids": {},
@@ -331,13 +337,11 @@ def _firm_row(
     today: dict,
     waiting: dict,
     risk: dict,
-    staff: list,
+    serving: dict[uuid.UUID, list[tuple]],
+    staffed: dict[uuid.UUID, str],
     at: datetime,
 ) -> dict:
     treatment, target = settings["abandon_treatment"], settings["service_level_target"]
-    serving_of: dict[uuid.UUID, list] = defaultdict(list)
-    for row in staff:
-        serving_of[row.queue_id].append(row)
     rows = []
     # The firm's totals, summed as its queues are read (each key looked up once).
     summed = dict.fromkeys(_COUNTED, 0)
@@ -345,7 +349,7 @@ def _firm_row(
     at_risk = breached = 0
     for queue in queues:
         key = (firm.id, queue.id)
-        serving = serving_of[queue.id]
+        agents = serving.get(queue.id, ())
         counts = today.get(key)
         wait = waiting.get(key)
         risks = (risk["at_risk"].get(key, 0), risk["breached"].get(key, 0))
@@ -365,13 +369,13 @@ def _firm_row(
                 "channels": list(queue.channels),
                 "answer_threshold_seconds": queue.answer_threshold_seconds,
                 "is_active": queue.is_active,
-                "agent_ids": [s.agent_id for s in serving],
+                "agent_ids": [agent_id for agent_id, _presence in agents],
                 **_figures(
                     counts=counts,
                     waiting=[wait] if wait else [],
                     at_risk=risks[0],
                     breached=risks[1],
-                    presences={s.agent_id: s.presence for s in serving},
+                    presences=[presence for _agent_id, presence in agents],
                     treatment=treatment,
                     target=target,
                     at=at,
@@ -393,7 +397,7 @@ def _firm_row(
             waiting=waits,
             at_risk=at_risk,
             breached=breached,
-            presences={s.agent_id: s.presence for s in staff},
+            presences=list(staffed.values()),
             treatment=treatment,
             target=target,
             at=at,
@@ -408,12 +412,12 @@ def _figures(
     waiting: list[tuple[int, datetime]],
     at_risk: int,
     breached: int,
-    presences: dict[uuid.UUID, str],
+    presences: list[str],
     treatment: str,
     target: float | None,
     at: datetime,
 ) -> dict:
-    """The tiles of a queue, or of a firm (its queues summed, each agent counted once)."""
+    """The tiles of a queue, or of a firm (its queues summed); `presences`: one per agent."""
     counts = counts or dict.fromkeys(_COUNTED, 0)
     level = service_level(counts, treatment)
     oldest = min((since for _n, since in waiting), default=None)
@@ -432,7 +436,7 @@ def _figures(
         "at_risk": at_risk,
         "breached": breached,
         "agents": len(presences),
-        "agents_by_state": by_state(presences.values()),
+        "agents_by_state": by_state(presences),
     }
 
 
