@@ -25,11 +25,11 @@ app.events (models, catalogue), tenants.scoping.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import BigInteger, Text, func, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Text, func, insert, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -193,6 +193,26 @@ def horizon() -> int | None:
     if _is_sqlite():
         return None
     return db.session.scalar(select(_XMIN))
+
+
+def horizon_and_newest(
+    *, tenant_ids: Iterable[uuid.UUID], since: int
+) -> tuple[int, dict[uuid.UUID, int]]:
+    """horizon(), and each of these tenants' newest event transaction id at or after `since`
+    (tenants with none left out), read in one statement. PostgreSQL only."""
+    newest = (
+        select(DomainEvent.tenant_id, func.max(DomainEvent.tx).label("tx"))
+        .where(DomainEvent.tx >= since, DomainEvent.tenant_id.in_(sorted(tenant_ids)))
+        .group_by(DomainEvent.tenant_id)
+        .subquery("newest")
+    )
+    stamp = select(_XMIN.label("stamp")).subquery("stamp")
+    rows = db.session.execute(
+        select(stamp.c.stamp, newest.c.tenant_id, newest.c.tx)
+        .select_from(stamp)
+        .outerjoin(newest, true())
+    ).all()
+    return rows[0].stamp, {row.tenant_id: row.tx for row in rows if row.tenant_id is not None}
 
 
 def _lock_position(consumer: str) -> EventConsumer | None:

@@ -183,7 +183,8 @@ def _staff() -> list:
 
 
 def _held() -> list:
-    """The firms' contacts an agent holds, longest held first."""
+    """The firms' contacts an agent holds, longest held first: (id, tenant id, queue id,
+    agent id, channel, status, since)."""
     c = Contact
     return db.session.execute(
         select(c.id, c.tenant_id, c.queue_id, c.agent_id, c.channel, c.status, c.status_since)
@@ -194,10 +195,11 @@ def _held() -> list:
 
 def _waiting() -> dict[tuple, tuple[int, datetime]]:
     """(tenant id, queue id) -> how many wait, and since when the oldest has waited."""
+    c = Contact
     rows = db.session.execute(
-        select(Contact.tenant_id, Contact.queue_id, func.count(), func.min(Contact.queued_at))
-        .where(Contact.status.in_(WAITING_STATUSES))
-        .group_by(Contact.tenant_id, Contact.queue_id)
+        select(c.tenant_id, c.queue_id, func.count(), func.min(c.queued_at))
+        .where(c.status.in_(WAITING_STATUSES))
+        .group_by(c.tenant_id, c.queue_id)
     )
     return {(t, q): (count, oldest) for t, q, count, oldest in rows}
 
@@ -287,7 +289,7 @@ def _agents(staff: list, held: list, urgent: list[dict]) -> tuple[dict, dict, di
         serving[queue_id].append((agent_id, presence))
         staffed[tenant_id][agent_id] = presence
     # An agent no longer assigned may still hold (or be named on) a contact of these firms.
-    missing = {r.agent_id for r in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
+    missing = {row[3] for row in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
     missing -= agents.keys()
     if missing:
         for agent_id, presence, since, name in db.session.execute(

@@ -20,7 +20,7 @@ stamp old and only makes entries look changed more often (they are summed again)
 Not memoized: anything that moves with the clock alone (waits, SLA risk): those are read afresh
 by the snapshot every time. SQLite (the first-run demo, one process) has no transaction ids: it
 always sums.
-May import: app.db, the contact, event and queue models, app.events.service, app.reports
+May import: app.db, the contact and queue models, app.events.service, app.reports
 (measures, periods).
 """
 
@@ -36,7 +36,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.contacts.models import Contact
 from app.db import UTCDateTime, db
 from app.events import service as events_service
-from app.events.models import DomainEvent
 from app.queues.models import Queue
 from app.reports.measures import answer_measures, as_int, is_postgres
 from app.reports.periods import instant, zone_of
@@ -80,8 +79,8 @@ def counts(*, firms: list, settings: dict, queues: list, at: datetime) -> dict[t
         if (entry := _memo.get(firm_id)) is not None and entry[0] == keys[firm_id]
     }
     # Read before the sum: every transaction the sum cannot see has an id at least this.
-    stamp = events_service.horizon()
-    for firm_id in _changed(kept):
+    stamp, changed = _stamp_and_changed(kept)
+    for firm_id in changed:
         del kept[firm_id]
     summed = _sum([firm for firm in firms if firm.id not in kept], days, settings)
     fresh: dict[uuid.UUID, dict] = {firm_id: {} for firm_id in keys if firm_id not in kept}
@@ -105,17 +104,14 @@ def forget() -> None:
         _memo.clear()
 
 
-def _changed(kept: dict) -> set[uuid.UUID]:
-    """The firms among `kept` with an event newer than their entry's stamp: maybe changed."""
+def _stamp_and_changed(kept: dict) -> tuple[int, set[uuid.UUID]]:
+    """The horizon, and the firms among `kept` with an event newer than their entry's stamp
+    (maybe changed), in one round trip."""
     if not kept:
-        return set()
+        return events_service.horizon(), set()
     oldest = min(stamp for _key, stamp, _counts in kept.values())
-    newest = db.session.execute(
-        select(DomainEvent.tenant_id, func.max(DomainEvent.tx))
-        .where(DomainEvent.tx >= oldest, DomainEvent.tenant_id.in_(sorted(kept)))
-        .group_by(DomainEvent.tenant_id)
-    )
-    return {tenant_id for tenant_id, tx in newest if tx >= kept[tenant_id][1]}
+    stamp, newest = events_service.horizon_and_newest(tenant_ids=kept, since=oldest)
+    return stamp, {tenant_id for tenant_id, tx in newest.items() if tx >= kept[tenant_id][1]}
 
 
 def _sum(firms: list, days: dict, settings: dict) -> dict[tuple, dict]:
