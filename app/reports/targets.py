@@ -42,7 +42,7 @@ def of_policy(policy) -> dict[str, float | int | None]:
     """The targets a policy sets (None: the figure has no target), keyed as DIRECTIONS."""
     if policy is None:
         return dict(DEFAULT_TARGETS)
-    share = _share(policy.service_level_target_bps)
+    share = service_level_of(policy)
     thresholds = [
         t["answer_threshold_seconds"]
         for t in policy.targets or []
@@ -60,6 +60,14 @@ def of_policy(policy) -> dict[str, float | int | None]:
         "csat_rate": _share(policy.csat_target_bps),
         "breaches": 0,
     }
+
+
+def service_level_of(policy) -> float | None:
+    """The service level a policy promises (of_policy's "service_level"), from its
+    `service_level_target_bps` alone: a reader may pass a row of that one column."""
+    if policy is None:
+        return DEFAULT_TARGETS["service_level"]
+    return _share(policy.service_level_target_bps)
 
 
 def state(figure: str, value, target) -> str | None:

@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select
 
@@ -134,10 +135,16 @@ def _firms(tenant_ids: frozenset[uuid.UUID] | None) -> list:
 
 def _settings(firms: list) -> dict[uuid.UUID, dict]:
     """Each firm's abandon treatment, short-abandon threshold and service-level target: its
-    default policy's (the first made), else the policy defaults, as the reports read them."""
-    policies: dict[uuid.UUID, SlaPolicy] = {}
-    for policy in db.session.scalars(
-        select(SlaPolicy).where(SlaPolicy.is_default.is_(True)).order_by(SlaPolicy.created_at)
+    default policy's (the first made), else the policy defaults, as the reports read them.
+    Four columns of each policy, not entities."""
+    p = SlaPolicy
+    policies: dict[uuid.UUID, Any] = {}
+    for policy in db.session.execute(
+        select(
+            p.tenant_id, p.abandon_treatment, p.short_abandon_seconds, p.service_level_target_bps
+        )
+        .where(p.is_default.is_(True))
+        .order_by(p.created_at)
     ):
         policies.setdefault(policy.tenant_id, policy)
     settings = {}
@@ -149,7 +156,7 @@ def _settings(firms: list) -> dict[uuid.UUID, dict]:
                 "abandon_treatment": policy.abandon_treatment,
                 "short_abandon_seconds": policy.short_abandon_seconds,
             }
-        own["service_level_target"] = targets.of_policy(policy)["service_level"]
+        own["service_level_target"] = targets.service_level_of(policy)
         settings[firm.id] = own
     return settings
 
