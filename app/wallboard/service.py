@@ -67,8 +67,8 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         risk, urgent = _risk(at)
         staff = _staff()
         held = _held()
-    agents, serving, staffed = _agents(staff, held, urgent)
     firm_names = {firm.id: firm.name for firm in firms}
+    agents, serving, staffed = _agents(staff, held, urgent, queues=queues, firm_names=firm_names)
     queue_names = {queue.id: queue.name for queue in queues}
     queues_of: dict[uuid.UUID, list] = defaultdict(list)
     for queue in queues:
@@ -87,10 +87,6 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         )
         for firm in firms
     ]
-    for agent in agents.values():
-        for item in agent["working_on"]:
-            item["tenant_name"] = firm_names.get(item["tenant_id"])
-            item["queue_name"] = queue_names.get(item["queue_id"])
     return {
         "generated_at": at,
         "floor": _floor(rows, agents),
@@ -172,11 +168,10 @@ def _queues() -> list:
 
 
 def _staff() -> list:
-    """Each active agent's assignments to the firms' queues: (tenant id, queue id, agent id,
-    presence, presence since, name)."""
+    """Each active agent's assignments to the firms' queues: (queue id, agent id, presence,
+    presence since, name)."""
     return db.session.execute(
         select(
-            Assignment.tenant_id,
             Assignment.queue_id,
             Agent.id,
             Agent.presence,
@@ -190,11 +185,11 @@ def _staff() -> list:
 
 
 def _held() -> list:
-    """The firms' contacts an agent holds, longest held first: (id, tenant id, queue id,
-    agent id, channel, status, since)."""
+    """The firms' contacts an agent holds, longest held first: (id, queue id, agent id,
+    channel, status, since)."""
     c = Contact
     return db.session.execute(
-        select(c.id, c.tenant_id, c.queue_id, c.agent_id, c.channel, c.status, c.status_since)
+        select(c.id, c.queue_id, c.agent_id, c.channel, c.status, c.status_since)
         .where(c.status.in_(HELD_STATUSES), c.agent_id.is_not(None))
         .order_by(c.status_since, c.id)
     ).all()
@@ -280,14 +275,20 @@ def _risk_statement():
     )
 
 
-def _agents(staff: list, held: list, urgent: list[dict]) -> tuple[dict, dict, dict]:
+def _agents(
+    staff: list, held: list, urgent: list[dict], *, queues: list, firm_names: dict
+) -> tuple[dict, dict, dict]:
     """The agents as the wallboard shows them, from one pass over the assignments: agent id ->
     the agent (serving the firms' queues, or holding or named on one of their contacts); queue
-    id -> its agents as (id, presence); firm id -> agent id -> presence (each agent once)."""
+    id -> its agents as (id, presence); firm id -> agent id -> presence (each agent once).
+    A queue's firm is its own (assignments and contacts belong to their queue's firm), so the
+    rows read carry no firm id of their own."""
+    firm_of = {queue.id: queue.tenant_id for queue in queues}
     agents: dict[uuid.UUID, dict] = {}
     serving: dict[uuid.UUID, list[tuple]] = defaultdict(list)
     staffed: dict[uuid.UUID, dict] = defaultdict(dict)
-    for tenant_id, queue_id, agent_id, presence, since, name in staff:
+    for queue_id, agent_id, presence, since, name in staff:
+        tenant_id = firm_of[queue_id]
         agent = agents.get(agent_id)
         if agent is None:
             agent = agents[agent_id] = _agent(agent_id, name, presence, since)
@@ -296,7 +297,7 @@ def _agents(staff: list, held: list, urgent: list[dict]) -> tuple[dict, dict, di
         serving[queue_id].append((agent_id, presence))
         staffed[tenant_id][agent_id] = presence
     # An agent no longer assigned may still hold (or be named on) a contact of these firms.
-    missing = {row[3] for row in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
+    missing = {row[2] for row in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
     missing -= agents.keys()
     if missing:
         for agent_id, presence, since, name in db.session.execute(
@@ -305,12 +306,16 @@ def _agents(staff: list, held: list, urgent: list[dict]) -> tuple[dict, dict, di
             .where(Agent.id.in_(sorted(missing)))
         ):
             agents[agent_id] = _agent(agent_id, name, presence, since)
-    for contact_id, tenant_id, queue_id, agent_id, channel, status, since in held:
+    queue_names = {queue.id: queue.name for queue in queues}
+    for contact_id, queue_id, agent_id, channel, status, since in held:
+        tenant_id = firm_of[queue_id]
         agents[agent_id]["working_on"].append(
             {
                 "contact_id": contact_id,
                 "tenant_id": tenant_id,
+                "tenant_name": firm_names[tenant_id],
                 "queue_id": queue_id,
+                "queue_name": queue_names[queue_id],
                 "channel": channel,
                 "status": status,
                 "since": since,
