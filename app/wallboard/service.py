@@ -82,7 +82,7 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
             waiting=waiting,
             risk=risk,
             serving=serving,
-            staffed=staffed.get(firm.id, {}),
+            staffed=staffed.get(firm.id, []),
             at=at,
         )
         for firm in firms
@@ -280,22 +280,24 @@ def _agents(
 ) -> tuple[dict, dict, dict]:
     """The agents as the wallboard shows them, from one pass over the assignments: agent id ->
     the agent (serving the firms' queues, or holding or named on one of their contacts); queue
-    id -> its agents as (id, presence); firm id -> agent id -> presence (each agent once).
+    id -> its agents as (id, presence); firm id -> its agents' presences (each agent once).
     A queue's firm is its own (assignments and contacts belong to their queue's firm), so the
     rows read carry no firm id of their own."""
     firm_of = {queue.id: queue.tenant_id for queue in queues}
     agents: dict[uuid.UUID, dict] = {}
     serving: dict[uuid.UUID, list[tuple]] = defaultdict(list)
-    staffed: dict[uuid.UUID, dict] = defaultdict(dict)
     for queue_id, agent_id, presence, since, name in staff:
-        tenant_id = firm_of[queue_id]
         agent = agents.get(agent_id)
         if agent is None:
             agent = agents[agent_id] = _agent(agent_id, name, presence, since)
-        agent["tenant_ids"][tenant_id] = None
+        agent["tenant_ids"][firm_of[queue_id]] = None
         agent["queue_ids"][queue_id] = None
         serving[queue_id].append((agent_id, presence))
-        staffed[tenant_id][agent_id] = presence
+    # Each agent counted once per firm: its firms are already a set.
+    staffed: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for agent in agents.values():
+        for tenant_id in agent["tenant_ids"]:
+            staffed[tenant_id].append(agent["presence"])
     # An agent no longer assigned may still hold (or be named on) a contact of these firms.
     missing = {row[2] for row in held} | {u["agent_id"] for u in urgent if u["agent_id"]}
     missing -= agents.keys()
@@ -352,7 +354,7 @@ def _firm_row(
     waiting: dict,
     risk: dict,
     serving: dict[uuid.UUID, list[tuple]],
-    staffed: dict[uuid.UUID, str],
+    staffed: list[str],
     at: datetime,
 ) -> dict:
     treatment, target = settings["abandon_treatment"], settings["service_level_target"]
@@ -411,7 +413,7 @@ def _firm_row(
             waiting=waits,
             at_risk=at_risk,
             breached=breached,
-            presences=list(staffed.values()),
+            presences=staffed,
             treatment=treatment,
             target=target,
             at=at,
