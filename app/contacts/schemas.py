@@ -420,6 +420,13 @@ class ContactActionSchema(Schema):
     note = fields.String(allow_none=True, validate=_NOTE, metadata={"example": "Customer called"})
 
 
+class DepartmentAnswerSchema(Schema):
+    """A department's answer through its link (app/web/department_answers.py)."""
+
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    outcome = fields.String(required=True, validate=validate.OneOf(("done", "needs_more")))
+
+
 class MessageBodySchema(Schema):
     """A message's text: plain, or HTML that is sanitised before it is kept."""
 
