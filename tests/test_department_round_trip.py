@@ -26,6 +26,7 @@ from tests.factories import Caller
 from tests.mail_server import inbox, link_in, text_of  # noqa: F401
 from tests.test_agents_api import put_assignments
 from tests.test_contacts_intake import contacts_url, create_contact, staffed_agent
+from tests.test_reports_sla import body, contact, firm, sla, span, store, t
 from tests.test_sla_engine import ALWAYS, sla_firm
 from tests.web_helpers import csrf_of, web_client
 
@@ -168,6 +169,7 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
     browser, page, done = answer_through(app, link, body="Refunded today: 42,00 EUR.")
     assert "Charged twice in March" in page.get_data(as_text=True)
     assert "lucia@example.com" not in page.get_data(as_text=True)
+    assert "Vuestra respuesta" in page.get_data(as_text=True)  # the firm's language (es-ES)
     assert done.status_code == 200, done.get_data(as_text=True)
 
     thread = client.get(
@@ -389,3 +391,65 @@ def test_no_reminder_setting_means_one_mail_only(app, client, desk, inbox):
     mail_departments(app, now=start)
     assert mail_departments(app, now=start + timedelta(days=3))["reminded"] == 0
     assert len(inbox.to(DEPARTMENT_MAIL)) == 1
+
+
+# --- time with each department (reports) -----------------------------------------------------
+
+
+def _escalation(contact_row, department, started: str, seconds: int | None) -> Escalation:
+    start = t(started)
+    return Escalation(
+        contact_id=contact_row.id,
+        department_id=department.id,
+        token_hash=uuid.uuid4().hex * 2,
+        started_at=start,
+        expires_at=start + timedelta(days=7),
+        ended_at=start + timedelta(seconds=seconds) if seconds is not None else None,
+        outcome="done" if seconds is not None else None,
+        next_attempt_at=start,
+    )
+
+
+def test_the_sla_report_and_the_register_show_the_time_with_each_department(app, client, factory):
+    tenant, queue = firm(app, factory)
+    claim = contact(queue, t("2025-03-10T09:00:00+01:00"), channel="email", category="claim")
+    question = contact(queue, t("2025-03-11T10:00:00+01:00"), channel="email")
+    earlier = contact(queue, t("2025-02-27T10:00:00+01:00"), channel="email", category="claim")
+    finance = Department(name="Finance", kind="finance")
+    legal = Department(name="Legal", kind="legal")
+    store(app, tenant, [claim, question, earlier], others=[finance, legal])
+    store(
+        app,
+        tenant,
+        others=[
+            # The claim: Finance twice (1 h, then 30 min), Legal once (10 min).
+            _escalation(claim, finance, "2025-03-10T10:00:00+01:00", 3600),
+            _escalation(claim, finance, "2025-03-10T12:00:00+01:00", 1800),
+            _escalation(claim, legal, "2025-03-10T13:00:00+01:00", 600),
+            # The question: Finance, still there (its time is not known yet).
+            _escalation(question, finance, "2025-03-11T11:00:00+01:00", None),
+            # Received before the month: in February's report, not March's.
+            _escalation(earlier, legal, "2025-02-27T11:00:00+01:00", 900),
+        ],
+    )
+    viewer = factory.caller("client_viewer", tenant)
+
+    march_ = span("2025-03-01", "2025-04-01", granularity="month")
+    march = body(sla(client, viewer, tenant, **march_))
+    assert [
+        (d["name"], d["escalations"], d["seconds"], d["average_seconds"])
+        for d in march["departments"]
+    ] == [("Finance", 2, 5400, 2700.0), ("Legal", 1, 600, 600.0)]
+    # Narrowed as the report is: no escalation of a question came back.
+    questions = sla(client, viewer, tenant, category="information_request", **march_)
+    assert body(questions)["departments"] == []
+
+    register = client.get(
+        f"/v1/tenants/{tenant.id}/reports/complaints-register",
+        query_string={"year": 2025},
+        headers=viewer.headers,
+    )
+    seconds = {
+        c["received_at"]: c["seconds_with_departments"] for c in body(register)["complaints"]
+    }
+    assert seconds == {"2025-02-27T10:00:00+01:00": 900, "2025-03-10T09:00:00+01:00": 6000}
