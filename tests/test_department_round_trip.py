@@ -28,7 +28,7 @@ from tests.test_agents_api import put_assignments
 from tests.test_contacts_intake import contacts_url, create_contact, staffed_agent
 from tests.test_reports_sla import body, contact, firm, sla, span, store, t
 from tests.test_sla_engine import ALWAYS, sla_firm
-from tests.web_helpers import csrf_of, web_client
+from tests.web_helpers import csrf_of, sign_in, web_client
 
 ANSWER_PATH = "/department-answers/"
 DEPARTMENT_MAIL = "finance@firm.test"
@@ -178,6 +178,10 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
     assert [(m["kind"], m["author_name"], m["body"]) for m in thread] == [
         ("note", "Finance", "Refunded today: 42,00 EUR.")
     ]
+    workspace = sign_in(app, desk.agent["email"]).get(
+        f"/desk/firms/{desk.tenant.id}/contacts/{contact['id']}"
+    )
+    assert "Respuesta de Finance" in workspace.get_data(as_text=True)
     back = client.get(
         contacts_url(desk.tenant, contact["id"]), headers=desk.agent_caller.headers
     ).get_json()

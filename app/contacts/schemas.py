@@ -530,7 +530,10 @@ class ContactMessageSchema(Schema):
     author_name = fields.String(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "Inbound: the end customer's name, as the firm sent it."},
+        metadata={
+            "description": "Inbound: the end customer's name, as the firm sent it. A note "
+            "with an author name is a department's answer to an escalation (its name)."
+        },
     )
     body = fields.String(dump_only=True)
     body_format = dump_only_choice(BODY_FORMATS)
