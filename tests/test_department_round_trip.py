@@ -6,6 +6,7 @@ its SLA clock running again; reminders when the department is slow."""
 # ruff: noqa: F811 (the mail server fixtures are imported, then asked for by name)
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -149,8 +150,9 @@ def answer_through(app, link: str, *, outcome: str = "done", body: str = "Refund
 
 
 def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_back(
-    app, client, desk, inbox
+    app, client, desk, inbox, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     contact = escalated(client, desk)
     assert contact["status"] == "escalated"
     assert resolution_clock(app, desk, contact["id"]).paused_since is not None
@@ -204,6 +206,10 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
     assert again.status_code == 410
     assert "already answered" in again.get_data(as_text=True)
     assert web_client(app).get(path_of(link)).status_code == 410
+    # The link is a credential: no log line carries it (but the test's own SMTP server's).
+    secret = link.rsplit("/", 1)[1]
+    for record in (r for r in caplog.records if not r.name.startswith("mail.log")):
+        assert secret not in record.getMessage() and secret not in str(vars(record))
 
 
 def test_needs_more_brings_the_contact_back_and_a_second_escalation_sends_a_new_link(

@@ -251,11 +251,3 @@ def _schedule_reminder(escalation: Escalation, *, now: datetime) -> None:
         return
     escalation.next_attempt_at = due
     escalation.locked_until = None
-
-
-# --- time with each department (reports) -----------------------------------------------------
-
-
-def ended_between(*, start: datetime, end_: datetime):
-    """Select the escalations in scope that came back in [start, end_)."""
-    return select(Escalation).where(Escalation.ended_at >= start, Escalation.ended_at < end_)
