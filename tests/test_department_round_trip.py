@@ -463,3 +463,26 @@ def test_the_sla_report_and_the_register_show_the_time_with_each_department(app,
         c["received_at"]: c["seconds_with_departments"] for c in body(register)["complaints"]
     }
     assert seconds == {"2025-02-27T10:00:00+01:00": 900, "2025-03-10T09:00:00+01:00": 6000}
+
+
+def test_a_bpo_admin_sets_the_firms_reminder_time_and_a_client_admin_cannot(app, client, factory):
+    tenant = factory.tenant()
+    admin = factory.caller("bpo_admin")
+    url = f"/v1/tenants/{tenant.id}"
+    profile = client.get(url, headers=admin.headers)
+    assert profile.get_json()["department_reminder_minutes"] is None
+
+    def patch(caller, minutes):
+        etag = client.get(url, headers=caller.headers).headers["ETag"]
+        return client.patch(
+            url,
+            json={"department_reminder_minutes": minutes},
+            headers={**caller.headers, "If-Match": etag},
+        )
+
+    too_often = patch(admin, 1)
+    assert too_often.status_code == 422
+    assert "department_reminder_minutes" in too_often.get_json()["errors"]["json"]
+    assert patch(admin, 240).get_json()["department_reminder_minutes"] == 240
+    assert patch(factory.caller("client_admin", tenant), 60).status_code == 403
+    assert patch(admin, None).get_json()["department_reminder_minutes"] is None
