@@ -130,6 +130,8 @@ DEFAULTS: dict[str, object] = {
     # A person is sent at most one password-reset mail per this many seconds, however often
     # it is asked for.
     "PASSWORD_RESET_INTERVAL_SECONDS": 300,
+    # Days the link of an escalation's mail lets the department answer (once).
+    "DEPARTMENT_LINK_TTL_DAYS": 7,
     # Logs (app/logs.py): "json" lines for collectors, or "text" for reading in a terminal.
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",

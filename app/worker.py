@@ -1,6 +1,6 @@
 """The background worker: delivers what waits in the database (domain events to their
-consumers, webhook deliveries, invoices to push to Stripe), ends agents' overdue after-contact
-work, and keeps the report roll-ups current.
+consumers, webhook deliveries, invoices to push to Stripe, escalations to mail to departments),
+ends agents' overdue after-contact work, and keeps the report roll-ups current.
 
 A thin loop over jobs. The first hands the domain events recorded since the last pass to their
 consumers (`CONSUMERS`; a batch per transaction, the consumer's position with it), so what they
@@ -30,7 +30,9 @@ from typing import Any
 
 from flask import current_app
 
+from app import mail
 from app.agents import presence as agent_presence
+from app.contacts import escalations
 from app.db import db, utcnow
 from app.events import service as events_service
 from app.reports import rollups as report_rollups
@@ -174,6 +176,25 @@ def drain(
     return counts
 
 
+def mail_departments(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
+    """Mail the departments their escalations, and remind those that have not answered within
+    the firm's `department_reminder_minutes`, one mail at a time (app/contacts/escalations.py).
+
+    Without a mail server nothing is sent: the mails wait until one is configured.
+    """
+    if not mail.is_configured():
+        return {}  # no counts: the pass's summary leaves the job out
+    return drain(
+        {"sent": 0, "reminded": 0, "retrying": 0},
+        claim_next=lambda: escalations.claim_next(now=now or utcnow()),
+        work=lambda claim: escalations.send(claim, now=now or utcnow()),
+        stop=stop,
+        beat=beat,
+    )
+
+
 def roll_up_reports(
     *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
 ) -> dict[str, int]:
@@ -211,6 +232,7 @@ JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("events", dispatch_events),
     ("webhooks", deliver_webhooks),
     ("stripe", push_invoices),
+    ("departments", mail_departments),
     ("wrap_ups", end_wrap_ups),
     ("reports", roll_up_reports),
 )

@@ -42,6 +42,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     # Internal notes on contacts are the BPO's and the firm's people's; the firm's integration
     # reads them only when the firm asks for that (its systems then hold the notes too).
     share_notes_with_integration: Mapped[bool] = mapped_column(default=False)
+    # Minutes after which a department that has not answered an escalation is reminded (again
+    # each such interval); None: no reminders.
+    department_reminder_minutes: Mapped[int | None]
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):

@@ -48,6 +48,14 @@ class TenantSchema(Schema):
             "contacts' threads (default false: notes stay with the BPO's and the firm's people)."
         },
     )
+    department_reminder_minutes = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Minutes after which a department that has not answered an "
+            "escalation is mailed a reminder (again each such interval); null: no reminders."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -69,6 +77,16 @@ class TenantUpdateSchema(Schema):
             "internal notes of contacts' threads."
         }
     )
+    department_reminder_minutes = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=5, max=30 * 24 * 60),
+        metadata={
+            "description": "Remind a department that has not answered an escalation after "
+            "this many minutes (again each such interval, while its link is valid); null: "
+            "no reminders.",
+            "example": 240,
+        },
+    )
 
     @validates("time_zone")
     def _time_zone(self, value: str, **_kwargs) -> None:
@@ -78,7 +96,7 @@ class TenantUpdateSchema(Schema):
 class TenantCreateSchema(TenantUpdateSchema):
     class Meta:
         # A new firm shares no notes; that is changed later, when the firm asks for it.
-        exclude = ("share_notes_with_integration",)
+        exclude = ("share_notes_with_integration", "department_reminder_minutes")
 
     slug = fields.String(
         required=True,

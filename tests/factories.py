@@ -170,7 +170,13 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     from app.accounts.models import AccountToken
     from app.agents.models import Agent, AgentTimeSegment, Assignment
     from app.contacts import events as contact_log
-    from app.contacts.models import Contact, ContactEvent, ContactMessage, Department
+    from app.contacts.models import (
+        Contact,
+        ContactEvent,
+        ContactMessage,
+        Department,
+        Escalation,
+    )
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
     from app.queues.models import Briefing, Queue
@@ -261,6 +267,16 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 body="Where is my parcel?",
                 body_format="text",
             )
+            db.session.flush()  # the department, that the escalation names
+            rows["escalation"] = Escalation(
+                contact_id=contact.id,
+                department_id=rows["department"].id,
+                note="Please check",
+                token_hash=uuid.uuid4().hex * 2,
+                started_at=now,
+                expires_at=now + timedelta(days=7),
+                next_attempt_at=now,
+            )
             rows["sla_clock"] = SlaClock(
                 contact_id=contact.id, kind="resolution", target_seconds=3600, started_at=now
             )
@@ -272,6 +288,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 [
                     rows["contact_event"],
                     rows["contact_message"],
+                    rows["escalation"],
                     rows["sla_clock"],
                     rows["webhook_endpoint"],
                 ]

@@ -102,6 +102,7 @@ def test_the_register_lists_the_local_years_complaints_and_claims(app, client, f
         "outcome": "partially_granted",
         "compensation_amount": 2500,
         "currency": "EUR",
+        "seconds_with_departments": 0,
         "days_to_close": 2,
     }
     # Closed falls back to resolved; the same local day is 0 days.

@@ -209,3 +209,62 @@ class ContactMessage(UUIDPrimaryKey, TenantScoped, Base):
     body: Mapped[str] = mapped_column(Text)
     body_format: Mapped[str] = mapped_column(str_enum(*BODY_FORMATS, name="body_format"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ESCALATION_OUTCOMES = ("done", "needs_more", "withdrawn")
+# The department's mail (app/leases.py): pending while a mail (the first, or a reminder) is due,
+# sent when none is, dead when it cannot be sent, closed once the escalation has ended.
+ESCALATION_MAIL_STATUSES = ("pending", "sent", "dead", "closed")
+
+
+class Escalation(UUIDPrimaryKey, TenantScoped, Base):
+    """One escalation of a contact to a department: when it went and came back, the agent's
+    note, and the single-use link the department answers through (its SHA-256 digest only)."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_hash"),
+        # The link names no firm: its digest finds the row across them.
+        Index(None, "token_hash"),
+        Index(None, "tenant_id", "contact_id", "started_at"),
+        # The SLA report's time with each department, by when the escalations ended.
+        Index(None, "tenant_id", "ended_at"),
+        # The worker's due mails, of every firm.
+        Index(None, "status", "next_attempt_at"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+        tenant_foreign_key("department_id", "departments"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column()
+    department_id: Mapped[uuid.UUID] = mapped_column()
+    # The agent holding the contact when it went: the one it comes back to.
+    agent_id: Mapped[uuid.UUID | None]
+    requested_by_user_id: Mapped[uuid.UUID | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # When it came back (answered, or taken back by the agent), and how.
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(
+        str_enum(*ESCALATION_OUTCOMES, name="escalation_outcome")
+    )
+    used_at: Mapped[datetime | None]  # the link's one use
+    # The department's mails: the first, then a reminder each interval the firm sets.
+    status: Mapped[str] = mapped_column(
+        str_enum(*ESCALATION_MAIL_STATUSES, name="escalation_mail_status"), default="pending"
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    mailed_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    reminded_at: Mapped[datetime | None]
+
+    @property
+    def seconds(self) -> int | None:
+        """Seconds with the department (None while it is still there)."""
+        if self.ended_at is None:
+            return None
+        return max(0, int((self.ended_at - self.started_at).total_seconds()))

@@ -420,6 +420,13 @@ class ContactActionSchema(Schema):
     note = fields.String(allow_none=True, validate=_NOTE, metadata={"example": "Customer called"})
 
 
+class DepartmentAnswerSchema(Schema):
+    """A department's answer through its link (app/web/department_answers.py)."""
+
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    outcome = fields.String(required=True, validate=validate.OneOf(("done", "needs_more")))
+
+
 class MessageBodySchema(Schema):
     """A message's text: plain, or HTML that is sanitised before it is kept."""
 
@@ -523,7 +530,10 @@ class ContactMessageSchema(Schema):
     author_name = fields.String(
         dump_only=True,
         allow_none=True,
-        metadata={"description": "Inbound: the end customer's name, as the firm sent it."},
+        metadata={
+            "description": "Inbound: the end customer's name, as the firm sent it. A note "
+            "with an author name is a department's answer to an escalation (its name)."
+        },
     )
     body = fields.String(dump_only=True)
     body_format = dump_only_choice(BODY_FORMATS)

@@ -5,7 +5,8 @@ Services take keyword arguments, return ORM objects (or a select to paginate) an
 They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
 app.contacts.intake, departments in app.contacts.departments.
-May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events, messages),
+May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events, messages,
+escalations),
 app.agents (models, presence), app.queues.models, app.sla.service, billing.service (usage),
 tenants (models, scoping, service), app.metrics (counted on commit).
 """
@@ -20,8 +21,8 @@ from sqlalchemy import Select, select
 
 from app.agents import presence as agent_presence
 from app.agents.models import Agent, Assignment
+from app.contacts import escalations, lifecycle
 from app.contacts import events as contact_log
-from app.contacts import lifecycle
 from app.contacts import messages as contacts_messages
 from app.contacts.models import Contact, ContactEvent, Department
 from app.contacts.schemas import claim_outcome_errors
@@ -161,6 +162,18 @@ def act(
         previous_agent_id=previous_agent_id,
         previous_queue_id=details.get("from_queue_id"),
     )
+    if action == "escalate":
+        # Kept with the move: the department's mail goes from it once this commits (worker).
+        escalations.open_(
+            contact=contact,
+            department=db.session.get(Department, contact.department_id),
+            note=action_in.get("note"),
+            actor=actor,
+            at=at,
+        )
+    elif from_status == "escalated":
+        # Taken back before the department answered: its link stops working.
+        escalations.end_open(contact=contact, at=at)
     if action == "respond" and action_in.get("message"):
         # The reply's text joins the thread with the action, or neither is kept.
         contacts_messages.add(
@@ -193,7 +206,9 @@ def _action_changes(contact: Contact, action: str, action_in: dict) -> tuple[dic
         return {"agent_id": agent_id}, {"previous_agent_id": _str(contact.agent_id)}
     if action == "transfer":
         queue = named_queue(db.session.get(Queue, action_in["queue_id"]), contact.channel)
-        if queue.id == contact.queue_id:
+        # `requeue` (never from the API: its schema has no such field) puts a contact back in
+        # line in its own queue, e.g. one a department answered whose agent has gone.
+        if queue.id == contact.queue_id and not action_in.get("requeue"):
             raise invalid("queue_id", "The contact is already in this queue.")
         return {"queue_id": queue.id}, {
             "from_queue_id": str(contact.queue_id),

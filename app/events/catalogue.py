@@ -103,6 +103,22 @@ class ContactMessageCreatedPayloadSchema(_ContactPayloadSchema):
     message = fields.Nested(MessagePayloadSchema, required=True)
 
 
+class ContactDepartmentAnsweredPayloadSchema(Schema):
+    """A department answered an escalation through its mail's link; its text is in the thread
+    (an internal note), never here."""
+
+    contact_id = fields.UUID(required=True)
+    escalation_id = fields.UUID(required=True)
+    department_id = fields.UUID(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(("done", "needs_more")))
+    status = fields.String(
+        required=True, metadata={"description": "The contact's status now (active, or queued)."}
+    )
+    agent_id = fields.UUID(required=True, allow_none=True)
+    escalated_at = fields.DateTime(required=True)
+    seconds_with_department = fields.Integer(required=True)
+
+
 class _SlaPayloadSchema(Schema):
     contact_id = fields.UUID(required=True)
     external_id = fields.String(required=True, allow_none=True)
@@ -175,6 +191,12 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("contact.held", "An agent puts a contact on hold.", _CHANGED),
     EventType("contact.waiting_customer", "A contact waits on the end customer.", _CHANGED),
     EventType("contact.escalated", "A contact is escalated to a department.", _CHANGED),
+    EventType(
+        "contact.department_answered",
+        "The department a contact was escalated to answers through its link (done, or needs "
+        "more); the contact is back with its agent, or in its queue.",
+        ContactDepartmentAnsweredPayloadSchema,
+    ),
     EventType("contact.resumed", "Work on a held, waiting or escalated contact resumes.", _CHANGED),
     EventType(
         "contact.transferred",

@@ -2,7 +2,8 @@
 
 A listing, streamed in batches: the one report that reads rows rather than aggregates.
 
-May import: app.db, the contact model, tenants.models and app.reports (measures, periods).
+May import: app.db, the contact model, tenants.models and app.reports (measures, periods,
+departments).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 
 from app.contacts.models import Contact
 from app.db import db
+from app.reports.departments import seconds_of_contact
 from app.reports.measures import sql_instant
 from app.reports.periods import instant, zone_of
 from tenants.models import Tenant
@@ -70,6 +72,7 @@ def complaints_register(
             c.remedy_requested,
             c.outcome,
             c.compensation_amount,
+            seconds_of_contact(c.id).label("seconds_with_departments"),
         )
         .where(*_in_register(tenant, year))
         .order_by(c.received_at, c.id)
@@ -95,6 +98,7 @@ def complaints_register(
             "outcome": row.outcome,
             "compensation_amount": row.compensation_amount,
             "currency": tenant.currency,
+            "seconds_with_departments": int(row.seconds_with_departments or 0),
             # Local calendar days, as a person reading the register would count them.
             "days_to_close": (closed.date() - received.date()).days if closed else None,
         }

@@ -351,6 +351,19 @@ class SlaSettingsSchema(Schema):
     targets = fields.Nested(KpiTargetsSchema, dump_only=True)
 
 
+class DepartmentTimeSchema(Schema):
+    department_id = fields.UUID(dump_only=True)
+    name = fields.String(dump_only=True)
+    escalations = fields.Integer(
+        dump_only=True,
+        metadata={"description": "Escalations to it that came back (answered, or taken back)."},
+    )
+    seconds = fields.Integer(dump_only=True, metadata={"description": "Their time there, in all."})
+    average_seconds = fields.Float(
+        dump_only=True, metadata={"description": "Their time there per escalation (1 decimal)."}
+    )
+
+
 class SlaReportSchema(Schema):
     tenant_id = fields.UUID(dump_only=True)
     time_zone = fields.String(
@@ -382,6 +395,14 @@ class SlaReportSchema(Schema):
         },
     )
     totals = fields.Nested(SlaTotalsSchema, dump_only=True)
+    departments = fields.List(
+        fields.Nested(DepartmentTimeSchema),
+        dump_only=True,
+        metadata={
+            "description": "Time with each department, by name: the escalations of the "
+            "contacts counted (received in the range, narrowed alike) that came back."
+        },
+    )
 
 
 # --- the complaints register -----------------------------------------------------------------
@@ -417,6 +438,13 @@ class ComplaintSchema(Schema):
         metadata={"description": "Compensation given, minor units of `currency`."},
     )
     currency = fields.String(dump_only=True, metadata={"description": "ISO 4217 code."})
+    seconds_with_departments = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Seconds the contact spent escalated to the firm's departments, "
+            "over every escalation that came back (answered, or taken back by the agent)."
+        },
+    )
     days_to_close = fields.Integer(
         dump_only=True,
         allow_none=True,

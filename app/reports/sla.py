@@ -4,7 +4,7 @@ Buckets follow the firm's local calendar; a bucket's row can be split by queue, 
 category, priority or agent, and carries the backlog and the business-time figures of the
 contacts' SLA clocks. Read in the firm's tenant scope; every figure is aggregated in SQL.
 May import: app.db, app.errors, app.vocabulary, app.sla.calendar, the models of agents,
-contacts, queues and SLA, tenants, and app.reports (measures, periods).
+contacts, queues and SLA, tenants, and app.reports (measures, periods, departments).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.queues.models import Queue
 from app.reports import daily
+from app.reports import departments as department_time
 from app.reports.measures import (
     SECONDS_DIGITS,
     as_int,
@@ -528,4 +529,7 @@ def sla_report(
         },
         "rows": rows,
         "totals": {"start": from_.astimezone(zone), "end": to.astimezone(zone), **totals},
+        "departments": department_time.by_department(
+            from_=from_, to=to, narrowing=narrowing(filters)
+        ),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import accounts, i18n, live, shell, signin
+from app.web import accounts, department_answers, i18n, live, shell, signin
 from app.web.console import (
     agents,
     assignments,
@@ -67,7 +67,7 @@ PAGES = (
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
-for _area in (signin.bp, accounts.bp, portal.bp, console.bp, desk.bp):
+for _area in (signin.bp, accounts.bp, department_answers.bp, portal.bp, console.bp, desk.bp):
     shell.web.register_blueprint(_area)
 
 
