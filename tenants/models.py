@@ -42,6 +42,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     # Internal notes on contacts are the BPO's and the firm's people's; the firm's integration
     # reads them only when the firm asks for that (its systems then hold the notes too).
     share_notes_with_integration: Mapped[bool] = mapped_column(default=False)
+    # How long the end customers' personal data in finished contacts is kept, in months (None:
+    # as long as the firm is served); `flask contacts purge-personal-data` wipes it when due.
+    personal_data_retention_months: Mapped[int | None]
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):

@@ -48,6 +48,15 @@ class TenantSchema(Schema):
             "contacts' threads (default false: notes stay with the BPO's and the firm's people)."
         },
     )
+    personal_data_retention_months = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "How many months the end customers' personal data is kept in a "
+            "contact once it is finished (resolved, closed or abandoned); null: kept while "
+            "the firm is served. `flask contacts purge-personal-data` wipes it when due."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -69,6 +78,15 @@ class TenantUpdateSchema(Schema):
             "internal notes of contacts' threads."
         }
     )
+    personal_data_retention_months = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=1200),
+        metadata={
+            "description": "Set as the firm's contract says: months the end customers' "
+            "personal data is kept once a contact is finished (null: kept). Figures stay.",
+            "example": 24,
+        },
+    )
 
     @validates("time_zone")
     def _time_zone(self, value: str, **_kwargs) -> None:
@@ -78,7 +96,7 @@ class TenantUpdateSchema(Schema):
 class TenantCreateSchema(TenantUpdateSchema):
     class Meta:
         # A new firm shares no notes; that is changed later, when the firm asks for it.
-        exclude = ("share_notes_with_integration",)
+        exclude = ("share_notes_with_integration", "personal_data_retention_months")
 
     slug = fields.String(
         required=True,
