@@ -29,6 +29,7 @@ from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tests.http_helpers import assert_problem, audit_entries
 from tests.test_billing_rating import kpi, price_firm
+from tests.test_contacts_intake import contact_in
 from tests.test_reports_sla import contact as unsaved_contact
 from tests.test_reports_sla import policy, queue_of
 
@@ -505,3 +506,19 @@ def test_a_due_contact_waits_while_its_customer_came_back_within_the_window(app,
 
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.get(Contact, due).customer_email == "leo@example.com"
+
+
+def test_erasure_drops_the_stored_answer_a_retried_intake_would_replay(app, client, factory):
+    tenant = factory.tenant()
+    queue_of(app, tenant)
+    integration = factory.caller("integration", tenant)
+    headers = {**integration.headers, "Idempotency-Key": "intake-ana-1"}
+    taken = client.post(url(tenant, "/contacts"), json=contact_in(), headers=headers)
+    assert taken.status_code == 201, taken.get_json()
+
+    erased = erase(client, factory.caller("client_admin", tenant), tenant, email=ANA)
+
+    assert erased.get_json()["counts"]["idempotency_records"] == 1
+    # The retry is taken in afresh (the firm's systems would not retry after asking to erase).
+    again = client.post(url(tenant, "/contacts"), json=contact_in(), headers=headers)
+    assert again.headers.get("Idempotent-Replayed") != "true"
