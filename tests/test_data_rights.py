@@ -30,8 +30,8 @@ from tenants.scoping import tenant_scope
 from tests.http_helpers import assert_problem, audit_entries
 from tests.test_billing_rating import kpi, price_firm
 from tests.test_contacts_intake import contact_in
+from tests.test_reports_sla import clock, policy, queue_of
 from tests.test_reports_sla import contact as unsaved_contact
-from tests.test_reports_sla import policy, queue_of
 
 ANA = "ana@example.com"
 SYSTEM = tenants_service.SYSTEM
@@ -49,9 +49,10 @@ class Firm:
     bob: uuid.UUID
 
 
-def handled(app, tenant, queue_id, at, *, wait=10, messages=(), note=None, **fields):
+def handled(app, tenant, queue_id, at, *, wait=10, messages=(), note=None, timed=False, **fields):
     """A voice contact received at `at`, answered after `wait` seconds, resolved 10 minutes
-    later and billed; its thread gets `messages` ((kind, body) pairs) and its history `note`."""
+    later and billed; its thread gets `messages` ((kind, body) pairs), its history `note` and,
+    if `timed`, a resolution clock met."""
     with app.app_context(), tenant_scope(tenant.id):
         resolved = at + timedelta(minutes=10)
         contact = unsaved_contact(
@@ -68,6 +69,8 @@ def handled(app, tenant, queue_id, at, *, wait=10, messages=(), note=None, **fie
         db.session.add(contact)
         db.session.flush()
         billing_service.record_usage(contact=contact, at=resolved)
+        if timed:
+            db.session.add(clock(contact, "resolution", state="met", stopped_at=resolved))
         tenant_row = db.session.get(Tenant, tenant.id)
         for n, (kind, body) in enumerate(messages):
             contacts_messages.add(
@@ -129,6 +132,7 @@ def firm(app, factory) -> Firm:
                 ("note", "Ana is a VIP"),
             ],
             note="Ana was refunded",
+            timed=True,
             **ana_fields(),
         ),
         # Within the window: her first call was not resolved first time.
@@ -235,13 +239,14 @@ def test_the_client_admin_exports_everything_held_about_one_customer_and_no_one_
         "Ana is a VIP",
     ]
     assert [e["note"] for e in first["events"]] == ["Ana was refunded"]
+    assert [(k["kind"], k["state"]) for k in first["sla_clocks"]] == [("resolution", "met")]
     assert "Bob" not in response.get_data(as_text=True)
     assert "Other firm's Ana" not in response.get_data(as_text=True)
     assert body["counts"] == {
         "contacts": 3,
         "messages": 3,
         "contact_events": 1,
-        "sla_clocks": 0,
+        "sla_clocks": 1,
         "csat_scores": 2,
     }
     [entry] = audit_entries(app, "data_subject.exported")

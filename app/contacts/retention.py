@@ -29,7 +29,7 @@ from app.contacts.models import Contact
 from app.db import db
 from app.sla.models import SlaPolicy
 from tenants.models import Tenant
-from tenants.service import Actor, record_audit
+from tenants.service import SYSTEM, record_audit
 
 FINISHED = ("closed", "resolved", "abandoned")
 DEFAULT_FCR_WINDOW_DAYS = 7
@@ -87,7 +87,7 @@ def purge_batch(
     counts = data_rights.wipe(contacts=due, now=now)
     if counts["contacts"]:
         record_audit(
-            actor=Actor(client_id="system"),
+            actor=SYSTEM,
             action="contacts.personal_data_purged",
             target_type="tenant",
             target_id=tenant.id,
