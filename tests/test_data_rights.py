@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.contacts import messages as contacts_messages
 from app.contacts import service as contacts_service
@@ -362,6 +362,24 @@ def test_erasure_wipes_the_customer_and_leaves_every_report_and_invoice_figure_i
     assert entry.details["counts"]["contacts"] == 3
     assert sorted(entry.details["contact_ids"]) == sorted(str(i) for i in firm.ana)
     assert ANA not in str(entry.details)
+
+
+def test_the_database_function_that_blanks_reply_texts_reaches_no_other_firm(app, factory, firm):
+    other = factory.tenant()
+    blank = text("SELECT redact_message_bodies(CAST(:ids AS uuid[]))")
+    with app.app_context():
+        with tenant_scope(other.id):
+            # Firm A's contact ids, from firm B's scope: the events are A's.
+            redacted = db.session.execute(blank, {"ids": firm.ana}).scalar_one()
+            db.session.commit()
+        with tenant_scope(firm.tenant.id):
+            events = db.session.scalars(
+                select(DomainEvent).where(DomainEvent.type == "contact.message.created")
+            )
+            bodies = [e.payload["message"]["body"] for e in events]
+
+    assert redacted == 0
+    assert "Dear Ana, a new kettle is on its way" in bodies
 
 
 def test_a_second_erasure_finds_nothing_and_answers_zeros(app, client, factory, firm):

@@ -10,9 +10,10 @@ and an export says so.
 The domain events are append-only for the application (revision 0011), yet a reply's text,
 carried by `contact.message.created` for the firm's systems to deliver, may hold the end
 customer's personal data. `redact_message_bodies(contact_ids)` blanks exactly that text for the
-given contacts, and nothing else: it runs as the table's owner (SECURITY DEFINER), still under
-the forced row-level security of the caller's scope, so the application gains no general right
-to rewrite its events.
+given contacts, and nothing else: it runs as the table's owner (SECURITY DEFINER), so the
+application gains no general right to rewrite its events; it touches only the rows of the one
+firm the caller writes for (`app.tenant_id`, the row-level security's write rule, checked in
+the function itself too, should the owner bypass row-level security).
 
 Revision ID: 0025
 Revises: 0021
@@ -35,7 +36,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH redacted AS (
         UPDATE domain_events
         SET payload = jsonb_set(payload, '{message,body}', 'null'::jsonb)
-        WHERE type = 'contact.message.created'
+        WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid
+          AND type = 'contact.message.created'
           AND payload ->> 'contact_id' = ANY (SELECT unnest(contact_ids)::text)
           AND payload -> 'message' ->> 'body' IS NOT NULL
         RETURNING 1
