@@ -322,6 +322,15 @@ def test_erasure_wipes_the_customer_and_leaves_every_report_and_invoice_figure_i
         "idempotency_records": 0,
     }
     assert figures(client, bpo, firm.tenant) == before
+    # And the month, closed now, is invoiced as it was previewed before the erasure.
+    closed = client.post("/v1/billing/periods/2025-03/close", headers=bpo.headers)
+    assert closed.status_code == 200, closed.get_json()
+    [row] = [r for r in closed.get_json()["tenants"] if r["tenant_id"] == str(firm.tenant.id)]
+    invoice = client.get(url(firm.tenant, f"/invoices/{row['invoice_id']}"), headers=bpo.headers)
+    preview = before["invoice"]
+    for key in ("usage_count", "subtotal", "minimum_topup", "credit_amount", "total", "lines"):
+        assert invoice.get_json()[key] == preview[key], key
+    assert preview["credit_amount"] > 0  # the service level credit rests on the contacts too
     with app.app_context(), tenant_scope(firm.tenant.id):
         contacts = [db.session.get(Contact, i) for i in firm.ana]
         for c in contacts:
