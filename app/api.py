@@ -11,6 +11,7 @@ from app.agents.routes import agents_blp, me_blp, supervisors_blp
 from app.api_base import Api
 from app.auth import principal
 from app.auth.permissions import SCOPES
+from app.contacts.data_rights_routes import data_subjects_blp
 from app.contacts.routes import contacts_blp, departments_blp, messages_blp
 from app.events import catalogue as events_catalogue
 from app.live.routes import events_blp
@@ -41,6 +42,7 @@ BLUEPRINTS = (
     departments_blp,
     contacts_blp,
     messages_blp,
+    data_subjects_blp,
     rate_card_blp,
     invoices_blp,
     billing_periods_blp,

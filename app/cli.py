@@ -32,12 +32,14 @@ demo_cli = AppGroup("demo", help="Demo data for a first run.")
 tenants_cli = AppGroup("tenants", help="Client firms: purge those past their retention.")
 sla_cli = AppGroup("sla", help="SLA clocks: mark what went at risk or breached with no event.")
 billing_cli = AppGroup("billing", help="Billing: close a month, suspend firms long past due.")
+contacts_cli = AppGroup("contacts", help="Contacts: wipe personal data past a firm's retention.")
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli, sla_cli, billing_cli):
+    groups = (db_cli, users_cli, api_clients_cli, demo_cli, tenants_cli, sla_cli, billing_cli)
+    for group in (*groups, contacts_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker)
 
@@ -378,3 +380,39 @@ def billing_suspend_past_due() -> None:
     suspended = stripe_sync.suspend_past_due(now=utcnow(), actor=tenants_service.SYSTEM)
     db.session.commit()
     click.echo(f"suspended {len(suspended)} client firm(s) past due")
+
+
+@contacts_cli.command("purge-personal-data")
+@click.option("--batch-size", default=500, show_default=True, help="Contacts per transaction.")
+def contacts_purge_personal_data(batch_size: int) -> None:
+    """Wipe the end customers' personal data from contacts finished longer ago than their
+    firm's retention period (`personal_data_retention_months`; firms without one keep it).
+
+    The same wiping as an erasure: names, e-mails, phones, the firm's customer ids, subjects,
+    bodies, messages and notes go; every figure of the SLA reports and invoices stays. Commits
+    after every batch (each audited); safe to run repeatedly (e.g. daily from cron): a wiped
+    contact is not wiped again.
+    """
+    from app.contacts import retention
+
+    with unscoped():
+        # Which firms keep less: the firms themselves are no tenant's rows.
+        firms = [(t.id, t.slug) for t in retention.firms_keeping_less()]
+    if not firms:
+        click.echo("no client firm has a personal data retention period")
+        return
+    for tenant_id, slug in firms:
+        totals: dict[str, int] = {}
+        after = None
+        while True:
+            with tenant_scope(tenant_id):
+                tenant = tenants_service.get(tenant_id=tenant_id)
+                counts, after = retention.purge_batch(
+                    tenant=tenant, now=utcnow(), limit=batch_size, after=after
+                )
+                db.session.commit()
+            for kind, n in counts.items():
+                totals[kind] = totals.get(kind, 0) + n
+            if after is None:
+                break
+        click.echo(f"{slug}: " + ", ".join(f"{n} {kind}" for kind, n in totals.items()))

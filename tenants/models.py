@@ -45,6 +45,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     # Minutes after which a department that has not answered an escalation is reminded (again
     # each such interval); None: no reminders.
     department_reminder_minutes: Mapped[int | None]
+    # How long the end customers' personal data in finished contacts is kept, in months (None:
+    # as long as the firm is served); `flask contacts purge-personal-data` wipes it when due.
+    personal_data_retention_months: Mapped[int | None]
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):

@@ -56,6 +56,15 @@ class TenantSchema(Schema):
             "escalation is mailed a reminder (again each such interval); null: no reminders."
         },
     )
+    personal_data_retention_months = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "How many months the end customers' personal data is kept in a "
+            "contact once it is finished (resolved, closed or abandoned); null: kept while "
+            "the firm is served. `flask contacts purge-personal-data` wipes it when due."
+        },
+    )
 
 
 class TenantUpdateSchema(Schema):
@@ -87,6 +96,15 @@ class TenantUpdateSchema(Schema):
             "example": 240,
         },
     )
+    personal_data_retention_months = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=1200),
+        metadata={
+            "description": "Set as the firm's contract says: months the end customers' "
+            "personal data is kept once a contact is finished (null: kept). Figures stay.",
+            "example": 24,
+        },
+    )
 
     @validates("time_zone")
     def _time_zone(self, value: str, **_kwargs) -> None:
@@ -96,7 +114,11 @@ class TenantUpdateSchema(Schema):
 class TenantCreateSchema(TenantUpdateSchema):
     class Meta:
         # A new firm shares no notes; that is changed later, when the firm asks for it.
-        exclude = ("share_notes_with_integration", "department_reminder_minutes")
+        exclude = (
+            "share_notes_with_integration",
+            "department_reminder_minutes",
+            "personal_data_retention_months",
+        )
 
     slug = fields.String(
         required=True,

@@ -123,6 +123,9 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     # "read everything of their tenant": the export, prices, invoices and usage.
     ("tenants.TenantExports", "GET"): "firm.export",
     ("tenants.TenantExportById", "GET"): "firm.export",
+    # The end customer's rights, which the firm (the controller) answers: its client admin.
+    ("data_subjects.DataSubjectExport", "POST"): "firm.export",
+    ("data_subjects.DataSubjectErase", "POST"): "customers.erase",
     ("rate_card.RateCardInForce", "GET"): "billing.read",
     ("rate_card.RateCardVersions", "GET"): "billing.read",
     ("invoices.Invoices", "GET"): "billing.read",
@@ -237,6 +240,7 @@ MAY: dict[str, set[str]] = {
         "people.manage",
         "settings.manage",
         "firm.export",
+        "customers.erase",
         "billing.read",
         "reports.read",
         "events.read",

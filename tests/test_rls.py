@@ -39,6 +39,16 @@ GLOBALLY_UNIQUE_OK = {
     ("account_tokens", ("token_hash",)),
 }
 
+# SECURITY DEFINER functions, each with the reason it cannot reach past the caller's firm. A new
+# entry needs the same kind of argument.
+DEFINERS_OK = {
+    # Revision 0025: blanks the reply texts of the given contacts' `contact.message.created`
+    # events, which are append-only for the app (erasure of an end customer's data). Its WHERE
+    # names the caller's own write tenant (`app.tenant_id`), and the forced row-level security
+    # applies to the owner as well (tests/test_data_rights.py tries another firm's contacts).
+    "redact_message_bodies",
+}
+
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -240,7 +250,8 @@ def test_no_view_or_function_escapes_rls(migrated):
         "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE n.nspname = 'public' AND p.prosecdef",
     )
-    assert definers == [], f"SECURITY DEFINER functions run as their owner: {definers}"
+    unexplained = sorted({name for (name,) in definers} - DEFINERS_OK)
+    assert unexplained == [], f"SECURITY DEFINER functions run as their owner: {unexplained}"
 
 
 def test_the_app_role_may_append_to_the_audit_log_but_not_rewrite_it(app, database):

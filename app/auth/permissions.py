@@ -91,6 +91,21 @@ EXPORT_READ = _permission(
     "bpo_admin",
     "client_admin",
 )
+# The end customer's rights: the firm (the controller) asks, the BPO (its processor) may act.
+DATA_SUBJECT_EXPORT = _permission(
+    "data_subject.export",
+    "export what is held about one end customer",
+    "contacts:read",
+    "bpo_admin",
+    "client_admin",
+)
+DATA_SUBJECT_ERASE = _permission(
+    "data_subject.erase",
+    "erase one end customer's personal data",
+    "contacts:write",
+    "bpo_admin",
+    "client_admin",
+)
 BILLING_READ = _permission(
     "billing.read",
     "read a client firm's prices, invoices and usage",
@@ -220,6 +235,8 @@ PERMISSIONS = (
     STAFF_ADMIN,
     SETTINGS_ADMIN,
     EXPORT_READ,
+    DATA_SUBJECT_EXPORT,
+    DATA_SUBJECT_ERASE,
     BILLING_READ,
     BILLING_ADMIN,
     AGENT_READ,

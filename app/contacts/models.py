@@ -103,6 +103,8 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     # Who the end customer is, for repeat-contact counting: ref, else email, else phone.
     customer_key: Mapped[str | None] = mapped_column(String(260))
     customer_contact_number: Mapped[int] = mapped_column(default=1)
+    # When the end customer's personal data was wiped (erasure or retention; figures stay).
+    personal_data_erased_at: Mapped[datetime | None]
     # Claims (reclamaciones): what the customer asks for, and what they got.
     remedy_requested: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(32))

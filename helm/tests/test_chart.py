@@ -448,7 +448,7 @@ def test_pods_roll_when_their_config_or_secret_changes():
     secret_changed = _checksums(merged(TEST_VALUES, {"secrets": {"secretKey": "rotated"}}))
 
     assert _checksums(TEST_VALUES) == before  # the same values render the same pods
-    assert len(before) == 6  # API, worker, four CronJobs
+    assert len(before) == 7  # API, worker, five CronJobs
     for name, sums in before.items():
         assert config_changed[name]["checksum/config"] != sums["checksum/config"], name
         assert config_changed[name]["checksum/secret"] == sums["checksum/secret"], name
@@ -515,6 +515,7 @@ def test_cronjobs_never_overlap_and_run_the_apps_own_commands():
         "billing-close": {"billing close"},
         "tenants-purge": {"tenants purge"},
         "suspend-past-due": {"billing suspend-past-due"},
+        "personal-data": {"contacts purge-personal-data"},
     }
     assert set(cronjobs) == set(expected)
     for component, cronjob in cronjobs.items():
