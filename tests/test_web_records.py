@@ -103,9 +103,7 @@ def test_filters_narrow_the_list_and_htmx_gets_only_the_fragment(app, factory, f
     assert len(linked_contacts(since)) == 3
 
 
-def test_the_search_box_finds_contacts_by_words_and_shows_its_error_beside_it(
-    app, factory, firm
-):
+def test_the_search_box_finds_contacts_by_words_and_shows_its_error_beside_it(app, factory, firm):
     tenant, made = firm
     viewer = sign_in(app, factory.user("client_viewer", tenant).email)
 

@@ -26,7 +26,16 @@ from app.web.shell import form_errors, render
 PAGE_SIZE = 25
 # A contact's history is short (a handful of moves); this bounds a pathological one.
 MAX_EVENTS = 500
-FILTERS = ("q", "status", "channel", "queue_id", "category", "priority", "created_from", "created_to")
+FILTERS = (
+    "q",
+    "status",
+    "channel",
+    "queue_id",
+    "category",
+    "priority",
+    "created_from",
+    "created_to",
+)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
