@@ -9,6 +9,7 @@ from flask import Flask, request
 from app.accounts.routes import invitations_blp, platform_invitations_blp
 from app.agents.routes import agents_blp, me_blp, supervisors_blp
 from app.api_base import Api
+from app.audit.routes import audit_blp, tenant_audit_blp
 from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.contacts.routes import contacts_blp, departments_blp, messages_blp
@@ -52,6 +53,8 @@ BLUEPRINTS = (
     wallboard_blp,
     webhooks_blp,
     events_blp,
+    audit_blp,
+    tenant_audit_blp,
 )
 
 
