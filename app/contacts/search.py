@@ -3,9 +3,17 @@ exactly, and words of the subject, the customer's name and the thread.
 
 On PostgreSQL words are matched by full-text search over the expression indexes of
 app/contacts/search_sql.py and ranked (ts_rank); on SQLite (the demo) by a plain LIKE scan.
-On both, a contact whose identifier equals what was typed comes first. Scoping is the data
-layer's: an agent finds only the contacts of its queues (the ORM filter and row-level security
-on `contacts`), and a thread's messages are read only through contacts in scope.
+On both, a contact whose identifier equals what was typed comes first.
+
+Under row-level security PostgreSQL uses an index only for conditions built of leakproof
+functions (it must check the policy before running anything that could reveal a row), and
+to_tsvector, @@, lower and regexp_replace are not: for the application's role the expression
+indexes are not used, and words are matched on the firm's contacts as read through its tenant
+index. `external_id` and `customer_ref` (plain equality, leakproof) use their indexes.
+
+Scoping is the data layer's: an agent finds only the contacts of its queues (the ORM filter
+and row-level security on `contacts`), and a thread's messages are read only through contacts
+in scope.
 May import: app.db, app.contacts (models, search_sql).
 """
 
@@ -14,7 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import Select, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy import Select, and_, case, exists, false, func, or_, select, union
 
 from app.contacts import search_sql
 from app.contacts.models import Contact, ContactMessage
@@ -59,18 +67,18 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     identified = _identifier_match(q, kind, postgresql)
     words = [] if kind != "words" else _WORD.findall(q.lower())[:MAX_WORDS]
     if not words:
-        matched, rank = identified, literal(0.0)
+        matched, rank = identified, None
     elif postgresql:
-        matched, rank = _full_text(words, include_notes)
-        matched = or_(identified, matched)
+        matched, rank = _full_text(words, identified, include_notes)
     else:
         matched, rank = _like(words, include_notes)
         matched = or_(identified, matched)
     first = case((identified, 1), else_=0)
+    ranks = [first.desc()] + ([rank.desc()] if rank is not None else [])
     return (
         stmt.where(matched)
         .order_by(None)
-        .order_by(first.desc(), rank.desc(), Contact.created_at.desc(), Contact.id.desc())
+        .order_by(*ranks, Contact.created_at.desc(), Contact.id.desc())
     )
 
 
@@ -108,16 +116,25 @@ def _in_thread(condition, include_notes: bool):
     return exists(messages)
 
 
-def _full_text(words: list[str], include_notes: bool):
+def _full_text(words: list[str], identified, include_notes: bool):
     # Each word also matches as a prefix (`parc` finds `parcel`); \w words carry none of the
     # tsquery syntax, so they are safe to join.
     query = func.to_tsquery(search_sql.CONFIG, " & ".join(f"{w}:*" for w in words))
     document = search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body)
-    in_messages = search_sql.message_document(ContactMessage.body).op("@@")(query)
-    matched = or_(document.op("@@")(query), _in_thread(in_messages, include_notes))
-    # The thread's words rank below the contact's own (subject and name).
-    rank = func.ts_rank(document, query)
-    return matched, rank
+    in_thread = select(ContactMessage.contact_id).where(
+        search_sql.message_document(ContactMessage.body).op("@@")(query)
+    )
+    if not include_notes:
+        in_thread = in_thread.where(ContactMessage.kind != "note")
+    # The ids each index finds, put together: an OR of the conditions on one scan of the
+    # contacts could use none of the indexes.
+    found = union(
+        select(Contact.id).where(identified),
+        select(Contact.id).where(document.op("@@")(query)),
+        in_thread,
+    )
+    # The thread's words count for the match, the contact's own (subject, name) for the rank.
+    return Contact.id.in_(found), func.ts_rank(document, query)
 
 
 def _like(words: list[str], include_notes: bool):
