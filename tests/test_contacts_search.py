@@ -195,3 +195,14 @@ def test_an_empty_or_overlong_search_is_refused_beside_q(db_client, db_factory, 
     response = db_client.get(url(firm.tenant), query_string={"q": q}, headers=viewer.headers)
     assert_problem(response, 422)
     assert "q" in response.get_json()["errors"]["query"]
+
+
+@pytest.mark.parametrize(
+    "q", ["_", "a_b", "ü", "x:y & !z", "'; DROP TABLE contacts;--", "%", "\\", "(+)", "@", "a@b@c"]
+)
+def test_text_with_the_syntax_of_queries_or_patterns_is_searched_as_text(
+    db_client, db_factory, firm, q
+):
+    firm.contact("Parcel 100% late")
+    viewer = db_factory.caller("client_viewer", firm.tenant)
+    assert found(db_client, viewer, firm.tenant, q) == []
