@@ -9,6 +9,7 @@ from flask import Flask, request
 from app.accounts.routes import invitations_blp, platform_invitations_blp
 from app.agents.routes import agents_blp, me_blp, supervisors_blp
 from app.api_base import Api
+from app.audit.routes import audit_blp, tenant_audit_blp
 from app.auth import principal
 from app.auth.permissions import SCOPES
 from app.contacts.data_rights_routes import data_subjects_blp
@@ -54,6 +55,8 @@ BLUEPRINTS = (
     wallboard_blp,
     webhooks_blp,
     events_blp,
+    audit_blp,
+    tenant_audit_blp,
 )
 
 

@@ -130,7 +130,12 @@ class AuditLog(UUIDPrimaryKey, OptionallyTenantScoped, Base):
     """Who did what to which tenant's data; rows are only ever added."""
 
     __tablename__ = "audit_logs"
-    __table_args__ = (Index(None, "tenant_id", "occurred_at"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "occurred_at"),
+        # Reading the whole log (the BPO admin), newest first, and an object's entries.
+        Index(None, "occurred_at"),
+        Index(None, "target_type", "target_id"),
+    )
 
     # No foreign key: the record of what was done outlives the tenant it was done to.
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(index=True)

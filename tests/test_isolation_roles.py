@@ -133,6 +133,8 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("invoices.InvoicePreview", "GET"): "billing.read",
     ("invoices.Usage", "GET"): "billing.read",
     ("invoices.UsageVoid", "POST"): "billing.manage",
+    # "read everything of their tenant": what was done to the firm's data (the audit log).
+    ("tenant_audit.TenantAuditEntries", "GET"): "firm.audit",
     # Contacts.
     ("contacts.Contacts", "GET"): "contacts.read",
     ("contacts.ContactById", "GET"): "contacts.read",
@@ -203,6 +205,8 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("sla.AtRisk", "GET"): "reports.portfolio",
     ("wallboard.Wallboard", "GET"): "reports.portfolio",
     ("billing_periods.BillingPeriodClose", "POST"): "billing.manage",
+    # The whole audit log, the BPO's own entries too: "everything" is the BPO admin's alone.
+    ("audit.AuditEntries", "GET"): "audit.all",
     # "invite BPO staff": the BPO admin alone.
     ("platform_invitations.PlatformInvitations", "GET"): "staff.invite",
     ("platform_invitations.PlatformInvitations", "POST"): "staff.invite",
@@ -241,6 +245,7 @@ MAY: dict[str, set[str]] = {
         "settings.manage",
         "firm.export",
         "customers.erase",
+        "firm.audit",
         "billing.read",
         "reports.read",
         "events.read",

@@ -103,6 +103,23 @@ def test_filters_narrow_the_list_and_htmx_gets_only_the_fragment(app, factory, f
     assert len(linked_contacts(since)) == 3
 
 
+def test_the_search_box_finds_contacts_by_words_and_shows_its_error_beside_it(app, factory, firm):
+    tenant, made = firm
+    viewer = sign_in(app, factory.user("client_viewer", tenant).email)
+
+    found = viewer.get(f"/firms/{tenant.id}/contacts?q=fridge")
+    assert found.status_code == 200
+    assert linked_contacts(found) == [made["fridge"]["id"]]
+    assert 'value="fridge"' in found.get_data(as_text=True)
+    # Search and filters combine.
+    none = viewer.get(f"/firms/{tenant.id}/contacts?q=fridge&channel=voice")
+    assert linked_contacts(none) == []
+
+    too_long = viewer.get(f"/firms/{tenant.id}/contacts?q={'x' * 201}")
+    assert too_long.status_code == 422
+    assert 'id="e-q"' in too_long.get_data(as_text=True)
+
+
 def test_the_list_pages_without_loading_everything(app, factory, firm, monkeypatch):
     from app.web.portal import contacts as page
 

@@ -106,6 +106,18 @@ DATA_SUBJECT_ERASE = _permission(
     "bpo_admin",
     "client_admin",
 )
+# The audit log: a firm's client admin reads the firm's own entries (app/audit/service.py says
+# which); the BPO admin reads every entry, the BPO's own too.
+AUDIT_READ = _permission(
+    "audit.read",
+    "read a client firm's audit log",
+    "tenants:read",
+    "bpo_admin",
+    "client_admin",
+)
+AUDIT_READ_ALL = _permission(
+    "audit.read_all", "read the whole audit log of the BPO", "tenants:read", "bpo_admin"
+)
 BILLING_READ = _permission(
     "billing.read",
     "read a client firm's prices, invoices and usage",
@@ -237,6 +249,8 @@ PERMISSIONS = (
     EXPORT_READ,
     DATA_SUBJECT_EXPORT,
     DATA_SUBJECT_ERASE,
+    AUDIT_READ,
+    AUDIT_READ_ALL,
     BILLING_READ,
     BILLING_ADMIN,
     AGENT_READ,

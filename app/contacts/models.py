@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.contacts import search_sql
 from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -84,6 +85,8 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
             postgresql_where=text("sla_risk_at IS NOT NULL"),
             sqlite_where=text("sla_risk_at IS NOT NULL"),
         ),
+        # Search by the firm's customer id (app/contacts/search.py); more at the end.
+        Index(None, "tenant_id", "customer_ref"),
     )
 
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -270,3 +273,27 @@ class Escalation(UUIDPrimaryKey, TenantScoped, Base):
         if self.ended_at is None:
             return None
         return max(0, int((self.ended_at - self.started_at).total_seconds()))
+
+
+# Contact search (app/contacts/search.py) on PostgreSQL: the words of contacts and of their
+# threads (GIN), and the end customer's e-mail and phone as they are compared. SQLite, the
+# demo's database, scans instead (the migration makes these on PostgreSQL only).
+Index(
+    "ix_contacts_search_document",
+    search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body),
+    postgresql_using="gin",
+    # Named, since the expression's first column is the configuration's constant.
+    _table=Contact.__table__,
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_contacts_search_email", Contact.tenant_id, search_sql.email_key(Contact.customer_email)
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_contacts_search_phone", Contact.tenant_id, search_sql.phone_key(Contact.customer_phone)
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_contact_messages_search_document",
+    search_sql.message_document(ContactMessage.body),
+    postgresql_using="gin",
+    _table=ContactMessage.__table__,
+).ddl_if(dialect="postgresql")

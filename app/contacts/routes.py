@@ -172,12 +172,14 @@ class Contacts(MethodView):
     @contacts_blp.response(200, ContactSchema(many=True))
     @contacts_blp.paginate(SelectPage)
     def get(self, args, tenant_id):
-        """List the client firm's contacts, newest first
+        """List or search the client firm's contacts, newest first
 
-        Filters combine (AND); `created_from` is inclusive, `created_to` exclusive. An agent
-        sees only the contacts of the queues it is assigned to.
+        Filters combine (AND); `created_from` is inclusive, `created_to` exclusive. `q`
+        searches (see the parameter) and orders the page best first. An agent sees and finds
+        only the contacts of the queues it is assigned to; the firm's integration finds none by
+        the words of internal notes unless the firm shares notes with it.
         """
-        return contacts_service.list_(**args)
+        return contacts_service.list_(**args, include_notes=_include_notes())
 
     @require(CONTACT_CREATE)
     @contacts_blp.doc(parameters=[idempotency.OPENAPI_PARAMETER])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.common_schemas import LanguageTag, TrimmedString, active_filter, dump_only_choice
 from app.contacts import lifecycle
 from app.contacts.models import BODY_FORMATS, CONTACT_STATUSES, DEPARTMENT_KINDS, MESSAGE_KINDS
+from app.contacts.search import MAX_QUERY_LENGTH
 from app.db import utcnow
 from app.sla.models import CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -383,6 +384,23 @@ class ContactQueryArgsSchema(Schema):
     agent_id = fields.UUID()
     created_from = fields.AwareDateTime(metadata={"description": "Created at or after."})
     created_to = fields.AwareDateTime(metadata={"description": "Created before."})
+    q = fields.String(
+        validate=validate.Length(min=1, max=MAX_QUERY_LENGTH),
+        metadata={
+            "description": "Search: an e-mail address or phone number finds the contacts of "
+            "that end customer exactly (phones by their digits); other text finds the firm's "
+            "customer id (`customer.ref`), `external_id` or contact id exactly, or contacts "
+            "with every word (or word start) in the subject, the customer's name or the "
+            "thread's messages. Best first: exact identifiers, then the best word matches, "
+            "then the newest.",
+            "example": "ana@example.com",
+        },
+    )
+
+    @validates("q")
+    def _not_blank(self, value: str, **_kwargs) -> None:
+        if not value.strip():
+            raise ValidationError("Type something to search for.")
 
     @validates_schema
     def _range(self, data: dict, **_kwargs) -> None:

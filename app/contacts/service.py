@@ -6,7 +6,7 @@ They act on the tenant in scope (for an agent: only the contacts of its queues).
 The SLA engine (app.sla.service) keeps each contact's clocks as it changes. Intake lives in
 app.contacts.intake, departments in app.contacts.departments.
 May import: app.db, app.errors, app.contacts (models, lifecycle, schemas, events, messages,
-escalations),
+escalations, search),
 app.agents (models, presence), app.queues.models, app.sla.service, billing.service (usage),
 tenants (models, scoping, service), app.metrics (counted on commit).
 """
@@ -24,6 +24,7 @@ from app.agents.models import Agent, Assignment
 from app.contacts import escalations, lifecycle
 from app.contacts import events as contact_log
 from app.contacts import messages as contacts_messages
+from app.contacts import search as contacts_search
 from app.contacts.models import Contact, ContactEvent, Department
 from app.contacts.schemas import claim_outcome_errors
 from app.db import db, utcnow
@@ -57,8 +58,11 @@ def list_(
     agent_id: uuid.UUID | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    q: str | None = None,
+    include_notes: bool = True,
 ) -> Select:
-    """Select the contacts in scope, newest first, filtered by what is given."""
+    """Select the contacts in scope, newest first, filtered by what is given; with `q`,
+    those it finds, best first (app.contacts.search; notes searched if `include_notes`)."""
     stmt = select(Contact).order_by(Contact.created_at.desc(), Contact.id.desc())
     for column, value in (
         (Contact.status, status),
@@ -74,6 +78,8 @@ def list_(
         stmt = stmt.where(Contact.created_at >= created_from)
     if created_to is not None:
         stmt = stmt.where(Contact.created_at < created_to)
+    if q is not None:
+        stmt = contacts_search.narrow(stmt, q=q, include_notes=include_notes)
     return stmt
 
 

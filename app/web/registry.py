@@ -21,10 +21,12 @@ from app.web.console import (
     supervisors,
     wallboard,
 )
+from app.web.console import audit as console_audit
 from app.web.console import blueprint as console
 from app.web.desk import blueprint as desk
 from app.web.desk import home as desk_home
 from app.web.desk import workspace as desk_workspace
+from app.web.portal import audit as portal_audit
 from app.web.portal import blueprint as portal
 from app.web.portal import (
     contacts,
@@ -64,6 +66,8 @@ PAGES = (
     registers,
     desk_home,
     desk_workspace,
+    console_audit,
+    portal_audit,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.

@@ -16,7 +16,7 @@ firm the caller writes for (`app.tenant_id`, the row-level security's write rule
 the function itself too, should the owner bypass row-level security).
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-04 09:00:00
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025"
-down_revision: str | None = "0023"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

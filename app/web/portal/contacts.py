@@ -26,7 +26,16 @@ from app.web.shell import form_errors, render
 PAGE_SIZE = 25
 # A contact's history is short (a handful of moves); this bounds a pathological one.
 MAX_EVENTS = 500
-FILTERS = ("status", "channel", "queue_id", "category", "priority", "created_from", "created_to")
+FILTERS = (
+    "q",
+    "status",
+    "channel",
+    "queue_id",
+    "category",
+    "priority",
+    "created_from",
+    "created_to",
+)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -80,7 +89,8 @@ def _options(vocabulary, values, label) -> list[tuple[str, str]]:
 
 @bp.get("/contacts")
 def contacts(tenant_id):
-    """The firm's contacts, newest first, narrowed by the API's filters; htmx swaps the list."""
+    """The firm's contacts, newest first, narrowed by the API's filters, or found by what was
+    typed in the search box (best first, as `?q=` in the API); htmx swaps the list."""
     check(CONTACT_READ)
     typed, args, errors = read_filters(request.args)
     page = page_number(request.args)

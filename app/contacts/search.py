@@ -1,0 +1,155 @@
+"""Finding a firm's contacts by what a person types (`q`): the end customer's identifiers
+exactly, and words of the subject, the customer's name and the thread.
+
+On PostgreSQL words are matched by full-text search over the expression indexes of
+app/contacts/search_sql.py and ranked (ts_rank); on SQLite (the demo) by a plain LIKE scan.
+On both, a contact whose identifier equals what was typed comes first.
+
+Under row-level security PostgreSQL uses an index only for conditions built of leakproof
+functions (it must check the policy before running anything that could reveal a row), and
+to_tsvector, @@, lower and regexp_replace are not: for the application's role the expression
+indexes are not used, and words are matched on the firm's contacts as read through its tenant
+index. `external_id` and `customer_ref` (plain equality, leakproof) use their indexes.
+
+Scoping is the data layer's: an agent finds only the contacts of its queues (the ORM filter
+and row-level security on `contacts`), and a thread's messages are read only through contacts
+in scope.
+May import: app.db, app.contacts (models, search_sql).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import Select, and_, case, exists, false, func, or_, select, union
+
+from app.contacts import search_sql
+from app.contacts.models import Contact, ContactMessage
+from app.db import db
+
+MAX_QUERY_LENGTH = 200
+# Words beyond these are ignored: a pasted paragraph is not a query.
+MAX_WORDS = 8
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# A phone number as people type one: digits, spaces, dots, dashes, slashes, brackets, a +.
+_PHONE = re.compile(r"^[\d\s().\-/+]+$")
+# What SQLite (no regular expressions) strips from a stored phone to compare its digits.
+_PHONE_MARKS = (" ", "-", ".", "(", ")", "/", "+")
+_MIN_PHONE_DIGITS = 6
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def digits(text: str) -> str:
+    """The digits of a phone number, as phones are compared."""
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def kind_of(q: str) -> str:
+    """What the typed text looks like: `email`, `phone` or `words`."""
+    if _EMAIL.match(q):
+        return "email"
+    if _PHONE.match(q) and len(digits(q)) >= _MIN_PHONE_DIGITS:
+        return "phone"
+    return "words"
+
+
+def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
+    """Narrow a select of contacts to those matching `q`, best first: an identifier equal to
+    it, then (PostgreSQL) the rank of the words matched, then the newest.
+
+    Internal notes count only with `include_notes` (the firm's integration finds contacts by
+    the words of notes only when the firm shares notes with it).
+    """
+    q = q.strip()
+    kind = kind_of(q)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    identified = _identifier_match(q, kind, postgresql)
+    words = [] if kind != "words" else _WORD.findall(q.lower())[:MAX_WORDS]
+    if not words:
+        matched, rank = identified, None
+    elif postgresql:
+        matched, rank = _full_text(words, identified, include_notes)
+    else:
+        matched, rank = _like(words, include_notes)
+        matched = or_(identified, matched)
+    first = case((identified, 1), else_=0)
+    ranks = [first.desc()] + ([rank.desc()] if rank is not None else [])
+    return (
+        stmt.where(matched)
+        .order_by(None)
+        .order_by(*ranks, Contact.created_at.desc(), Contact.id.desc())
+    )
+
+
+def _identifier_match(q: str, kind: str, postgresql: bool):
+    """The contacts whose identifiers are exactly what was typed."""
+    if kind == "email":
+        return search_sql.email_key(Contact.customer_email) == q.lower()
+    conditions = [Contact.external_id == q, Contact.customer_ref == q]
+    if kind == "phone":
+        conditions.append(_phone_digits(Contact.customer_phone, postgresql) == digits(q))
+    try:
+        conditions.append(Contact.id == uuid.UUID(q))
+    except ValueError:
+        pass
+    return or_(*conditions)
+
+
+def _phone_digits(phone, postgresql: bool):
+    if postgresql:
+        return search_sql.phone_key(phone)  # what its index holds
+    for mark in _PHONE_MARKS:
+        phone = func.replace(phone, mark, "")
+    return phone
+
+
+def _in_thread(condition, include_notes: bool):
+    """Whether a message of the contact's thread meets the condition."""
+    messages = select(ContactMessage.id).where(
+        ContactMessage.contact_id == Contact.id,
+        ContactMessage.tenant_id == Contact.tenant_id,
+        condition,
+    )
+    if not include_notes:
+        messages = messages.where(ContactMessage.kind != "note")
+    return exists(messages)
+
+
+def _full_text(words: list[str], identified, include_notes: bool):
+    # Each word also matches as a prefix (`parc` finds `parcel`); \w words carry none of the
+    # tsquery syntax, so they are safe to join.
+    query = func.to_tsquery(search_sql.CONFIG, " & ".join(f"{w}:*" for w in words))
+    document = search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body)
+    in_thread = select(ContactMessage.contact_id).where(
+        search_sql.message_document(ContactMessage.body).op("@@")(query)
+    )
+    if not include_notes:
+        in_thread = in_thread.where(ContactMessage.kind != "note")
+    # The ids each index finds, put together: an OR of the conditions on one scan of the
+    # contacts could use none of the indexes.
+    found = union(
+        select(Contact.id).where(identified),
+        select(Contact.id).where(document.op("@@")(query)),
+        in_thread,
+    )
+    # The thread's words count for the match, the contact's own (subject, name) for the rank.
+    return Contact.id.in_(found), func.ts_rank(document, query)
+
+
+def _like(words: list[str], include_notes: bool):
+    def contains(column, word):
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.ilike(f"%{escaped}%", escape="\\")
+
+    each = [
+        or_(
+            contains(Contact.subject, word),
+            contains(Contact.customer_name, word),
+            contains(Contact.body, word),
+            _in_thread(contains(ContactMessage.body, word), include_notes),
+        )
+        for word in words
+    ]
+    in_subject = and_(*(contains(Contact.subject, word) for word in words))
+    return and_(*each) if each else false(), case((in_subject, 1.0), else_=0.0)
