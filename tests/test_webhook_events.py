@@ -12,22 +12,27 @@ import hmac
 import importlib.util
 import json
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from marshmallow import fields
 
+from app import migrate
 from app.db import db, utcnow
 from app.events import catalogue
 from app.webhooks import service as webhooks_service
 from app.webhooks import signing
 from app.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from tenants import service as tenants_service
+from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tests import test_contacts_lifecycle_api as lifecycle
 from tests.factories import dispatch_events
 from tests.http_helpers import assert_problem, audit_actions
 from tests.test_contacts_lifecycle_api import act, assigned, new_contact, ok
+from tests.test_migrations import fresh_app as fresh_app  # a fixture
 from tests.test_webhook_delivery import (
     allow_local_receivers,
     deliver,
@@ -330,6 +335,58 @@ def test_a_secret_the_product_never_issued_is_replaced_by_the_migration():
     assert signing.is_standard(fresh) and len(signing.key_of(fresh)) == 32
 
 
+def test_the_migration_re_spells_each_existing_secret_and_keeps_the_old_one_for_30_days(
+    fresh_app,
+):
+    migration = _migration_0022()
+    migrate.upgrade(fresh_app, migration.down_revision)
+    legacy = "whsec_" + secrets.token_urlsafe(32)
+    engine = sa.create_engine(fresh_app.config["MIGRATION_DATABASE_URL"])
+    endpoints = sa.table(
+        "webhook_endpoints",
+        *(sa.column(name) for name in ("id", "tenant_id", "url", "description", "secret")),
+        sa.column("event_types", sa.JSON()),
+        *(sa.column(name) for name in ("is_active", "created_at", "updated_at")),
+    )
+    endpoint_id = uuid.uuid4()
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT set_config('app.unscoped', 'on', true)"))
+            tenant_id = conn.execute(
+                Tenant.__table__.insert()
+                .values(slug="legacy", name="Legacy", status="active", time_zone="UTC")
+                .values(locale="es", currency="EUR")
+                .returning(Tenant.__table__.c.id)
+            ).scalar_one()
+            conn.execute(
+                endpoints.insert().values(
+                    id=endpoint_id,
+                    tenant_id=tenant_id,
+                    url="https://hooks.legacy.example/h",
+                    description="",
+                    secret=legacy,
+                    event_types=["sla.breached"],
+                    is_active=True,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+
+        migrate.upgrade(fresh_app, migration.revision)
+        after = _endpoint_row(engine, endpoint_id)
+        migrate.downgrade(fresh_app, migration.down_revision)
+        back = _endpoint_row(engine, endpoint_id)
+    finally:
+        engine.dispose()
+
+    assert signing.is_standard(after.secret)
+    assert signing.key_of(after.secret) == base64.urlsafe_b64decode(legacy[6:] + "=")
+    assert after.previous_secret == legacy
+    left = after.previous_secret_expires_at - utcnow()
+    assert timedelta(days=29, hours=23) < left <= timedelta(days=30)
+    assert back.secret == legacy  # downgraded, the old code signs with what receivers hold
+
+
 # --- isolation -------------------------------------------------------------------------------
 
 
@@ -364,9 +421,15 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _migration_0022():
-    from app import migrate
+def _endpoint_row(engine, endpoint_id):
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT set_config('app.unscoped', 'on', true)"))
+        return conn.execute(
+            sa.text("SELECT * FROM webhook_endpoints WHERE id = :id"), {"id": endpoint_id}
+        ).one()
 
+
+def _migration_0022():
     # By name, not number: the revision may be renumbered when branches merge.
     versions = migrate.MIGRATIONS_DIR / "versions"
     [path] = versions.glob("*_webhook_secrets_the_standard_way_with_a_rotation_window.py")

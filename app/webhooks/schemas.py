@@ -54,8 +54,9 @@ class WebhookEndpointSchema(Schema):
         dump_only=True,
         allow_none=True,
         metadata={
-            "description": "Until when the secret replaced by the last rotation still signs "
-            "deliveries, beside the current one; null when it no longer does."
+            "description": "Until when the secret replaced by the last rotation signs "
+            "deliveries beside the current one (a past time: it no longer does); null when "
+            "the last rotation kept no window, or there was none."
         },
     )
     created_at = fields.AwareDateTime(dump_only=True)

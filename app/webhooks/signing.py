@@ -12,7 +12,7 @@ deduplicates on), `webhook-timestamp` (unix seconds of this attempt) and `webhoo
 Before the standard (migration 0022) a secret was `whsec_` + URL-safe base64 without padding,
 and `Switchboard-Signature: t=<unix seconds>,v1=<hex>` was the HMAC-SHA256, keyed with the whole
 secret string as UTF-8, of `"{t}." + body`. Migration 0022 keeps each such secret as the
-endpoint's previous secret for a transition window, while it is valid a delivery still carries
+endpoint's previous secret for a transition window; while that lasts, a delivery still carries
 that header signed with it, so receivers written for it keep working until they move over.
 May import: the standard library only.
 """
@@ -47,9 +47,10 @@ def new_secret() -> str:
 
 
 def is_standard(secret: str) -> bool:
-    """Whether a secret is `whsec_` + standard (padded) base64, as the specification has it;
-    False for the URL-safe secrets issued before migration 0022."""
-    return secret.startswith(PREFIX) and _STANDARD.fullmatch(secret[len(PREFIX) :]) is not None
+    """Whether a secret is standard (padded) base64, after `whsec_` (which, like the
+    specification's libraries, we do not insist on); False for the URL-safe secrets issued
+    before migration 0022, which never are (43 characters, no padding)."""
+    return _STANDARD.fullmatch(secret.removeprefix(PREFIX)) is not None
 
 
 def key_of(secret: str) -> bytes:
