@@ -76,6 +76,9 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_BACKOFF_BASE_SECONDS": 30,
     "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600,
+    # After a secret rotation the replaced secret signs beside the new one this long (unless
+    # the rotation asks otherwise), so the receiver switches without refusing a delivery.
+    "WEBHOOK_SECRET_ROTATION_WINDOW_SECONDS": 24 * 3600,
     # Agents' after-contact work: after this many seconds the worker returns an agent still
     # wrapping up to available (SWITCHBOARD_MAX_WRAP_UP_SECONDS; 0: no maximum).
     "MAX_WRAP_UP_SECONDS": 120,

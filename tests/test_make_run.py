@@ -35,6 +35,7 @@ from app.demo import DOCS_CLIENT_ID
 from app.queues.models import Queue
 from app.sla.models import BusinessCalendar, SlaPolicy
 from app.webhooks import service as webhooks_service
+from app.webhooks import signing
 from tenants import service as tenants_service
 from tenants.models import ApiClient
 from tenants.scoping import tenant_scope, unscoped
@@ -311,7 +312,8 @@ def secret_kept(credentials: Path, slug: str) -> str:
 
 def test_the_demo_receiver_prints_signed_events_and_refuses_forged_ones(tmp_path):
     credentials = tmp_path / "demo-credentials.json"
-    credentials.write_text(json.dumps({"acme-retail": {"webhook_secret": "whsec_demo"}}))
+    demo, forged = signing.new_secret(), signing.new_secret()
+    credentials.write_text(json.dumps({"acme-retail": {"webhook_secret": demo}}))
     printed: list[str] = []
     server = demo_receiver.make_server(
         host="127.0.0.1", port=0, credentials_file=credentials, echo=printed.append
@@ -323,14 +325,16 @@ def test_the_demo_receiver_prints_signed_events_and_refuses_forged_ones(tmp_path
     body = json.dumps({"data": {"external_id": "ACME-1001", "clock": "first_response"}}).encode()
 
     def post(slug: str, secret: str) -> int:
-        signature = webhooks_service.sign(secret=secret, timestamp=int(time.time()), body=body)
-        headers = {"Switchboard-Signature": signature, "Switchboard-Event-Type": "sla.breached"}
+        headers = signing.headers(
+            secrets=[secret], msg_id="msg_1", timestamp=int(time.time()), body=body
+        )
+        headers["Switchboard-Event-Type"] = "sla.breached"
         return requests.post(base + slug, data=body, headers=headers, timeout=5).status_code
 
     try:
-        assert post("acme-retail", "whsec_demo") == 200
-        assert post("acme-retail", "whsec_forged") == 400
-        assert post("globex-telecom", "whsec_demo") == 400  # no secret kept for it
+        assert post("acme-retail", demo) == 200
+        assert post("acme-retail", forged) == 400
+        assert post("globex-telecom", demo) == 400  # no secret kept for it
     finally:
         stop.set()
         serving.join(timeout=10)

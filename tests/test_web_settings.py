@@ -276,6 +276,12 @@ def test_registering_a_webhook_shows_the_secret_once(app, factory, monkeypatch):
     rotated = _post(client, f"{base}/{endpoint.id}", f"{base}/{endpoint.id}/rotate-secret", {})
     new_secret = re.search(r'id="webhook-secret">([^<]+)<', _text(rotated)).group(1)
     assert new_secret != secret
+    # The replaced secret keeps signing for the rotation window, and the page says until when.
+    assert 'id="previous-secret"' in _text(rotated)
+    assert 'id="previous-secret"' not in _text(created)
+    with app.app_context(), tenant_scope(firm.id):
+        endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+        assert (endpoint.secret, endpoint.previous_secret) == (new_secret, secret)
 
 
 def test_editing_and_disabling_a_webhook(app, factory, monkeypatch):
@@ -286,6 +292,12 @@ def test_editing_and_disabling_a_webhook(app, factory, monkeypatch):
     no_events = _post(client, url, url, {"url": endpoint.url, "event_types__present": "1"})
     assert no_events.status_code == 422
     assert _error_beside(_text(no_events), "event_types")
+    unknown = {"url": endpoint.url, "event_types__present": "1", "event_types": "sla.broken"}
+    refused = _post(client, url, url, unknown)
+    assert refused.status_code == 422
+    assert "Not an event of the catalogue: sla.broken." in _error_beside(
+        _text(refused), "event_types"
+    )
     saved = _post(
         client,
         url,

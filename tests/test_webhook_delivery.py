@@ -7,6 +7,7 @@ worker, never by sleeping.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -29,6 +30,7 @@ from app import worker
 from app.db import db
 from app.events import service as events_service
 from app.webhooks import service as webhooks_service
+from app.webhooks import signing
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants import service as tenants_service
 from tenants.scoping import tenant_scope
@@ -134,12 +136,16 @@ def webhook_config(app, monkeypatch):
 
 
 def receiver_verifies(secret: str, request: Received) -> int:
-    """Verify a request the way a receiver would, with the standard library only; return t."""
-    items = dict(part.split("=", 1) for part in request.headers["Switchboard-Signature"].split(","))
-    signed = items["t"].encode() + b"." + request.body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(expected, items["v1"]), "signature does not verify"
-    return int(items["t"])
+    """Verify a request as the Standard Webhooks specification tells a receiver to, with
+    Python's standard library only (no code of ours); return its timestamp."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    msg_id, stamp = headers["webhook-id"], headers["webhook-timestamp"]
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{stamp}.".encode() + request.body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = headers["webhook-signature"].split(" ")
+    assert any(hmac.compare_digest(expected, o) for o in offered), "signature does not verify"
+    return int(stamp)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -303,28 +309,34 @@ def test_a_delivery_is_posted_signed_and_the_receiver_verifies_it_with_the_stdli
     assert attempt.duration_ms >= 0
 
 
-def test_verify_signature_accepts_the_real_thing_and_refuses_tampering_stale_and_wrong_keys():
-    secret, body = "whsec_test", b'{"id":"e1"}'
+def test_verify_accepts_the_real_thing_and_refuses_tampering_stale_and_wrong_keys():
+    secret, other_secret, body = signing.new_secret(), signing.new_secret(), b'{"id":"e1"}'
     now = int(T0.timestamp())
-    header = webhooks_service.sign(secret=secret, timestamp=now, body=body)
-    verify = webhooks_service.verify_signature
+    headers = signing.headers(secrets=[secret], msg_id="msg_1", timestamp=now, body=body)
+    verify = signing.verify
 
-    assert verify(secret=secret, header=header, body=body, now=T0)
-    assert verify(secret=secret, header=header, body=body, now=T0 + timedelta(seconds=300))
-    assert not verify(secret=secret, header=header, body=body, now=T0 + timedelta(seconds=301))
-    assert not verify(secret=secret, header=header, body=body, now=T0 - timedelta(seconds=301))
-    assert not verify(secret=secret, header=header, body=body + b" ", now=T0)
-    assert not verify(secret="whsec_other", header=header, body=body, now=T0)
-    retimed = header.replace(f"t={now}", f"t={now + 1}")
-    assert not verify(secret=secret, header=retimed, body=body, now=T0)
-    assert not verify(secret=secret, header="v1=abc", body=body, now=T0)
-    assert not verify(secret=secret, header="", body=body, now=T0)
-    # During a rotation a sender may list several signatures: any valid one is enough.
-    other = webhooks_service.sign(secret="whsec_old", timestamp=now, body=body).split(",")[1]
-    assert verify(secret=secret, header=f"{header},{other}", body=body, now=T0)
+    assert verify(secret=secret, headers=headers, body=body, now=T0)
+    assert verify(secret=secret, headers=headers, body=body, now=T0 + timedelta(seconds=300))
+    assert not verify(secret=secret, headers=headers, body=body, now=T0 + timedelta(seconds=301))
+    assert not verify(secret=secret, headers=headers, body=body, now=T0 - timedelta(seconds=301))
+    assert not verify(secret=secret, headers=headers, body=body + b" ", now=T0)
+    assert not verify(secret=other_secret, headers=headers, body=body, now=T0)
+    retimed = {**headers, "webhook-timestamp": str(now + 1)}
+    assert not verify(secret=secret, headers=retimed, body=body, now=T0)
+    renamed = {**headers, "webhook-id": "msg_2"}
+    assert not verify(secret=secret, headers=renamed, body=body, now=T0)
+    assert not verify(secret=secret, headers={}, body=body, now=T0)
+    # Header names in any case, as HTTP has them.
+    shouted = {name.upper(): value for name, value in headers.items()}
+    assert verify(secret=secret, headers=shouted, body=body, now=T0)
+    # During a rotation window the sender lists both signatures: either key verifies.
+    both = signing.headers(secrets=[secret, other_secret], msg_id="msg_1", timestamp=now, body=body)
+    assert len(both["webhook-signature"].split(" ")) == 2
+    assert verify(secret=secret, headers=both, body=body, now=T0)
+    assert verify(secret=other_secret, headers=both, body=body, now=T0)
 
 
-def test_after_a_secret_rotation_deliveries_are_signed_with_the_new_secret(
+def test_after_a_rotation_without_a_window_deliveries_are_signed_with_the_new_secret_only(
     app, factory, receiver, webhook_config
 ):
     tenant = factory.tenant()
@@ -332,7 +344,9 @@ def test_after_a_secret_rotation_deliveries_are_signed_with_the_new_secret(
     enqueue(app, tenant)
     with app.app_context(), tenant_scope(tenant.id):
         rotated = webhooks_service.rotate_secret(
-            endpoint=webhooks_service.get(endpoint_id=endpoint.id), actor=tenants_service.SYSTEM
+            endpoint=webhooks_service.get(endpoint_id=endpoint.id),
+            actor=tenants_service.SYSTEM,
+            expire_previous_in_seconds=0,
         )
         new_secret = rotated.secret
         db.session.commit()
@@ -398,6 +412,8 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff_until_it_accepts
     assert [a.status_code for a in log] == [500, 500, 500, 200]
     assert len(receiver.requests) == 4
     assert {r.headers["Switchboard-Delivery-Id"] for r in receiver.requests} == {str(delivery.id)}
+    # The Standard Webhooks message id is the delivery's: the same on every retry.
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {str(delivery.id)}
     # Every attempt carries the same body, freshly signed.
     assert len({r.body for r in receiver.requests}) == 1
     for request in receiver.requests:

@@ -1,4 +1,6 @@
-"""Webhooks: a tenant's endpoints, the events queued for them, and every delivery attempt."""
+"""Webhooks: a tenant's endpoints, the events queued for them, and every delivery attempt.
+May import: app.db, app.events.catalogue (the subscribable events), tenants.scoping.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
+from app.events import catalogue
 from tenants.scoping import TenantScoped, tenant_foreign_key
 
-EVENT_TYPES = ("sla.breached", "sla.at_risk")
+# Every event of the domain-event catalogue, in its order: an endpoint may subscribe to any.
+EVENT_TYPES: tuple[str, ...] = tuple(event.name for event in catalogue.EVENT_TYPES)
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 
@@ -22,8 +26,13 @@ class WebhookEndpoint(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
 
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str] = mapped_column(String(200), default="")
-    # The HMAC-SHA256 key; kept readable because every delivery is signed with it.
+    # The signing secret (app/webhooks/signing.py); kept readable because every delivery is
+    # signed with it.
     secret: Mapped[str] = mapped_column(String(100))
+    # The secret replaced by the last rotation, still signing deliveries (beside the new one)
+    # until `previous_secret_expires_at`, so the receiver can switch without missing any.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
     event_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
     is_active: Mapped[bool] = mapped_column(default=True)
 

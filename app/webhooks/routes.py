@@ -21,14 +21,17 @@ from app.webhooks.schemas import (
     WebhookEndpointSchema,
     WebhookEndpointUpdateSchema,
     WebhookEndpointWithSecretSchema,
+    WebhookSecretRotateSchema,
 )
 
 webhooks_blp = Blueprint(
     "webhooks",
     __name__,
     url_prefix="/v1/tenants/<uuid:tenant_id>/webhooks",
-    description="A client firm's webhook endpoints: signed event notifications (SLA breaches "
-    "and risks), retried with backoff, with a delivery log.",
+    description="A client firm's webhook endpoints: each receives the domain events it "
+    "subscribes to (any of the *Events* section's: contacts' lifecycle and messages, SLA risks "
+    "and breaches, invoices; each event's payload is documented there), signed as the Standard "
+    "Webhooks specification says, retried with backoff, with a delivery log.",
 )
 
 
@@ -41,11 +44,18 @@ class WebhookEndpoints(CollectionView):
         "get": "List the client firm's webhook endpoints, oldest first (secrets are never shown)",
         "post": """Register a webhook endpoint; the answer shows its signing secret, once
 
-        Each event is POSTed as JSON with `Switchboard-Signature: t=<unix seconds>,v1=<hex>`,
-        where `v1` is the HMAC-SHA256, keyed with the secret, of `"<t>." + raw body`. The URL
-        must be https:// on the public internet: its host is normalised, and a name must
-        resolve to public addresses only (checked again before each delivery, on the addresses
-        connected to).
+        Each event is POSTed as JSON `{"id", "type", "created_at", "tenant_id", "data"}`, `data`
+        being the event's payload as the *Events* section documents it, signed the Standard
+        Webhooks way: `webhook-id` (the delivery's id, the same on every retry: deduplicate on
+        it), `webhook-timestamp` (unix seconds) and `webhook-signature: v1,<base64>`, the
+        HMAC-SHA256 of `"<webhook-id>.<webhook-timestamp>." + raw body` keyed with the
+        base64-decoded part of the secret after `whsec_`; any Standard Webhooks library verifies
+        it with the secret as shown. During a rotation window the header holds two signatures,
+        space-separated: either one verifying is enough.
+
+        The URL must be https:// on the public internet: its host is normalised, and a name
+        must resolve to public addresses only (checked again before each delivery, on the
+        addresses connected to).
         """,
     }
 
@@ -88,14 +98,22 @@ class WebhookEndpointById(ItemView):
 @webhooks_blp.route("/<uuid:endpoint_id>/rotate-secret")
 class WebhookEndpointRotateSecret(MethodView):
     @require(SETTINGS_ADMIN)
+    @webhooks_blp.arguments(WebhookSecretRotateSchema, required=False)
     @webhooks_blp.response(200, WebhookEndpointWithSecretSchema)
-    def post(self, tenant_id, endpoint_id):
+    def post(self, rotation_in, tenant_id, endpoint_id):
         """Replace the endpoint's signing secret; the answer shows the new one, once
 
-        Every delivery sent from now on, retries included, is signed with the new secret.
+        Every delivery sent from now on, retries included, is signed with the new secret and,
+        for `expire_previous_in_seconds` (default 24 hours), with the replaced one too:
+        `webhook-signature: v1,<new> v1,<old>`. Install the new secret in the receiver within
+        that window. A secret replaced by an earlier rotation stops signing at once.
         """
         endpoint = _endpoint_or_404(endpoint_id)
-        return webhooks_service.rotate_secret(endpoint=endpoint, actor=current_actor())
+        return webhooks_service.rotate_secret(
+            endpoint=endpoint,
+            actor=current_actor(),
+            expire_previous_in_seconds=rotation_in.get("expire_previous_in_seconds"),
+        )
 
 
 @webhooks_blp.route("/<uuid:endpoint_id>/ping")

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from app.common_schemas import dump_only_choice, no_duplicates
 from app.webhooks.models import DELIVERY_STATUSES, EVENT_TYPES
-from app.webhooks.service import PING_EVENT
+from app.webhooks.service import PING_EVENT, ROTATION_WINDOW_MAX_SECONDS
 
 _URL = validate.Length(min=1, max=2000)
 _URL_DESCRIPTION = (
@@ -20,17 +20,45 @@ _URL_DESCRIPTION = (
 _DESCRIPTION = validate.Length(max=200)
 _EVENT_TYPES = [
     validate.Length(min=1, error="Subscribe to at least one event type."),
-    validate.ContainsOnly(EVENT_TYPES, error="Event types must be among: {choices}."),
     no_duplicates("Event type"),
 ]
+_EVENT_TYPES_DESCRIPTION = (
+    "The domain events this endpoint receives, named as the event catalogue names them (the "
+    "*Events* section of these docs: when each happens, and its payload, which the delivery "
+    "carries as its `data`)."
+)
+
+
+def _event_types(**kwargs) -> fields.List:
+    """An endpoint's `event_types`: each one of the catalogue's events (an enum in the docs)."""
+    one_of = validate.OneOf(EVENT_TYPES, error="Not an event of the catalogue: {input}.")
+    return fields.List(
+        fields.String(validate=one_of),
+        validate=_EVENT_TYPES,
+        metadata={"description": _EVENT_TYPES_DESCRIPTION, "example": ["contact.created"]},
+        **kwargs,
+    )
 
 
 class WebhookEndpointSchema(Schema):
     id = fields.UUID(dump_only=True)
     url = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
-    event_types = fields.List(fields.String(), dump_only=True)
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        dump_only=True,
+        metadata={"description": _EVENT_TYPES_DESCRIPTION},
+    )
     is_active = fields.Boolean(dump_only=True)
+    previous_secret_expires_at = fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Until when the secret replaced by the last rotation signs "
+            "deliveries beside the current one (a past time: it no longer does); null when "
+            "the last rotation kept no window, or there was none."
+        },
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -39,8 +67,9 @@ class WebhookEndpointWithSecretSchema(WebhookEndpointSchema):
     secret = fields.String(
         dump_only=True,
         metadata={
-            "description": "The HMAC-SHA256 signing key. Shown only in this answer: store it "
-            "now (rotate the secret to get a new one)."
+            "description": "The signing secret, `whsec_` + base64 of the HMAC-SHA256 key, as "
+            "the Standard Webhooks libraries take it. Shown only in this answer: store it now "
+            "(rotate the secret to get a new one)."
         },
     )
 
@@ -54,11 +83,7 @@ class WebhookEndpointUpdateSchema(Schema):
         },
     )
     description = fields.String(validate=_DESCRIPTION)
-    event_types = fields.List(
-        fields.String(),
-        validate=_EVENT_TYPES,
-        metadata={"description": f"Among: {', '.join(EVENT_TYPES)}.", "example": EVENT_TYPES},
-    )
+    event_types = _event_types()
     is_active = fields.Boolean(
         metadata={"description": "False: nothing is sent; due deliveries are given up (dead)."}
     )
@@ -74,13 +99,21 @@ class WebhookEndpointCreateSchema(WebhookEndpointUpdateSchema):
         },
     )
     description = fields.String(load_default="", validate=_DESCRIPTION)
-    event_types = fields.List(
-        fields.String(),
-        load_default=lambda: ["sla.breached"],
-        validate=_EVENT_TYPES,
-        metadata={"description": f"Among: {', '.join(EVENT_TYPES)}.", "example": EVENT_TYPES},
-    )
+    event_types = _event_types(load_default=lambda: ["sla.breached"])
     is_active = fields.Boolean(load_default=True)
+
+
+class WebhookSecretRotateSchema(Schema):
+    expire_previous_in_seconds = fields.Integer(
+        validate=validate.Range(min=0, max=ROTATION_WINDOW_MAX_SECONDS),
+        metadata={
+            "description": "How long the replaced secret keeps signing deliveries beside the "
+            "new one (both signatures in `webhook-signature`), so the receiver switches "
+            "without refusing any; 0 stops it now. Default: the server's rotation window "
+            "(24 hours unless configured); at most 7 days.",
+            "example": 86400,
+        },
+    )
 
 
 class WebhookEndpointQueryArgsSchema(Schema):

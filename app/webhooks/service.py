@@ -2,22 +2,19 @@
 
 Endpoint and delivery-log functions act on the tenant in scope. The worker's functions
 (`claim_next`, `send`, `record`) reach across tenants and are orchestrated by app/worker.py,
-which owns their transactions. `verify_signature` is what a receiver does, for tests and docs.
+which owns their transactions. Signatures (Standard Webhooks) are app/webhooks/signing.py's.
 Services never commit. May import: app.changes, app.db, app.errors, app.leases and app.retry
-(the worker's leases and retries), app.webhooks (models, destinations: the URL rules), tenants
-(scoping, audit).
+(the worker's leases and retries), app.webhooks (models, destinations: the URL rules, signing),
+tenants (scoping, audit).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 from flask import current_app
@@ -29,25 +26,20 @@ from app import changes, leases
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
 from app.retry import Retries
-from app.webhooks import destinations
+from app.webhooks import destinations, signing
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tenants.scoping import current_tenant_id, tenant_scope
 from tenants.service import Actor, auditor, record_audit
 
 # Not subscribable: sent only to the endpoint a client admin pings.
 PING_EVENT = "webhook.ping"
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
-SIGNATURE_HEADER = "Switchboard-Signature"
 USER_AGENT = "Switchboard-Webhooks/1"
 # A worker's lease on a delivery outlasts the request's timeout by this much.
 LEASE_MARGIN_SECONDS = 60
 # How much of a failing response's body the delivery log keeps.
 _ERROR_BODY_CHARS = 200
-
-
-def new_secret() -> str:
-    """Return a fresh signing secret."""
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+# The longest a rotated secret may keep signing beside the new one.
+ROTATION_WINDOW_MAX_SECONDS = 7 * 24 * 3600
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -73,7 +65,7 @@ def create(*, endpoint_in: dict, actor: Actor) -> WebhookEndpoint:
         description=endpoint_in.get("description", ""),
         event_types=list(endpoint_in.get("event_types", ["sla.breached"])),
         is_active=endpoint_in.get("is_active", True),
-        secret=new_secret(),
+        secret=signing.new_secret(),
     )
     db.session.add(endpoint)
     db.session.flush()
@@ -99,12 +91,43 @@ def delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
     db.session.flush()
 
 
-def rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
-    """Replace an endpoint's signing secret; deliveries from now on are signed with the new one."""
-    endpoint.secret = new_secret()
+def rotate_secret(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: Actor,
+    expire_previous_in_seconds: int | None = None,
+    now: datetime | None = None,
+) -> WebhookEndpoint:
+    """Replace an endpoint's signing secret. Deliveries from now on are signed with the new one
+    and, for `expire_previous_in_seconds` (default: the rotation-window setting; 0: not at
+    all), with the replaced one too, so the receiver can switch without refusing any. A
+    secret replaced by an earlier rotation stops signing now."""
+    if expire_previous_in_seconds is None:
+        expire_previous_in_seconds = int(
+            current_app.config["WEBHOOK_SECRET_ROTATION_WINDOW_SECONDS"]
+        )
+    now = now or utcnow()
+    window = min(max(expire_previous_in_seconds, 0), ROTATION_WINDOW_MAX_SECONDS)
+    if window:
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = now + timedelta(seconds=window)
+    else:
+        endpoint.previous_secret = endpoint.previous_secret_expires_at = None
+    endpoint.secret = signing.new_secret()
     db.session.flush()
-    _audit(endpoint, "webhook_endpoint.secret_rotated", actor)
+    expires = endpoint.previous_secret_expires_at
+    details = {"previous_secret_expires_at": expires.isoformat() if expires else None}
+    _audit(endpoint, "webhook_endpoint.secret_rotated", actor, details)
     return endpoint
+
+
+def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime | None = None) -> tuple[str, ...]:
+    """The secrets a delivery sent `now` is signed with: the current one, and the previous one
+    while its rotation window lasts."""
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and (now or utcnow()) < expires:
+        return (endpoint.secret, endpoint.previous_secret)
+    return (endpoint.secret,)
 
 
 def ping(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookDelivery:
@@ -293,40 +316,7 @@ def retry(
     return delivery
 
 
-# --- signing ---------------------------------------------------------------------------------
-
-
-def sign(*, secret: str, timestamp: int, body: bytes) -> str:
-    """Return the `Switchboard-Signature` header value for a body sent at `timestamp`."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def verify_signature(
-    *,
-    secret: str,
-    header: str,
-    body: bytes,
-    tolerance_seconds: int = 300,
-    now: datetime | float | None = None,
-) -> bool:
-    """Check a `Switchboard-Signature` header as a receiver would: any `v1` matches the
-    HMAC-SHA256 of `"{t}." + body` (compared in constant time) and `t` is within
-    `tolerance_seconds` of now (replays of old requests are refused)."""
-    timestamp, candidates = None, []
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t" and value.isdigit():
-            timestamp = int(value)
-        elif key == "v1":
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        return False
-    current = now.timestamp() if isinstance(now, datetime) else (now or time.time())
-    if abs(current - timestamp) > tolerance_seconds:
-        return False
-    expected = sign(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
-    return any(hmac.compare_digest(expected, c) for c in candidates)
+# --- the body ------------------------------------------------------------------------------
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:
@@ -355,7 +345,8 @@ class Claim:
     event_id: uuid.UUID
     event_type: str
     url: str
-    secret: str
+    # The current secret first, then the previous one while its rotation window lasts.
+    secrets: tuple[str, ...]
     body: bytes
 
 
@@ -396,9 +387,10 @@ def claim_next(*, now: datetime | None = None) -> tuple[Claim | None, int]:
     Call in a transaction of its own and commit before sending: the lease is what keeps other
     workers off the delivery while the request is under way.
     """
+    now = now or utcnow()
     delivery, given_up = leases.lease_next(
         WebhookDelivery,
-        now=now or utcnow(),
+        now=now,
         seconds=lease_seconds(),
         retries=retry_policy(),
         refuse=_unsendable,
@@ -415,7 +407,7 @@ def claim_next(*, now: datetime | None = None) -> tuple[Claim | None, int]:
             event_id=delivery.event_id,
             event_type=delivery.event_type,
             url=endpoint.url,
-            secret=endpoint.secret,
+            secrets=signing_secrets(endpoint, now=now),
             body=body_of(delivery),
         )
     return claim, given_up
@@ -438,8 +430,11 @@ def send(claim: Claim, *, now: datetime | None = None) -> Outcome:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: sign(
-            secret=claim.secret, timestamp=int(now.timestamp()), body=claim.body
+        **signing.headers(
+            secrets=claim.secrets,
+            msg_id=str(claim.delivery_id),
+            timestamp=int(now.timestamp()),
+            body=claim.body,
         ),
         "Switchboard-Event-Id": str(claim.event_id),
         "Switchboard-Event-Type": claim.event_type,

@@ -23,6 +23,14 @@ _FIELDS = ("url", "description")
 LOG_LENGTH = 50
 
 
+def _form_errors(err: ValidationError) -> dict[str, list[str]]:
+    """The form's errors, an unknown event type's (`event_types.<index>`) beside the events."""
+    flat = form_errors(err.messages)
+    for key in [k for k in flat if k.startswith("event_types.")]:
+        flat.setdefault("event_types", []).extend(flat.pop(key))
+    return flat
+
+
 def _endpoint_or_404(endpoint_id):
     endpoint = webhooks_service.get(endpoint_id=endpoint_id)
     if endpoint is None:
@@ -64,7 +72,7 @@ def settings_webhook_create(tenant_id):
         endpoint_in = WebhookEndpointCreateSchema().load(typed)
         endpoint = webhooks_service.create(endpoint_in=endpoint_in, actor=current_actor())
     except ValidationError as err:
-        return _list_page(form_errors(err.messages), typed, 422)
+        return _list_page(_form_errors(err), typed, 422)
     except DomainError as err:
         db.session.rollback()
         return _list_page(problems_of(err), typed, 422)
@@ -112,7 +120,7 @@ def settings_webhook_update(tenant_id, endpoint_id):
         endpoint_in = WebhookEndpointUpdateSchema().load(typed)
         webhooks_service.update(endpoint=endpoint, endpoint_in=endpoint_in, actor=current_actor())
     except ValidationError as err:
-        return _endpoint_page(endpoint, form_errors(err.messages), typed, 422)
+        return _endpoint_page(endpoint, _form_errors(err), typed, 422)
     except DomainError as err:
         db.session.rollback()
         return _endpoint_page(_endpoint_or_404(endpoint_id), problems_of(err), typed, 422)
