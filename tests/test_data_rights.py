@@ -247,6 +247,7 @@ def test_the_client_admin_exports_everything_held_about_one_customer_and_no_one_
         "messages": 3,
         "contact_events": 1,
         "sla_clocks": 1,
+        "escalations": 0,
         "csat_scores": 2,
     }
     [entry] = audit_entries(app, "data_subject.exported")
@@ -317,6 +318,7 @@ def test_erasure_wipes_the_customer_and_leaves_every_report_and_invoice_figure_i
         "contacts": 3,
         "messages": 3,
         "contact_events": 1,
+        "escalations": 0,
         "domain_events": 1,
         "webhook_deliveries": 1,
         "idempotency_records": 0,
@@ -554,3 +556,38 @@ def test_erasure_drops_the_stored_answer_a_retried_intake_would_replay(app, clie
     # The retry is taken in afresh (the firm's systems would not retry after asking to erase).
     again = client.post(url(tenant, "/contacts"), json=contact_in(), headers=headers)
     assert again.headers.get("Idempotent-Replayed") != "true"
+
+
+def test_the_agents_note_to_a_department_is_exported_and_then_erased(app, client, factory, firm):
+    from app.contacts.models import Department, Escalation
+
+    with app.app_context(), tenant_scope(firm.tenant.id):
+        department = Department(name="Finance", kind="finance", email="finance@firm.test")
+        db.session.add(department)
+        db.session.flush()
+        started = march(3, 11)
+        db.session.add(
+            Escalation(
+                contact_id=firm.ana[0],
+                department_id=department.id,
+                note="Ana asks for her refund to a new card",
+                token_hash="0" * 64,
+                started_at=started,
+                expires_at=started + timedelta(days=7),
+                next_attempt_at=started,
+            )
+        )
+        db.session.commit()
+    admin = factory.caller("client_admin", firm.tenant)
+
+    exported = export(client, admin, firm.tenant, email=ANA).get_json()
+    [escalation] = [x for c in exported["contacts"] for x in c["escalations"]]
+    assert escalation["note"] == "Ana asks for her refund to a new card"
+    assert "token_hash" not in escalation and exported["counts"]["escalations"] == 1
+
+    erased = erase(client, admin, firm.tenant, email=ANA)
+
+    assert erased.get_json()["counts"]["escalations"] == 1
+    with app.app_context(), tenant_scope(firm.tenant.id):
+        kept = db.session.scalars(select(Escalation)).one()
+        assert kept.note is None and kept.started_at == started

@@ -7,7 +7,8 @@ What erasure wipes, and why the figures cannot move:
 - On each contact the end customer's name, e-mail, phone and the firm's customer id, the
   subject and body, the remedy asked for and the resolution note; in the thread every message's
   body and author name (the customer's words, the agents' replies and internal notes alike,
-  since each may quote them); the notes of the contact's history. Times, durations, statuses,
+  since each may quote them); the notes of the contact's history and the agent's notes to
+  departments (escalations). Times, durations, statuses,
   queue, channel, category, priority, disposition, outcome, compensation, CSAT, the SLA clocks
   and the usage record stay, and the reports and invoices are computed from those alone.
 - `customer_key` is not nulled but pseudonymised: first contact resolution counts a contact's
@@ -37,7 +38,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm.attributes import flag_modified
 
-from app.contacts.models import Contact, ContactEvent, ContactMessage
+from app.contacts.models import Contact, ContactEvent, ContactMessage, Escalation
 from app.db import db, utcnow
 from app.events.models import DomainEvent
 from app.idempotency import IdempotencyRecord
@@ -61,7 +62,8 @@ WIPED_FIELDS = {
 }
 PSEUDONYM_PREFIX = "erased:"
 # Per kind, what an erasure or a purge counts (the answer and the audit entry).
-KINDS = ("contacts", "messages", "contact_events", "domain_events", "webhook_deliveries")
+KINDS = ("contacts", "messages", "contact_events", "escalations", "domain_events")
+KINDS += ("webhook_deliveries",)
 
 
 def phone_digits(phone: str) -> str:
@@ -139,6 +141,7 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
     events = _by_contact(ContactEvent, ids, (ContactEvent.occurred_at, ContactEvent.id))
     messages = _by_contact(ContactMessage, ids, (ContactMessage.created_at, ContactMessage.id))
     clocks = _by_contact(SlaClock, ids, (SlaClock.started_at, SlaClock.id))
+    escalations = _by_contact(Escalation, ids, (Escalation.started_at, Escalation.id))
     exported = [
         {
             **_row(contact, leave_out=("tenant_id",)),
@@ -149,6 +152,11 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
             "sla_clocks": [
                 _row(k, leave_out=("tenant_id", "contact_id")) for k in clocks[contact.id]
             ],
+            # The department's link is a secret of the department's, not data about the person.
+            "escalations": [
+                _row(x, leave_out=("tenant_id", "contact_id", "token_hash"))
+                for x in escalations[contact.id]
+            ],
         }
         for contact in contacts
     ]
@@ -157,6 +165,7 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
         "messages": sum(len(v) for v in messages.values()),
         "contact_events": sum(len(v) for v in events.values()),
         "sla_clocks": sum(len(v) for v in clocks.values()),
+        "escalations": sum(len(v) for v in escalations.values()),
         "csat_scores": sum(1 for c in contacts if c.csat is not None),
     }
     _audit("data_subject.exported", identifier, tenant, actor, counts, ids)
@@ -227,6 +236,12 @@ def wipe(*, contacts: list[Contact], now: datetime) -> dict[str, int]:
         counts["contact_events"] += _rowcount(
             update(ContactEvent)
             .where(ContactEvent.contact_id.in_(chunk), ContactEvent.note.is_not(None))
+            .values(note=None)
+        )
+        # The agent's note to the department may quote the customer, as a history note may.
+        counts["escalations"] += _rowcount(
+            update(Escalation)
+            .where(Escalation.contact_id.in_(chunk), Escalation.note.is_not(None))
             .values(note=None)
         )
         counts["domain_events"] += _redact_events(chunk)
