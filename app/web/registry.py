@@ -30,6 +30,7 @@ from app.web.portal import audit as portal_audit
 from app.web.portal import blueprint as portal
 from app.web.portal import (
     contacts,
+    customers,
     dashboard,
     home,
     invoices,
@@ -68,6 +69,7 @@ PAGES = (
     desk_workspace,
     console_audit,
     portal_audit,
+    customers,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
