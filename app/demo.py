@@ -79,6 +79,18 @@ AGENTS = (
     ("diego@bpo.example", "Diego Ramos", ("acme-retail",)),
 )
 
+# What make run's demo endpoints subscribe to: the contact lifecycle and the SLA alerts.
+DEMO_EVENT_TYPES = (
+    "contact.created",
+    "contact.assigned",
+    "contact.escalated",
+    "contact.department_answered",
+    "contact.message.created",
+    "contact.resolved",
+    "sla.at_risk",
+    "sla.breached",
+)
+
 
 def seed() -> Iterator[str]:
     """Create what is missing of the demo, commit, and describe how to sign in."""
@@ -304,7 +316,8 @@ def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:
                     endpoint_in={
                         "url": url,
                         "description": "make run's demo receiver",
-                        "event_types": ["sla.at_risk", "sla.breached"],
+                        # The lifecycle a firm's systems follow, and the SLA alerts.
+                        "event_types": list(DEMO_EVENT_TYPES),
                     },
                     actor=actor,
                 )
