@@ -4,9 +4,10 @@ each works on, in a fixed number of grouped queries whatever the number of firms
 
 Every figure reuses a definition made elsewhere: today's counts are the reports' per-contact
 measures (app.reports.measures) over the firm's local day (app.wallboard.today, which also
-keeps them per process while a firm's contacts do not change), the risk is the SLA engine's at-risk
-rule (app.sla.service.list_at_risk), the wait is the agent desk's (queued and reopened contacts,
-from `queued_at`), what an agent holds is routing's HELD_STATUSES.
+keeps them per process while a firm's contacts do not change), the risk is the SLA engine's
+at-risk rule (app.sla.service.list_at_risk) as each open contact keeps it (`sla_risk_at`,
+`sla_breach_at`: app.sla.clocks.risk_instants), the wait is the agent desk's (queued and
+reopened contacts, from `queued_at`), what an agent holds is routing's HELD_STATUSES.
 May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
 app.reports (measures, periods, targets), app.sla.service, app.wallboard.today, tenants
 (models, scoping).
