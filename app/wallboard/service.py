@@ -69,8 +69,10 @@ def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = 
         staff = _staff()
         held = _held()
     firm_names = {firm.id: firm.name for firm in firms}
-    agents, serving, staffed = _agents(staff, held, urgent, queues=queues, firm_names=firm_names)
     queue_names = {queue.id: queue.name for queue in queues}
+    agents, serving, staffed = _agents(
+        staff, held, urgent, queues=queues, firm_names=firm_names, queue_names=queue_names
+    )
     queues_of: dict[uuid.UUID, list] = defaultdict(list)
     for queue in queues:
         queues_of[queue.tenant_id].append(queue)
@@ -277,7 +279,13 @@ def _risk_statement():
 
 
 def _agents(
-    staff: list, held: list, urgent: list[dict], *, queues: list, firm_names: dict
+    staff: list,
+    held: list,
+    urgent: list[dict],
+    *,
+    queues: list,
+    firm_names: dict,
+    queue_names: dict,
 ) -> tuple[dict, dict, dict]:
     """The agents as the wallboard shows them, from one pass over the assignments: agent id ->
     the agent (serving the firms' queues, or holding or named on one of their contacts); queue
@@ -309,7 +317,6 @@ def _agents(
             .where(Agent.id.in_(sorted(missing)))
         ):
             agents[agent_id] = _agent(agent_id, name, presence, since)
-    queue_names = {queue.id: queue.name for queue in queues}
     for contact_id, queue_id, agent_id, channel, status, since in held:
         tenant_id = firm_of[queue_id]
         agents[agent_id]["working_on"].append(
