@@ -7,6 +7,7 @@ from app.auth import models as auth_models  # noqa: F401
 from app.contacts import models as contact_models  # noqa: F401
 from app.db import Base
 from app.events import models as event_models  # noqa: F401
+from app.quality import models as quality_models  # noqa: F401
 from app.queues import models as queue_models  # noqa: F401
 from app.reports import models as report_models  # noqa: F401
 from app.sla import models as sla_models  # noqa: F401

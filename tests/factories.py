@@ -179,6 +179,14 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
     )
     from app.db import utcnow
     from app.idempotency import IdempotencyRecord
+    from app.quality.models import (
+        Dispute,
+        Evaluation,
+        EvaluationAnswer,
+        SamplingRule,
+        Scorecard,
+        ScorecardVersion,
+    )
     from app.queues.models import Briefing, Queue
     from app.reports.models import (
         ReportAgentDay,
@@ -360,6 +368,41 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 ]
                 + [rows["report_mark"], rows["report_rollup"]]
             )
+            rows["scorecard"] = Scorecard(name="Calls")
+            rows["sampling_rule"] = SamplingRule(per_agent_per_week=3)
+            db.session.add_all([rows["scorecard"], rows["sampling_rule"]])
+            db.session.flush()
+            rows["scorecard_version"] = ScorecardVersion(
+                scorecard_id=rows["scorecard"].id,
+                number=1,
+                sections=[],
+                passing_score_bps=8000,
+            )
+            db.session.add(rows["scorecard_version"])
+            db.session.flush()
+            rows["evaluation"] = Evaluation(
+                contact_id=contact.id,
+                agent_id=agent.id,
+                queue_id=queue.id,
+                scorecard_version_id=rows["scorecard_version"].id,
+                purpose="review",
+                reason="sampled",
+            )
+            db.session.add(rows["evaluation"])
+            db.session.flush()
+            rows["evaluation_answer"] = EvaluationAnswer(
+                evaluation_id=rows["evaluation"].id,
+                section_key="s",
+                question_key="q",
+                answer="yes",
+            )
+            rows["dispute"] = Dispute(
+                evaluation_id=rows["evaluation"].id,
+                raised_by_user_id=staff.id,
+                reason="I did verify",
+                state="open",
+            )
+            db.session.add_all([rows["evaluation_answer"], rows["dispute"]])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 
