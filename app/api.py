@@ -17,6 +17,7 @@ from app.contacts.routes import contacts_blp, departments_blp, messages_blp
 from app.events import catalogue as events_catalogue
 from app.live.routes import events_blp
 from app.onboarding.routes import onboarding_blp
+from app.quality.routes import quality_blp, scorecards_blp
 from app.queues.routes import briefings_blp, queues_blp
 from app.reports.routes import portfolio_blp, reports_blp
 from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
@@ -57,6 +58,8 @@ BLUEPRINTS = (
     events_blp,
     audit_blp,
     tenant_audit_blp,
+    scorecards_blp,
+    quality_blp,
 )
 
 

@@ -35,6 +35,7 @@ from app.agents import presence as agent_presence
 from app.contacts import escalations
 from app.db import db, utcnow
 from app.events import service as events_service
+from app.quality import sampling as quality_sampling
 from app.reports import rollups as report_rollups
 from app.webhooks import consumer as webhooks_consumer
 from app.webhooks import service as webhooks_service
@@ -49,7 +50,10 @@ def _no_beat() -> None:
 
 # name, handle(event): every consumer of the domain events, each with its own position in
 # the log (app/events/service.py). The live views are one more line.
-CONSUMERS: tuple[tuple[str, Callable[..., None]], ...] = (("webhooks", webhooks_consumer.handle),)
+CONSUMERS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("webhooks", webhooks_consumer.handle),
+    ("quality", quality_sampling.handle),
+)
 
 
 def dispatch_events(

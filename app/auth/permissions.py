@@ -22,6 +22,8 @@ SCOPES: dict[str, str] = {
     "reports:read": "Read reports",
     "billing:read": "Read a client firm's rate card, invoices and usage",
     "billing:admin": "Close billing periods and manage invoices",
+    "quality:read": "Read scorecards and quality evaluations",
+    "quality:write": "Set up scorecards, score, calibrate and dispute evaluations",
 }
 
 ALL_ROLES = frozenset(
@@ -230,6 +232,50 @@ MESSAGE_NOTE = _permission(
     "supervisor",
     "agent",
 )
+# Quality monitoring (issue 18): the BPO sets scorecards up and its supervisors score; the
+# firm reads them and calibrates (its client admin, scoring blind); an agent reads and disputes
+# its own (the routes narrow an agent to them).
+QUALITY_READ = _permission(
+    "quality.read",
+    "read scorecards and evaluations",
+    "quality:read",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "client_admin",
+    "client_viewer",
+)
+SCORECARD_ADMIN = _permission(
+    "quality.scorecards",
+    "set up scorecards and the sampling rule",
+    "quality:write",
+    "bpo_admin",
+    "supervisor",
+)
+QUALITY_REVIEW = _permission(
+    "quality.review",
+    "review contacts and decide disputes",
+    "quality:write",
+    "bpo_admin",
+    "supervisor",
+)
+QUALITY_SCORE = _permission(
+    "quality.score",
+    "score an evaluation you claimed (a review, or the firm's calibration)",
+    "quality:write",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+)
+QUALITY_DISPUTE = _permission(
+    "quality.dispute", "dispute your own evaluations", "quality:write", "agent"
+)
+QUALITY_CALIBRATE = _permission(
+    "quality.calibrate",
+    "calibrate the BPO's reviews for the firm",
+    "quality:write",
+    "client_admin",
+)
 EVENTS_READ = _permission(
     "events.read",
     "follow a client firm's event stream",
@@ -269,6 +315,12 @@ PERMISSIONS = (
     MESSAGE_REPLY,
     MESSAGE_NOTE,
     EVENTS_READ,
+    QUALITY_READ,
+    SCORECARD_ADMIN,
+    QUALITY_REVIEW,
+    QUALITY_SCORE,
+    QUALITY_DISPUTE,
+    QUALITY_CALIBRATE,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later
@@ -276,9 +328,26 @@ PERMISSIONS = (
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "bpo_admin": frozenset(SCOPES),
     "supervisor": frozenset(
-        {"tenants:read", "contacts:read", "contacts:write", "reports:read", "agents:read"}
+        {
+            "tenants:read",
+            "contacts:read",
+            "contacts:write",
+            "reports:read",
+            "agents:read",
+            "quality:read",
+            "quality:write",
+        }
     ),
-    "agent": frozenset({"tenants:read", "contacts:read", "contacts:write", "agent:work"}),
+    "agent": frozenset(
+        {
+            "tenants:read",
+            "contacts:read",
+            "contacts:write",
+            "agent:work",
+            "quality:read",
+            "quality:write",
+        }
+    ),
     "client_admin": frozenset(
         {
             "tenants:read",
@@ -289,9 +358,11 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "contacts:read",
             "contacts:write",
             "reports:read",
+            "quality:read",
+            "quality:write",
         }
     ),
-    "client_viewer": frozenset({"tenants:read", "contacts:read", "reports:read"}),
+    "client_viewer": frozenset({"tenants:read", "contacts:read", "reports:read", "quality:read"}),
     "integration": frozenset({"tenants:read", "contacts:read", "contacts:write", "reports:read"}),
 }
 
