@@ -270,6 +270,16 @@ QUALITY_SCORE = _permission(
 QUALITY_DISPUTE = _permission(
     "quality.dispute", "dispute your own evaluations", "quality:write", "agent"
 )
+# The review and the firm's calibration side by side: the BPO's staff and the firm's people.
+CALIBRATION_READ = _permission(
+    "quality.calibration_read",
+    "read a review and the firm's calibration side by side",
+    "quality:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "client_viewer",
+)
 QUALITY_CALIBRATE = _permission(
     "quality.calibrate",
     "calibrate the BPO's reviews for the firm",
@@ -320,6 +330,7 @@ PERMISSIONS = (
     QUALITY_REVIEW,
     QUALITY_SCORE,
     QUALITY_DISPUTE,
+    CALIBRATION_READ,
     QUALITY_CALIBRATE,
 )
 

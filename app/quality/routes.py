@@ -16,6 +16,7 @@ from sqlalchemy import false
 
 from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import (
+    CALIBRATION_READ,
     QUALITY_CALIBRATE,
     QUALITY_DISPUTE,
     QUALITY_READ,
@@ -27,7 +28,7 @@ from app.auth.principal import current_actor, current_principal, current_tenant,
 from app.contacts.models import Contact
 from app.crud import CollectionView, ItemView, found
 from app.db import db
-from app.errors import Conflict, NotFound
+from app.errors import Conflict
 from app.quality import evaluations
 from app.quality import service as quality_service
 from app.quality.schemas import (
@@ -407,7 +408,7 @@ class EvaluationDispute(MethodView):
 
 @quality_blp.route("/evaluations/<uuid:evaluation_id>/calibration")
 class EvaluationCalibration(MethodView):
-    @require(QUALITY_READ)
+    @require(CALIBRATION_READ)
     @quality_blp.response(200, SideBySideSchema)
     def get(self, tenant_id, evaluation_id):
         """The review and the firm's calibration side by side, with the gap per question
@@ -416,8 +417,6 @@ class EvaluationCalibration(MethodView):
         BPO's, in basis points (null where either side found the question not applicable).
         """
         review = _evaluation_or_404(evaluation_id)
-        if _role() == "agent":
-            raise NotFound("No calibration of this evaluation.")
         return found(evaluations.side_by_side(review=review), "This review is not calibrated yet.")
 
     @require(QUALITY_CALIBRATE)
