@@ -209,7 +209,7 @@ def test_repeated_question_keys_are_refused_beside_the_key(client, floor):
     )
 
     body = assert_problem(refused, 422)
-    assert body["errors"] == {
+    assert body["errors"]["json"] == {
         "sections.1.questions.3.key": ["Question keys must differ across the scorecard."]
     }
 
@@ -257,7 +257,7 @@ def test_a_wrong_answer_is_refused_beside_its_question_and_nothing_is_kept(app, 
     )
 
     body = assert_problem(refused, 422)
-    assert body["errors"] == {
+    assert body["errors"]["json"] == {
         "answers": {
             "tone": ["Answer a step from 0 to 5."],
             "verified": ["This question always applies."],

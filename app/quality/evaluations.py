@@ -118,7 +118,8 @@ def queue_review(
         card = quality_service.get_scorecard(scorecard_id=scorecard_id)
         if card is None:
             raise Unprocessable(
-                "No such scorecard.", errors={"scorecard_id": ["No such scorecard in this firm."]}
+                "No such scorecard.",
+                errors={"json": {"scorecard_id": ["No such scorecard in this firm."]}},
             )
         version = quality_service.current_version(scorecard_id=card.id)
     else:
@@ -129,7 +130,7 @@ def queue_review(
             if reason == "chosen":
                 raise Unprocessable(
                     "No active scorecard applies to this contact.",
-                    errors={"scorecard_id": ["No active scorecard applies: name one."]},
+                    errors={"json": {"scorecard_id": ["No active scorecard applies: name one."]}},
                 )
             return None
     if db.session.scalar(current_review(contact.id)) is not None:
@@ -231,7 +232,7 @@ def _score(evaluation: Evaluation, *, answers: dict, comment: str, user_id) -> N
     if errors:
         raise Unprocessable(
             "Some answers are missing or not valid.",
-            errors={"answers": errors},
+            errors={"json": {"answers": errors}},
         )
     result = scoring.score(version.sections, answers, passing_score_bps=version.passing_score_bps)
     db.session.add_all(
@@ -317,7 +318,7 @@ def decide(
         if not answers:
             raise Unprocessable(
                 "Score the contact again to decide so.",
-                errors={"answers": ["Answer the scorecard's questions to score again."]},
+                errors={"json": {"answers": ["Answer the scorecard's questions to score again."]}},
             )
         rescored = Evaluation(
             id=uuid.uuid4(),

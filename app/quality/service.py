@@ -125,7 +125,7 @@ def check_version(version_in: dict) -> None:
         if unknown:
             errors["queue_ids"] = [f"No such queue in this client firm: {', '.join(unknown)}."]
     if errors:
-        raise Unprocessable("The scorecard is not valid.", errors=errors)
+        raise Unprocessable("The scorecard is not valid.", errors={"json": errors})
 
 
 def _add_version(card: Scorecard, version_in: dict, *, number: int, actor: Actor):
