@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, false, select, update
 
 from app.contacts.models import Contact
 from app.db import db, utcnow
@@ -68,6 +68,29 @@ def list_(
     return stmt.order_by(e.created_at, e.id)
 
 
+def list_for(
+    *,
+    role: str | None,
+    user_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    mine: bool = False,
+    **filters,
+) -> Select:
+    """`list_` narrowed to what a caller of this role may see (see `visible`); `mine`: only
+    those the caller claimed or scored."""
+    if mine:
+        filters["reviewer_user_id"] = user_id
+    if role == "agent":
+        filters |= {"agent_id": agent_id, "state": "submitted", "purpose": "review"}
+    elif role in FIRM:
+        if filters.get("state") not in (None, "submitted"):
+            return list_(**filters).where(false())  # the firm sees only what is submitted
+        filters["state"] = "submitted"
+    elif role not in STAFF:
+        return list_(**filters).where(false())
+    return list_(**filters)
+
+
 def get(*, evaluation_id: uuid.UUID) -> Evaluation | None:
     return db.session.get(Evaluation, evaluation_id)
 
@@ -97,6 +120,42 @@ def calibration_of(review: Evaluation) -> Evaluation | None:
 
 def dispute_of(evaluation: Evaluation) -> Dispute | None:
     return db.session.scalar(select(Dispute).where(Dispute.evaluation_id == evaluation.id))
+
+
+STAFF = ("bpo_admin", "supervisor")
+FIRM = ("client_admin", "client_viewer")
+
+
+def visible(
+    evaluation: Evaluation | None,
+    *,
+    role: str | None,
+    user_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+) -> Evaluation | None:
+    """The evaluation if a caller of this role may see it, else None (a 404, as another
+    firm's): the BPO's staff every one; the firm's people the submitted ones, and its client
+    admin the calibration it is scoring; an agent only its own submitted reviews."""
+    if evaluation is None:
+        return None
+    if role in STAFF:
+        return evaluation
+    if evaluation.state != "submitted":
+        mine = evaluation.reviewer_user_id is not None and evaluation.reviewer_user_id == user_id
+        return evaluation if role == "client_admin" and mine else None
+    if role == "agent":
+        own = evaluation.agent_id is not None and evaluation.agent_id == agent_id
+        return evaluation if own and evaluation.purpose == "review" else None
+    return evaluation if role in FIRM else None
+
+
+def blind(evaluation: Evaluation, *, role: str | None) -> bool:
+    """Whether the firm's people must not see this review's score and answers yet: the firm
+    is calibrating it, and its reviewer scores blind."""
+    if role not in FIRM or evaluation.purpose != "review":
+        return False
+    calibration = calibration_of(evaluation)
+    return calibration is not None and calibration.state != "submitted"
 
 
 # --- the review queue ------------------------------------------------------------------------

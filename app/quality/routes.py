@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from sqlalchemy import false
 
 from app.api_base import Blueprint, SelectPage
 from app.auth.permissions import (
@@ -67,8 +66,7 @@ quality_blp = Blueprint(
     "review queue, scoring, the firm's blind calibration and the agents' disputes.",
 )
 
-STAFF = ("bpo_admin", "supervisor")
-FIRM = ("client_admin", "client_viewer")
+FIRM = evaluations.FIRM
 
 
 def _role() -> str | None:
@@ -218,35 +216,15 @@ class SamplingRule(MethodView):
 
 def _visible(evaluation):
     """The evaluation if the caller may see it, else None (answered as a 404)."""
-    if evaluation is None:
-        return None
-    role = _role()
-    if role in STAFF:
-        return evaluation
-    if evaluation.state != "submitted":
-        # The firm's reviewer sees the calibration they are scoring.
-        mine = evaluation.reviewer_user_id == current_principal().user_id
-        return evaluation if role == "client_admin" and mine else None
-    if role == "agent":
-        own = (
-            evaluation.agent_id is not None and evaluation.agent_id == current_principal().agent_id
-        )
-        return evaluation if own and evaluation.purpose == "review" else None
-    return evaluation
-
-
-def _blind(evaluation) -> bool:
-    """Whether the caller (the firm's people) must not see this review's score yet: the firm
-    is calibrating it."""
-    if _role() not in FIRM or evaluation.purpose != "review":
-        return False
-    calibration = evaluations.calibration_of(evaluation)
-    return calibration is not None and calibration.state != "submitted"
+    principal = current_principal()
+    return evaluations.visible(
+        evaluation, role=_role(), user_id=principal.user_id, agent_id=principal.agent_id
+    )
 
 
 def _out(evaluation, *, detail: bool = False) -> dict:
     fields = {c: getattr(evaluation, c) for c in EvaluationSchema().fields}
-    blind = _blind(evaluation)
+    blind = evaluations.blind(evaluation, role=_role())
     if blind:
         fields |= {"score_bps": None, "passed": None, "critical_failed": None, "comment": ""}
     if not detail:
@@ -287,15 +265,10 @@ class Evaluations(MethodView):
         Supervisors and BPO admins see every evaluation; the firm's people the submitted
         ones; an agent only its own submitted reviews.
         """
-        role = _role()
         principal = current_principal()
-        if args.pop("mine", False):
-            args["reviewer_user_id"] = principal.user_id
-        if role == "agent":
-            args |= {"agent_id": principal.agent_id, "state": "submitted", "purpose": "review"}
-        elif role in FIRM:
-            if args.get("state") not in (None, "submitted"):
-                return evaluations.list_(**args).where(false())  # the firm sees submitted ones
+        return evaluations.list_for(
+            role=_role(), user_id=principal.user_id, agent_id=principal.agent_id, **args
+        ).where(false())  # the firm sees submitted ones
             args["state"] = "submitted"
         return evaluations.list_(**args)
 
