@@ -268,9 +268,7 @@ class Evaluations(MethodView):
         principal = current_principal()
         return evaluations.list_for(
             role=_role(), user_id=principal.user_id, agent_id=principal.agent_id, **args
-        ).where(false())  # the firm sees submitted ones
-            args["state"] = "submitted"
-        return evaluations.list_(**args)
+        )
 
     @require(QUALITY_REVIEW)
     @quality_blp.arguments(EvaluationCreateSchema)
