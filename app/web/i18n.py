@@ -72,6 +72,13 @@ def percent(value, digits: int = 1) -> str:
     return format_percent(value, format=f"#,##0{'.' + '0' * digits if digits else ''}%")
 
 
+def score(value_bps) -> str:
+    """A score in basis points (8700) as a percentage in the locale's style (87.0 %)."""
+    if value_bps is None:
+        return "—"
+    return percent(Decimal(value_bps) / 10_000)
+
+
 def when(value: datetime | date | None, style: str = "medium") -> str:
     if value is None:
         return "—"
@@ -97,6 +104,7 @@ def init_app(app) -> None:
         money=money,
         number=number,
         percent=percent,
+        score=score,
         when=when,
         duration=seconds,
         label=label,

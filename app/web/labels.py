@@ -17,6 +17,13 @@ from app.agents.models import PRESENCES
 from app.contacts.lifecycle import MOVES
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.contacts.schemas import OUTCOMES
+from app.quality.models import (
+    DISPUTE_OUTCOMES,
+    DISPUTE_STATES,
+    EVALUATION_STATES,
+    PURPOSES,
+    REASONS,
+)
 from app.reports.sla import GRANULARITIES
 from app.sla.models import ABANDON_TREATMENTS, CLOCK_STATES
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -205,6 +212,51 @@ PRESENCE_LABELS = _covering(
     },
 )
 
+EVALUATION_STATE_LABELS = _covering(
+    EVALUATION_STATES,
+    {
+        "queued": pgettext("evaluation_state", "To review"),
+        "in_progress": pgettext("evaluation_state", "Being scored"),
+        "submitted": pgettext("evaluation_state", "Scored"),
+    },
+)
+PURPOSE_LABELS = _covering(
+    PURPOSES,
+    {
+        "review": pgettext("evaluation_purpose", "Review"),
+        "calibration": pgettext("evaluation_purpose", "Calibration"),
+    },
+)
+REASON_LABELS = _covering(
+    REASONS,
+    {
+        "sampled": pgettext("evaluation_reason", "Sampled"),
+        "complaint": pgettext("evaluation_reason", "Complaint or claim"),
+        "chosen": pgettext("evaluation_reason", "Chosen by a supervisor"),
+        "calibration": pgettext("evaluation_reason", "Calibration"),
+        "dispute": pgettext("evaluation_reason", "Scored again after a dispute"),
+    },
+)
+DISPUTE_STATE_LABELS = _covering(
+    DISPUTE_STATES,
+    {
+        "open": pgettext("dispute_state", "Open"),
+        "decided": pgettext("dispute_state", "Decided"),
+    },
+)
+DISPUTE_OUTCOME_LABELS = _covering(
+    DISPUTE_OUTCOMES,
+    {
+        "score_stands": pgettext("dispute_outcome", "The score stands"),
+        "rescored": pgettext("dispute_outcome", "Scored again"),
+    },
+)
+ANSWER_LABELS = {
+    "yes": pgettext("answer", "Yes"),
+    "no": pgettext("answer", "No"),
+    "na": pgettext("answer", "Not applicable"),
+}
+
 VOCABULARIES = {
     "channel": CHANNEL_LABELS,
     "category": CATEGORY_LABELS,
@@ -223,6 +275,12 @@ VOCABULARIES = {
     "department_kind": DEPARTMENT_KIND_LABELS,
     "delivery_status": DELIVERY_STATUS_LABELS,
     "presence": PRESENCE_LABELS,
+    "evaluation_state": EVALUATION_STATE_LABELS,
+    "evaluation_purpose": PURPOSE_LABELS,
+    "evaluation_reason": REASON_LABELS,
+    "dispute_state": DISPUTE_STATE_LABELS,
+    "dispute_outcome": DISPUTE_OUTCOME_LABELS,
+    "answer": ANSWER_LABELS,
 }
 
 

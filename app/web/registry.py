@@ -34,6 +34,8 @@ from app.web.portal import (
     dashboard,
     home,
     invoices,
+    quality,
+    quality_scoring,
     registers,
     settings_briefings,
     settings_departments,
@@ -70,6 +72,8 @@ PAGES = (
     console_audit,
     portal_audit,
     customers,
+    quality,
+    quality_scoring,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
