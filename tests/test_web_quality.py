@@ -176,3 +176,83 @@ def test_the_scoring_page_reads_in_spanish(app, client, factory, floor):  # noqa
     page = web.get(_page_of(floor, review["id"]), headers={"Accept-Language": "es"})
     text = page.get_data(as_text=True)
     assert "Reclamar y puntuar" in text
+
+
+def _rows(*rows) -> dict:
+    form = {"rows": str(len(rows))}
+    for n, row in enumerate(rows):
+        for name, value in row.items():
+            form[f"row-{n}-{name}"] = value
+    return form
+
+
+def test_a_supervisor_sets_up_a_scorecard_in_rows_and_a_new_version_keeps_old_reviews(
+    app,
+    client,
+    factory,
+    floor,  # noqa: F811
+):
+    web = _signed_in(app, factory, floor, "supervisor")
+    page = web.get(f"/firms/{floor.tenant.id}/quality/scorecards/new")
+    assert page.status_code == 200
+    rows = _rows(
+        {"section": "Greeting", "weight": "30", "text": "Gave their name", "points": "10"},
+        {"section": "Greeting", "text": "Tone", "kind": "scale", "scale_max": "5", "points": "10"},
+        {
+            "section": "Resolution",
+            "weight": "70",
+            "text": "Verified the identity",
+            "points": "20",
+            "critical": "on",
+        },
+        {"section": "", "text": "", "points": ""},  # blank: ignored
+    )
+    form = {"csrf_token": csrf_of(page), "name": "Calls", "passing": "80", **rows}
+
+    bad = web.post(
+        f"/firms/{floor.tenant.id}/quality/scorecards/new",
+        data={**form, "row-1-scale_max": "", "row-2-points": "0"},
+    )
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert 'id="e-row-1-scale_max"' in text and 'id="e-row-2-points"' in text
+    made = web.post(f"/firms/{floor.tenant.id}/quality/scorecards/new", data=form)
+    assert made.status_code == 302
+
+    cards = client.get(
+        f"/v1/tenants/{floor.tenant.id}/scorecards", headers=floor.supervisor.headers
+    ).get_json()
+    [card] = cards
+    version = card["current_version"]
+    assert version["passing_score_bps"] == 8000
+    assert [(s["key"], s["weight"]) for s in version["sections"]] == [
+        ("greeting", 30),
+        ("resolution", 70),
+    ]
+    assert [q["key"] for q in version["sections"][0]["questions"]] == ["gave_their_name", "tone"]
+    assert version["sections"][1]["questions"][0]["critical"] is True
+
+    review = queued(client, floor)
+    edit = web.get(f"/firms/{floor.tenant.id}/quality/scorecards/{card['id']}")
+    assert "Verified the identity" in edit.get_data(as_text=True)
+    changed = web.post(
+        f"/firms/{floor.tenant.id}/quality/scorecards/{card['id']}",
+        data={**form, "csrf_token": csrf_of(edit), "passing": "85.5"},
+    )
+    assert changed.status_code == 302
+    again = client.get(
+        f"/v1/tenants/{floor.tenant.id}/scorecards/{card['id']}", headers=floor.supervisor.headers
+    ).get_json()
+    assert (again["current_version"]["number"], again["current_version"]["passing_score_bps"]) == (
+        2,
+        8550,
+    )
+    assert review["scorecard_version_id"] == version["id"]
+
+
+def test_a_client_admin_reads_the_scorecards_but_cannot_set_one_up(app, client, factory, floor):  # noqa: F811
+    scorecard(client, floor)
+    admin = _signed_in(app, factory, floor, "client_admin")
+    listed = admin.get(f"/firms/{floor.tenant.id}/quality/scorecards")
+    assert listed.status_code == 200 and "Verified the customer" in listed.get_data(as_text=True)
+    assert admin.get(f"/firms/{floor.tenant.id}/quality/scorecards/new").status_code == 403

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.common_schemas import TrimmedString, no_duplicates
 from app.quality.models import DISPUTE_OUTCOMES, DISPUTE_STATES, EVALUATION_STATES, PURPOSES
@@ -43,6 +43,16 @@ class QuestionSchema(Schema):
         load_default=False,
         metadata={"description": "May be answered `na` (not applicable): it then drops out."},
     )
+
+    @validates_schema
+    def _kind_fits(self, data, **_kwargs):
+        errors = {}
+        if data.get("kind") == "scale" and not data.get("scale_max"):
+            errors["scale_max"] = ["A scale question needs its top step (scale_max)."]
+        if data.get("critical") and data.get("kind") != "yes_no":
+            errors["critical"] = ["Only a yes/no question can be critical."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class SectionSchema(Schema):

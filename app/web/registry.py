@@ -35,6 +35,7 @@ from app.web.portal import (
     home,
     invoices,
     quality,
+    quality_scorecards,
     quality_scoring,
     registers,
     settings_briefings,
@@ -73,6 +74,7 @@ PAGES = (
     portal_audit,
     customers,
     quality,
+    quality_scorecards,
     quality_scoring,
 )
 
