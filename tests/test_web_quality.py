@@ -256,3 +256,35 @@ def test_a_client_admin_reads_the_scorecards_but_cannot_set_one_up(app, client, 
     listed = admin.get(f"/firms/{floor.tenant.id}/quality/scorecards")
     assert listed.status_code == 200 and "Verified the customer" in listed.get_data(as_text=True)
     assert admin.get(f"/firms/{floor.tenant.id}/quality/scorecards/new").status_code == 403
+
+
+def test_a_supervisor_puts_a_handled_contact_in_review_from_its_page_and_the_console_counts_it(
+    app,
+    client,
+    factory,
+    floor,  # noqa: F811
+):
+    scorecard(client, floor)
+    contact = handled(client, floor)
+    web = _signed_in(app, factory, floor, "supervisor")
+    page = web.get(f"/firms/{floor.tenant.id}/contacts/{contact['id']}")
+    assert "/review" in page.get_data(as_text=True)
+
+    chosen = web.post(
+        f"/firms/{floor.tenant.id}/quality/contacts/{contact['id']}/review",
+        data={"csrf_token": csrf_of(page)},
+    )
+    assert chosen.status_code == 302 and "/quality/evaluations/" in chosen.headers["Location"]
+    console = web.get("/console/quality")
+    assert console.status_code == 200
+    text = console.get_data(as_text=True)
+    assert floor.tenant.name in text and chosen.headers["Location"].split("?")[0] in text
+
+
+def test_the_agent_finds_its_evaluations_on_the_desk(app, client, factory, floor):  # noqa: F811
+    scorecard(client, floor)
+    review = scored(client, floor)
+    agent_web = sign_in(app, floor.agent["email"])
+    page = agent_web.get("/desk/evaluations")
+    assert page.status_code == 200
+    assert _page_of(floor, review["id"]) in page.get_data(as_text=True)

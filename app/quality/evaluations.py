@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Select, false, select, update
+from sqlalchemy import Select, false, func, select, update
 
 from app.contacts.models import Contact
 from app.db import db, utcnow
@@ -156,6 +156,25 @@ def blind(evaluation: Evaluation, *, role: str | None) -> bool:
         return False
     calibration = calibration_of(evaluation)
     return calibration is not None and calibration.state != "submitted"
+
+
+def per_firm() -> dict[uuid.UUID, dict[str, int]]:
+    """For the firms in scope: reviews waiting, being scored, and disputes open (the
+    console's overview of quality work across firms)."""
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for tenant_id, state, n in db.session.execute(
+        select(Evaluation.tenant_id, Evaluation.state, func.count())
+        .where(Evaluation.purpose == "review", Evaluation.state != "submitted")
+        .group_by(Evaluation.tenant_id, Evaluation.state)
+    ):
+        counts.setdefault(tenant_id, {})[state] = n
+    for tenant_id, n in db.session.execute(
+        select(Dispute.tenant_id, func.count())
+        .where(Dispute.state == "open")
+        .group_by(Dispute.tenant_id)
+    ):
+        counts.setdefault(tenant_id, {})["disputes"] = n
+    return counts
 
 
 # --- the review queue ------------------------------------------------------------------------

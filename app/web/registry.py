@@ -23,7 +23,9 @@ from app.web.console import (
 )
 from app.web.console import audit as console_audit
 from app.web.console import blueprint as console
+from app.web.console import quality as console_quality
 from app.web.desk import blueprint as desk
+from app.web.desk import evaluations as desk_evaluations
 from app.web.desk import home as desk_home
 from app.web.desk import workspace as desk_workspace
 from app.web.portal import audit as portal_audit
@@ -70,7 +72,9 @@ PAGES = (
     registers,
     desk_home,
     desk_workspace,
+    desk_evaluations,
     console_audit,
+    console_quality,
     portal_audit,
     customers,
     quality,

@@ -16,6 +16,7 @@ from app.contacts import service as contacts_service
 from app.contacts.models import CONTACT_STATUSES
 from app.contacts.schemas import ContactQueryArgsSchema
 from app.db import db
+from app.quality import evaluations
 from app.queues import service as queues_service
 from app.reports.periods import instant, zone_of
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
@@ -129,12 +130,16 @@ def contact(tenant_id, contact_id):
         abort(404)
     events = list(db.session.scalars(contacts_service.list_events(contact=found).limit(MAX_EVENTS)))
     queue = queues_service.get(queue_id=found.queue_id)
+    staff = g.principal.role_on(g.tenant.id) in evaluations.STAFF
     return render(
         "portal/contact.html",
         firm=g.tenant,
         contact=found,
         events=events,
         queue_name=queue.name if queue else None,
+        # A supervisor opens the contact's review, or puts a handled contact in the queue.
+        review_id=db.session.scalar(evaluations.current_review(found.id)) if staff else None,
+        reviewable=staff and found.status in evaluations.HANDLED_STATUSES,
     )
 
 
