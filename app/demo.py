@@ -23,6 +23,7 @@ from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
 from app.contacts import intake as contacts_intake
 from app.db import db
 from app.onboarding import service as onboarding_service
+from app.quality import service as quality_service
 from app.queues.models import Queue
 from app.webhooks import service as webhooks_service
 from tenants import service as tenants_service
@@ -143,6 +144,7 @@ def seed() -> Iterator[str]:
                 }
     _ensure_staff(actor)
     _ensure_contacts(actor)
+    _ensure_quality(actor)
     receiver = current_app.config.get("DEMO_WEBHOOK_URL")
     if receiver:
         _ensure_webhooks(receiver.rstrip("/"), credentials, actor)
@@ -298,6 +300,91 @@ def _ensure_contacts(actor) -> None:
             contact_in["remedy_requested"] = remedy
         with tenant_scope(tenant.id):
             contacts_intake.create(contact_in=contact_in, tenant=tenant, actor=actor)
+
+
+# The firms' scorecard: what a Spanish customer-care contract typically checks.
+DEMO_SCORECARD = {
+    "name": "Atención al cliente",
+    "description": "Ficha de calidad de la demo: saludo, gestión y cierre.",
+    "passing_score_bps": 8000,
+    "sections": [
+        {
+            "key": "saludo",
+            "title": "Saludo",
+            "weight": 20,
+            "questions": [
+                {
+                    "key": "se_presenta",
+                    "text": "Se presenta y saluda",
+                    "kind": "yes_no",
+                    "points": 5,
+                },
+                {
+                    "key": "tono",
+                    "text": "Tono amable",
+                    "kind": "scale",
+                    "scale_max": 5,
+                    "points": 5,
+                },
+            ],
+        },
+        {
+            "key": "gestion",
+            "title": "Gestión",
+            "weight": 60,
+            "questions": [
+                {
+                    "key": "identifica",
+                    "text": "Verifica la identidad del cliente",
+                    "kind": "yes_no",
+                    "points": 10,
+                    "critical": True,
+                },
+                {
+                    "key": "resuelve",
+                    "text": "Resuelve o deriva correctamente",
+                    "kind": "yes_no",
+                    "points": 10,
+                },
+                {
+                    "key": "promocion",
+                    "text": "Ofrece la promoción vigente",
+                    "kind": "yes_no",
+                    "points": 5,
+                    "allows_na": True,
+                },
+            ],
+        },
+        {
+            "key": "cierre",
+            "title": "Cierre",
+            "weight": 20,
+            "questions": [
+                {"key": "resume", "text": "Resume lo acordado", "kind": "yes_no", "points": 5},
+            ],
+        },
+    ],
+}
+
+
+def _ensure_quality(actor) -> None:
+    """Each firm's scorecard and a sampling rule, so resolving a contact in the demo may queue
+    it for review (three per agent a week, a fifth of the rest, half of complaints)."""
+    for firm in FIRMS:
+        tenant = tenants_service.get_by_slug(slug=firm["tenant"]["slug"])
+        with tenant_scope(tenant.id):
+            if db.session.scalar(quality_service.list_scorecards()) is None:
+                quality_service.create_scorecard(scorecard_in=dict(DEMO_SCORECARD), actor=actor)
+            if quality_service.sampling_rule() is None:
+                quality_service.set_sampling_rule(
+                    rule_in={
+                        "per_agent_per_week": 3,
+                        "percent_bps": 2000,
+                        "complaint_percent_bps": 5000,
+                        "is_active": True,
+                    },
+                    actor=actor,
+                )
 
 
 def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:

@@ -75,8 +75,7 @@ class Floor:
     integration: Caller
 
 
-@pytest.fixture
-def floor(app, client, factory) -> Floor:
+def _floor(app, client, factory) -> Floor:
     tenant = factory.tenant()
     queue_id = queue_of(app, tenant, "General")
     agent, agent_caller = staffed_agent(
@@ -93,6 +92,11 @@ def floor(app, client, factory) -> Floor:
         factory.caller("client_viewer", tenant),
         factory.caller("integration", tenant),
     )
+
+
+@pytest.fixture
+def floor(app, client, factory) -> Floor:
+    return _floor(app, client, factory)
 
 
 def url(floor: Floor, *parts) -> str:
@@ -559,3 +563,79 @@ def test_another_firms_scorecards_and_evaluations_are_404(app, client, factory, 
     )
     # This firm, reached by the other's supervisor: as if it did not exist.
     assert_problem(client.get(url(floor, "scorecards"), headers=outsider.headers), 404)
+
+
+# --- on both databases -----------------------------------------------------------------------
+
+
+def test_the_whole_round_holds_on_each_database_make_run_and_production_use(
+    db_app, db_client, db_factory
+):
+    floor = _floor(db_app, db_client, db_factory)
+    scorecard(db_client, floor)
+    ok(
+        db_client.put(
+            url(floor, "quality", "sampling-rule"),
+            json={"per_agent_per_week": 1, "percent_bps": 0, "complaint_percent_bps": 0},
+            headers=floor.supervisor.headers,
+        )
+    )
+    handled(db_client, floor)
+    dispatch_events(db_app)
+    [review] = ok(
+        db_client.get(
+            url(floor, "evaluations"),
+            query_string={"state": "queued"},
+            headers=floor.supervisor.headers,
+        )
+    )
+    ok(
+        db_client.post(
+            url(floor, "evaluations", review["id"], "claim"), headers=floor.supervisor.headers
+        )
+    )
+    scored_review = ok(
+        db_client.post(
+            url(floor, "evaluations", review["id"], "submit"),
+            json={"answers": GOOD},
+            headers=floor.supervisor.headers,
+        )
+    )
+    assert scored_review["score_bps"] == 8700
+    dispute = ok(
+        db_client.post(
+            url(floor, "evaluations", review["id"], "dispute"),
+            json={"reason": "Listen again"},
+            headers=floor.agent_caller.headers,
+        ),
+        201,
+    )
+    decided = ok(
+        db_client.post(
+            url(floor, "evaluation-disputes", dispute["id"], "decide"),
+            json={"outcome": "rescored", "answers": {**GOOD, "tone": {"answer": 5}}},
+            headers=floor.second_supervisor.headers,
+        )
+    )
+    calibration = ok(
+        db_client.post(
+            url(floor, "evaluations", decided["rescored_evaluation_id"], "calibration"),
+            headers=floor.client_admin.headers,
+        ),
+        201,
+    )
+    ok(
+        db_client.post(
+            url(floor, "evaluations", calibration["id"], "submit"),
+            json={"answers": GOOD},
+            headers=floor.client_admin.headers,
+        )
+    )
+    gap = ok(
+        db_client.get(
+            url(floor, "evaluations", decided["rescored_evaluation_id"], "calibration"),
+            headers=floor.client_viewer.headers,
+        )
+    )
+    # Rescored: greeting 20/20 = 1, resolution 0.9: (30 + 63) / 100 = 0.93; the firm 0.87.
+    assert (gap["bpo_score_bps"], gap["firm_score_bps"], gap["gap_bps"]) == (9300, 8700, -600)

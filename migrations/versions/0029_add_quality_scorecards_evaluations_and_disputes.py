@@ -85,7 +85,10 @@ def _owned(table: str) -> list:
             name=op.f(f"fk_{table}_tenant_id_tenants"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f(f"pk_{table}")),
+        # SQLite: the id alone, so the single-column keys there find a unique parent.
+        sa.PrimaryKeyConstraint(
+            *(("tenant_id", "id") if _is_postgresql() else ("id",)), name=op.f(f"pk_{table}")
+        ),
     ]
 
 
