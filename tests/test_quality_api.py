@@ -75,8 +75,8 @@ class Floor:
     integration: Caller
 
 
-def _floor(app, client, factory) -> Floor:
-    tenant = factory.tenant()
+def _floor(app, client, factory, **tenant_fields) -> Floor:
+    tenant = factory.tenant(**tenant_fields)
     queue_id = queue_of(app, tenant, "General")
     agent, agent_caller = staffed_agent(
         app, client, factory, factory.caller("bpo_admin"), [queue_id]

@@ -50,4 +50,4 @@ def quality():
     )
 
 
-nav.console("web.console.quality", lazy_gettext("Quality"), order=38)
+nav.console("web.console.quality", lazy_gettext("Reviews"), order=38)
