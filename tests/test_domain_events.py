@@ -397,7 +397,8 @@ def test_sla_alerts_reach_the_firms_webhooks_through_the_event_log(app, factory)
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalars(select(WebhookDelivery)).all() == []  # not before the job
 
-    assert dispatch_events(app) == {"to webhooks": 3}  # contact.created goes nowhere
+    # Every consumer reads every event (quality samples only resolved contacts: none here).
+    assert dispatch_events(app) == {"to webhooks": 3, "to quality": 3}
     with app.app_context(), tenant_scope(tenant.id):
         deliveries = db.session.scalars(select(WebhookDelivery)).all()
     assert sorted((d.event_id, d.event_type, d.created_at) for d in deliveries) == sorted(
@@ -408,7 +409,7 @@ def test_sla_alerts_reach_the_firms_webhooks_through_the_event_log(app, factory)
 
 def test_the_worker_dispatches_events_before_it_delivers(app):
     assert [name for name, _ in worker.JOBS][:2] == ["events", "webhooks"]
-    assert [name for name, _ in worker.CONSUMERS] == ["webhooks"]
+    assert [name for name, _ in worker.CONSUMERS] == ["webhooks", "quality"]
 
 
 # --- the catalogue in the API docs -----------------------------------------------------------
