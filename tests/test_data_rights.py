@@ -248,6 +248,7 @@ def test_the_client_admin_exports_everything_held_about_one_customer_and_no_one_
         "contact_events": 1,
         "sla_clocks": 1,
         "escalations": 0,
+        "evaluations": 0,
         "csat_scores": 2,
     }
     [entry] = audit_entries(app, "data_subject.exported")
@@ -321,6 +322,7 @@ def test_erasure_wipes_the_customer_and_leaves_every_report_and_invoice_figure_i
         "escalations": 0,
         "domain_events": 1,
         "webhook_deliveries": 1,
+        "evaluations": 0,
         "idempotency_records": 0,
     }
     assert figures(client, bpo, firm.tenant) == before
@@ -591,3 +593,59 @@ def test_the_agents_note_to_a_department_is_exported_and_then_erased(app, client
     with app.app_context(), tenant_scope(firm.tenant.id):
         kept = db.session.scalars(select(Escalation)).one()
         assert kept.note is None and kept.started_at == started
+
+
+def test_a_reviewers_comments_on_the_customers_contact_are_exported_then_blanked_scores_kept(
+    app, client, factory, firm
+):
+    from app.quality.models import Evaluation, EvaluationAnswer, Scorecard, ScorecardVersion
+
+    with app.app_context(), tenant_scope(firm.tenant.id):
+        card = Scorecard(name="Calls")
+        db.session.add(card)
+        db.session.flush()
+        version = ScorecardVersion(
+            scorecard_id=card.id, number=1, sections=[], passing_score_bps=8000
+        )
+        db.session.add(version)
+        db.session.flush()
+        contact = db.session.get(Contact, firm.ana[0])
+        review = Evaluation(
+            contact_id=contact.id,
+            queue_id=contact.queue_id,
+            scorecard_version_id=version.id,
+            purpose="review",
+            reason="chosen",
+            state="submitted",
+            score_bps=9000,
+            comment="Ana was angry about Calle Mayor 1",
+        )
+        db.session.add(review)
+        db.session.flush()
+        db.session.add(
+            EvaluationAnswer(
+                evaluation_id=review.id,
+                section_key="s",
+                question_key="verified",
+                answer="yes",
+                points=10,
+                earned_bps=10000,
+                comment="Asked Ana for her order 77",
+            )
+        )
+        db.session.commit()
+    admin = factory.caller("client_admin", firm.tenant)
+
+    exported = export(client, admin, firm.tenant, email=ANA).get_json()
+    [evaluation] = [e for c in exported["contacts"] for e in c["evaluations"]]
+    assert evaluation["comment"] == "Ana was angry about Calle Mayor 1"
+    assert [a["comment"] for a in evaluation["answers"]] == ["Asked Ana for her order 77"]
+
+    erased = erase(client, admin, firm.tenant, email=ANA)
+
+    assert erased.get_json()["counts"]["evaluations"] == 1
+    with app.app_context(), tenant_scope(firm.tenant.id):
+        kept = db.session.scalars(select(Evaluation)).one()
+        answer = db.session.scalars(select(EvaluationAnswer)).one()
+        assert (kept.comment, kept.score_bps) == ("", 9000)
+        assert (answer.comment, answer.earned_bps) == ("", 10000)

@@ -8,7 +8,8 @@ What erasure wipes, and why the figures cannot move:
   subject and body, the remedy asked for and the resolution note; in the thread every message's
   body and author name (the customer's words, the agents' replies and internal notes alike,
   since each may quote them); the notes of the contact's history and the agent's notes to
-  departments (escalations). Times, durations, statuses,
+  departments (escalations); the comments of the contacts' quality evaluations (a reviewer
+  may quote the customer), their answers and scores kept. Times, durations, statuses,
   queue, channel, category, priority, disposition, outcome, compensation, CSAT, the SLA clocks
   and the usage record stay, and the reports and invoices are computed from those alone.
 - `customer_key` is not nulled but pseudonymised: first contact resolution counts a contact's
@@ -24,7 +25,7 @@ What erasure wipes, and why the figures cannot move:
 Services take keyword arguments, run in the firm's scope (the route or the CLI sets it) and
 never commit. Who may call them is the routes' to check (app.auth.permissions: DATA_SUBJECT_*).
 May import: sqlalchemy, app.db, app.idempotency, app.contacts.models, app.events.models,
-app.sla.models, app.webhooks.models, tenants (models, service).
+app.quality.models, app.sla.models, app.webhooks.models, tenants (models, service).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from app.contacts.models import Contact, ContactEvent, ContactMessage, Escalatio
 from app.db import db, utcnow
 from app.events.models import DomainEvent
 from app.idempotency import IdempotencyRecord
+from app.quality.models import Evaluation, EvaluationAnswer
 from app.sla.models import SlaClock
 from app.webhooks.models import WebhookDelivery
 from tenants.models import Tenant
@@ -63,7 +65,7 @@ WIPED_FIELDS = {
 PSEUDONYM_PREFIX = "erased:"
 # Per kind, what an erasure or a purge counts (the answer and the audit entry).
 KINDS = ("contacts", "messages", "contact_events", "escalations", "domain_events")
-KINDS += ("webhook_deliveries",)
+KINDS += ("webhook_deliveries", "evaluations")
 
 
 def phone_digits(phone: str) -> str:
@@ -142,6 +144,8 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
     messages = _by_contact(ContactMessage, ids, (ContactMessage.created_at, ContactMessage.id))
     clocks = _by_contact(SlaClock, ids, (SlaClock.started_at, SlaClock.id))
     escalations = _by_contact(Escalation, ids, (Escalation.started_at, Escalation.id))
+    evaluations = _by_contact(Evaluation, ids, (Evaluation.created_at, Evaluation.id))
+    answers = _answers_of([e.id for rows in evaluations.values() for e in rows])
     exported = [
         {
             **_row(contact, leave_out=("tenant_id",)),
@@ -157,6 +161,15 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
                 _row(x, leave_out=("tenant_id", "contact_id", "token_hash"))
                 for x in escalations[contact.id]
             ],
+            "evaluations": [
+                {
+                    **_row(e, leave_out=("tenant_id", "contact_id")),
+                    "answers": [
+                        _row(a, leave_out=("tenant_id", "evaluation_id")) for a in answers[e.id]
+                    ],
+                }
+                for e in evaluations[contact.id]
+            ],
         }
         for contact in contacts
     ]
@@ -166,6 +179,7 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
         "contact_events": sum(len(v) for v in events.values()),
         "sla_clocks": sum(len(v) for v in clocks.values()),
         "escalations": sum(len(v) for v in escalations.values()),
+        "evaluations": sum(len(v) for v in evaluations.values()),
         "csat_scores": sum(1 for c in contacts if c.csat is not None),
     }
     _audit("data_subject.exported", identifier, tenant, actor, counts, ids)
@@ -244,9 +258,44 @@ def wipe(*, contacts: list[Contact], now: datetime) -> dict[str, int]:
             .where(Escalation.contact_id.in_(chunk), Escalation.note.is_not(None))
             .values(note=None)
         )
+        counts["evaluations"] += _wipe_evaluation_comments(chunk)
         counts["domain_events"] += _redact_events(chunk)
         counts["webhook_deliveries"] += _redact_deliveries(chunk)
     return counts
+
+
+def _answers_of(evaluation_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:
+    found: dict[uuid.UUID, list] = {i: [] for i in evaluation_ids}
+    for start in range(0, len(evaluation_ids), 1000):
+        chunk = evaluation_ids[start : start + 1000]
+        for answer in db.session.scalars(
+            select(EvaluationAnswer).where(EvaluationAnswer.evaluation_id.in_(chunk))
+        ):
+            found[answer.evaluation_id].append(answer)
+    return found
+
+
+def _wipe_evaluation_comments(contact_ids: list[uuid.UUID]) -> int:
+    """Blank the comments of these contacts' evaluations and of their answers; count the
+    evaluations that had any. Answers and scores stay: the quality figures rest on them."""
+    evaluations = select(Evaluation.id).where(Evaluation.contact_id.in_(contact_ids))
+    touched = set(
+        db.session.scalars(
+            update(EvaluationAnswer)
+            .where(EvaluationAnswer.evaluation_id.in_(evaluations), EvaluationAnswer.comment != "")
+            .values(comment="")
+            .returning(EvaluationAnswer.evaluation_id)
+        )
+    )
+    touched |= set(
+        db.session.scalars(
+            update(Evaluation)
+            .where(Evaluation.contact_id.in_(contact_ids), Evaluation.comment != "")
+            .values(comment="")
+            .returning(Evaluation.id)
+        )
+    )
+    return len(touched)
 
 
 def _rowcount(statement) -> int:

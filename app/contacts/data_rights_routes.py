@@ -81,8 +81,10 @@ class DataSubjectErasureSchema(Schema):
         values=fields.Integer(),
         metadata={
             "description": "What was wiped: `contacts`, `messages` (bodies and author names), "
-            "`contact_events` (notes), `domain_events` and `webhook_deliveries` (reply texts), "
-            "`idempotency_records` (stored answers dropped). All zero when nothing was left."
+            "`contact_events` (notes), `escalations` (notes to departments), `domain_events` "
+            "and `webhook_deliveries` (reply texts), `evaluations` (quality reviewers' "
+            "comments; scores kept), `idempotency_records` (stored answers dropped). All zero "
+            "when nothing was left."
         },
     )
 
