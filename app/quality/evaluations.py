@@ -398,18 +398,8 @@ def decide(
                 "Score the contact again to decide so.",
                 errors={"json": {"answers": ["Answer the scorecard's questions to score again."]}},
             )
-        rescored = Evaluation(
-            id=uuid.uuid4(),
-            contact_id=disputed.contact_id,
-            agent_id=disputed.agent_id,
-            queue_id=disputed.queue_id,
-            scorecard_version_id=disputed.scorecard_version_id,
-            purpose="review",
-            reason="dispute",
-            state="in_progress",
-            supersedes_id=disputed.id,
-            reviewer_user_id=user_id,
-            claimed_at=utcnow(),
+        rescored = _another_scoring(
+            disputed, purpose="review", reason="dispute", user_id=user_id, supersedes_id=disputed.id
         )
         # The disputed review leaves the one-review-per-contact index before its successor.
         disputed.superseded_by_id = rescored.id
@@ -424,6 +414,24 @@ def decide(
     db.session.flush()
     _audit_dispute(dispute, "evaluation.dispute_decided", actor, {"outcome": outcome})
     return dispute
+
+
+def _another_scoring(of: Evaluation, *, purpose: str, reason: str, user_id, **links) -> Evaluation:
+    """A new evaluation of the same contact on the same version, claimed by `user_id` (a
+    rescoring after a dispute, or the firm's calibration); not yet added to the session."""
+    return Evaluation(
+        id=uuid.uuid4(),
+        contact_id=of.contact_id,
+        agent_id=of.agent_id,
+        queue_id=of.queue_id,
+        scorecard_version_id=of.scorecard_version_id,
+        purpose=purpose,
+        reason=reason,
+        state="in_progress",
+        reviewer_user_id=user_id,
+        claimed_at=utcnow(),
+        **links,
+    )
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -458,17 +466,12 @@ def start_calibration(*, review: Evaluation, user_id: uuid.UUID, actor: Actor) -
         if existing.state == "in_progress" and existing.reviewer_user_id == user_id:
             return existing
         raise Conflict("This review is calibrated already, or being calibrated.")
-    calibration = Evaluation(
-        contact_id=review.contact_id,
-        agent_id=review.agent_id,
-        queue_id=review.queue_id,
-        scorecard_version_id=review.scorecard_version_id,
+    calibration = _another_scoring(
+        review,
         purpose="calibration",
         reason="calibration",
-        state="in_progress",
+        user_id=user_id,
         calibration_of_id=review.id,
-        reviewer_user_id=user_id,
-        claimed_at=utcnow(),
     )
     db.session.add(calibration)
     db.session.flush()
