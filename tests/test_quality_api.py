@@ -639,3 +639,25 @@ def test_the_whole_round_holds_on_each_database_make_run_and_production_use(
     )
     # Rescored: greeting 20/20 = 1, resolution 0.9: (30 + 63) / 100 = 0.93; the firm 0.87.
     assert (gap["bpo_score_bps"], gap["firm_score_bps"], gap["gap_bps"]) == (9300, 8700, -600)
+
+
+def test_a_supervisor_lists_one_agents_reviews_by_its_id(client, floor):
+    scorecard(client, floor)
+    review = scored(client, floor)
+
+    listed = ok(
+        client.get(
+            url(floor, "evaluations"),
+            query_string={"agent_id": floor.agent["id"]},
+            headers=floor.supervisor.headers,
+        )
+    )
+    nobody = ok(
+        client.get(
+            url(floor, "evaluations"),
+            query_string={"agent_id": str(uuid.uuid4())},
+            headers=floor.supervisor.headers,
+        )
+    )
+
+    assert ([e["id"] for e in listed], nobody) == ([review["id"]], [])

@@ -12,6 +12,7 @@ May import: app.db, app.errors, app.quality (models, scoring, service), app.cont
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import Select, false, func, select, update
 
@@ -68,20 +69,14 @@ def list_(
     return stmt.order_by(e.created_at, e.id)
 
 
-def list_for(
-    *,
-    role: str | None,
-    user_id: uuid.UUID | None,
-    agent_id: uuid.UUID | None,
-    mine: bool = False,
-    **filters,
-) -> Select:
-    """`list_` narrowed to what a caller of this role may see (see `visible`); `mine`: only
-    those the caller claimed or scored."""
+def list_for(*, viewer: Viewer, mine: bool = False, **filters) -> Select:
+    """`list_` narrowed to what this viewer may see (see `visible`); `mine`: only those the
+    viewer claimed or scored."""
+    role = viewer.role
     if mine:
-        filters["reviewer_user_id"] = user_id
+        filters["reviewer_user_id"] = viewer.user_id
     if role == "agent":
-        filters |= {"agent_id": agent_id, "state": "submitted", "purpose": "review"}
+        filters |= {"agent_id": viewer.agent_id, "state": "submitted", "purpose": "review"}
     elif role in FIRM:
         if filters.get("state") not in (None, "submitted"):
             return list_(**filters).where(false())  # the firm sees only what is submitted
@@ -126,25 +121,32 @@ STAFF = ("bpo_admin", "supervisor")
 FIRM = ("client_admin", "client_viewer")
 
 
-def visible(
-    evaluation: Evaluation | None,
-    *,
-    role: str | None,
-    user_id: uuid.UUID | None,
-    agent_id: uuid.UUID | None,
-) -> Evaluation | None:
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at evaluations: their role on the firm, their user, their agent profile."""
+
+    role: str | None
+    user_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+
+
+def visible(evaluation: Evaluation | None, *, viewer: Viewer) -> Evaluation | None:
     """The evaluation if a caller of this role may see it, else None (a 404, as another
     firm's): the BPO's staff every one; the firm's people the submitted ones, and its client
     admin the calibration it is scoring; an agent only its own submitted reviews."""
     if evaluation is None:
         return None
+    role = viewer.role
     if role in STAFF:
         return evaluation
     if evaluation.state != "submitted":
-        mine = evaluation.reviewer_user_id is not None and evaluation.reviewer_user_id == user_id
+        mine = (
+            evaluation.reviewer_user_id is not None
+            and evaluation.reviewer_user_id == viewer.user_id
+        )
         return evaluation if role == "client_admin" and mine else None
     if role == "agent":
-        own = evaluation.agent_id is not None and evaluation.agent_id == agent_id
+        own = evaluation.agent_id is not None and evaluation.agent_id == viewer.agent_id
         return evaluation if own and evaluation.purpose == "review" else None
     return evaluation if role in FIRM else None
 

@@ -73,6 +73,11 @@ def _role() -> str | None:
     return current_principal().role_on(current_tenant().id)
 
 
+def _viewer() -> evaluations.Viewer:
+    principal = current_principal()
+    return evaluations.Viewer(_role(), principal.user_id, principal.agent_id)
+
+
 # --- scorecards ------------------------------------------------------------------------------
 
 
@@ -216,10 +221,7 @@ class SamplingRule(MethodView):
 
 def _visible(evaluation):
     """The evaluation if the caller may see it, else None (answered as a 404)."""
-    principal = current_principal()
-    return evaluations.visible(
-        evaluation, role=_role(), user_id=principal.user_id, agent_id=principal.agent_id
-    )
+    return evaluations.visible(evaluation, viewer=_viewer())
 
 
 def _out(evaluation, *, detail: bool = False) -> dict:
@@ -265,10 +267,7 @@ class Evaluations(MethodView):
         Supervisors and BPO admins see every evaluation; the firm's people the submitted
         ones; an agent only its own submitted reviews.
         """
-        principal = current_principal()
-        return evaluations.list_for(
-            role=_role(), user_id=principal.user_id, agent_id=principal.agent_id, **args
-        )
+        return evaluations.list_for(viewer=_viewer(), **args)
 
     @require(QUALITY_REVIEW)
     @quality_blp.arguments(EvaluationCreateSchema)

@@ -27,7 +27,8 @@ def my_evaluations():
         rows = list(
             db.session.scalars(
                 evaluations.list_for(
-                    role="agent", user_id=g.principal.user_id, agent_id=agent.id, state="submitted"
+                    viewer=evaluations.Viewer("agent", g.principal.user_id, agent.id),
+                    state="submitted",
                 ).limit(SHOWN)
             )
         )

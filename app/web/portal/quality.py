@@ -29,14 +29,10 @@ from tenants.models import User
 PAGE_SIZE = 25
 
 
-def caller() -> dict:
+def caller() -> evaluations.Viewer:
     """Who looks, as the evaluations' rules read it."""
     principal = g.principal
-    return {
-        "role": principal.role_on(g.tenant.id),
-        "user_id": principal.user_id,
-        "agent_id": principal.agent_id,
-    }
+    return evaluations.Viewer(principal.role_on(g.tenant.id), principal.user_id, principal.agent_id)
 
 
 def names(rows=(), *, people=()) -> dict:
@@ -85,10 +81,10 @@ def quality(tenant_id):
     if purpose in PURPOSES:
         filters["purpose"] = purpose
     mine = request.args.get("mine") == "1"
-    stmt = evaluations.list_for(**who, mine=mine, current=True, **filters)
+    stmt = evaluations.list_for(viewer=who, mine=mine, current=True, **filters)
     page = page_number(request.args)
     rows, more = page_of(stmt, page, PAGE_SIZE)
-    role = who["role"]
+    role = who.role
     return render(
         "portal/quality.html",
         firm=g.tenant,

@@ -34,14 +34,14 @@ MAX_EVENTS = 500
 
 
 def _evaluation_or_404(evaluation_id) -> Evaluation:
-    found = evaluations.visible(evaluations.get(evaluation_id=evaluation_id), **caller())
+    found = evaluations.visible(evaluations.get(evaluation_id=evaluation_id), viewer=caller())
     if found is None:
         abort(404)
     return found
 
 
 def _may(permission) -> bool:
-    return caller()["role"] in permission.roles
+    return caller().role in permission.roles
 
 
 def _posted_answers(sections: list[dict]) -> dict[str, dict]:
@@ -61,7 +61,7 @@ def _posted_answers(sections: list[dict]) -> dict[str, dict]:
 
 def _page(evaluation: Evaluation, *, errors=None, typed=None, status: int = 200):
     who = caller()
-    role = who["role"]
+    role = who.role
     version = quality_service.get_version_by_id(version_id=evaluation.scorecard_version_id)
     # The contact as the caller's scope reads it (an agent's: through its queues).
     contact = db.session.get(Contact, evaluation.contact_id)
@@ -74,14 +74,12 @@ def _page(evaluation: Evaluation, *, errors=None, typed=None, status: int = 200)
         if role in CALIBRATION_READ.roles and evaluation.purpose == "review"
         else None
     )
-    scoring_now = (
-        evaluation.state == "in_progress" and evaluation.reviewer_user_id == who["user_id"]
-    )
+    scoring_now = evaluation.state == "in_progress" and evaluation.reviewer_user_id == who.user_id
     deciding = (
         dispute is not None
         and dispute.state == "open"
         and role in QUALITY_REVIEW.roles
-        and evaluation.reviewer_user_id != who["user_id"]
+        and evaluation.reviewer_user_id != who.user_id
     )
     people = [dispute.raised_by_user_id, dispute.decided_by_user_id] if dispute else []
     page = render(
@@ -179,7 +177,7 @@ def evaluation_submit(tenant_id, evaluation_id):
     """Submit the scoring (a review, or the firm's calibration)."""
     check(QUALITY_SCORE)
     found = _evaluation_or_404(evaluation_id)
-    if (found.purpose == "calibration") != (caller()["role"] == "client_admin"):
+    if (found.purpose == "calibration") != (caller().role == "client_admin"):
         abort(403)
     version = quality_service.get_version_by_id(version_id=found.scorecard_version_id)
     answers = _posted_answers(version.sections)
