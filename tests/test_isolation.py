@@ -118,6 +118,29 @@ BODIES: dict[tuple[str, str], dict] = {
     ("contacts.ContactCsat", "POST"): {"score": 5},
     ("contacts.ContactReopen", "POST"): {"note": "Taken over"},
     ("messages.ContactMessages", "POST"): {"kind": "note", "body": "Taken over"},
+    # Quality (issue 18): each write's body valid for the firm's scorecard (QUALITY_SECTIONS).
+    ("scorecards.Scorecards", "POST"): {
+        "name": "Intruder card",
+        "passing_score_bps": 1,
+        "sections": [],  # filled below: the same sections every firm's card has
+    },
+    ("scorecards.ScorecardById", "PATCH"): {"name": "Taken over", "is_active": False},
+    ("scorecards.ScorecardVersions", "POST"): {"passing_score_bps": 1},
+    ("quality.SamplingRule", "PUT"): {
+        "per_agent_per_week": 100,
+        "percent_bps": 10000,
+        "complaint_percent_bps": 10000,
+    },
+    ("quality.Evaluations", "POST"): {"contact_id": str(uuid.uuid4())},
+    ("quality.EvaluationClaim", "POST"): {},
+    ("quality.EvaluationRelease", "POST"): {},
+    ("quality.EvaluationCalibration", "POST"): {},
+    ("quality.EvaluationSubmit", "POST"): {
+        "answers": {"greeted": {"answer": "yes"}, "tone": {"answer": 3}},
+        "comment": "Taken over",
+    },
+    ("quality.EvaluationDispute", "POST"): {"reason": "Taken over"},
+    ("quality.DisputeDecision", "POST"): {"outcome": "score_stands", "comment": "Taken over"},
     **{
         (f"contacts.Contact{name}", "POST"): {}
         for name in (
@@ -132,6 +155,21 @@ BODIES: dict[tuple[str, str], dict] = {
         )
     },
 }
+
+# Every firm's scorecard: two questions, so a submit body can answer them all.
+QUALITY_SECTIONS = [
+    {
+        "key": "care",
+        "title": "Care",
+        "weight": 1,
+        "questions": [
+            {"key": "greeted", "text": "Greeted the customer", "kind": "yes_no", "points": 1},
+            {"key": "tone", "text": "Tone", "kind": "scale", "scale_max": 5, "points": 1},
+        ],
+    }
+]
+BODIES[("scorecards.Scorecards", "POST")]["sections"] = QUALITY_SECTIONS
+QUALITY_ANSWERS = BODIES[("quality.EvaluationSubmit", "POST")]["answers"]
 
 # Routes that need query arguments to be a valid request at all.
 QUERIES: dict[str, str] = {
@@ -153,9 +191,23 @@ QUERIES: dict[str, str] = {
 # The event stream shows the firm's events once they settle, which other runs' open
 # transactions on the shared server may delay past a matrix's request (app/events/service.py):
 # that it shows another firm's is still checked.
-NO_IDENTIFIERS = {"calendar.BusinessSeconds", "calendar.Due", "events.EventStream"}
+# The firm's one review is calibrated (so that its side by side answers), which leaves the
+# firm no review to calibrate: its candidates are an empty page (tests/test_quality_api.py
+# shows what they list).
+NO_IDENTIFIERS = {
+    "calendar.BusinessSeconds",
+    "calendar.Due",
+    "events.EventStream",
+    "quality.CalibrationCandidates",
+}
 
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def nowhere_value(param: str):
+    """A value of a path parameter that names nothing: a fresh id, or for a version's number
+    (`<int:number>`) one no scorecard reaches."""
+    return 999_999 if param == "number" else uuid.uuid4()
 _CALLERS = ("client_admin", "client_viewer", "integration", "supervisor", "agent")
 # An agent assigned to one of B's queues: reaches B, and B only through that queue.
 AGENT_OF_B = "agent_of_b"
@@ -314,6 +366,7 @@ def _firm(app, factory, label: str) -> Firm:
         export = tenants_service.create_export(
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
+        quality = _quality_of(contact, label, tag)
         # The client user has no password yet: invited to set one.
         invitation = accounts_service.invite(
             invitation_in={"email": user.email, "name": user.name, "role": "client_viewer"},
@@ -338,6 +391,7 @@ def _firm(app, factory, label: str) -> Firm:
             "usage_id": usage.id,
             "invoice_id": invoice.id,
             "invitation_id": invitation.id,
+            **quality["objects"],
         },
     )
     firm.secrets |= {
@@ -371,8 +425,79 @@ def _firm(app, factory, label: str) -> Firm:
         str(delivery.id),
         str(usage.id),
         str(invoice.id),
+        *quality["secrets"],
     }
     return firm
+
+
+def _quality_of(contact, label: str, tag: str) -> dict:
+    """The firm's scorecard, a submitted review of its contact (with its answers), the firm's
+    submitted calibration of it, and the agent's open dispute: one of each quality object a
+    path names (`number`: the scorecard's version)."""
+    from app.quality import evaluations as quality_evaluations
+    from app.quality import service as quality_service
+    from app.quality.models import Dispute, Evaluation
+
+    card = quality_service.create_scorecard(
+        scorecard_in={
+            "name": f"{label} card {tag}",
+            "sections": QUALITY_SECTIONS,
+            "passing_score_bps": 8000,
+        },
+        actor=tenants_service.SYSTEM,
+    )
+    version = quality_service.current_version(scorecard_id=card.id)
+    rule = quality_service.set_sampling_rule(
+        rule_in={"per_agent_per_week": 3, "percent_bps": 500, "complaint_percent_bps": None},
+        actor=tenants_service.SYSTEM,
+    )
+    made = {}
+    for purpose, reason in (("review", "chosen"), ("calibration", "calibration")):
+        made[purpose] = Evaluation(
+            contact_id=contact.id,
+            queue_id=contact.queue_id,
+            scorecard_version_id=version.id,
+            purpose=purpose,
+            reason=reason,
+            state="in_progress",
+            calibration_of_id=made["review"].id if purpose == "calibration" else None,
+        )
+        db.session.add(made[purpose])
+        db.session.flush()
+        quality_evaluations._score(
+            made[purpose],
+            answers=QUALITY_ANSWERS,
+            comment=f"{label} {purpose} comment {tag}",
+            user_id=None,
+        )
+    dispute = Dispute(
+        evaluation_id=made["review"].id,
+        raised_by_user_id=uuid.uuid4(),
+        reason=f"{label} dispute {tag}",
+        state="open",
+    )
+    db.session.add(dispute)
+    db.session.flush()
+    return {
+        "objects": {
+            "scorecard_id": card.id,
+            "number": 1,
+            "evaluation_id": made["review"].id,
+            "dispute_id": dispute.id,
+        },
+        "secrets": {
+            str(card.id),
+            card.name,
+            str(rule.id),
+            str(version.id),
+            str(made["review"].id),
+            str(made["calibration"].id),
+            str(dispute.id),
+            dispute.reason,
+            made["review"].comment,
+            made["calibration"].comment,
+        },
+    }
 
 
 def _agent_of(app, factory, firm: Firm):
@@ -544,7 +669,7 @@ def test_tenant_b_callers_get_404_for_everything_of_tenant_a(
     failures: list[str] = []
     for name, caller in callers.items():
         for route in routes:
-            nowhere = {p: uuid.uuid4() for p in route.params}
+            nowhere = {p: nowhere_value(p) for p in route.params}
             # A's tenant with A's objects: out of reach, whatever the caller's role.
             _probe(failures, client, f"B {name}", caller, route, values_a, nowhere, a.secrets)
             if not route.extra_params:

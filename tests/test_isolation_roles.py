@@ -52,6 +52,7 @@ from tests.test_isolation import (
     _leaks,
     _shape,
     _snapshot,
+    nowhere_value,
 )
 
 FIRMS = ("a", "b", "c")
@@ -580,7 +581,7 @@ def _values(world: World, route: Route, firm: str, objects: str) -> dict:
 
 
 def _nowhere(world: World, route: Route, firm: str | None) -> dict:
-    values = {p: uuid.uuid4() for p in route.params}
+    values = {p: nowhere_value(p) for p in route.params}
     if firm is not None:
         values["tenant_id"] = world.firms[firm].tenant.id
     return values

@@ -422,11 +422,19 @@ class CalibrationCandidates(MethodView):
 @quality_blp.route("/evaluation-disputes")
 class Disputes(CollectionView):
     blp, schema, query_schema = quality_blp, DisputeSchema, DisputeQueryArgsSchema
-    read = require(QUALITY_REVIEW)
-    docs = {"get": "List disputes, oldest first (`state=open`: those waiting for a decision)"}
+    read = require(QUALITY_READ)
+    docs = {
+        "get": """List disputes, oldest first (`state=open`: those waiting for a decision)
+
+        The BPO's staff and the firm's people see every dispute of the firm; an agent those
+        of its own reviews.
+        """
+    }
 
     def select(self, **args):
-        return evaluations.list_disputes(state=args.get("state"))
+        viewer = _viewer()
+        mine = viewer.agent_id if viewer.role == "agent" else None
+        return evaluations.list_disputes(state=args.get("state"), agent_id=mine)
 
 
 @quality_blp.route("/evaluation-disputes/<uuid:dispute_id>/decide")

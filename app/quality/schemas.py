@@ -153,6 +153,7 @@ class ScorecardQueryArgsSchema(Schema):
 
 
 class SamplingRuleSchema(Schema):
+    id = fields.UUID(dump_only=True)
     per_agent_per_week = fields.Integer(
         required=True,
         allow_none=True,
