@@ -30,6 +30,8 @@ from app.accounts import service as accounts_service
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact, ContactMessage
 from app.db import db, utcnow
+from app.quality import evaluations as quality_evaluations
+from app.quality.models import Dispute, Evaluation, ScorecardVersion
 from app.queues import service as queues_service
 from app.webhooks.models import WebhookDelivery
 from tenants import scoping
@@ -44,6 +46,7 @@ from tests.test_isolation import (
     ON_EACH_DATABASE,
     PREFIX,
     PROBLEM_JSON,
+    QUALITY_ANSWERS,
     QUERIES,
     SKIPPED_METHODS,
     Firm,
@@ -177,6 +180,30 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("queues.QueueStaffing", "GET"): "reports.read",
     # The firm's domain events as they happen: for its systems (and whoever manages them).
     ("events.EventStream", "GET"): "events.read",
+    # Quality (issue 18): everyone serving or of the firm reads scorecards and evaluations (an
+    # agent only its own reviews); the BPO sets scorecards up and reviews; the agent disputes;
+    # the firm's client admin calibrates.
+    ("scorecards.Scorecards", "GET"): "quality.read",
+    ("scorecards.ScorecardById", "GET"): "quality.read",
+    ("scorecards.ScorecardVersions", "GET"): "quality.read",
+    ("scorecards.ScorecardVersionByNumber", "GET"): "quality.read",
+    ("quality.SamplingRule", "GET"): "quality.read",
+    ("quality.Evaluations", "GET"): "quality.read",
+    ("quality.EvaluationById", "GET"): "quality.read",
+    ("quality.Disputes", "GET"): "quality.read",
+    ("quality.EvaluationCalibration", "GET"): "quality.calibration",
+    ("scorecards.Scorecards", "POST"): "quality.configure",
+    ("scorecards.ScorecardById", "PATCH"): "quality.configure",
+    ("scorecards.ScorecardVersions", "POST"): "quality.configure",
+    ("quality.SamplingRule", "PUT"): "quality.configure",
+    ("quality.Evaluations", "POST"): "quality.review",
+    ("quality.EvaluationClaim", "POST"): "quality.review",
+    ("quality.EvaluationRelease", "POST"): "quality.review",
+    ("quality.DisputeDecision", "POST"): "quality.review",
+    ("quality.EvaluationSubmit", "POST"): "quality.score",
+    ("quality.EvaluationDispute", "POST"): "quality.dispute",
+    ("quality.EvaluationCalibration", "POST"): "quality.calibrate",
+    ("quality.CalibrationCandidates", "GET"): "quality.calibrate",
 }
 
 # Routes of the BPO level and the caller's own. The Stripe webhook is not called with a
@@ -221,7 +248,9 @@ _EVERYONE = {"me", "firm.read", "contacts.read"}
 MAY: dict[str, set[str]] = {
     # "everything"
     # "everything" a firm or the BPO does; working as an agent takes an agent's profile.
-    "bpo_admin": (set(TENANT_ROUTES.values()) | set(BPO_ROUTES.values())) - {"agent.work"},
+    # Disputing is the evaluated agent's, calibrating the firm's own reviewer's.
+    "bpo_admin": (set(TENANT_ROUTES.values()) | set(BPO_ROUTES.values()))
+    - {"agent.work", "quality.dispute", "quality.calibrate"},
     # "read and act on contacts, queues and reports of those tenants; assign/reassign contacts"
     # (and, watching queues, who works them).
     "supervisor": _EVERYONE
@@ -234,9 +263,22 @@ MAY: dict[str, set[str]] = {
         "reports.read",
         "reports.portfolio",
         "agents.read",
+        "quality.read",
+        "quality.calibration",
+        "quality.configure",
+        "quality.review",
+        "quality.score",
     },
     # "see and work contacts of those queues only; switch active queue; claim next; presence"
-    "agent": _EVERYONE | {"contacts.create", "contacts.work", "contacts.message", "agent.work"},
+    "agent": _EVERYONE
+    | {
+        "contacts.create",
+        "contacts.work",
+        "contacts.message",
+        "agent.work",
+        "quality.read",
+        "quality.dispute",
+    },
     # "read everything of their tenant; manage their tenant's users and API clients,
     # departments, briefings"
     "client_admin": _EVERYONE
@@ -250,9 +292,13 @@ MAY: dict[str, set[str]] = {
         "billing.read",
         "reports.read",
         "events.read",
+        "quality.read",
+        "quality.calibration",
+        "quality.score",
+        "quality.calibrate",
     },
     # "read contacts and reports of their tenant"
-    "client_viewer": _EVERYONE | {"reports.read"},
+    "client_viewer": _EVERYONE | {"reports.read", "quality.read", "quality.calibration"},
     # "create and read contacts, read reports"
     "integration": _EVERYONE
     | {"contacts.create", "contacts.import", "contacts.message", "reports.read", "events.read"},
@@ -270,7 +316,8 @@ CALLERS: dict[str, tuple[str, str, tuple[tuple[str, str], ...] | None]] = {
     "integration_a": ("integration", "a", None),
 }
 # Path parameters naming an object of one queue: an agent reaches it only through that queue.
-QUEUE_BOUND = {"contact_id", "queue_id", "briefing_id"}
+# A review (and its dispute) is of a contact of "q0": an agent reaches it as its own agent there.
+QUEUE_BOUND = {"contact_id", "queue_id", "briefing_id", "evaluation_id", "dispute_id"}
 # Writes that check If-Match against the object they change: a stale one (412) proves the role
 # and the object were accepted without changing anything.
 ETAG_CHECKED = {
@@ -286,6 +333,7 @@ ETAG_CHECKED = {
     ("agents.AgentById", "PATCH"),
     ("agents.AgentAssignments", "PUT"),
     ("supervisors.SupervisorTenants", "PUT"),
+    ("scorecards.ScorecardById", "PATCH"),
 }
 STALE = '"stale"'
 # The state a contact must be in for each action to go through.
@@ -468,6 +516,74 @@ def _contact(queue_id, subject: str, status: str, agent_id=None, channel="chat")
     return contact
 
 
+def _review(contact: Contact, agent_id, *, state="submitted", reviewer=None, disputed=False):
+    """A review of the contact by this agent on the firm's scorecard: queued, in progress
+    (claimed by `reviewer`) or submitted (and disputed, when told); (review, dispute)."""
+    version = db.session.scalars(select(ScorecardVersion)).first()
+    review = Evaluation(
+        contact_id=contact.id,
+        agent_id=agent_id,
+        queue_id=contact.queue_id,
+        scorecard_version_id=version.id,
+        purpose="review",
+        reason="chosen",
+        state="in_progress",
+        reviewer_user_id=reviewer,
+    )
+    db.session.add(review)
+    db.session.flush()
+    dispute = None
+    if state == "submitted":
+        quality_evaluations._score(
+            review, answers=QUALITY_ANSWERS, comment="Scored", user_id=reviewer
+        )
+    else:
+        review.state = state
+    if disputed:
+        dispute = Dispute(
+            evaluation_id=review.id, raised_by_user_id=uuid.uuid4(), reason="Heard", state="open"
+        )
+        db.session.add(dispute)
+    db.session.flush()
+    return review, dispute
+
+
+def _fresh_quality(app, world, route: Route, caller: str, firm: str, values: dict) -> dict:
+    """A fresh object for each quality write, in the state the write takes it from."""
+    f = world.firms[firm]
+    user_id = world.callers[caller].user_id
+    role = CALLERS[caller][0]
+    name = route.endpoint.removeprefix("quality.")
+    with app.app_context(), tenant_scope(f.tenant.id):
+        holder = _holder(world, caller, firm)
+        contact = _contact(_own_queue(world, caller, firm), f"fresh {name}", "resolved", holder)
+        if name == "Evaluations":
+            values["__body__"] = {"contact_id": str(contact.id)}
+        elif name == "EvaluationClaim":
+            values["evaluation_id"] = _review(contact, holder, state="queued")[0].id
+        elif name == "EvaluationRelease" or (name == "EvaluationSubmit" and role != "client_admin"):
+            review, _ = _review(contact, holder, state="in_progress", reviewer=user_id)
+            values["evaluation_id"] = review.id
+        elif name == "EvaluationSubmit":
+            review, _ = _review(contact, holder)
+            calibration = quality_evaluations._another_scoring(
+                review,
+                purpose="calibration",
+                reason="calibration",
+                user_id=user_id,
+                calibration_of_id=review.id,
+            )
+            db.session.add(calibration)
+            db.session.flush()
+            values["evaluation_id"] = calibration.id
+        elif name in ("EvaluationDispute", "EvaluationCalibration"):
+            values["evaluation_id"] = _review(contact, holder)[0].id
+        elif name == "DisputeDecision":
+            values["dispute_id"] = _review(contact, holder, disputed=True)[1].id
+        db.session.commit()
+    return values
+
+
 def _world(app, factory) -> World:
     firms = {label: _firm(app, factory, label) for label in FIRMS}
     q1 = {label: _second_queue(app, firm, label) for label, firm in firms.items()}
@@ -527,7 +643,21 @@ def _world(app, factory) -> World:
             db.session.commit()
             c1 = db.session.get(Contact, q1[label]["contact_id"])
             briefing1 = queues_service.get_briefing(briefing_id=q1[label]["briefing_id"])
-            q1_secrets = {
+            # The firm's review is of its q0 contact, by the agent holding it; firm A's q1
+            # contact has a review (and a dispute) of agent_a's, the one agent_a sees.
+            review = db.session.get(Evaluation, firm.param("evaluation_id"))
+            review.agent_id = holder
+            calibrations = db.session.scalars(
+                select(Evaluation).where(Evaluation.calibration_of_id == review.id)
+            ).all()
+            quality_q0 = {str(review.id), str(firm.param("dispute_id")), review.comment}
+            quality_q0 |= {str(e.id) for e in calibrations} | {e.comment for e in calibrations}
+            quality_q1 = set()
+            if label == "a":
+                q1_review, q1_dispute = _review(c1, agent_ids["agent_a"], disputed=True)
+                quality_q1 = {str(q1_review.id), str(q1_dispute.id)}
+            db.session.commit()
+            q1_secrets = quality_q1 | {
                 str(q1[label]["queue_id"]),
                 str(q1[label]["briefing_id"]),
                 str(c1.id),
@@ -539,7 +669,7 @@ def _world(app, factory) -> World:
             messages = db.session.scalars(
                 select(ContactMessage).where(ContactMessage.contact_id == contact.id)
             ).all()
-            q0_secrets = {
+            q0_secrets = quality_q0 | {
                 *(str(m.id) for m in messages),
                 *(m.body for m in messages),
                 str(firm.param("queue_id")),
@@ -798,6 +928,8 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
             contact = _contact(queue, f"fresh {name}", status, holder, channel)
             db.session.commit()
             values["contact_id"] = contact.id
+    elif route.endpoint.startswith("quality.") and route.method == "POST":
+        values = _fresh_quality(app, world, route, caller, firm, values)
     elif route.key == ("webhooks.WebhookDeliveryRetry", "POST"):
         # Only a dead or delivered delivery is sent again.
         with app.app_context(), tenant_scope(f.tenant.id):
@@ -897,7 +1029,7 @@ def _allowed_tenant_writes(app, world, client, routes, findings) -> int:
                         )
                         sent = _sent(route, values, csv)
                     else:
-                        body = _fresh_body(route, world, name, firm)
+                        body = values.pop("__body__", None) or _fresh_body(route, world, name, firm)
                         response = _request(client, caller, route, values, body=body)
                         sent = _sent(route, values, body)
                     statuses = (200, 201, 202, 204)
