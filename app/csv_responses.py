@@ -13,7 +13,7 @@ from decimal import Decimal
 from flask import Response, request, stream_with_context
 from marshmallow import Schema, fields
 
-from tenants.scoping import tenant_scope
+from tenants.scoping import Scope, bind, release, tenant_scope
 
 CSV = "text/csv"
 # What makes a spreadsheet read a text cell as a formula (OWASP, CSV injection): one of these
@@ -48,6 +48,7 @@ def csv_response(
     *,
     lead: tuple[str, ...] = (),
     tenant_id: uuid.UUID | None = None,
+    scope: Scope | None = None,
 ) -> Response:
     """Stream `items`, dumped by `schema`, as CSV: a header row, then one flattened row each.
 
@@ -57,7 +58,8 @@ def csv_response(
     numbers stay numbers.
     Items read from the database while streaming need `tenant_id`: the request's scope ends
     before the body is sent, so the stream reads under a scope of its own; pass a callable to
-    run the query itself inside that scope.
+    run the query itself inside that scope. `scope` does the same with a scope taken from the
+    request (`current_scope()`: a firm's, or the BPO admin's unscoped one), for reads only.
     """
     paths = _columns(schema)
     paths.sort(key=lambda path: lead.index(path[0]) if path[0] in lead else len(lead))
@@ -66,17 +68,23 @@ def csv_response(
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow("_".join(path) for path in paths)
-        with tenant_scope(tenant_id) if tenant_id is not None else nullcontext():
-            for item in items() if callable(items) else items:
-                dumped = schema.dump(item)
-                writer.writerow(_cell(_dig(dumped, path)) for path in paths)
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate(0)
+        token = bind(scope) if scope is not None else None
+        try:
+            with tenant_scope(tenant_id) if tenant_id is not None else nullcontext():
+                for item in items() if callable(items) else items:
+                    dumped = schema.dump(item)
+                    writer.writerow(_cell(_dig(dumped, path)) for path in paths)
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate(0)
+        finally:
+            if token is not None:
+                release(token)
         yield buffer.getvalue()
 
     # Reading from the database while streaming needs the app context (and its session) back.
-    stream = stream_with_context(lines()) if tenant_id is not None else lines()
+    reads = tenant_id is not None or scope is not None
+    stream = stream_with_context(lines()) if reads else lines()
     return Response(
         stream,
         mimetype=CSV,

@@ -245,3 +245,45 @@ def test_the_firms_own_actions_through_the_api_are_in_its_log(client, factory):
     assert created["actor"]["user_id"] == str(admin.user_id)
     assert created["actor"]["client_id"] == admin.client_id
     assert created["request_id"] == made.headers["X-Request-ID"]
+
+
+def test_a_csv_longer_than_one_batch_is_streamed_whole_in_order_and_only_the_firms(
+    app, client, factory, log, monkeypatch
+):
+    from app.audit import service as audit_service
+
+    acme, _other, _ana, ids = log
+    extra = [entry(app, at_minute=10 + i, tenant=acme, action="user.created") for i in range(5)]
+    # Two entries a batch: the export reads four batches and more through the cursor.
+    monkeypatch.setattr(audit_service, "CSV_BATCH", 2)
+    admin = factory.caller("client_admin", acme)
+
+    rows = csv_of(
+        client.get(
+            f"/v1/tenants/{acme.id}/audit",
+            headers={**admin.headers, "Accept": "text/csv"},
+        )
+    )
+    json_ids = [e["id"] for e in read(client, admin, f"/v1/tenants/{acme.id}/audit")]
+    assert [r["id"] for r in rows] == json_ids  # every entry, newest first, like the JSON
+    assert [r["id"] for r in rows if r["id"] in extra] == extra[::-1]
+    assert {r["tenant_id"] for r in rows} == {str(acme.id)}
+    internal = {ids["assignments"], ids["supervisor"], ids["period"], ids["other"]}
+    assert not internal & {r["id"] for r in rows}
+
+    filtered = csv_of(
+        client.get(
+            f"/v1/tenants/{acme.id}/audit",
+            query_string={
+                "action": "user.",
+                "from": "2026-03-02T09:11:00Z",
+                "to": "2026-03-03T00:00:00Z",
+            },
+            headers={**admin.headers, "Accept": "text/csv"},
+        )
+    )
+    assert [r["id"] for r in filtered] == extra[:0:-1]
+
+    bpo = factory.caller("bpo_admin")
+    everything = csv_of(client.get("/v1/audit", headers={**bpo.headers, "Accept": "text/csv"}))
+    assert set(ids.values()) | set(extra) <= {r["id"] for r in everything}
