@@ -7,6 +7,7 @@ its SLA clock running again; reminders when the department is slow."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -254,11 +255,16 @@ def test_a_form_without_its_csrf_token_or_an_outcome_is_refused_and_nothing_is_k
     no_outcome = browser.post(path_of(link), data={"csrf_token": csrf_of(page), "body": "Done"})
     assert no_outcome.status_code == 422
     assert 'id="e-outcome"' in no_outcome.get_data(as_text=True)
+    # In the firm's words (es-ES), not marshmallow's English naming the values.
+    said = re.search(r'id="e-outcome">([^<]*)<', no_outcome.get_data(as_text=True)).group(1)
+    assert said == "Elegid si está hecho o si hace falta algo más."
     empty = browser.post(
         path_of(link), data={"csrf_token": csrf_of(page), "body": "", "outcome": "done"}
     )
     assert empty.status_code == 422
     assert 'id="e-body"' in empty.get_data(as_text=True)
+    assert "Escribid vuestra respuesta." in empty.get_data(as_text=True)
+    assert "Length must be" not in empty.get_data(as_text=True)
     assert escalation_of(app, desk, contact["id"]).used_at is None
 
 
