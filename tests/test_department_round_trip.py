@@ -179,12 +179,18 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
         contacts_url(desk.tenant, contact["id"], "messages"), headers=desk.agent_caller.headers
     ).get_json()
     assert [(m["kind"], m["author_name"], m["body"]) for m in thread] == [
-        ("note", "Finance", "Refunded today: 42,00 EUR.")
+        ("department", "Finance", "Refunded today: 42,00 EUR.")
     ]
+    # The firm's own department's words: its integration reads them, notes shared or not.
+    read_by_the_firm = client.get(
+        contacts_url(desk.tenant, contact["id"], "messages"), headers=desk.integration.headers
+    ).get_json()
+    assert [m["kind"] for m in read_by_the_firm] == ["department"]
     workspace = sign_in(app, desk.agent["email"]).get(
         f"/desk/firms/{desk.tenant.id}/contacts/{contact['id']}"
     )
     assert "Respuesta de Finance" in workspace.get_data(as_text=True)
+    assert 'class="message department"' in workspace.get_data(as_text=True)
     back = client.get(
         contacts_url(desk.tenant, contact["id"]), headers=desk.agent_caller.headers
     ).get_json()
@@ -196,6 +202,7 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
         ).one()
     assert answered.payload["outcome"] == "done"
     assert answered.payload["department_id"] == str(desk.department_id)
+    assert answered.payload["message_id"] == thread[0]["id"]
     assert "Refunded" not in str(answered.payload)
     kept = escalation_of(app, desk, contact["id"])
     assert (kept.outcome, kept.status, kept.used_at is not None) == ("done", "closed", True)

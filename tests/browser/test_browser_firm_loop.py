@@ -112,7 +112,10 @@ def test_a_department_answers_an_escalation_from_its_mail_and_the_agent_gets_it_
             expect(thread).to_contain_text("Refunded today: 42.00 EUR.", timeout=LIVE)
         except AssertionError:
             desk.reload()
-        expect(thread.locator("article.message").last).to_contain_text("Answer from Finance")
+        # Set apart from the agents' internal notes: a department's own kind of message.
+        answered = thread.locator("article.message").last
+        expect(answered).to_contain_text("Answer from Finance")
+        expect(answered).to_have_class(re.compile(r"\bdepartment\b"))
         expect(thread).to_contain_text("Refunded today: 42.00 EUR.")
         expect(desk.locator(".ws-state")).to_contain_text("Active")
         checked(desk, "desk department answer")
