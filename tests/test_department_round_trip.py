@@ -151,7 +151,7 @@ def answer_through(app, link: str, *, outcome: str = "done", body: str = "Refund
 
 
 def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_back(
-    app, client, desk, inbox, caplog
+    app, client, factory, desk, inbox, caplog
 ):
     caplog.set_level(logging.DEBUG)
     contact = escalated(client, desk)
@@ -191,6 +191,13 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
     )
     assert "Respuesta de Finance" in workspace.get_data(as_text=True)
     assert 'class="message department"' in workspace.get_data(as_text=True)
+    # The firm's people read it on the contact's page, apart from the agents' notes.
+    portal = sign_in(app, factory.user("client_viewer", desk.tenant).email).get(
+        f"/firms/{desk.tenant.id}/contacts/{contact['id']}"
+    )
+    assert portal.status_code == 200
+    assert 'class="message department"' in portal.get_data(as_text=True)
+    assert "Respuesta de Finance" in portal.get_data(as_text=True)
     back = client.get(
         contacts_url(desk.tenant, contact["id"]), headers=desk.agent_caller.headers
     ).get_json()

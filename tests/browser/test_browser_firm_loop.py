@@ -239,4 +239,7 @@ def test_a_client_admin_exports_then_erases_an_end_customer_and_the_figures_stay
     expect(details).not_to_contain_text("Ana")
     expect(details).not_to_contain_text(ANA)
     expect(details).to_contain_text("5 / 5")  # the satisfaction figure stays
+    # Its thread says what became of the words: erased, not an empty box.
+    for message in page.locator(".thread article.message").all():
+        expect(message).to_contain_text("Borrado con los datos personales del cliente final.")
     checked(page, "portal contact erased")
