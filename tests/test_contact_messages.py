@@ -139,6 +139,16 @@ def test_respond_without_a_message_still_works_and_adds_nothing_to_the_thread(cl
     assert thread(client, floor, contact["id"], floor.supervisor) == []
 
 
+def test_nobody_posts_a_departments_answer_through_the_api(client, floor):
+    # A department answers through its mail's link only (tests/test_department_round_trip.py).
+    contact = new_contact(client, floor)
+
+    for caller in (floor.integration, floor.supervisor):
+        response = post(client, floor, contact["id"], caller, kind="department", body="Done")
+        assert_problem(response, 422)
+    assert thread(client, floor, contact["id"], floor.supervisor) == []
+
+
 def test_a_respond_whose_reply_is_too_big_changes_nothing(app, client, floor):
     contact = assigned(client, floor, channel="email")
     huge = "x" * (contacts_messages.BODY_MAX_BYTES + 1)

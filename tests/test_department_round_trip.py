@@ -7,6 +7,7 @@ its SLA clock running again; reminders when the department is slow."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def answer_through(app, link: str, *, outcome: str = "done", body: str = "Refund
 
 
 def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_back(
-    app, client, desk, inbox, caplog
+    app, client, factory, desk, inbox, caplog
 ):
     caplog.set_level(logging.DEBUG)
     contact = escalated(client, desk)
@@ -178,12 +179,25 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
         contacts_url(desk.tenant, contact["id"], "messages"), headers=desk.agent_caller.headers
     ).get_json()
     assert [(m["kind"], m["author_name"], m["body"]) for m in thread] == [
-        ("note", "Finance", "Refunded today: 42,00 EUR.")
+        ("department", "Finance", "Refunded today: 42,00 EUR.")
     ]
+    # The firm's own department's words: its integration reads them, notes shared or not.
+    read_by_the_firm = client.get(
+        contacts_url(desk.tenant, contact["id"], "messages"), headers=desk.integration.headers
+    ).get_json()
+    assert [m["kind"] for m in read_by_the_firm] == ["department"]
     workspace = sign_in(app, desk.agent["email"]).get(
         f"/desk/firms/{desk.tenant.id}/contacts/{contact['id']}"
     )
     assert "Respuesta de Finance" in workspace.get_data(as_text=True)
+    assert 'class="message department"' in workspace.get_data(as_text=True)
+    # The firm's people read it on the contact's page, apart from the agents' notes.
+    portal = sign_in(app, factory.user("client_viewer", desk.tenant).email).get(
+        f"/firms/{desk.tenant.id}/contacts/{contact['id']}"
+    )
+    assert portal.status_code == 200
+    assert 'class="message department"' in portal.get_data(as_text=True)
+    assert "Respuesta de Finance" in portal.get_data(as_text=True)
     back = client.get(
         contacts_url(desk.tenant, contact["id"]), headers=desk.agent_caller.headers
     ).get_json()
@@ -195,6 +209,7 @@ def test_the_department_answers_through_the_mail_and_the_agent_gets_the_contact_
         ).one()
     assert answered.payload["outcome"] == "done"
     assert answered.payload["department_id"] == str(desk.department_id)
+    assert answered.payload["message_id"] == thread[0]["id"]
     assert "Refunded" not in str(answered.payload)
     kept = escalation_of(app, desk, contact["id"])
     assert (kept.outcome, kept.status, kept.used_at is not None) == ("done", "closed", True)
@@ -254,11 +269,16 @@ def test_a_form_without_its_csrf_token_or_an_outcome_is_refused_and_nothing_is_k
     no_outcome = browser.post(path_of(link), data={"csrf_token": csrf_of(page), "body": "Done"})
     assert no_outcome.status_code == 422
     assert 'id="e-outcome"' in no_outcome.get_data(as_text=True)
+    # In the firm's words (es-ES), not marshmallow's English naming the values.
+    said = re.search(r'id="e-outcome">([^<]*)<', no_outcome.get_data(as_text=True)).group(1)
+    assert said == "Elegid si está hecho o si hace falta algo más."
     empty = browser.post(
         path_of(link), data={"csrf_token": csrf_of(page), "body": "", "outcome": "done"}
     )
     assert empty.status_code == 422
     assert 'id="e-body"' in empty.get_data(as_text=True)
+    assert "Escribid vuestra respuesta." in empty.get_data(as_text=True)
+    assert "Length must be" not in empty.get_data(as_text=True)
     assert escalation_of(app, desk, contact["id"]).used_at is None
 
 

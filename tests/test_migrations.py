@@ -145,3 +145,41 @@ def test_revision_files_have_descriptive_names_and_one_line_of_history(app):
         # The file is named after its message (Alembic's slug, maybe truncated).
         words = re.findall(r"[a-z0-9]+", doc.splitlines()[0].lower())
         assert words[: len(name.split("_"))] == name.split("_"), (name, doc)
+
+
+def test_departments_answers_kept_as_notes_become_department_messages_and_back(fresh_app):
+    """Revision 0027: an answer a department gave through its link (its author the department's
+    identity) is a `department` message; an agent's note stays a note; downgrading turns the
+    answers back into notes."""
+    from app.contacts.models import ContactMessage
+    from tenants.scoping import tenant_scope
+    from tests.factories import Factory
+    from tests.test_reports_sla import contact, queue_of, store, t
+
+    migrate.upgrade(fresh_app)
+    tenant = Factory(fresh_app).tenant()
+    row = contact(queue_of(fresh_app, tenant), t("2025-03-10T09:00:00+01:00"), channel="email")
+    store(fresh_app, tenant, [row])
+    with fresh_app.app_context(), tenant_scope(tenant.id):
+        for kind, author in (("department", "department:finance"), ("note", "web")):
+            db.session.add(
+                ContactMessage(
+                    contact_id=row.id,
+                    kind=kind,
+                    channel="email",
+                    author_client_id=author,
+                    body=kind,
+                    body_format="text",
+                )
+            )
+        db.session.commit()
+
+    def kinds() -> list[tuple[str, str]]:
+        with psycopg.connect(psycopg_url(fresh_app.config["MIGRATION_DATABASE_URL"])) as conn:
+            conn.execute("SELECT set_config('app.unscoped', 'on', false)")
+            return conn.execute("SELECT body, kind FROM contact_messages ORDER BY body").fetchall()
+
+    migrate.downgrade(fresh_app, "0027-1")
+    assert kinds() == [("department", "note"), ("note", "note")]
+    migrate.upgrade(fresh_app, "0027")
+    assert kinds() == [("department", "department"), ("note", "note")]

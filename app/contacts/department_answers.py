@@ -78,11 +78,11 @@ def answer(*, token: str, body: str, outcome: str, now: datetime | None = None) 
         tenant = db.session.get(Tenant, escalation.tenant_id)
         actor = Actor(client_id=f"department:{department.id}")
         escalations.end(escalation=escalation, outcome=outcome, at=at, used=True)
-        # An internal note: the firm's back office writes to the BPO's agent, not to the
-        # end customer; the firm's integration reads it as it reads notes.
-        contacts_messages.add(
+        # The firm's back office writes to the BPO's agent, not to the end customer: never
+        # sent, yet the firm's own words, which its integration reads (not an internal note).
+        message, _new = contacts_messages.add(
             contact=contact,
-            kind="note",
+            kind="department",
             body=body,
             actor=actor,
             tenant=tenant,
@@ -113,6 +113,7 @@ def answer(*, token: str, body: str, outcome: str, now: datetime | None = None) 
                 "contact_id": str(contact.id),
                 "escalation_id": str(escalation.id),
                 "department_id": str(department.id),
+                "message_id": str(message.id),
                 "outcome": outcome,
                 "status": contact.status,
                 "agent_id": str(contact.agent_id) if contact.agent_id else None,

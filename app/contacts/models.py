@@ -184,13 +184,15 @@ class ContactEvent(UUIDPrimaryKey, TenantScoped, Base):
     details: Mapped[dict] = mapped_column(JSONType, default=dict)
 
 
-MESSAGE_KINDS = ("inbound", "reply", "note")
+# A department's answer through its link is `department`: the firm's own words (its
+# integration reads it), never an agent's internal note.
+MESSAGE_KINDS = ("inbound", "reply", "note", "department")
 BODY_FORMATS = ("text", "html")
 
 
 class ContactMessage(UUIDPrimaryKey, TenantScoped, Base):
     """One message of a contact's thread: the end customer's (inbound, posted by the firm's
-    integration), an agent's reply, or an internal note. Only ever added."""
+    integration), an agent's reply, an internal note, or a department's answer. Only ever added."""
 
     __tablename__ = "contact_messages"
     __table_args__ = (

@@ -523,9 +523,10 @@ class ContactMessages(MethodView):
     def get(self, tenant_id, contact_id):
         """List a contact's messages, oldest first
 
-        The end customer's (`inbound`), the replies and the internal notes. The firm's
-        integration reads notes only when the firm shares them
-        (`share_notes_with_integration` on the firm). An agent reads the threads of the
+        The end customer's (`inbound`), the replies, the internal notes and the answers of
+        the firm's departments to escalations (`department`). The firm's integration reads
+        notes only when the firm shares them (`share_notes_with_integration` on the firm);
+        departments' answers, the firm's own words, always. An agent reads the threads of the
         contacts of its queues.
         """
         return contacts_messages.list_(

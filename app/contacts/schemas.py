@@ -534,7 +534,16 @@ class ContactCsatSchema(ContactActionSchema):
 class ContactMessageSchema(Schema):
     id = fields.UUID(dump_only=True)
     contact_id = fields.UUID(dump_only=True)
-    kind = dump_only_choice(MESSAGE_KINDS)
+    kind = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(MESSAGE_KINDS),
+            "description": "`inbound` (the end customer's), `reply` (to the end customer), `note` "
+            "(internal: the firm's integration reads it only if the firm shares notes), "
+            "`department` (a department's answer to an escalation, through its mail's link: "
+            "never sent to the end customer, always read by the firm's integration).",
+        },
+    )
     channel = dump_only_choice(CHANNELS)
     external_id = fields.String(dump_only=True, allow_none=True)
     author_user_id = fields.UUID(
@@ -549,8 +558,8 @@ class ContactMessageSchema(Schema):
         dump_only=True,
         allow_none=True,
         metadata={
-            "description": "Inbound: the end customer's name, as the firm sent it. A note "
-            "with an author name is a department's answer to an escalation (its name)."
+            "description": "Inbound: the end customer's name, as the firm sent it. "
+            "Department: the name of the department that answered the escalation."
         },
     )
     body = fields.String(dump_only=True)
@@ -558,10 +567,14 @@ class ContactMessageSchema(Schema):
     created_at = fields.AwareDateTime(dump_only=True)
 
 
+POSTED_MESSAGE_KINDS = ("inbound", "reply", "note")
+
+
 class ContactMessageCreateSchema(MessageBodySchema):
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(MESSAGE_KINDS),
+        # A department answers through its link only (app/contacts/department_answers.py).
+        validate=validate.OneOf(POSTED_MESSAGE_KINDS),
         metadata={
             "description": "`inbound`: the end customer's (the firm's integration); `reply`: "
             "to the end customer (the agent holding the contact); `note`: internal (staff).",

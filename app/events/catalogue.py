@@ -74,7 +74,14 @@ class MessagePayloadSchema(Schema):
     """A message added to a contact's thread."""
 
     id = fields.UUID(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("inbound", "reply", "note")))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(("inbound", "reply", "note", "department")),
+        metadata={
+            "description": "inbound, reply, note (internal), or department (a department's answer "
+            "through its link: the firm's own words, never sent)."
+        },
+    )
     channel = fields.String(
         required=True,
         validate=validate.OneOf(CHANNELS),
@@ -105,11 +112,16 @@ class ContactMessageCreatedPayloadSchema(_ContactPayloadSchema):
 
 class ContactDepartmentAnsweredPayloadSchema(Schema):
     """A department answered an escalation through its mail's link; its text is in the thread
-    (an internal note), never here."""
+    (the message `message_id`, of kind `department`, which the firm's integration reads),
+    never here."""
 
     contact_id = fields.UUID(required=True)
     escalation_id = fields.UUID(required=True)
     department_id = fields.UUID(required=True)
+    message_id = fields.UUID(
+        required=True,
+        metadata={"description": "The answer in the contact's thread (kind `department`)."},
+    )
     outcome = fields.String(required=True, validate=validate.OneOf(("done", "needs_more")))
     status = fields.String(
         required=True, metadata={"description": "The contact's status now (active, or queued)."}
@@ -215,7 +227,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
         "contact.message.created",
         "A message is added to a contact's thread: the end customer's (inbound), an agent's "
-        "reply (with its text, to deliver), or an internal note (without).",
+        "reply (with its text, to deliver), an internal note, or a department's answer "
+        "(without).",
         ContactMessageCreatedPayloadSchema,
     ),
     EventType(

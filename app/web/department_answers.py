@@ -5,6 +5,7 @@ A link that cannot be used says why: unknown (404), used, ended or expired (410)
 from __future__ import annotations
 
 from flask import Blueprint, g, request
+from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from app.contacts import department_answers, escalations
@@ -39,7 +40,8 @@ def answer(token: str):
         form = DepartmentAnswerSchema().load(typed)
         department_answers.answer(token=token, body=form["body"], outcome=form["outcome"])
     except ValidationError as error:
-        return _page({**page, "errors": form_errors(error.messages), "typed": typed}, 422)
+        errors = _plain(form_errors(error.messages), typed)
+        return _page({**page, "errors": errors, "typed": typed}, 422)
     except Unprocessable as error:
         db.session.rollback()
         errors = form_errors((error.extra.get("errors") or {}).get("json") or {})
@@ -48,6 +50,20 @@ def answer(token: str):
         db.session.rollback()
         return _refused(error)
     return render("departments/answered.html", outcome=form["outcome"], opened=opened)
+
+
+def _plain(errors: dict, typed: dict) -> dict:
+    """The schema's errors said as a person reads them, in the firm's language (marshmallow's
+    own are English and name the values, not the choices on the page)."""
+    if "body" in errors:
+        errors["body"] = [
+            _("Write your answer.")
+            if not typed["body"].strip()
+            else _("Your answer is too long: at most 20,000 characters.")
+        ]
+    if "outcome" in errors:
+        errors["outcome"] = [_("Choose whether it is done or needs more.")]
+    return errors
 
 
 def _page(page: dict, status: int = 200):

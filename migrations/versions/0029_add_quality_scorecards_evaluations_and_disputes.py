@@ -11,7 +11,7 @@ On SQLite the keys to other tenant-owned rows are single-column, as revision 000
 such key there.
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-04 11:51:41
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0029"
-down_revision: str | None = "0025"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ from sqlalchemy import Select
 
 from app.auth.permissions import CONTACT_READ
 from app.auth.principal import check
+from app.contacts import messages as contacts_messages
 from app.contacts import service as contacts_service
 from app.contacts.models import CONTACT_STATUSES
 from app.contacts.schemas import ContactQueryArgsSchema
@@ -129,6 +130,12 @@ def contact(tenant_id, contact_id):
     if found is None:
         abort(404)
     events = list(db.session.scalars(contacts_service.list_events(contact=found).limit(MAX_EVENTS)))
+    # The firm's people read the whole thread, notes and departments' answers included.
+    messages = list(
+        db.session.scalars(
+            contacts_messages.list_(contact=found, include_notes=True).limit(MAX_EVENTS)
+        )
+    )
     queue = queues_service.get(queue_id=found.queue_id)
     staff = g.principal.role_on(g.tenant.id) in evaluations.STAFF
     return render(
@@ -136,6 +143,7 @@ def contact(tenant_id, contact_id):
         firm=g.tenant,
         contact=found,
         events=events,
+        messages=messages,
         queue_name=queue.name if queue else None,
         # A supervisor opens the contact's review, or puts a handled contact in the queue.
         review_id=db.session.scalar(evaluations.current_review(found.id)) if staff else None,
