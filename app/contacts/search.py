@@ -69,7 +69,7 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     if not words:
         matched, rank = identified, None
     elif postgresql:
-        matched, rank = _full_text(words, identified, include_notes)
+        matched, rank = _terms(words, identified, include_notes)
     else:
         matched, rank = _like(words, include_notes)
         matched = or_(identified, matched)
@@ -85,10 +85,15 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
 def _identifier_match(q: str, kind: str, postgresql: bool):
     """The contacts whose identifiers are exactly what was typed."""
     if kind == "email":
-        return search_sql.email_key(Contact.customer_email) == q.lower()
+        if postgresql:
+            return Contact.id.in_(search_sql.with_identifier(q.lower()))
+        return func.lower(Contact.customer_email) == q.lower()
     conditions = [Contact.external_id == q, Contact.customer_ref == q]
     if kind == "phone":
-        conditions.append(_phone_digits(Contact.customer_phone, postgresql) == digits(q))
+        if postgresql:
+            conditions.append(Contact.id.in_(search_sql.with_identifier(digits(q))))
+        else:
+            conditions.append(_phone_digits(Contact.customer_phone) == digits(q))
     try:
         conditions.append(Contact.id == uuid.UUID(q))
     except ValueError:
@@ -96,9 +101,7 @@ def _identifier_match(q: str, kind: str, postgresql: bool):
     return or_(*conditions)
 
 
-def _phone_digits(phone, postgresql: bool):
-    if postgresql:
-        return search_sql.phone_key(phone)  # what its index holds
+def _phone_digits(phone):
     for mark in _PHONE_MARKS:
         phone = func.replace(phone, mark, "")
     return phone
@@ -116,25 +119,15 @@ def _in_thread(condition, include_notes: bool):
     return exists(messages)
 
 
-def _full_text(words: list[str], identified, include_notes: bool):
-    # Each word also matches as a prefix (`parc` finds `parcel`); \w words carry none of the
-    # tsquery syntax, so they are safe to join.
-    query = func.to_tsquery(search_sql.CONFIG, " & ".join(f"{w}:*" for w in words))
-    document = search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body)
-    in_thread = select(ContactMessage.contact_id).where(
-        search_sql.message_document(ContactMessage.body).op("@@")(query)
-    )
-    if not include_notes:
-        in_thread = in_thread.where(ContactMessage.kind != "note")
+def _terms(words: list[str], identified, include_notes: bool):
     # The ids each index finds, put together: an OR of the conditions on one scan of the
     # contacts could use none of the indexes.
     found = union(
         select(Contact.id).where(identified),
-        select(Contact.id).where(document.op("@@")(query)),
-        in_thread,
+        search_sql.with_every_word(words, include_notes=include_notes),
     )
     # The thread's words count for the match, the contact's own (subject, name) for the rank.
-    return Contact.id.in_(found), func.ts_rank(document, query)
+    return Contact.id.in_(found), search_sql.own_words(words)
 
 
 def _like(words: list[str], include_notes: bool):
