@@ -1,19 +1,19 @@
 """Finding a firm's contacts by what a person types (`q`): the end customer's identifiers
 exactly, and words of the subject, the customer's name and the thread.
 
-On PostgreSQL words are matched by full-text search over the expression indexes of
-app/contacts/search_sql.py and ranked (ts_rank); on SQLite (the demo) by a plain LIKE scan.
-On both, a contact whose identifier equals what was typed comes first.
-
-Under row-level security PostgreSQL uses an index only for conditions built of leakproof
-functions (it must check the policy before running anything that could reveal a row), and
-to_tsvector, @@, lower and regexp_replace are not: for the application's role the expression
-indexes are not used, and words are matched on the firm's contacts as read through its tenant
-index. `external_id` and `customer_ref` (plain equality, leakproof) use their indexes.
+On PostgreSQL words and the e-mail and phone are looked up in `contact_search_terms`, which
+the database's triggers keep (app/contacts/search_sql.py, migration 0026): each word is a range
+of terms, all must match, and a contact ranks by how many terms of its own (subject, name, first
+text) the words start. Those comparisons are leakproof, so the terms' index serves the
+application's role under forced row-level security (it would not for to_tsvector, @@, lower,
+regexp_replace or LIKE). On SQLite (the demo) a plain LIKE scan. On both, a contact whose
+identifier equals what was typed comes first; `external_id` and `customer_ref` use their
+plain equality indexes.
 
 Scoping is the data layer's: an agent finds only the contacts of its queues (the ORM filter
 and row-level security on `contacts`), and a thread's messages are read only through contacts
-in scope.
+in scope. The terms (scoped to the firm only) yield candidate ids; the contacts themselves are
+read through their own scoping.
 May import: app.db, app.contacts (models, search_sql).
 """
 
@@ -56,7 +56,7 @@ def kind_of(q: str) -> str:
 
 def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     """Narrow a select of contacts to those matching `q`, best first: an identifier equal to
-    it, then (PostgreSQL) the rank of the words matched, then the newest.
+    it, then (PostgreSQL) how many of its own terms the words start, then the newest.
 
     Internal notes count only with `include_notes` (the firm's integration finds contacts by
     the words of notes only when the firm shares notes with it).
