@@ -23,23 +23,39 @@ def terms(app, tenant, contact_id) -> set[tuple[str, str]]:
         return {tuple(row) for row in rows}
 
 
-def test_the_app_roles_word_search_reads_the_terms_through_their_index(app, factory):
-    firm = Firm(app, factory)
-    for n in range(30):
-        firm.contact(f"Parcel {n}", messages=[("inbound", f"never came {n}")])
-    with app.app_context(), tenant_scope(firm.tenant.id):
-        statement = search.narrow(select(Contact), q="parcel never", include_notes=False)
+def plan(app, tenant, q: str) -> tuple[str, str]:
+    """The app role (its connection, its scope) and its plan for the search of `q`."""
+    with app.app_context(), tenant_scope(tenant.id):
+        statement = search.narrow(select(Contact), q=q, include_notes=False)
         sql = statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
         connection = db.session.connection()
         role = connection.execute(text("SELECT current_user")).scalar()
         # Not whether the planner prefers the index on a small table, but whether it may use
         # it at all: under row-level security it may not for a condition that is not leakproof.
         connection.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(connection.execute(text(f"EXPLAIN {sql}")).scalars())
+        return role, "\n".join(connection.execute(text(f"EXPLAIN {sql}")).scalars())
+
+
+def test_the_app_roles_word_search_reads_the_terms_through_their_index(app, factory):
+    firm = Firm(app, factory)
+    for n in range(30):
+        firm.contact(f"Parcel {n}", messages=[("inbound", f"never came {n}")])
+
+    role, words = plan(app, firm.tenant, "parcel never")
     assert role == "switchboard_test_app"
-    assert "Seq Scan on contact_search_terms" not in plan, plan
-    assert "ix_contact_search_terms_tenant_id_term" in plan, plan
-    assert "term >= 'parcel'::text" in plan, plan
+    assert "Seq Scan on contact_search_terms" not in words, words
+    assert "ix_contact_search_terms_tenant_id_term" in words, words
+    assert "term >= 'parcel'::text" in words, words
+
+
+def test_the_app_roles_email_and_phone_lookups_read_the_terms_through_their_index(app, factory):
+    firm = Firm(app, factory)
+    firm.contact("Parcel", customer_email="ana@example.com", customer_phone="600 11 22 33")
+
+    for q in ("Ana@Example.com", "600-11-22-33"):
+        _, lookup = plan(app, firm.tenant, q)
+        assert "Seq Scan on contact_search_terms" not in lookup, lookup
+        assert "ix_contact_search_terms_tenant_id_term" in lookup, lookup
 
 
 def test_terms_follow_every_write_even_one_past_the_orm(app, client, factory):

@@ -64,15 +64,23 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     q = q.strip()
     kind = kind_of(q)
     postgresql = db.session.get_bind().dialect.name == "postgresql"
-    identified = _identifier_match(q, kind, postgresql)
     words = [] if kind != "words" else _WORD.findall(q.lower())[:MAX_WORDS]
-    if not words:
+    if postgresql:
+        # The ids each index finds, put together: an OR of the conditions on one scan of the
+        # contacts could use none of the terms' index.
+        ids = _identifier_ids(q, kind)
+        identified = Contact.id.in_(union(*ids))
         matched, rank = identified, None
-    elif postgresql:
-        matched, rank = _terms(words, identified, include_notes)
+        if words:
+            found = union(*ids, search_sql.with_every_word(words, include_notes=include_notes))
+            # The thread's words count for the match, the contact's own for the rank.
+            matched, rank = Contact.id.in_(found), search_sql.own_words(words)
     else:
-        matched, rank = _like(words, include_notes)
-        matched = or_(identified, matched)
+        identified = _identifier_match(q, kind)
+        matched, rank = identified, None
+        if words:
+            matched, rank = _like(words, include_notes)
+            matched = or_(identified, matched)
     first = case((identified, 1), else_=0)
     ranks = [first.desc()] + ([rank.desc()] if rank is not None else [])
     return (
@@ -82,23 +90,36 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     )
 
 
-def _identifier_match(q: str, kind: str, postgresql: bool):
-    """The contacts whose identifiers are exactly what was typed."""
+def _identifier_match(q: str, kind: str):
+    """(SQLite) The contacts whose identifiers are exactly what was typed."""
     if kind == "email":
-        if postgresql:
-            return Contact.id.in_(search_sql.with_identifier(q.lower()))
         return func.lower(Contact.customer_email) == q.lower()
     conditions = [Contact.external_id == q, Contact.customer_ref == q]
     if kind == "phone":
-        if postgresql:
-            conditions.append(Contact.id.in_(search_sql.with_identifier(digits(q))))
-        else:
-            conditions.append(_phone_digits(Contact.customer_phone) == digits(q))
+        conditions.append(_phone_digits(Contact.customer_phone) == digits(q))
     try:
         conditions.append(Contact.id == uuid.UUID(q))
     except ValueError:
         pass
     return or_(*conditions)
+
+
+def _identifier_ids(q: str, kind: str) -> list:
+    """(PostgreSQL) The ids of the contacts whose identifiers are exactly what was typed, one
+    select per index: the e-mail and phone through the terms, the rest by plain equality."""
+    if kind == "email":
+        return [search_sql.with_identifier(q.lower())]
+    ids = [
+        select(Contact.id).where(Contact.external_id == q),
+        select(Contact.id).where(Contact.customer_ref == q),
+    ]
+    if kind == "phone":
+        ids.append(search_sql.with_identifier(digits(q)))
+    try:
+        ids.append(select(Contact.id).where(Contact.id == uuid.UUID(q)))
+    except ValueError:
+        pass
+    return ids
 
 
 def _phone_digits(phone):
@@ -117,17 +138,6 @@ def _in_thread(condition, include_notes: bool):
     if not include_notes:
         messages = messages.where(ContactMessage.kind != "note")
     return exists(messages)
-
-
-def _terms(words: list[str], identified, include_notes: bool):
-    # The ids each index finds, put together: an OR of the conditions on one scan of the
-    # contacts could use none of the indexes.
-    found = union(
-        select(Contact.id).where(identified),
-        search_sql.with_every_word(words, include_notes=include_notes),
-    )
-    # The thread's words count for the match, the contact's own (subject, name) for the rank.
-    return Contact.id.in_(found), search_sql.own_words(words)
 
 
 def _like(words: list[str], include_notes: bool):
