@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.contacts import search_sql
 from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
@@ -277,25 +276,28 @@ class Escalation(UUIDPrimaryKey, TenantScoped, Base):
         return max(0, int((self.ended_at - self.started_at).total_seconds()))
 
 
-# Contact search (app/contacts/search.py) on PostgreSQL: the words of contacts and of their
-# threads (GIN), and the end customer's e-mail and phone as they are compared. SQLite, the
-# demo's database, scans instead (the migration makes these on PostgreSQL only).
-Index(
-    "ix_contacts_search_document",
-    search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body),
-    postgresql_using="gin",
-    # Named, since the expression's first column is the configuration's constant.
-    _table=Contact.__table__,
-).ddl_if(dialect="postgresql")
-Index(
-    "ix_contacts_search_email", Contact.tenant_id, search_sql.email_key(Contact.customer_email)
-).ddl_if(dialect="postgresql")
-Index(
-    "ix_contacts_search_phone", Contact.tenant_id, search_sql.phone_key(Contact.customer_phone)
-).ddl_if(dialect="postgresql")
-Index(
-    "ix_contact_messages_search_document",
-    search_sql.message_document(ContactMessage.body),
-    postgresql_using="gin",
-    _table=ContactMessage.__table__,
-).ddl_if(dialect="postgresql")
+SEARCH_SOURCES = ("contact", "message", "note", "identifier")
+
+
+class ContactSearchTerm(UUIDPrimaryKey, TenantScoped, Base):
+    """One word a contact is found by (app/contacts/search.py), on PostgreSQL: of its subject,
+    customer name and first text (`contact`), of a message or note of its thread, or one of the
+    end customer's identifiers (the e-mail lower-cased, the phone's digits). Written only by
+    the database's triggers (migration 0026), so every write path keeps it; SQLite leaves it
+    empty. A b-tree on `(tenant_id, term)` in the "C" collation: a typed word is a range of
+    terms, which row-level security lets the index serve."""
+
+    __tablename__ = "contact_search_terms"
+    __table_args__ = (
+        Index(None, "tenant_id", "term"),
+        Index(None, "tenant_id", "contact_id"),
+        Index(None, "tenant_id", "message_id"),
+        tenant_foreign_key("contact_id", "contacts", ondelete="CASCADE"),
+        tenant_foreign_key("message_id", "contact_messages", ondelete="CASCADE"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column()
+    message_id: Mapped[uuid.UUID | None]  # NULL: the contact's own fields or identifiers
+    source: Mapped[str] = mapped_column(String(16))
+    # Code point order (SQLite's own is already binary, and it knows no "C").
+    term: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))

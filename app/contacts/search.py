@@ -1,19 +1,19 @@
 """Finding a firm's contacts by what a person types (`q`): the end customer's identifiers
 exactly, and words of the subject, the customer's name and the thread.
 
-On PostgreSQL words are matched by full-text search over the expression indexes of
-app/contacts/search_sql.py and ranked (ts_rank); on SQLite (the demo) by a plain LIKE scan.
-On both, a contact whose identifier equals what was typed comes first.
-
-Under row-level security PostgreSQL uses an index only for conditions built of leakproof
-functions (it must check the policy before running anything that could reveal a row), and
-to_tsvector, @@, lower and regexp_replace are not: for the application's role the expression
-indexes are not used, and words are matched on the firm's contacts as read through its tenant
-index. `external_id` and `customer_ref` (plain equality, leakproof) use their indexes.
+On PostgreSQL words and the e-mail and phone are looked up in `contact_search_terms`, which
+the database's triggers keep (app/contacts/search_sql.py, migration 0026): each word is a range
+of terms, all must match, and a contact ranks by how many terms of its own (subject, name, first
+text) the words start. Those comparisons are leakproof, so the terms' index serves the
+application's role under forced row-level security (it would not for to_tsvector, @@, lower,
+regexp_replace or LIKE). On SQLite (the demo) a plain LIKE scan. On both, a contact whose
+identifier equals what was typed comes first; `external_id` and `customer_ref` use their
+plain equality indexes.
 
 Scoping is the data layer's: an agent finds only the contacts of its queues (the ORM filter
 and row-level security on `contacts`), and a thread's messages are read only through contacts
-in scope.
+in scope. The terms (scoped to the firm only) yield candidate ids; the contacts themselves are
+read through their own scoping.
 May import: app.db, app.contacts (models, search_sql).
 """
 
@@ -56,7 +56,7 @@ def kind_of(q: str) -> str:
 
 def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     """Narrow a select of contacts to those matching `q`, best first: an identifier equal to
-    it, then (PostgreSQL) the rank of the words matched, then the newest.
+    it, then (PostgreSQL) how many of its own terms the words start, then the newest.
 
     Internal notes count only with `include_notes` (the firm's integration finds contacts by
     the words of notes only when the firm shares notes with it).
@@ -64,15 +64,23 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     q = q.strip()
     kind = kind_of(q)
     postgresql = db.session.get_bind().dialect.name == "postgresql"
-    identified = _identifier_match(q, kind, postgresql)
     words = [] if kind != "words" else _WORD.findall(q.lower())[:MAX_WORDS]
-    if not words:
+    if postgresql:
+        # The ids each index finds, put together: an OR of the conditions on one scan of the
+        # contacts could use none of the terms' index.
+        ids = _identifier_ids(q, kind)
+        identified = Contact.id.in_(union(*ids))
         matched, rank = identified, None
-    elif postgresql:
-        matched, rank = _full_text(words, identified, include_notes)
+        if words:
+            found = union(*ids, search_sql.with_every_word(words, include_notes=include_notes))
+            # The thread's words count for the match, the contact's own for the rank.
+            matched, rank = Contact.id.in_(found), search_sql.own_words(words)
     else:
-        matched, rank = _like(words, include_notes)
-        matched = or_(identified, matched)
+        identified = _identifier_match(q, kind)
+        matched, rank = identified, None
+        if words:
+            matched, rank = _like(words, include_notes)
+            matched = or_(identified, matched)
     first = case((identified, 1), else_=0)
     ranks = [first.desc()] + ([rank.desc()] if rank is not None else [])
     return (
@@ -82,13 +90,13 @@ def narrow(stmt: Select, *, q: str, include_notes: bool) -> Select:
     )
 
 
-def _identifier_match(q: str, kind: str, postgresql: bool):
-    """The contacts whose identifiers are exactly what was typed."""
+def _identifier_match(q: str, kind: str):
+    """(SQLite) The contacts whose identifiers are exactly what was typed."""
     if kind == "email":
-        return search_sql.email_key(Contact.customer_email) == q.lower()
+        return func.lower(Contact.customer_email) == q.lower()
     conditions = [Contact.external_id == q, Contact.customer_ref == q]
     if kind == "phone":
-        conditions.append(_phone_digits(Contact.customer_phone, postgresql) == digits(q))
+        conditions.append(_phone_digits(Contact.customer_phone) == digits(q))
     try:
         conditions.append(Contact.id == uuid.UUID(q))
     except ValueError:
@@ -96,9 +104,25 @@ def _identifier_match(q: str, kind: str, postgresql: bool):
     return or_(*conditions)
 
 
-def _phone_digits(phone, postgresql: bool):
-    if postgresql:
-        return search_sql.phone_key(phone)  # what its index holds
+def _identifier_ids(q: str, kind: str) -> list:
+    """(PostgreSQL) The ids of the contacts whose identifiers are exactly what was typed, one
+    select per index: the e-mail and phone through the terms, the rest by plain equality."""
+    if kind == "email":
+        return [search_sql.with_identifier(q.lower())]
+    ids = [
+        select(Contact.id).where(Contact.external_id == q),
+        select(Contact.id).where(Contact.customer_ref == q),
+    ]
+    if kind == "phone":
+        ids.append(search_sql.with_identifier(digits(q)))
+    try:
+        ids.append(select(Contact.id).where(Contact.id == uuid.UUID(q)))
+    except ValueError:
+        pass
+    return ids
+
+
+def _phone_digits(phone):
     for mark in _PHONE_MARKS:
         phone = func.replace(phone, mark, "")
     return phone
@@ -114,27 +138,6 @@ def _in_thread(condition, include_notes: bool):
     if not include_notes:
         messages = messages.where(ContactMessage.kind != "note")
     return exists(messages)
-
-
-def _full_text(words: list[str], identified, include_notes: bool):
-    # Each word also matches as a prefix (`parc` finds `parcel`); \w words carry none of the
-    # tsquery syntax, so they are safe to join.
-    query = func.to_tsquery(search_sql.CONFIG, " & ".join(f"{w}:*" for w in words))
-    document = search_sql.contact_document(Contact.subject, Contact.customer_name, Contact.body)
-    in_thread = select(ContactMessage.contact_id).where(
-        search_sql.message_document(ContactMessage.body).op("@@")(query)
-    )
-    if not include_notes:
-        in_thread = in_thread.where(ContactMessage.kind != "note")
-    # The ids each index finds, put together: an OR of the conditions on one scan of the
-    # contacts could use none of the indexes.
-    found = union(
-        select(Contact.id).where(identified),
-        select(Contact.id).where(document.op("@@")(query)),
-        in_thread,
-    )
-    # The thread's words count for the match, the contact's own (subject, name) for the rank.
-    return Contact.id.in_(found), func.ts_rank(document, query)
 
 
 def _like(words: list[str], include_notes: bool):

@@ -1,48 +1,72 @@
-"""The SQL expressions contact search matches on PostgreSQL, built once for the indexes
-(app/contacts/models.py) and the queries (app/contacts/search.py) alike: PostgreSQL uses an
-expression index only for a query that repeats its expression exactly.
+"""The statements contact search runs on PostgreSQL over `contact_search_terms` (the words
+and identifiers the database's triggers keep, migration 0026), for app/contacts/search.py.
 
-Documents use the 'simple' text-search configuration: words are lower-cased and kept as they
-are, with no stemming and no stop words, so Spanish and English (and names) match alike.
-May import: sqlalchemy.
+They are built of leakproof comparisons only (text `>=`, `<`, `=` in the "C" collation, uuid
+`=`), so that PostgreSQL may use the `(tenant_id, term)` index under the forced row-level
+security the application runs in: it uses an index for no condition whose functions could
+reveal a row the policy hides (to_tsvector, @@, lower, regexp_replace, LIKE are not leakproof).
+Terms are to_tsvector('simple', ...) lexemes: lower-cased, no stemming, no stop words, so
+Spanish and English (and names) match alike.
+May import: sqlalchemy, app.contacts (models).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, literal_column
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all
 
-# Constants are written into the SQL, not bound: an index's expression holds constants, and
-# a query's bound parameter would not be recognised as the same expression.
-CONFIG = literal_column("'simple'::regconfig")
-_SPACE = literal_column("' '")
-_EMPTY = literal_column("''")
-# HTML tags (a sanitised message keeps a few) are not words of the text.
-_TAG = literal_column("'<[^>]*>'")
-_NOT_DIGIT = literal_column("'[^0-9]'")
-_GLOBAL = literal_column("'g'")
+from app.contacts.models import Contact, ContactSearchTerm
+
+Term = ContactSearchTerm
+WORD_SOURCES = ("contact", "message")
 
 
-def _words(text: ColumnElement) -> ColumnElement:
-    return func.to_tsvector(CONFIG, func.regexp_replace(text, _TAG, _SPACE, _GLOBAL))
+def after(word: str) -> str:
+    """The first text that no longer starts with `word`, in code point ("C") order."""
+    return word[:-1] + chr(ord(word[-1]) + 1)
 
 
-def contact_document(subject, customer_name, body) -> ColumnElement:
-    """The words a contact is found by: its subject, the end customer's name, its first text."""
-    text = subject.op("||")(_SPACE).op("||")(func.coalesce(customer_name, _EMPTY))
-    return _words(text.op("||")(_SPACE).op("||")(body))
+def _starts_with(word: str) -> ColumnElement:
+    # A range, not starts_with() or LIKE: the b-tree serves it (the column's collation is "C").
+    return and_(Term.term >= word, Term.term < after(word))
 
 
-def message_document(body) -> ColumnElement:
-    """The words of one message of a thread (its HTML tags left out)."""
-    return _words(body)
+def _sources(include_notes: bool) -> tuple[str, ...]:
+    return (*WORD_SOURCES, "note") if include_notes else WORD_SOURCES
 
 
-def email_key(email) -> ColumnElement:
-    """An e-mail address as it is compared: case does not matter."""
-    return func.lower(email)
+def with_every_word(words: list[str], *, include_notes: bool) -> Select:
+    """The ids of the contacts where each word starts a term (any source, notes only with
+    `include_notes`)."""
+    each = union_all(
+        *(
+            select(Term.contact_id, literal(n).label("word")).where(
+                _starts_with(word), Term.source.in_(_sources(include_notes))
+            )
+            for n, word in enumerate(words)
+        )
+    ).subquery()
+    return (
+        select(each.c.contact_id)
+        .group_by(each.c.contact_id)
+        .having(func.count(func.distinct(each.c.word)) == len(words))
+    )
 
 
-def phone_key(phone) -> ColumnElement:
-    """A phone number as it is compared: its digits only (`+34 600-11 22 33` = `34600112233`)."""
-    return func.regexp_replace(phone, _NOT_DIGIT, _EMPTY, _GLOBAL)
+def own_words(words: list[str]) -> ColumnElement:
+    """How many terms of the contact's own (subject, name, first text) the words start: the
+    contact's rank among those that match."""
+    return (
+        select(func.count())
+        .where(
+            Term.tenant_id == Contact.tenant_id,
+            Term.contact_id == Contact.id,
+            Term.source == "contact",
+            or_(*(_starts_with(word) for word in words)),
+        )
+        .scalar_subquery()
+    )
+
+
+def with_identifier(key: str) -> Select:
+    """The ids of the contacts whose e-mail (lower-cased) or phone digits are `key`."""
+    return select(Term.contact_id).where(Term.term == key, Term.source == "identifier")
