@@ -16,7 +16,7 @@ form). 0024's expression indexes on contacts and messages are dropped: nothing u
 SQLite (the demo) gets the table, empty: search scans there.
 
 Revision ID: 0026
-Revises: 0029
+Revises: 0025
 Create Date: 2026-12-04 12:50:00
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026"
-down_revision: str | None = "0029"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

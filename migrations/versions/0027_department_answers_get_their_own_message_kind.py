@@ -11,7 +11,7 @@ Existing answers are identifiable: their author is the department's API identity
 (`department:<id>`, app/contacts/department_answers.py). Downgrading turns them back into notes.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-04 12:45:00
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0027"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
