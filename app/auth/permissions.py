@@ -306,3 +306,28 @@ def scopes_for_roles(roles: set[str] | frozenset[str]) -> frozenset[str]:
     for role in roles:
         allowed |= ROLE_SCOPES.get(role, frozenset())
     return frozenset(allowed)
+
+
+# --- quality reports ---
+# The quality and calibration reports of a firm (the firm sees its own figures), and the
+# coaching of an agent (its weakest questions), read by those who coach.
+QUALITY_REPORTS_READ = _permission(
+    "quality.reports",
+    "read the quality and calibration reports",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "client_viewer",
+)
+COACHING_READ = _permission(
+    "quality.coaching",
+    "read an agent's coaching (its weakest scorecard questions)",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+)
+PERMISSIONS = (*PERMISSIONS, QUALITY_REPORTS_READ, COACHING_READ)
+for _p in (QUALITY_REPORTS_READ, COACHING_READ):
+    for _role in _p.roles:
+        assert _p.scope in ROLE_SCOPES[_role], (_p.name, _role)
