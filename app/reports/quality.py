@@ -6,7 +6,7 @@ Only current reviews count: purpose review, submitted, not superseded by a resco
 counts in the period it was submitted in; a dispute, in the period it was raised. Averages are
 exact: integer sums divided once, rounded half up to basis points.
 May import: app.db, app.agents.models, app.quality (models, scoring), app.queues.models,
-app.reports.sla (buckets), tenants.models.
+app.reports (sla's buckets, targets), tenants.models.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 
-from app.agents.models import Agent
+from app.agents.models import Agent, Assignment
 from app.db import db
 from app.quality.models import Dispute, Evaluation, EvaluationAnswer, Scorecard, ScorecardVersion
 from app.quality.scoring import bps
 from app.queues.models import Queue
+from app.reports import targets
 from app.reports.sla import buckets
 from tenants.models import User
 
@@ -49,6 +50,25 @@ def _current_reviews(*, from_: datetime, to: datetime):
             Evaluation.submitted_at < to,
         )
     )
+
+
+def average_score_bps(*, from_: datetime, to: datetime) -> int | None:
+    """The average score of the current reviews submitted in [from_, to), rounded half up
+    once; None without reviews: the SLA report's and the SLA credit's quality figure."""
+    total = _Tally()
+    for evaluation, _scorecard_id in db.session.execute(_current_reviews(from_=from_, to=to)):
+        total.review(evaluation)
+    return total.figures()["average_score_bps"]
+
+
+def quality_against_target(*, from_: datetime, to: datetime, target_bps: int | None) -> dict:
+    """The range's average score against the SLA policy's quality target (met when at least)."""
+    average = average_score_bps(from_=from_, to=to)
+    return {
+        "average_score_bps": average,
+        "target_bps": target_bps,
+        "state": targets.state("quality_score_bps", average, target_bps),
+    }
 
 
 class _Tally:
@@ -335,6 +355,13 @@ def _signed_mean(values: list[int]) -> int | None:
 
 
 # --- coaching --------------------------------------------------------------------------------
+
+
+def serves_firm(*, agent_id: uuid.UUID) -> bool:
+    """Whether the agent serves one of the scope's queues or was ever evaluated there."""
+    assigned = select(Assignment.id).where(Assignment.agent_id == agent_id).limit(1)
+    evaluated = select(Evaluation.id).where(Evaluation.agent_id == agent_id).limit(1)
+    return bool(db.session.scalar(assigned) or db.session.scalar(evaluated))
 
 
 def coaching(*, agent_id: uuid.UUID, now: datetime, weeks: int = COACHING_WEEKS) -> list[dict]:

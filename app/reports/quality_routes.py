@@ -15,11 +15,17 @@ from app.agents.common import assigned_tenant_ids
 from app.agents.models import Agent
 from app.api_base import Blueprint
 from app.auth.permissions import AGENT_WORK, COACHING_READ, QUALITY_REPORTS_READ
-from app.auth.principal import current_principal, current_tenant, require
+from app.auth.principal import NotVisible, current_principal, current_tenant, require
 from app.csv_responses import csv_doc, csv_response, wants_csv
 from app.db import db, utcnow
 from app.reports.periods import MAX_PLAIN_RANGE_DAYS, resolve_period, zone_of
-from app.reports.quality import MAX_RANGE_DAYS, calibration_report, coaching, quality_report
+from app.reports.quality import (
+    MAX_RANGE_DAYS,
+    calibration_report,
+    coaching,
+    quality_report,
+    serves_firm,
+)
 from app.reports.quality_schemas import (
     CalibrationReportSchema,
     CoachingQueryArgsSchema,
@@ -32,13 +38,13 @@ from app.reports.schemas import PeriodQueryArgsSchema
 from tenants.scoping import tenants_scope
 
 quality_reports_blp = Blueprint(
-    "quality-reports",
+    "quality_reports",
     __name__,
     url_prefix="/v1/tenants/<uuid:tenant_id>/reports",
     description="A client firm's quality figures: its reviews' scores, calibrations, coaching.",
 )
 my_coaching_blp = Blueprint(
-    "my-coaching",
+    "my_coaching",
     __name__,
     url_prefix="/v1/me",
     description="The calling agent's own coaching.",
@@ -151,9 +157,12 @@ class AgentCoaching(MethodView):
 
         Per question of the agent's current reviews submitted in the last `weeks` weeks
         (default 6): the points-weighted earned share, answers counted, n/a and failures,
-        weakest first (ties: more answers first).
+        weakest first (ties: more answers first). An agent who neither serves the firm's
+        queues nor was ever evaluated there is not found (404).
         """
-        return _coaching(agent_id=agent_id, weeks=args["weeks"])
+        if not serves_firm(agent_id=agent_id):
+            raise NotVisible()
+        return {"tenant_id": tenant_id, **_coaching(agent_id=agent_id, weeks=args["weeks"])}
 
 
 @my_coaching_blp.route("/coaching")

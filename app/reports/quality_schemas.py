@@ -162,6 +162,9 @@ class CoachingRowSchema(AnswersFiguresSchema):
 
 
 class CoachingSchema(Schema):
+    tenant_id = fields.UUID(
+        dump_only=True, metadata={"description": "The firm read (absent: every firm served)."}
+    )
     agent_id = fields.UUID(dump_only=True)
     weeks = fields.Integer(dump_only=True)
     since = fields.AwareDateTime(dump_only=True)
