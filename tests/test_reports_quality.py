@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from app.db import utcnow
@@ -9,6 +10,7 @@ from tests.factories import quality_rescore, quality_review, quality_scorecard
 from tests.http_helpers import assert_problem
 from tests.test_agents_api import agent_caller, assign, create_agent, make_queue
 from tests.test_reports_sla import agent_profile, body, csv_rows, firm, queue_of, span, t
+from tests.web_helpers import sign_in
 
 MARCH = span("2026-03-01", "2026-04-01")
 
@@ -283,3 +285,31 @@ def test_an_agent_reads_its_own_coaching_across_its_firms(app, client, factory):
     assert {q["tenant_id"] for q in report["questions"]} == {str(a.id), str(b.id)}
     assert report["questions"][0]["question_key"] == "named"
     assert len(report["questions"]) == 6
+
+
+# --- the portal's page -----------------------------------------------------------------------
+
+
+def test_a_client_admin_reads_the_quality_page_and_its_csv(app, client, factory):
+    tenant, _, _ = a_month_of_reviews(app, factory)
+    browser = sign_in(app, factory.user("client_admin", tenant).email)
+
+    page = browser.get(f"/firms/{tenant.id}/quality", query_string=MARCH)
+    rows = csv_rows(browser.get(f"/firms/{tenant.id}/quality.csv", query_string=MARCH))
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    # 5833 bps, in the firm's Spanish: 58,33 %.
+    assert 'data-tile="average_score"' in html and re.search(r"58,33\s*%", html)
+    assert "Ana" in html and "chart-quality" in html
+    assert rows[0]["average_score_bps"] == "5833"
+
+
+def test_a_bad_period_on_the_quality_page_is_shown_beside_its_field(app, client, factory):
+    tenant, _ = firm(app, factory)
+    browser = sign_in(app, factory.user("client_viewer", tenant).email)
+
+    page = browser.get(f"/firms/{tenant.id}/quality", query_string={"from": "2026-03-01"})
+
+    assert page.status_code == 422
+    assert "Required when" in page.get_data(as_text=True)

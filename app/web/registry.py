@@ -34,6 +34,7 @@ from app.web.portal import (
     dashboard,
     home,
     invoices,
+    quality,
     registers,
     settings_briefings,
     settings_departments,
@@ -70,6 +71,7 @@ PAGES = (
     console_audit,
     portal_audit,
     customers,
+    quality,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.

@@ -1,4 +1,4 @@
-"""sla policies: a quality target (the month's minimum average evaluation score)
+"""add a quality target to sla policies (the month's minimum average evaluation score)
 
 Issue 18 (quality as an SLA target): `quality_target_bps` on a firm's SLA policy, the least
 average score of the month's current reviews, in basis points; NULL: the contract sets none.
