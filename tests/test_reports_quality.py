@@ -10,6 +10,7 @@ from tests.factories import quality_rescore, quality_review, quality_scorecard
 from tests.http_helpers import assert_problem
 from tests.test_agents_api import agent_caller, assign, create_agent, make_queue
 from tests.test_reports_sla import agent_profile, body, csv_rows, firm, queue_of, span, t
+from tests.test_web_desk import _desk
 from tests.web_helpers import sign_in
 
 MARCH = span("2026-03-01", "2026-04-01")
@@ -313,3 +314,27 @@ def test_a_bad_period_on_the_quality_page_is_shown_beside_its_field(app, client,
 
     assert page.status_code == 422
     assert "Required when" in page.get_data(as_text=True)
+
+
+def test_the_agents_desk_shows_its_weakest_questions_first(app, client, factory):
+    agent, [tenant], [queue], web = _desk(app, client, factory)
+    _, version = quality_scorecard(app, tenant)
+    _recent_reviews(app, tenant, queue, version, agent["id"])
+
+    html = web.get("/desk/").get_data(as_text=True)
+
+    assert 'id="coaching"' in html
+    order = re.findall(r'data-question="(\w+)"', html)
+    assert order == ["named", "verified", "offered"]
+
+
+def test_a_supervisor_sees_an_agents_coaching_in_the_console(app, client, factory):
+    agent, [tenant], [queue], _web = _desk(app, client, factory)
+    _, version = quality_scorecard(app, tenant)
+    _recent_reviews(app, tenant, queue, version, agent["id"])
+    supervisor = factory.user("supervisor", tenant)
+
+    page = sign_in(app, supervisor.email).get(f"/console/agents/{agent['id']}")
+
+    assert page.status_code == 200, page.status_code
+    assert re.findall(r'data-question="(\w+)"', page.get_data(as_text=True))[0] == "named"
