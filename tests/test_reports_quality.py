@@ -338,3 +338,14 @@ def test_a_supervisor_sees_an_agents_coaching_in_the_console(app, client, factor
 
     assert page.status_code == 200, page.status_code
     assert re.findall(r'data-question="(\w+)"', page.get_data(as_text=True))[0] == "named"
+
+
+def test_a_supervisor_opens_a_firms_quality_page_from_the_console(app, client, factory):
+    tenant, _, _ = a_month_of_reviews(app, factory)
+    web = sign_in(app, factory.user("supervisor", tenant).email)
+
+    firm_page = web.get(f"/console/firms/{tenant.id}").get_data(as_text=True)
+    page = web.get(f"/firms/{tenant.id}/quality", query_string=MARCH)
+
+    assert f"/firms/{tenant.id}/quality" in firm_page
+    assert page.status_code == 200 and "Bo" in page.get_data(as_text=True)
