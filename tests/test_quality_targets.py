@@ -3,8 +3,12 @@ rate card's SLA credit on the month's average score, worked by hand."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from billing import rating
 from billing.schemas import SlaCreditsSchema
+from tests.test_billing_invoices_api import handle
+from tests.test_billing_rating import kpi, price_firm
 from tests.test_reports_quality import MARCH, a_month_of_reviews
 from tests.test_reports_sla import body
 from tests.test_sla_policies_api import STANDARD, create, patch
@@ -93,3 +97,26 @@ def test_a_month_without_reviews_credits_nothing_for_quality():
         ]
         == 0
     )
+
+
+def test_a_months_invoice_preview_credits_the_quality_shortfall(app, client, factory):
+    tenant, ids, _ = a_month_of_reviews(app, factory)
+    price_firm(
+        app,
+        tenant,
+        sla_credits={"total_cap_bps": 1500, "kpis": [kpi("quality", 8000, 20, 1000)]},
+    )
+    for day in (3, 4, 5):
+        handle(app, tenant, ids["q1"], datetime(2026, 3, day, 10, tzinfo=UTC))
+
+    preview = client.get(
+        f"/v1/tenants/{tenant.id}/invoices/preview?period=2026-03",
+        headers=factory.caller("client_admin", tenant).headers,
+    )
+
+    invoice = body(preview)
+    [figures] = invoice["sla_figures"]["kpis"]
+    # Three contacts at 1000: fee 3000. Average score 5833: 2167 bps short x 20 a point = 433
+    # bps; 433 bps of 3000 = 129.9 -> 130 off.
+    assert (figures["kpi"], figures["actual_bps"], figures["credit_bps"]) == ("quality", 5833, 433)
+    assert (invoice["subtotal"], invoice["credit_amount"], invoice["total"]) == (3000, 130, 2870)
