@@ -232,6 +232,18 @@ def test_the_calibration_report_sets_the_firms_score_beside_the_bpos(app, client
     assert (averages["named"]["calibrations"], averages["named"]["average_gap_bps"]) == (2, 5000)
     assert averages["verified"]["average_gap_bps"] == 0
     assert averages["offered"]["calibrations"] == 1
+    rows = csv_rows(
+        client.get(
+            f"/v1/tenants/{tenant.id}/reports/quality/calibration",
+            query_string=MARCH,
+            headers={**factory.caller("client_viewer", tenant).headers, "Accept": "text/csv"},
+        )
+    )
+    named = [r for r in rows if r["question_key"] == "named"]
+    assert [(r["gap_bps"], r["score_gap_bps"]) for r in named] == [
+        ("0", "-1667"),
+        ("10000", "5000"),
+    ]
     # The calibrations never count as reviews.
     quality_report = body(quality(client, factory.caller("client_admin", tenant), tenant, **MARCH))
     assert quality_report["total"]["evaluations"] == 4

@@ -27,6 +27,7 @@ from app.reports.quality import (
     serves_firm,
 )
 from app.reports.quality_schemas import (
+    CalibrationCsvRowSchema,
     CalibrationReportSchema,
     CoachingQueryArgsSchema,
     CoachingSchema,
@@ -129,6 +130,9 @@ class CalibrationReport(MethodView):
     @require(QUALITY_REPORTS_READ)
     @quality_reports_blp.arguments(PeriodQueryArgsSchema, location="query")
     @quality_reports_blp.response(200, CalibrationReportSchema)
+    @quality_reports_blp.doc(
+        **csv_doc("one row per question of each calibration.", json="The report as JSON")
+    )
     def get(self, args, tenant_id):
         """Report calibrations: the BPO's review score beside the firm's, and the gaps
 
@@ -136,14 +140,29 @@ class CalibrationReport(MethodView):
         contact blind) beside the review it calibrated: both scores and the gap (firm minus
         BPO) overall and per question, null where either found the question not applicable;
         then per question the average gap and the average size of the gap. At most 366 days.
+        `Accept: text/csv`: one row per question of each calibration (`gap_bps` the
+        question's, `score_gap_bps` the whole score's).
         """
         tenant, zone, _now, start, end = _period(args, max_days=MAX_PLAIN_RANGE_DAYS)
+        report = calibration_report(from_=start, to=end)
+        if wants_csv():
+            rows = [
+                {**row, "score_gap_bps": row["gap_bps"], **question}
+                for row in report["calibrations"]
+                for question in row["questions"]
+            ]
+            return csv_response(
+                CalibrationCsvRowSchema(),
+                rows,
+                f"calibration-{tenant.slug}-{start.astimezone(zone).date()}.csv",
+                lead=("calibration_id", "review_id", "section_key", "question_key"),
+            )
         return {
             "tenant_id": tenant.id,
             "time_zone": tenant.time_zone,
             "from": start.astimezone(zone),
             "to": end.astimezone(zone),
-            **calibration_report(from_=start, to=end),
+            **report,
         }
 
 

@@ -136,6 +136,19 @@ class CalibrationRowSchema(Schema):
     questions = fields.List(fields.Nested(CalibrationQuestionSchema), dump_only=True)
 
 
+class CalibrationCsvRowSchema(CalibrationQuestionSchema):
+    """One CSV row: a question of a calibration, beside the calibration's scores."""
+
+    review_id = fields.UUID(dump_only=True)
+    calibration_id = fields.UUID(dump_only=True)
+    contact_id = fields.UUID(dump_only=True)
+    agent_id = fields.UUID(dump_only=True, allow_none=True)
+    submitted_at = fields.AwareDateTime(dump_only=True)
+    bpo_score_bps = _bps("The BPO's review score.")
+    firm_score_bps = _bps("The firm's calibration score.")
+    score_gap_bps = _bps("Firm minus BPO, the whole score.")
+
+
 class CalibrationAverageSchema(Schema):
     section_key = fields.String(dump_only=True)
     question_key = fields.String(dump_only=True)
