@@ -12,7 +12,8 @@ from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from tenants.scoping import TenantScoped, tenant_foreign_key
 
 TIER_MODES = ("graduated", "volume")
-CREDITED_KPIS = ("service_level", "first_response", "resolution", "abandonment")
+# quality: the month's average score of current quality reviews (app/reports/quality.py).
+CREDITED_KPIS = ("service_level", "first_response", "resolution", "abandonment", "quality")
 
 
 class RateCard(UUIDPrimaryKey, TenantScoped, Base):

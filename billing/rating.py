@@ -29,6 +29,7 @@ def share(amount: int, bps: int) -> int:
 
 HIGHER_IS_BETTER = {"service_level": True, "first_response": True, "resolution": True}
 HIGHER_IS_BETTER["abandonment"] = False
+HIGHER_IS_BETTER["quality"] = True
 
 
 def kpi_actuals(totals: dict) -> dict[str, int | None]:

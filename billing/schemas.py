@@ -86,8 +86,9 @@ class KpiCreditSchema(Schema):
         required=True,
         metadata={
             "description": "The contractual target: share answered within T (service_level), "
-            "share within the SLA target (first_response, resolution), or the highest "
-            "acceptable abandonment rate (abandonment).",
+            "share within the SLA target (first_response, resolution), the highest "
+            "acceptable abandonment rate (abandonment), or the least average score of the "
+            "month's current quality reviews (quality).",
             "example": 8000,
         },
     )

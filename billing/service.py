@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app import inputs
 from app.db import db, utcnow
 from app.errors import Conflict, Unprocessable
+from app.reports import quality as quality_reports
 from app.reports import sla as sla_reports
 from billing import events as invoice_events
 from billing import rating
@@ -328,6 +329,7 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
             tenant=tenant, from_=start, to=end, granularity="month", now=now
         )
         actuals = rating.kpi_actuals(report["totals"])
+        actuals["quality"] = quality_reports.average_score_bps(from_=start, to=end)
     rated = rating.rate_month(
         usage=[tuple(row) for row in usage],
         tier_mode=rate_card.tier_mode if rate_card else "graduated",

@@ -430,3 +430,176 @@ def _agent_user(app) -> User:
             actor=tenants_service.SYSTEM,
         )
     return membership.user
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+# A small scorecard: a greeting (one question) and a resolution with a critical question and
+# one that may not apply; equal weights.
+QUALITY_SECTIONS = [
+    {
+        "key": "greeting",
+        "title": "Greeting",
+        "weight": 1,
+        "questions": [{"key": "named", "text": "Named", "kind": "yes_no", "points": 10}],
+    },
+    {
+        "key": "resolution",
+        "title": "Resolution",
+        "weight": 1,
+        "questions": [
+            {
+                "key": "verified",
+                "text": "Verified",
+                "kind": "yes_no",
+                "points": 20,
+                "critical": True,
+            },
+            {
+                "key": "offered",
+                "text": "Offered",
+                "kind": "yes_no",
+                "points": 10,
+                "allows_na": True,
+            },
+        ],
+    },
+]
+
+
+def quality_scorecard(app, tenant: Tenant, *, name: str = "Calls", passing_score_bps: int = 8000):
+    """A scorecard of the firm with one version of QUALITY_SECTIONS: (scorecard id, version id)."""
+    from app.quality.models import Scorecard, ScorecardVersion
+
+    with app.app_context(), tenant_scope(tenant.id):
+        card = Scorecard(name=name)
+        db.session.add(card)
+        db.session.flush()
+        version = ScorecardVersion(
+            scorecard_id=card.id,
+            number=1,
+            sections=QUALITY_SECTIONS,
+            passing_score_bps=passing_score_bps,
+        )
+        db.session.add(version)
+        db.session.commit()
+        return card.id, version.id
+
+
+def quality_review(
+    app,
+    tenant: Tenant,
+    *,
+    version_id: uuid.UUID,
+    queue_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    answers: dict[str, str],
+    submitted_at,
+    purpose: str = "review",
+    calibration_of_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
+    passing_score_bps: int = 8000,
+) -> uuid.UUID:
+    """A submitted evaluation of a new handled contact, scored by app.quality.scoring with its
+    answer rows: question key -> "yes" | "no" | "na"."""
+    from app.contacts.models import PRIORITY_RANK, Contact
+    from app.quality.models import Evaluation, EvaluationAnswer
+    from app.quality.scoring import score
+
+    result = score(
+        QUALITY_SECTIONS,
+        {key: {"answer": answer} for key, answer in answers.items()},
+        passing_score_bps=passing_score_bps,
+    )
+    with app.app_context(), tenant_scope(tenant.id):
+        if calibration_of_id is not None:
+            contact_id = db.session.get(Evaluation, calibration_of_id).contact_id
+        if contact_id is None:
+            contact = Contact(
+                queue_id=queue_id,
+                channel="voice",
+                direction="inbound",
+                category="information_request",
+                priority="normal",
+                priority_rank=PRIORITY_RANK["normal"],
+                status="resolved",
+                received_at=submitted_at,
+                queued_at=submitted_at,
+                status_since=submitted_at,
+                resolved_at=submitted_at,
+            )
+            db.session.add(contact)
+            db.session.flush()
+            contact_id = contact.id
+        evaluation = Evaluation(
+            contact_id=contact_id,
+            agent_id=agent_id,
+            queue_id=queue_id,
+            scorecard_version_id=version_id,
+            purpose=purpose,
+            reason="calibration" if purpose == "calibration" else "sampled",
+            state="submitted",
+            calibration_of_id=calibration_of_id,
+            submitted_at=submitted_at,
+            score_bps=result.score_bps,
+            passed=result.passed,
+            critical_failed=result.critical_failed,
+        )
+        db.session.add(evaluation)
+        db.session.flush()
+        db.session.add_all(
+            EvaluationAnswer(
+                evaluation_id=evaluation.id,
+                section_key=a.section_key,
+                question_key=a.question_key,
+                answer=a.answer,
+                points=a.points,
+                earned_bps=a.earned_bps,
+                critical_failed=a.critical_failed,
+            )
+            for a in result.answers
+        )
+        db.session.commit()
+        return evaluation.id
+
+
+def quality_rescore(app, tenant: Tenant, *, review_id: uuid.UUID, answers: dict[str, str], at):
+    """A decided dispute of a review, rescored: the new review supersedes the old one."""
+    from app.quality.models import Dispute, Evaluation
+
+    with app.app_context(), tenant_scope(tenant.id):
+        old = db.session.get(Evaluation, review_id)
+        version_id, queue_id, agent_id = old.scorecard_version_id, old.queue_id, old.agent_id
+        contact_id = old.contact_id
+        # The old one leaves the current reviews first (one current review per contact).
+        old.superseded_by_id = uuid.uuid4()
+        db.session.commit()
+    new_id = quality_review(
+        app,
+        tenant,
+        version_id=version_id,
+        queue_id=queue_id,
+        agent_id=agent_id,
+        answers=answers,
+        submitted_at=at,
+        contact_id=contact_id,
+    )
+    with app.app_context(), tenant_scope(tenant.id):
+        old = db.session.get(Evaluation, review_id)
+        old.superseded_by_id = new_id
+        new = db.session.get(Evaluation, new_id)
+        new.supersedes_id = review_id
+        db.session.add(
+            Dispute(
+                evaluation_id=review_id,
+                raised_by_user_id=uuid.uuid4(),
+                reason="Unfair",
+                state="decided",
+                outcome="rescored",
+                rescored_evaluation_id=new_id,
+                decided_at=at,
+                created_at=at,
+            )
+        )
+        db.session.commit()
+        return new_id

@@ -200,6 +200,9 @@ NO_IDENTIFIERS = {
     "events.EventStream",
     "quality.CalibrationCandidates",
 }
+# Routes the firm's own people may not read (the BPO's coaching of an agent): their positive
+# controls ask as a BPO admin.
+BPO_READ = {"quality_reports.AgentCoaching"}
 
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -208,6 +211,8 @@ def nowhere_value(param: str):
     """A value of a path parameter that names nothing: a fresh id, or for a version's number
     (`<int:number>`) one no scorecard reaches."""
     return 999_999 if param == "number" else uuid.uuid4()
+
+
 _CALLERS = ("client_admin", "client_viewer", "integration", "supervisor", "agent")
 # An agent assigned to one of B's queues: reaches B, and B only through that queue.
 AGENT_OF_B = "agent_of_b"
@@ -375,6 +380,17 @@ def _firm(app, factory, label: str) -> Firm:
         ).token
         db.session.commit()
     department = onboarded.departments[0]
+    # An agent serving the firm's queue: the one a supervisor coaches there.
+    agent_user = factory.user("agent", password=None)
+    with app.app_context():
+        with unscoped():
+            agent = Agent(user_id=agent_user.id, channels=["email"], concurrency={"email": 1})
+            db.session.add(agent)
+            db.session.flush()
+        with tenant_scope(tenant.id):
+            db.session.add(Assignment(agent_id=agent.id, queue_id=queue.id))
+        db.session.commit()
+        agent_id = agent.id
     firm = Firm(
         tenant=tenant,
         user=user,
@@ -392,6 +408,7 @@ def _firm(app, factory, label: str) -> Firm:
             "invoice_id": invoice.id,
             "invitation_id": invitation.id,
             **quality["objects"],
+            "agent_id": agent_id,
         },
     )
     firm.secrets |= {
@@ -656,13 +673,16 @@ def test_tenant_b_callers_get_404_for_everything_of_tenant_a(
 
     # Positive controls: the routes work and show A's data to A, and B's objects to B, so
     # the 404s below are not vacuous.
+    bpo_admin = factory.caller("bpo_admin")
     for route in (r for r in routes if r.method == "GET"):
-        own = client.get(route.path(values_a), headers=a_admin.headers)
+        reader = bpo_admin if route.endpoint in BPO_READ else a_admin
+        own = client.get(route.path(values_a), headers=reader.headers)
         assert own.status_code == 200, (route.rule, own.status_code, own.get_json())
         if route.endpoint not in NO_IDENTIFIERS:
             assert _leaks(own, a.secrets, sent=""), (route.rule, own.data[:300])
         if route.extra_params:
-            theirs = client.get(route.path(values_b), headers=callers["client_admin"].headers)
+            reader = bpo_admin if route.endpoint in BPO_READ else callers["client_admin"]
+            theirs = client.get(route.path(values_b), headers=reader.headers)
             assert theirs.status_code == 200, (route.rule, theirs.get_json())
 
     before = _snapshot(app, [a.tenant.id, b.tenant.id])

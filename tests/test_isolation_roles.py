@@ -178,6 +178,10 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("reports.AgentsReport", "GET"): "reports.read",
     ("reports.AgentTime", "GET"): "reports.read",
     ("queues.QueueStaffing", "GET"): "reports.read",
+    ("quality_reports.QualityReport", "GET"): "quality.reports",
+    ("quality_reports.CalibrationReport", "GET"): "quality.reports",
+    # Coaching an agent: those who coach (the BPO), not the firm.
+    ("quality_reports.AgentCoaching", "GET"): "quality.coaching",
     # The firm's domain events as they happen: for its systems (and whoever manages them).
     ("events.EventStream", "GET"): "events.read",
     # Quality (issue 18): everyone serving or of the firm reads scorecards and evaluations (an
@@ -229,6 +233,7 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("me.MyPresence", "PUT"): "agent.work",
     ("me.MyNextContact", "POST"): "agent.work",
     ("me.MyContacts", "GET"): "agent.work",
+    ("my_coaching.MyCoaching", "GET"): "agent.work",
     ("portfolio.Portfolio", "GET"): "reports.portfolio",
     ("sla.AtRisk", "GET"): "reports.portfolio",
     ("wallboard.Wallboard", "GET"): "reports.portfolio",
@@ -268,6 +273,8 @@ MAY: dict[str, set[str]] = {
         "quality.configure",
         "quality.review",
         "quality.score",
+        "quality.reports",
+        "quality.coaching",
     },
     # "see and work contacts of those queues only; switch active queue; claim next; presence"
     "agent": _EVERYONE
@@ -291,6 +298,7 @@ MAY: dict[str, set[str]] = {
         "firm.audit",
         "billing.read",
         "reports.read",
+        "quality.reports",
         "events.read",
         "quality.read",
         "quality.calibration",
@@ -298,7 +306,8 @@ MAY: dict[str, set[str]] = {
         "quality.calibrate",
     },
     # "read contacts and reports of their tenant"
-    "client_viewer": _EVERYONE | {"reports.read", "quality.read", "quality.calibration"},
+    "client_viewer": _EVERYONE
+    | {"reports.read", "quality.read", "quality.calibration", "quality.reports"},
     # "create and read contacts, read reports"
     "integration": _EVERYONE
     | {"contacts.create", "contacts.import", "contacts.message", "reports.read", "events.read"},

@@ -266,6 +266,7 @@ def test_answer_speed_and_abandonment_come_from_the_queue_waits(app, client, fac
             "fcr_rate": None,
             "csat_rate": None,
             "breaches": 0,
+            "quality_score_bps": None,
         },
     }
 

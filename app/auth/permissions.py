@@ -286,6 +286,24 @@ QUALITY_CALIBRATE = _permission(
     "quality:write",
     "client_admin",
 )
+# The quality and calibration reports of a firm (the firm sees its own figures), and the
+# coaching of an agent (its weakest questions), read by those who coach.
+QUALITY_REPORTS_READ = _permission(
+    "quality.reports",
+    "read the quality and calibration reports",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "client_viewer",
+)
+COACHING_READ = _permission(
+    "quality.coaching",
+    "read an agent's coaching (its weakest scorecard questions)",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+)
 EVENTS_READ = _permission(
     "events.read",
     "follow a client firm's event stream",
@@ -332,6 +350,8 @@ PERMISSIONS = (
     QUALITY_DISPUTE,
     CALIBRATION_READ,
     QUALITY_CALIBRATE,
+    QUALITY_REPORTS_READ,
+    COACHING_READ,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later

@@ -16,6 +16,7 @@ from app.reports.agents import agent_time, agents_report
 from app.reports.complaints import complaints_register, year_bounds
 from app.reports.periods import MAX_PLAIN_RANGE_DAYS, resolve_period, zone_of
 from app.reports.portfolio import overseen_tenant_ids, portfolio, visible_tenants
+from app.reports.quality import quality_against_target
 from app.reports.schemas import (
     AgentReportRowSchema,
     AgentsReportSchema,
@@ -121,6 +122,9 @@ class SlaReport(MethodView):
             group_by=args.get("group_by"),
             filters={name: args.get(name) for name in FILTERS},
             now=now,
+        )
+        report["quality"] = quality_against_target(
+            from_=start, to=end, target_bps=report["settings"]["targets"].get("quality_score_bps")
         )
         if not wants_csv():
             return report

@@ -329,6 +329,11 @@ class KpiTargetsSchema(Schema):
     fcr_rate = fields.Float(dump_only=True, allow_none=True, metadata={"description": "At least."})
     csat_rate = fields.Float(dump_only=True, allow_none=True, metadata={"description": "At least."})
     breaches = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "At most."})
+    quality_score_bps = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Average quality score, at least, basis points."},
+    )
 
 
 class SlaSettingsSchema(Schema):
@@ -364,6 +369,12 @@ class DepartmentTimeSchema(Schema):
     )
 
 
+class QualityAgainstTargetSchema(Schema):
+    average_score_bps = fields.Integer(dump_only=True, allow_none=True)
+    target_bps = fields.Integer(dump_only=True, allow_none=True)
+    state = fields.String(dump_only=True, allow_none=True, metadata={"enum": ["met", "missed"]})
+
+
 class SlaReportSchema(Schema):
     tenant_id = fields.UUID(dump_only=True)
     time_zone = fields.String(
@@ -395,6 +406,15 @@ class SlaReportSchema(Schema):
         },
     )
     totals = fields.Nested(SlaTotalsSchema, dump_only=True)
+    quality = fields.Nested(
+        QualityAgainstTargetSchema,
+        dump_only=True,
+        metadata={
+            "description": "The average score of the range's current quality reviews against "
+            "the default SLA policy's `quality_target_bps` (basis points); `state` met or "
+            "missed, null without reviews or target."
+        },
+    )
     departments = fields.List(
         fields.Nested(DepartmentTimeSchema),
         dump_only=True,

@@ -2,9 +2,10 @@
 portfolio and the API's SLA report share.
 
 The default SLA policy promises a service level, and may set targets for the other headline
-figures (ASA, AHT, abandonment, FCR, CSAT). ASA without its own target is held to the strictest
-answer threshold the policy gives a channel; first response and resolution within target are
-held to the service-level share; breaches to none.
+figures (ASA, AHT, abandonment, FCR, CSAT, the average quality score in basis points). ASA
+without its own target is held to the strictest answer threshold the policy gives a channel;
+first response and resolution within target are held to the service-level share; breaches to
+none.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ DIRECTIONS = {
     "fcr_rate": True,
     "csat_rate": True,
     "breaches": False,
+    # The month's average score of current quality reviews, basis points (app/reports/quality.py).
+    "quality_score_bps": True,
 }
 DEFAULT_TARGETS = {
     "service_level": 0.8,
@@ -31,6 +34,7 @@ DEFAULT_TARGETS = {
     "fcr_rate": None,
     "csat_rate": None,
     "breaches": 0,
+    "quality_score_bps": None,
 }
 
 
@@ -59,6 +63,7 @@ def of_policy(policy) -> dict[str, float | int | None]:
         "fcr_rate": _share(policy.fcr_target_bps),
         "csat_rate": _share(policy.csat_target_bps),
         "breaches": 0,
+        "quality_score_bps": policy.quality_target_bps,
     }
 
 

@@ -63,6 +63,8 @@ class SlaPolicy(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     abandonment_target_bps: Mapped[int | None]  # at most
     fcr_target_bps: Mapped[int | None]  # at least
     csat_target_bps: Mapped[int | None]  # at least
+    # The month's average score of current quality reviews, at least (app/reports/quality.py).
+    quality_target_bps: Mapped[int | None]
 
 
 CLOCK_KINDS = ("first_response", "resolution")

@@ -348,6 +348,7 @@ class SlaPolicySchema(Schema):
     abandonment_target_bps = fields.Integer(dump_only=True, allow_none=True)
     fcr_target_bps = fields.Integer(dump_only=True, allow_none=True)
     csat_target_bps = fields.Integer(dump_only=True, allow_none=True)
+    quality_target_bps = fields.Integer(dump_only=True, allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -429,6 +430,16 @@ class SlaPolicyUpdateSchema(Schema):
         validate=validate.Range(min=0, max=10000),
         metadata={
             "description": "Share of satisfied ratings, at least, basis points; null: no target."
+        },
+    )
+    quality_target_bps = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=10000),
+        metadata={
+            "description": "The month's average quality score (current reviews), at least, "
+            "basis points; null: no target.",
+            "example": 8500,
         },
     )
 

@@ -37,6 +37,7 @@ from app.web.portal import (
     home,
     invoices,
     quality,
+    quality_report,
     quality_scorecards,
     quality_scoring,
     registers,
@@ -78,6 +79,7 @@ PAGES = (
     portal_audit,
     customers,
     quality,
+    quality_report,
     quality_scorecards,
     quality_scoring,
 )

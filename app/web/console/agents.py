@@ -17,13 +17,16 @@ from app.agents import service as agents_service
 from app.agents.models import Agent
 from app.agents.schemas import AgentCreateSchema, AgentUpdateSchema
 from app.auth.passwords import hash_password
-from app.auth.permissions import AGENT_ADMIN, AGENT_READ
+from app.auth.permissions import AGENT_ADMIN, AGENT_READ, COACHING_READ
 from app.auth.principal import check, current_actor
+from app.db import utcnow
 from app.errors import Conflict, Unprocessable
+from app.reports import quality as quality_reports
 from app.vocabulary import CHANNELS
 from app.web import nav
 from app.web.console.blueprint import bp
-from app.web.console.scope import overseen, page_of
+from app.web.console.scope import overseen, page_of, scoped
+from app.web.i18n import percent
 from app.web.shell import form_errors, render
 
 _SPLIT = re.compile(r"[\s,]+")
@@ -82,6 +85,10 @@ def agent_edit(agent_id: uuid.UUID):
     check(AGENT_READ)
     agent = agent_or_404(agent_id)
     if request.method == "GET":
+        check(COACHING_READ)
+        # Coaching over the firms the caller oversees (every firm for a BPO admin).
+        with scoped():
+            coaching = quality_reports.coaching(agent_id=agent.id, now=utcnow())
         return render(
             "console/agent_form.html",
             values=_values_of(agent),
@@ -89,6 +96,9 @@ def agent_edit(agent_id: uuid.UUID):
             agent=agent,
             who=agent.user,
             may_change=_may_change(),
+            coaching=coaching,
+            coaching_weeks=quality_reports.COACHING_WEEKS,
+            percent=percent,
         )
     check(AGENT_ADMIN)
     values = _values(request.form)

@@ -11,13 +11,18 @@ from marshmallow import ValidationError
 
 from app.agents import me as me_service
 from app.agents import presence as agent_presence
+from app.agents.common import assigned_tenant_ids
 from app.agents.schemas import PresenceUpdateSchema
 from app.auth.permissions import AGENT_WORK
 from app.auth.principal import check, current_actor
 from app.contacts import routing
+from app.db import utcnow
 from app.errors import DomainError
+from app.reports import quality as quality_reports
 from app.web.desk.blueprint import bp, my_agent
+from app.web.i18n import percent
 from app.web.shell import is_htmx, render
+from tenants.scoping import tenants_scope
 
 # What an agent may choose by hand; busy and after-contact work follow the work itself.
 CHOSEN_PRESENCES = ("available", "break", "offline")
@@ -35,11 +40,25 @@ def panel_context(*, reason: str | None = None) -> dict:
     }
 
 
+def coaching_context(agent) -> dict:
+    """The agent's own weakest questions across the firms it serves (the desk's home)."""
+    with tenants_scope(assigned_tenant_ids(agent.id)):
+        rows = quality_reports.coaching(agent_id=agent.id, now=utcnow())
+    return {"coaching": rows[:5], "coaching_weeks": quality_reports.COACHING_WEEKS}
+
+
 @bp.get("/")
 def desk():
     """The desk: presence, queues of every firm served, Next and what the agent holds."""
     check(AGENT_WORK)
-    return render("desk/desk.html", workspace=None, **panel_context())
+    context = panel_context()
+    return render(
+        "desk/desk.html",
+        workspace=None,
+        percent=percent,
+        **context,
+        **coaching_context(context["agent"]),
+    )
 
 
 @bp.get("/_panel")
