@@ -307,8 +307,8 @@ def test_a_client_admin_reads_the_quality_page_and_its_csv(app, client, factory)
     tenant, _, _ = a_month_of_reviews(app, factory)
     browser = sign_in(app, factory.user("client_admin", tenant).email)
 
-    page = browser.get(f"/firms/{tenant.id}/quality", query_string=MARCH)
-    rows = csv_rows(browser.get(f"/firms/{tenant.id}/quality.csv", query_string=MARCH))
+    page = browser.get(f"/firms/{tenant.id}/quality/report", query_string=MARCH)
+    rows = csv_rows(browser.get(f"/firms/{tenant.id}/quality/report.csv", query_string=MARCH))
 
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -322,7 +322,7 @@ def test_a_bad_period_on_the_quality_page_is_shown_beside_its_field(app, client,
     tenant, _ = firm(app, factory)
     browser = sign_in(app, factory.user("client_viewer", tenant).email)
 
-    page = browser.get(f"/firms/{tenant.id}/quality", query_string={"from": "2026-03-01"})
+    page = browser.get(f"/firms/{tenant.id}/quality/report", query_string={"from": "2026-03-01"})
 
     assert page.status_code == 422
     assert "Required when" in page.get_data(as_text=True)
@@ -357,7 +357,7 @@ def test_a_supervisor_opens_a_firms_quality_page_from_the_console(app, client, f
     web = sign_in(app, factory.user("supervisor", tenant).email)
 
     firm_page = web.get(f"/console/firms/{tenant.id}").get_data(as_text=True)
-    page = web.get(f"/firms/{tenant.id}/quality", query_string=MARCH)
+    page = web.get(f"/firms/{tenant.id}/quality/report", query_string=MARCH)
 
-    assert f"/firms/{tenant.id}/quality" in firm_page
+    assert f"/firms/{tenant.id}/quality/report" in firm_page
     assert page.status_code == 200 and "Bo" in page.get_data(as_text=True)
