@@ -76,3 +76,10 @@ def test_a_supervisor_scores_the_agent_disputes_and_the_firm_calibrates_blind(
     expect(gap.get_by_role("row", name=re.compile("Tone"))).to_contain_text("40")
     assert_accessible(page)
     screenshot(page, "quality-calibration-gap")
+
+    # The firm's quality report: its one current review, scored 87 %.
+    page.goto(f"/firms/{floor.tenant.id}/quality")
+    page.get_by_role("link", name="Report", exact=True).click()
+    expect(page.locator("#quality-agents")).to_contain_text("Agent")
+    assert_accessible(page)
+    screenshot(page, "quality-report")
