@@ -6,12 +6,14 @@ import re
 from datetime import timedelta
 
 from app.db import utcnow
-from tests.factories import quality_rescore, quality_review, quality_scorecard
+from tests.factories import QUALITY_SECTIONS, quality_rescore, quality_review, quality_scorecard
 from tests.http_helpers import assert_problem
 from tests.test_agents_api import agent_caller, assign, create_agent, make_queue
 from tests.test_reports_sla import agent_profile, body, csv_rows, firm, queue_of, span, t
 from tests.test_web_desk import _desk
 from tests.web_helpers import sign_in
+
+QUESTION_TEXTS = {q["key"]: q["text"] for s in QUALITY_SECTIONS for q in s["questions"]}
 
 MARCH = span("2026-03-01", "2026-04-01")
 
@@ -98,6 +100,8 @@ def test_sections_and_questions_weigh_answers_by_points_and_leave_na_out(app, cl
 
     questions = {q["question_key"]: q for q in report["questions"]}
     assert questions["named"]["earned_share_bps"] == 7500  # 3 of 4
+    # Each question named by its words, as its scorecard asks it.
+    assert questions["named"]["question_text"] == QUESTION_TEXTS["named"]
     assert questions["verified"]["critical_failures"] == 1
     offered = questions["offered"]
     # n/a in R1; yes, yes, no: 2 of 3 = 6667.
@@ -297,6 +301,7 @@ def test_an_agent_reads_its_own_coaching_across_its_firms(app, client, factory):
 
     assert {q["tenant_id"] for q in report["questions"]} == {str(a.id), str(b.id)}
     assert report["questions"][0]["question_key"] == "named"
+    assert report["questions"][0]["question_text"] == QUESTION_TEXTS["named"]
     assert len(report["questions"]) == 6
 
 

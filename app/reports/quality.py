@@ -211,6 +211,7 @@ def quality_report(*, from_: datetime, to: datetime, granularity: str, zone: Zon
     agent_names = _agent_names(by["agent"])
     queue_names = _names(Queue, by["queue"])
     scorecard_names = _names(Scorecard, set(by["scorecard"]) | {k[0] for k in sections})
+    texts = _question_texts({key[0] for key in questions})
     return {
         "granularity": granularity,
         "total": total.figures(),
@@ -236,6 +237,7 @@ def quality_report(*, from_: datetime, to: datetime, granularity: str, zone: Zon
                     "scorecard_name": scorecard_names.get(key[0]),
                     "section_key": key[1],
                     "question_key": key[2],
+                    "question_text": texts.get((key[0], key[2])),
                     **tally.figures(),
                 }
                 for key, tally in questions.items()
@@ -247,6 +249,24 @@ def quality_report(*, from_: datetime, to: datetime, granularity: str, zone: Zon
             for (start, end), tally in zip(spans, over_time, strict=True)
         ],
     }
+
+
+def _question_texts(scorecard_ids) -> dict[tuple, str]:
+    """(scorecard id, question key) -> the question's words in the newest version that asks
+    it: a question keeps its key across versions, and its latest wording is how people know it."""
+    ids = sorted(i for i in scorecard_ids if i is not None)
+    if not ids:
+        return {}
+    texts: dict[tuple, str] = {}
+    for scorecard_id, sections in db.session.execute(
+        select(ScorecardVersion.scorecard_id, ScorecardVersion.sections)
+        .where(ScorecardVersion.scorecard_id.in_(ids))
+        .order_by(ScorecardVersion.number)
+    ):
+        for section in sections:
+            for question in section["questions"]:
+                texts[(scorecard_id, question["key"])] = question["text"]
+    return texts
 
 
 def _names(model, ids) -> dict:
@@ -387,6 +407,7 @@ def coaching(*, agent_id: uuid.UUID, now: datetime, weeks: int = COACHING_WEEKS)
     for answer, scorecard_id, tenant_id in found:
         tallies[(tenant_id, scorecard_id, answer.section_key, answer.question_key)].add(answer)
     names = _names(Scorecard, {key[1] for key in tallies})
+    texts = _question_texts({key[1] for key in tallies})
     rows = [
         {
             "tenant_id": key[0],
@@ -394,6 +415,7 @@ def coaching(*, agent_id: uuid.UUID, now: datetime, weeks: int = COACHING_WEEKS)
             "scorecard_name": names.get(key[1]),
             "section_key": key[2],
             "question_key": key[3],
+            "question_text": texts.get((key[1], key[3])),
             **tally.figures(),
         }
         for key, tally in tallies.items()

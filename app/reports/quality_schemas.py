@@ -83,6 +83,11 @@ class QualitySectionRowSchema(AnswersFiguresSchema):
 
 class QualityQuestionRowSchema(QualitySectionRowSchema):
     question_key = fields.String(dump_only=True)
+    question_text = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The question's words in the newest version that asks it."},
+    )
 
 
 class QualityReportSchema(Schema):
@@ -172,6 +177,11 @@ class CoachingRowSchema(AnswersFiguresSchema):
     scorecard_name = fields.String(dump_only=True, allow_none=True)
     section_key = fields.String(dump_only=True)
     question_key = fields.String(dump_only=True)
+    question_text = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The question's words in the newest version that asks it."},
+    )
 
 
 class CoachingSchema(Schema):
