@@ -57,7 +57,7 @@ def test_a_supervisor_scores_a_review_beside_the_thread_errors_beside_each_quest
     )
     text = refused.get_data(as_text=True)
     assert refused.status_code == 422
-    assert 'id="e-answer-tone"' in text and "Answer this question." in text
+    assert 'id="e-answer-tone"' in text and "Responda esta pregunta." in text
     # What was typed stays chosen.
     assert re.search(r'name="answer.named" value="yes" checked', text)
 
@@ -288,3 +288,20 @@ def test_the_agent_finds_its_evaluations_on_the_desk(app, client, factory, floor
     page = agent_web.get("/desk/evaluations")
     assert page.status_code == 200
     assert _page_of(floor, review["id"]) in page.get_data(as_text=True)
+
+
+def test_a_spanish_page_says_what_is_wrong_with_an_answer_in_spanish(app, client, factory, floor):  # noqa: F811
+    scorecard(client, floor)
+    review = queued(client, floor)
+    web = _signed_in(app, factory, floor, "supervisor")  # the firm's language: Spanish
+    page = web.get(_page_of(floor, review["id"]))
+    web.post(_page_of(floor, review["id"]) + "/claim", data={"csrf_token": csrf_of(page)})
+
+    refused = web.post(
+        _page_of(floor, review["id"]) + "/submit",
+        data={"csrf_token": csrf_of(page), **_form({**GOOD, "tone": {"answer": 9}})},
+    )
+
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "Responda un paso de 0 a 5." in text and "Answer a step" not in text

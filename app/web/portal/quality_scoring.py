@@ -5,6 +5,8 @@ contact again if so decided. Each answer's error is shown beside its question.""
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -203,14 +205,37 @@ def evaluation_submit(tenant_id, evaluation_id):
 
 
 def _answer_errors(error: DomainError) -> dict:
-    """A refusal's messages per question key (`answers`), or for the whole form."""
+    """A refusal's messages per question key (`answers`), or for the whole form, in the
+    reader's language."""
     fields = (error.extra.get("errors") or {}).get("json") or {}
     answers = fields.get("answers")
     if isinstance(answers, dict):
-        return {"answers": answers}
+        return {"answers": {key: _worded(messages) for key, messages in answers.items()}}
     if isinstance(answers, list):
-        return {"_form": answers}
+        return {"_form": _worded(answers)}
     return {"_form": [error.detail]}
+
+
+_STEP = re.compile(r"^Answer a step from 0 to (\d+)\.$")
+
+
+def _worded(messages: list[str]) -> list[str]:
+    """The scoring's messages (app/quality/scoring.py, English as the API's) as the page's."""
+    words = {
+        "Answer this question.": _("Answer this question."),
+        "Answer yes, no or not applicable.": _("Answer yes, no or not applicable."),
+        "This question always applies.": _("This question always applies."),
+        "This scorecard has no such question.": _("This scorecard has no such question."),
+        "At least one question must apply.": _("At least one question must apply."),
+    }
+    worded = []
+    for message in messages:
+        step = _STEP.match(message)
+        if step:
+            worded.append(_("Answer a step from 0 to %(top)s.", top=step[1]))
+        else:
+            worded.append(words.get(message, message))
+    return worded
 
 
 @bp.post("/quality/evaluations/<uuid:evaluation_id>/dispute")
