@@ -21,6 +21,14 @@ def _count(description: str) -> fields.Integer:
     return fields.Integer(dump_only=True, metadata={"description": description})
 
 
+def _question_text() -> fields.String:
+    return fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The question's words in the newest version that asks it."},
+    )
+
+
 class QualityReportQueryArgsSchema(PeriodQueryArgsSchema):
     granularity = fields.String(
         load_default="week",
@@ -83,11 +91,7 @@ class QualitySectionRowSchema(AnswersFiguresSchema):
 
 class QualityQuestionRowSchema(QualitySectionRowSchema):
     question_key = fields.String(dump_only=True)
-    question_text = fields.String(
-        dump_only=True,
-        allow_none=True,
-        metadata={"description": "The question's words in the newest version that asks it."},
-    )
+    question_text = _question_text()
 
 
 class QualityReportSchema(Schema):
@@ -177,11 +181,7 @@ class CoachingRowSchema(AnswersFiguresSchema):
     scorecard_name = fields.String(dump_only=True, allow_none=True)
     section_key = fields.String(dump_only=True)
     question_key = fields.String(dump_only=True)
-    question_text = fields.String(
-        dump_only=True,
-        allow_none=True,
-        metadata={"description": "The question's words in the newest version that asks it."},
-    )
+    question_text = _question_text()
 
 
 class CoachingSchema(Schema):

@@ -72,11 +72,11 @@ def percent(value, digits: int = 1) -> str:
     return format_percent(value, format=f"#,##0{'.' + '0' * digits if digits else ''}%")
 
 
-def score(value_bps) -> str:
-    """A score in basis points (8700) as a percentage in the locale's style (87.0 %)."""
+def score(value_bps, digits: int = 1) -> str:
+    """A share in basis points (8700) as a percentage in the locale's style (87.0 %)."""
     if value_bps is None:
         return "—"
-    return percent(Decimal(value_bps) / 10_000)
+    return percent(Decimal(value_bps) / 10_000, digits)
 
 
 def when(value: datetime | date | None, style: str = "medium") -> str:

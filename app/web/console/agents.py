@@ -26,7 +26,6 @@ from app.vocabulary import CHANNELS
 from app.web import nav
 from app.web.console.blueprint import bp
 from app.web.console.scope import overseen, page_of, scoped
-from app.web.i18n import percent
 from app.web.shell import form_errors, render
 
 _SPLIT = re.compile(r"[\s,]+")
@@ -98,7 +97,6 @@ def agent_edit(agent_id: uuid.UUID):
             may_change=_may_change(),
             coaching=coaching,
             coaching_weeks=quality_reports.COACHING_WEEKS,
-            percent=percent,
         )
     check(AGENT_ADMIN)
     values = _values(request.form)

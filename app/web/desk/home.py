@@ -20,7 +20,6 @@ from app.db import utcnow
 from app.errors import DomainError
 from app.reports import quality as quality_reports
 from app.web.desk.blueprint import bp, my_agent
-from app.web.i18n import percent
 from app.web.shell import is_htmx, render
 from tenants.scoping import tenants_scope
 
@@ -55,7 +54,6 @@ def desk():
     return render(
         "desk/desk.html",
         workspace=None,
-        percent=percent,
         **context,
         **coaching_context(context["agent"]),
     )

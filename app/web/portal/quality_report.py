@@ -18,7 +18,6 @@ from app.reports.periods import resolve_period, zone_of
 from app.reports.quality import MAX_RANGE_DAYS, quality_report
 from app.reports.quality_routes import csv_rows
 from app.reports.quality_schemas import QualityCsvRowSchema, QualityReportQueryArgsSchema
-from app.web.i18n import percent
 from app.web.portal.blueprint import bp
 from app.web.shell import form_errors, render
 
@@ -53,11 +52,6 @@ def read_period(args):
         "granularity": loaded["granularity"],
     }
     return shown, (start, end, loaded["granularity"]), {}
-
-
-def percent_of(bps: int | None) -> str:
-    """Basis points as the page shows them: a percentage in the locale's style, or a dash."""
-    return percent(None if bps is None else bps / 10_000, 2)
 
 
 def score_chart(report: dict) -> dict:
@@ -106,7 +100,6 @@ def quality_report_page(tenant_id):
         "typed": typed,
         "errors": errors,
         "found": None,
-        "percent_of": percent_of,
         "granularities": [("day", _("Day")), ("week", _("Week")), ("month", _("Month"))],
     }
     if period is not None:
