@@ -4,6 +4,7 @@ from app import idempotency  # noqa: F401
 from app.accounts import models as account_models  # noqa: F401
 from app.agents import models as agent_models  # noqa: F401
 from app.auth import models as auth_models  # noqa: F401
+from app.campaigns import models as campaign_models  # noqa: F401
 from app.contacts import models as contact_models  # noqa: F401
 from app.db import Base
 from app.events import models as event_models  # noqa: F401

@@ -86,6 +86,24 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         ),
         # Search by the firm's customer id (app/contacts/search.py); more at the end.
         Index(None, "tenant_id", "customer_ref"),
+        tenant_foreign_key("campaign_id", "campaigns"),
+        tenant_foreign_key("campaign_record_id", "campaign_records"),
+        # The campaign reports: a campaign's attempts by when they were made.
+        Index(
+            None,
+            "tenant_id",
+            "campaign_id",
+            "received_at",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+            sqlite_where=text("campaign_id IS NOT NULL"),
+        ),
+        Index(
+            None,
+            "tenant_id",
+            "campaign_record_id",
+            postgresql_where=text("campaign_record_id IS NOT NULL"),
+            sqlite_where=text("campaign_record_id IS NOT NULL"),
+        ),
     )
 
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -147,6 +165,9 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     talk_seconds: Mapped[int] = mapped_column(default=0)
     hold_seconds: Mapped[int] = mapped_column(default=0)
     acw_seconds: Mapped[int] = mapped_column(default=0)
+    # An attempt of an outbound campaign (app/campaigns): the campaign and the record it tried.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column()
+    campaign_record_id: Mapped[uuid.UUID | None] = mapped_column()
 
     @property
     def queue_wait_seconds(self) -> float | None:

@@ -1,0 +1,1 @@
+"""Outbound campaigns: records, calling windows, dispositions, do-not-contact registers."""
