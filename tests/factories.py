@@ -169,6 +169,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
 
     from app.accounts.models import AccountToken
     from app.agents.models import Agent, AgentTimeSegment, Assignment
+    from app.campaigns.models import Campaign, CampaignList, CampaignRecord, DoNotContact
     from app.contacts import events as contact_log
     from app.contacts.models import (
         Contact,
@@ -403,6 +404,45 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
                 state="open",
             )
             db.session.add_all([rows["evaluation_answer"], rows["dispute"]])
+            rows["campaign"] = Campaign(
+                name="Renewals",
+                purpose="sales",
+                channel="voice",
+                category="order_request",
+                queue_id=queue.id,
+                dispositions=[{"code": "sold", "label": "Sold", "reached": True}],
+                weekdays=[1, 2, 3, 4, 5],
+                window_start="09:00",
+                window_end="20:00",
+                max_attempts=3,
+                retry_delay_minutes=60,
+                starts_on=day,
+            )
+            rows["do_not_contact"] = DoNotContact(
+                kind="phone", value="34600000000", source="manual"
+            )
+            db.session.add_all([rows["campaign"], rows["do_not_contact"]])
+            db.session.flush()
+            rows["campaign_list"] = CampaignList(
+                campaign_id=rows["campaign"].id,
+                name="june.csv",
+                rows=1,
+                added=1,
+                merged=0,
+                blocked=0,
+            )
+            db.session.add(rows["campaign_list"])
+            db.session.flush()
+            rows["campaign_record"] = CampaignRecord(
+                campaign_id=rows["campaign"].id,
+                list_id=rows["campaign_list"].id,
+                phone="+34 611 000 000",
+                phone_digits="34611000000",
+                dedupe_key="phone:34611000000",
+                time_zone="Europe/Madrid",
+                country="ES",
+            )
+            db.session.add(rows["campaign_record"])
         db.session.commit()
         return {k: v.id for k, v in rows.items()} | {"agent": agent.id}
 
