@@ -24,6 +24,9 @@ SCOPES: dict[str, str] = {
     "billing:admin": "Close billing periods and manage invoices",
     "quality:read": "Read scorecards and quality evaluations",
     "quality:write": "Set up scorecards, score, calibrate and dispute evaluations",
+    "campaigns:read": "Read outbound campaigns, their records and the do-not-contact register",
+    "campaigns:write": "Set up and run outbound campaigns, load lists, keep the do-not-contact "
+    "register",
 }
 
 ALL_ROLES = frozenset(
@@ -304,6 +307,81 @@ COACHING_READ = _permission(
     "bpo_admin",
     "supervisor",
 )
+# Outbound campaigns (issue 19): the BPO and the firm set them up and run them; only the BPO
+# decides how a campaign's records blend with inbound work (its agents' time); the firm's
+# integration may load lists and keep the firm's register; agents dispose of their attempts.
+CAMPAIGN_READ = _permission(
+    "campaign.read",
+    "read outbound campaigns",
+    "campaigns:read",
+    "bpo_admin",
+    "supervisor",
+    "agent",
+    "client_admin",
+    "client_viewer",
+    "integration",
+)
+CAMPAIGN_ADMIN = _permission(
+    "campaign.admin",
+    "set up, start, pause and finish outbound campaigns",
+    "campaigns:write",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+)
+CAMPAIGN_BLEND = _permission(
+    "campaign.blend",
+    "set how a campaign's records blend with inbound work",
+    "campaigns:write",
+    "bpo_admin",
+    "supervisor",
+)
+CAMPAIGN_LISTS = _permission(
+    "campaign.lists",
+    "load lists of records into campaigns and read the records",
+    "campaigns:write",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "integration",
+)
+DNC_READ = _permission(
+    "dnc.read",
+    "read the do-not-contact register",
+    "campaigns:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "integration",
+)
+DNC_ADMIN = _permission(
+    "dnc.admin",
+    "add to and remove from the do-not-contact register",
+    "campaigns:write",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "integration",
+)
+# The BPO's own register covers every firm: its admins keep it.
+BPO_DNC_ADMIN = _permission(
+    "dnc.bpo_admin", "keep the BPO's do-not-contact register", "campaigns:write", "bpo_admin"
+)
+CAMPAIGN_DISPOSE = _permission(
+    "campaign.dispose",
+    "record the disposition of a campaign attempt you hold",
+    "agent:work",
+    "agent",
+)
+CAMPAIGN_REPORTS_READ = _permission(
+    "campaign.reports",
+    "read the campaign reports",
+    "reports:read",
+    "bpo_admin",
+    "supervisor",
+    "client_admin",
+    "client_viewer",
+)
 EVENTS_READ = _permission(
     "events.read",
     "follow a client firm's event stream",
@@ -352,6 +430,15 @@ PERMISSIONS = (
     QUALITY_CALIBRATE,
     QUALITY_REPORTS_READ,
     COACHING_READ,
+    CAMPAIGN_READ,
+    CAMPAIGN_ADMIN,
+    CAMPAIGN_BLEND,
+    CAMPAIGN_LISTS,
+    DNC_READ,
+    DNC_ADMIN,
+    BPO_DNC_ADMIN,
+    CAMPAIGN_DISPOSE,
+    CAMPAIGN_REPORTS_READ,
 )
 
 # Scopes a role may hold at all: those of the permissions it appears in, plus what later
@@ -367,6 +454,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "agents:read",
             "quality:read",
             "quality:write",
+            "campaigns:read",
+            "campaigns:write",
         }
     ),
     "agent": frozenset(
@@ -377,6 +466,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "agent:work",
             "quality:read",
             "quality:write",
+            "campaigns:read",
         }
     ),
     "client_admin": frozenset(
@@ -391,10 +481,23 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "reports:read",
             "quality:read",
             "quality:write",
+            "campaigns:read",
+            "campaigns:write",
         }
     ),
-    "client_viewer": frozenset({"tenants:read", "contacts:read", "reports:read", "quality:read"}),
-    "integration": frozenset({"tenants:read", "contacts:read", "contacts:write", "reports:read"}),
+    "client_viewer": frozenset(
+        {"tenants:read", "contacts:read", "reports:read", "quality:read", "campaigns:read"}
+    ),
+    "integration": frozenset(
+        {
+            "tenants:read",
+            "contacts:read",
+            "contacts:write",
+            "reports:read",
+            "campaigns:read",
+            "campaigns:write",
+        }
+    ),
 }
 
 for _p in PERMISSIONS:
