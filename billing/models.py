@@ -12,6 +12,9 @@ from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from tenants.scoping import TenantScoped, tenant_foreign_key
 
 TIER_MODES = ("graduated", "volume")
+# Per attempt: every attempt of the campaign, reached or not; per reached customer: the attempt
+# that first reached each record, once.
+CAMPAIGN_BASES = ("attempt", "reached")
 # quality: the month's average score of current quality reviews (app/reports/quality.py).
 CREDITED_KPIS = ("service_level", "first_response", "resolution", "abandonment", "quality")
 
@@ -41,6 +44,10 @@ class RateCard(UUIDPrimaryKey, TenantScoped, Base):
     # {"total_cap_bps": 1500, "kpis": [{"kpi": "service_level", "target_bps": 8000,
     #   "credit_bps_per_point": 100, "cap_bps": 1000}]}
     sla_credits: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # How outbound campaigns' attempts are billed: [{"campaign_id": "<uuid>"|null, "basis":
+    # "attempt"|"reached", "unit_amount": 90}]; a campaign's own entry beats the null one. An
+    # attempt no entry matches is billed as any contact (handled: answered and resolved).
+    campaign_prices: Mapped[list[dict]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

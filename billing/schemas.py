@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.common_schemas import dump_only_choice
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS
-from billing.models import CREDITED_KPIS, TIER_MODES
+from billing.models import CAMPAIGN_BASES, CREDITED_KPIS, TIER_MODES
 from billing.rating import BPS_FULL
 from tenants.schemas import CURRENCY
 
@@ -60,6 +60,31 @@ class PriceSchema(Schema):
             raise ValidationError(
                 "Name a channel, category or direction; default_unit_amount prices the rest."
             )
+
+
+class CampaignPriceSchema(Schema):
+    """How a campaign's attempts are billed."""
+
+    campaign_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "The campaign; null: every campaign without its own entry."},
+    )
+    basis = fields.String(
+        required=True,
+        validate=validate.OneOf(CAMPAIGN_BASES),
+        metadata={
+            "description": "attempt: every attempt, reached or not; reached: once per customer "
+            "reached (the attempt that first reached the record)."
+        },
+    )
+    unit_amount = Amount(required=True, metadata={"example": 90})
+
+
+def _one_entry_per_campaign(entries: list[dict]) -> None:
+    seen = [str(e.get("campaign_id")) for e in entries]
+    if len(seen) != len(set(seen)):
+        raise ValidationError("One entry per campaign (and one for every campaign).")
 
 
 class TierSchema(Schema):
@@ -160,6 +185,7 @@ class RateCardSchema(Schema):
     tiers = fields.List(fields.Nested(TierSchema), dump_only=True)
     monthly_minimum = fields.Integer(dump_only=True)
     sla_credits = fields.Nested(SlaCreditsSchema, dump_only=True)
+    campaign_prices = fields.List(fields.Nested(CampaignPriceSchema), dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
 
 
@@ -212,6 +238,15 @@ class RateCardCreateSchema(Schema):
         SlaCreditsSchema,
         load_default=lambda: {"total_cap_bps": 0, "kpis": []},
         metadata={"description": "Credits owed when the month misses SLA targets; default none."},
+    )
+    campaign_prices = fields.List(
+        fields.Nested(CampaignPriceSchema),
+        load_default=list,
+        validate=[validate.Length(max=200), _one_entry_per_campaign],
+        metadata={
+            "description": "How outbound campaigns' attempts are billed (per attempt or per "
+            "reached customer); an attempt no entry matches is billed as any contact."
+        },
     )
 
 

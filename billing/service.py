@@ -54,6 +54,7 @@ def default_rate_card_in(*, tenant: Tenant) -> dict:
         "tiers": [],
         "monthly_minimum": 0,
         "sla_credits": {"total_cap_bps": 0, "kpis": []},
+        "campaign_prices": [],
     }
 
 
@@ -113,6 +114,13 @@ def create_rate_card(*, rate_card_in: dict, tenant: Tenant, actor: Actor) -> Rat
         tiers=[dict(tier) for tier in rate_card_in.get("tiers", [])],
         monthly_minimum=rate_card_in.get("monthly_minimum", 0),
         sla_credits=dict(rate_card_in.get("sla_credits") or {"total_cap_bps": 0, "kpis": []}),
+        campaign_prices=[
+            {
+                **entry,
+                "campaign_id": str(entry["campaign_id"]) if entry.get("campaign_id") else None,
+            }
+            for entry in rate_card_in.get("campaign_prices", [])
+        ],
     )
     db.session.add(rate_card)
     db.session.flush()
@@ -204,8 +212,11 @@ def record_usage(*, contact, at: datetime) -> UsageRecord | None:
     Handled (SPEC section 5/8): answered (voice, chat) or responded to (async), and resolved.
     Unique per contact: a contact resolved again after reopening is not billed again; the
     unique key settles two transactions racing for the same contact (the loser writes nothing).
-    A firm with no rate card in force is not billed (onboarding always gives one).
+    A firm with no rate card in force is not billed (onboarding always gives one). A campaign's
+    attempt is billed by its disposition instead (record_attempt_usage).
     """
+    if contact.campaign_id is not None:
+        return None
     if contact.answered_at is None and contact.first_response_at is None:
         return None
     if db.session.scalar(select(UsageRecord.id).where(UsageRecord.contact_id == contact.id)):
@@ -213,6 +224,50 @@ def record_usage(*, contact, at: datetime) -> UsageRecord | None:
     rate_card = rate_card_in_force(at=at)
     if rate_card is None:
         return None
+    return _bill(
+        contact=contact, at=at, rate_card=rate_card, amount=_list_price(rate_card, contact)
+    )
+
+
+def campaign_terms(*, rate_card: RateCard, campaign_id: uuid.UUID) -> dict | None:
+    """The rate card's entry for a campaign: its own, else the one for every campaign."""
+    entries = rate_card.campaign_prices or []
+    own = [e for e in entries if e.get("campaign_id") == str(campaign_id)]
+    return (own or [e for e in entries if not e.get("campaign_id")] or [None])[0]
+
+
+def record_attempt_usage(*, contact, first_reach: bool, at: datetime) -> UsageRecord | None:
+    """Bill a campaign's attempt as its disposition ends it, by the rate card's terms for the
+    campaign: per attempt (every one), per reached customer (the attempt that first reached
+    the record: `first_reach`), or, with no terms, as any contact (answered and resolved).
+    Once per contact, as record_usage."""
+    rate_card = rate_card_in_force(at=at)
+    if rate_card is None:
+        return None
+    terms = campaign_terms(rate_card=rate_card, campaign_id=contact.campaign_id)
+    if terms is None:
+        handled = contact.resolved_at is not None and (
+            contact.answered_at is not None or contact.first_response_at is not None
+        )
+        billable, amount = handled, _list_price(rate_card, contact)
+    else:
+        billable = terms["basis"] == "attempt" or first_reach
+        amount = terms["unit_amount"]
+    if not billable:
+        return None
+    return _bill(contact=contact, at=at, rate_card=rate_card, amount=amount)
+
+
+def _list_price(rate_card: RateCard, contact) -> int:
+    return unit_price(
+        rate_card=rate_card,
+        channel=contact.channel,
+        category=contact.category,
+        direction=contact.direction,
+    )
+
+
+def _bill(*, contact, at: datetime, rate_card: RateCard, amount: int) -> UsageRecord | None:
     tenant = db.session.get(Tenant, contact.tenant_id)
     values = {
         "id": uuid.uuid4(),
@@ -225,12 +280,7 @@ def record_usage(*, contact, at: datetime) -> UsageRecord | None:
         "direction": contact.direction,
         "rate_card_id": rate_card.id,
         "currency": rate_card.currency,
-        "unit_amount": unit_price(
-            rate_card=rate_card,
-            channel=contact.channel,
-            category=contact.category,
-            direction=contact.direction,
-        ),
+        "unit_amount": amount,
         "status": "billable",
         "created_at": utcnow(),
     }

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.contacts.lifecycle import MOVES, IllegalMove, allowed_actions, plan
+from app.contacts.lifecycle import CAMPAIGN_ONLY, MOVES, IllegalMove, allowed_actions, plan
 from app.contacts.models import CONTACT_STATUSES
 from app.vocabulary import CHANNELS
 
@@ -29,6 +29,7 @@ class FakeContact:
     talk_seconds: int = 0
     hold_seconds: int = 0
     acw_seconds: int = 0
+    campaign_record_id: object = None
 
 
 def _apply(contact, action, minutes, **kwargs):
@@ -94,11 +95,24 @@ def test_every_illegal_move_is_refused_naming_the_allowed_ones(status, action):
 )
 def test_every_legal_move_lands_where_the_spec_says(status, action, to_status):
     channel = "email" if action == "respond" else "voice"
-    contact = FakeContact(status=status, channel=channel)
+    campaign = "record" if action in CAMPAIGN_ONLY else None
+    contact = FakeContact(status=status, channel=channel, campaign_record_id=campaign)
 
     move = plan(action=action, contact=contact, at=T0 + timedelta(minutes=1))
 
     assert (move.from_status, move.to_status) == (status, to_status)
+
+
+def test_only_a_campaign_attempt_may_end_unreached():
+    plain = FakeContact(status="assigned")
+    attempt = FakeContact(status="assigned", campaign_record_id="record")
+
+    with pytest.raises(IllegalMove):
+        plan(action="unreached", contact=plain, at=T0 + timedelta(minutes=1))
+    move = plan(action="unreached", contact=attempt, at=T0 + timedelta(minutes=1))
+
+    assert move.to_status == "closed" and move.changes["closed_at"] == T0 + timedelta(minutes=1)
+    assert "unreached" not in allowed_actions(status="assigned", channel="voice")
 
 
 def test_answer_and_abandon_are_for_calls_and_chats_and_respond_for_written_channels():

@@ -34,7 +34,12 @@ MOVES: dict[str, dict[str, str]] = {
     "close": {"resolved": "closed"},
     "reopen": {"resolved": "reopened", "closed": "reopened"},
     "abandon": {"queued": "abandoned"},
+    # A campaign's attempt that never reached the customer (no answer, busy, a bounce) ends
+    # with its disposition straight from assigned.
+    "unreached": {"assigned": "closed"},
 }
+# Moves only a campaign's attempt (a contact naming its campaign record) may make.
+CAMPAIGN_ONLY = frozenset({"unreached"})
 # Actions that change no status but are recorded.
 NOTES = {"csat": frozenset({"resolved", "closed"})}
 
@@ -63,12 +68,15 @@ class IllegalMove(Exception):
         super().__init__(f"{detail} Allowed now: {', '.join(allowed) or 'none'}.")
 
 
-def allowed_actions(*, status: str, channel: str) -> list[str]:
-    """The actions a contact in `status` on `channel` may take, in a stable order."""
+def allowed_actions(*, status: str, channel: str, campaign: bool = False) -> list[str]:
+    """The actions a contact in `status` on `channel` may take, in a stable order (with
+    `campaign`, those of a campaign's attempt too)."""
     actions = [
         action
         for action, moves in MOVES.items()
-        if status in moves and channel in _CHANNEL_ONLY.get(action, {channel})
+        if status in moves
+        and channel in _CHANNEL_ONLY.get(action, {channel})
+        and (campaign or action not in CAMPAIGN_ONLY)
     ]
     actions += [action for action, statuses in NOTES.items() if status in statuses]
     return actions
@@ -98,7 +106,8 @@ def plan(
     after-contact work from it to `at`.
     """
     status, channel = contact.status, contact.channel
-    allowed = allowed_actions(status=status, channel=channel)
+    campaign = getattr(contact, "campaign_record_id", None) is not None
+    allowed = allowed_actions(status=status, channel=channel, campaign=campaign)
     if action not in allowed:
         reason = ""
         if action in _CHANNEL_ONLY and channel not in _CHANNEL_ONLY[action]:
@@ -133,7 +142,7 @@ def plan(
         changes["answered_at"] = at
     elif action == "respond" and contact.first_response_at is None:
         changes["first_response_at"] = at
-    elif action == "close":
+    elif action in ("close", "unreached"):
         changes["closed_at"] = at
     elif action == "abandon":
         changes["abandoned_at"] = at

@@ -96,7 +96,9 @@ def list_events(*, contact: Contact) -> Select:
 
 # Actions that give an agent a contact or take one from it: its presence follows
 # (app.agents.presence.follow_work).
-_MOVES_HELD_WORK = frozenset({"assign", "release", "transfer", "resolve"})
+_MOVES_HELD_WORK = frozenset({"assign", "release", "transfer", "resolve", "unreached"})
+# The moves that end a contact's handling.
+_ENDS = frozenset({"resolve", "unreached"})
 
 
 def act(
@@ -108,13 +110,23 @@ def act(
     actor: Actor,
     acting_agent_id: uuid.UUID | None = None,
     now: datetime | None = None,
+    by_disposition: bool = False,
 ) -> Contact:
     """Apply a lifecycle action to a (locked) contact, record it, and return the contact.
 
     Raises Conflict (with `allowed_actions`) for a move the lifecycle does not allow, and
     Unprocessable for what the action names (agent, queue, department, outcome) that does not fit.
+    A campaign's attempt ends only `by_disposition` (app.campaigns.dispositions), which also
+    moves its record on and bills it by the campaign's terms.
     """
     at = now or utcnow()
+    if contact.campaign_record_id is not None and action in _ENDS and not by_disposition:
+        raise Conflict(
+            "A campaign attempt ends with its disposition: POST "
+            f"/v1/tenants/{tenant.id}/contacts/{contact.id}/disposition.",
+            allowed_actions=[],
+            contact_status=contact.status,
+        )
     ended_at = utc(action_in.get("ended_at"))
     allowed = lifecycle.allowed_actions(status=contact.status, channel=contact.channel)
     if ended_at is not None and action in allowed and not contact.status_since <= ended_at <= at:
@@ -194,7 +206,7 @@ def act(
     if action in _MOVES_HELD_WORK:
         # Wrap-up follows the agent's own resolve: one resolved by a supervisor leaves its
         # agent simply with a contact fewer.
-        own = action == "resolve" and acting_agent_id is not None
+        own = action in _ENDS and acting_agent_id is not None
         agent_presence.follow_work(
             agent_ids=[previous_agent_id, contact.agent_id],
             actor=actor,

@@ -266,6 +266,8 @@ CONTACT_ACTIONS = {
     "transfer": "contact.transferred",
     "resolve": "contact.resolved",
     "close": "contact.closed",
+    # An unreached campaign attempt is closed, as far as an integration can tell.
+    "unreached": "contact.closed",
     "reopen": "contact.reopened",
     "abandon": "contact.abandoned",
     "csat": "contact.csat",

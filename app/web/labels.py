@@ -109,6 +109,7 @@ ACTION_LABELS = _covering(
         "close": pgettext("contact action", "Closed"),
         "reopen": pgettext("contact action", "Reopened"),
         "abandon": pgettext("contact action", "Abandoned"),
+        "unreached": pgettext("contact action", "Not reached"),
     },
 )
 OUTCOME_LABELS = _covering(

@@ -284,6 +284,11 @@ def upgrade() -> None:
         postgresql_where=sa.text("campaign_record_id IS NOT NULL"),
         sqlite_where=sa.text("campaign_record_id IS NOT NULL"),
     )
+    # Rate cards say how campaigns are billed; earlier versions bill none specially.
+    op.add_column("rate_cards", sa.Column("campaign_prices", JSON, nullable=True))
+    op.execute("UPDATE rate_cards SET campaign_prices = '[]'")
+    with op.batch_alter_table("rate_cards") as batch:
+        batch.alter_column("campaign_prices", existing_type=JSON, nullable=False)
     if _is_postgresql():
         for table in TABLES:
             op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -299,6 +304,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rate_cards") as batch:
+        batch.drop_column("campaign_prices")
     op.drop_index(op.f("ix_contacts_tenant_id_campaign_record_id"), table_name="contacts")
     op.drop_index(op.f("ix_contacts_tenant_id_campaign_id_received_at"), table_name="contacts")
     if _is_postgresql():
