@@ -12,6 +12,7 @@ from app.api_base import Api
 from app.audit.routes import audit_blp, tenant_audit_blp
 from app.auth import principal
 from app.auth.permissions import SCOPES
+from app.campaigns.routes import bpo_register_blp, campaigns_blp
 from app.contacts.data_rights_routes import data_subjects_blp
 from app.contacts.routes import contacts_blp, departments_blp, messages_blp
 from app.events import catalogue as events_catalogue
@@ -63,6 +64,8 @@ BLUEPRINTS = (
     tenant_audit_blp,
     scorecards_blp,
     quality_blp,
+    campaigns_blp,
+    bpo_register_blp,
 )
 
 

@@ -46,11 +46,17 @@ class ProblemSchema(Schema):
     tenant_status = fields.String(
         metadata={"description": "A refused lifecycle move of a client firm (409): its status."}
     )
+    campaign_state = fields.String(
+        metadata={"description": "A refused move of a campaign (409): its state."}
+    )
+    entry_id = fields.String(
+        metadata={"description": "A do-not-contact entry already there (409): its id."}
+    )
     report = fields.List(
         fields.Dict(),
         metadata={
-            "description": "A refused contacts import (422): each rejected row, as "
-            "`{line, errors}`."
+            "description": "A refused contacts import or campaign list (422): each rejected "
+            "row, as `{line, errors}`."
         },
     )
 

@@ -32,6 +32,7 @@ from flask import current_app
 
 from app import mail
 from app.agents import presence as agent_presence
+from app.campaigns import dialer as campaign_dialer
 from app.contacts import escalations
 from app.db import db, utcnow
 from app.events import service as events_service
@@ -229,6 +230,17 @@ def end_wrap_ups(
     return {"ended": ended} if ended else {}
 
 
+def plan_campaigns(
+    *, stop: threading.Event, now: datetime | None = None, beat: Callable[[], None] = _no_beat
+) -> dict[str, int]:
+    """Move the campaigns' waiting records whose stretch of the customer's window passed
+    unworked to their next stretch (app/campaigns/dialer.py)."""
+    beat()
+    counts = campaign_dialer.replan_passed(now=now or utcnow())
+    db.session.commit()
+    return counts
+
+
 # name, job(stop=, now=, beat=) -> counts
 # Events first: what they queue is delivered in the same pass. Wrap-ups before the reports:
 # the after-contact work they add to contacts is summed in the same pass.
@@ -238,6 +250,7 @@ JOBS: tuple[tuple[str, Callable[..., dict[str, int]]], ...] = (
     ("stripe", push_invoices),
     ("departments", mail_departments),
     ("wrap_ups", end_wrap_ups),
+    ("campaigns", plan_campaigns),
     ("reports", roll_up_reports),
 )
 

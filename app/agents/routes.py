@@ -42,6 +42,7 @@ from app.api_base import Blueprint, SelectPage
 from app.auth.passwords import hash_password
 from app.auth.permissions import AGENT_ADMIN, AGENT_READ, AGENT_WORK
 from app.auth.principal import Principal, current_actor, current_principal, require
+from app.campaigns import dialer
 from app.contacts import routing
 from app.crud import ItemView, found
 from app.db import utcnow
@@ -403,7 +404,7 @@ class MyNextContact(MethodView):
         fitted was just claimed by another agent, try again.
         """
         agent = _my_agent()
-        contact = routing.claim_next(agent=agent, actor=current_actor())
+        contact = dialer.claim_next(agent=agent, actor=current_actor())
         if contact is None:
             raise routing.nothing_to_claim(agent=agent)
         return routing.describe(contact=contact)

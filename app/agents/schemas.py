@@ -519,6 +519,12 @@ class MyContactSchema(Schema):
     status = dump_only_choice(CONTACT_STATUSES)
     status_since = fields.AwareDateTime(dump_only=True)
     agent_id = fields.UUID(dump_only=True, allow_none=True)
+    campaign_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The outbound campaign this contact is an attempt of."},
+    )
+    campaign_record_id = fields.UUID(dump_only=True, allow_none=True)
     received_at = fields.AwareDateTime(dump_only=True)
     queued_at = fields.AwareDateTime(dump_only=True)
     assigned_at = fields.AwareDateTime(dump_only=True, allow_none=True)

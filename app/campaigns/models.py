@@ -135,6 +135,8 @@ class CampaignRecord(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     callback_at: Mapped[datetime | None]
     callback_agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
     last_attempt_at: Mapped[datetime | None]
+    # The earliest the next attempt may be made, by the last disposition's retry delay.
+    retry_after: Mapped[datetime | None]
     last_disposition: Mapped[str | None] = mapped_column(String(64))
     current_contact_id: Mapped[uuid.UUID | None]
     reached_at: Mapped[datetime | None]  # the first attempt that reached the customer

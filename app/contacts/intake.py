@@ -93,12 +93,14 @@ def create(
     actor: Actor,
     agent_queue_ids: Collection[uuid.UUID] | None = None,
     now: datetime | None = None,
+    campaign_record: tuple[uuid.UUID, uuid.UUID] | None = None,
 ) -> tuple[Contact, bool]:
     """Take in a contact for the tenant in scope; return it and whether it is new.
 
     A repeated `external_id` returns the contact made the first time, even when the two
     requests race (the unique key decides). `agent_queue_ids`: the caller is an agent, who
-    records outbound contacts in its own queues only.
+    records outbound contacts in its own queues only. `campaign_record`: the (campaign, record)
+    the contact is an attempt of (app/campaigns/dialer.py).
     """
     at = now or utcnow()
     external_id = contact_in.get("external_id")
@@ -115,6 +117,8 @@ def create(
         )
     queue = _queue_for(contact_in, within=agent_queue_ids)
     contact = _new_contact(contact_in, queue=queue, at=at)
+    if campaign_record is not None:
+        contact.campaign_id, contact.campaign_record_id = campaign_record
     contact.customer_contact_number = _contact_number(
         tenant.id, contact.customer_key, contact.received_at
     )

@@ -86,7 +86,7 @@ class NothingToClaim(Conflict):
 
 
 @dataclass(frozen=True)
-class _Eligible:
+class Eligible:
     """Where the agent may take work from, and what it may take."""
 
     queue_priority: dict[uuid.UUID, int]  # active, usable queue -> assignment priority
@@ -99,6 +99,16 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     """Assign the best waiting contact the agent may take to it; None when nothing fits
     (`nothing_to_claim` then says why)."""
     at = now or utcnow()
+    agent, eligible = ready(agent=agent, actor=actor, at=at)
+    contact = claim_waiting(agent=agent, eligible=eligible, actor=actor, at=at)
+    if contact is not None:
+        agent_presence.follow_work(agent_ids=[agent.id], actor=actor, now=at)
+    return contact
+
+
+def ready(*, agent: Agent, actor: Actor, at: datetime) -> tuple[Agent, Eligible]:
+    """Lock the agent, check it may take work (NotAvailable if not), end its wrap-up and work
+    out where it may take work from: the first step of every claim (campaigns' too)."""
     # Serialises one agent's claims (its concurrency holds) and reads its presence afresh.
     agent = agents_common.lock(agent)
     if not agent.is_active:
@@ -117,7 +127,13 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     # Next from after-contact work ends the wrap-up first (its time goes to the contact it
     # wrapped up); with nothing to claim the request changes nothing and the wrap-up goes on.
     agent_presence.end_wrap_up(agent=agent, actor=actor, now=at)
-    eligible = _eligible(agent)
+    return agent, eligibility(agent)
+
+
+def claim_waiting(
+    *, agent: Agent, eligible: Eligible, actor: Actor, at: datetime
+) -> Contact | None:
+    """Assign the best waiting contact of the agent's ready `eligible` work to it, or None."""
     if not eligible.queue_priority or not eligible.channels:
         return None
     fits = _fits(eligible)
@@ -126,9 +142,7 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     for tenant_id in turns:
         contact = _lock_best(tenant_id=tenant_id, fits=fits, order=order)
         if contact is not None:
-            contact = _assign(contact=contact, agent=agent, actor=actor, at=at)
-            agent_presence.follow_work(agent_ids=[agent.id], actor=actor, now=at)
-            return contact
+            return assign(contact=contact, agent=agent, actor=actor, at=at)
     return None
 
 
@@ -141,7 +155,7 @@ def nothing_to_claim(*, agent: Agent) -> NothingToClaim:
     several; each is counted under every need); else every fitting contact was just taken by
     another agent's claim.
     """
-    eligible = _eligible(agent)
+    eligible = eligibility(agent)
     queues = {
         "assigned": len(_assigned_queue_ids(agent.id)),
         "active": len(agent.active_queue_ids),
@@ -281,12 +295,12 @@ def _assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
         )
 
 
-def _eligible(agent: Agent) -> _Eligible:
+def eligibility(agent: Agent) -> Eligible:
     """Work out the agent's usable queues, their firms, its free channels and its languages."""
     assigned = _assigned_tenant_ids(agent.id)
     active = [uuid.UUID(q) for q in agent.active_queue_ids]
     if not assigned or not active:
-        return _Eligible({}, frozenset(), frozenset(), frozenset())
+        return Eligible({}, frozenset(), frozenset(), frozenset())
     with tenants_scope(assigned):
         rows = db.session.execute(
             select(Assignment.queue_id, Assignment.priority, Assignment.tenant_id)
@@ -309,7 +323,7 @@ def _eligible(agent: Agent) -> _Eligible:
     free = frozenset(
         channel for channel in agent.channels if load.get(channel, 0) < _capacity(agent, channel)
     )
-    return _Eligible(
+    return Eligible(
         queue_priority={r.queue_id: r.priority for r in rows},
         tenant_ids=frozenset(r.tenant_id for r in rows),
         channels=free,
@@ -327,7 +341,7 @@ def spoken(agent: Agent) -> frozenset[str]:
     return frozenset(tags)
 
 
-def _speaks(eligible: _Eligible) -> ColumnElement[bool]:
+def _speaks(eligible: Eligible) -> ColumnElement[bool]:
     """Whether the agent speaks the contact's language (a contact with none fits anyone)."""
     language = func.lower(Contact.language)
     primaries = sorted({tag.split("-", 1)[0] for tag in eligible.languages})
@@ -337,7 +351,7 @@ def _speaks(eligible: _Eligible) -> ColumnElement[bool]:
     return or_(Contact.language.is_(None), *speaks) if speaks else Contact.language.is_(None)
 
 
-def _fits(eligible: _Eligible) -> ColumnElement[bool]:
+def _fits(eligible: Eligible) -> ColumnElement[bool]:
     """The condition a contact must meet for the agent to take it."""
     return and_(
         Contact.status.in_(WAITING_STATUSES),
@@ -347,7 +361,7 @@ def _fits(eligible: _Eligible) -> ColumnElement[bool]:
     )
 
 
-def _order(eligible: _Eligible) -> list:
+def _order(eligible: Eligible) -> list:
     """The order within a firm: best first."""
     queue_priority = case(eligible.queue_priority, value=Contact.queue_id, else_=_LAST)
     return [
@@ -362,7 +376,7 @@ def _order(eligible: _Eligible) -> list:
 def _tenants_in_turn(
     *,
     agent: Agent,
-    eligible: _Eligible,
+    eligible: Eligible,
     fits: ColumnElement[bool],
     order: list,
     at: datetime,
@@ -450,7 +464,7 @@ def _lock_best(
     return None
 
 
-def _assign(*, contact: Contact, agent: Agent, actor: Actor, at: datetime) -> Contact:
+def assign(*, contact: Contact, agent: Agent, actor: Actor, at: datetime) -> Contact:
     """Apply the assign move to the locked contact and record the claim."""
     # A contact cannot change before its last change; a clock a little behind must not refuse.
     at = max(at, contact.status_since)

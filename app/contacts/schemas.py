@@ -317,7 +317,7 @@ class ContactSchema(Schema):
     status = dump_only_choice(CONTACT_STATUSES)
     status_since = fields.AwareDateTime(dump_only=True)
     allowed_actions = fields.Function(
-        lambda contact: lifecycle.allowed_actions(status=contact.status, channel=contact.channel),
+        lambda contact: api_actions(contact),
         dump_only=True,
         metadata={
             "description": "What may be done to the contact now.",
@@ -371,8 +371,27 @@ class ContactSchema(Schema):
         dump_only=True,
         metadata={"description": "Talk + hold + after-contact work.", "type": "integer"},
     )
+    campaign_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The outbound campaign this contact is an attempt of."},
+    )
+    campaign_record_id = fields.UUID(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The campaign's record (customer) it attempted."},
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+
+
+def api_actions(contact) -> list[str]:
+    """The lifecycle actions the contact's API takes now: a campaign's attempt ends through
+    its disposition, not `resolve`."""
+    allowed = lifecycle.allowed_actions(status=contact.status, channel=contact.channel)
+    if getattr(contact, "campaign_record_id", None) is not None:
+        return [a for a in allowed if a != "resolve"]
+    return allowed
 
 
 class ContactQueryArgsSchema(Schema):

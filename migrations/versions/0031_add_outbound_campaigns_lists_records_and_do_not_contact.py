@@ -191,6 +191,7 @@ def upgrade() -> None:
         _at("callback_at", nullable=True),
         sa.Column("callback_agent_id", sa.Uuid(), nullable=True),
         _at("last_attempt_at", nullable=True),
+        _at("retry_after", nullable=True),
         sa.Column("last_disposition", sa.String(length=64), nullable=True),
         sa.Column("current_contact_id", sa.Uuid(), nullable=True),
         _at("reached_at", nullable=True),

@@ -15,6 +15,7 @@ from app.agents.common import assigned_tenant_ids
 from app.agents.schemas import PresenceUpdateSchema
 from app.auth.permissions import AGENT_WORK
 from app.auth.principal import check, current_actor
+from app.campaigns import dialer
 from app.contacts import routing
 from app.db import utcnow
 from app.errors import DomainError
@@ -135,7 +136,7 @@ def next_contact():
     check(AGENT_WORK)
     agent = my_agent()
     try:
-        contact = routing.claim_next(agent=agent, actor=current_actor())
+        contact = dialer.claim_next(agent=agent, actor=current_actor())
         if contact is None:
             raise routing.nothing_to_claim(agent=agent)
     except DomainError as error:
