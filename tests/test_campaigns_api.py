@@ -344,3 +344,54 @@ def _body(queue_id) -> dict:
     from tests.campaign_helpers import campaign_in
 
     return campaign_in(queue_id)
+
+
+def test_a_campaign_month_is_billed_per_reached_customer_or_per_attempt_as_worked_by_hand(
+    client, factory
+):
+    """Campaign A is billed 5.00 per customer reached (its own terms), every other campaign
+    0.40 per attempt (the terms for all). A: Customer 1 not answered, then sold (reached once:
+    5.00), Customer 2 not interested (reached: 5.00). B: one customer, no answer then busy
+    (two attempts: 0.40 + 0.40). The month: 5.00 + 5.00 + 0.40 + 0.40 = 10.80."""
+    tenant = factory.tenant()
+    a, queue_id, _agent, caller, admin = running_campaign(client, factory, tenant, records=2)
+    b = create_campaign(client, admin, tenant, queue_id, retry_delay_minutes=1)
+    load_csv(client, admin, tenant, b["id"], customers_csv(1, zone=midday_zone(), start=7))
+    put = client.put(
+        f"/v1/tenants/{tenant.id}/rate-card",
+        json={
+            "default_unit_amount": 150,
+            "prices": [{"direction": "outbound", "unit_amount": 120}],
+            "campaign_prices": [
+                {"campaign_id": a["id"], "basis": "reached", "unit_amount": 500},
+                {"campaign_id": None, "basis": "attempt", "unit_amount": 40},
+            ],
+        },
+        headers=admin.headers,
+    )
+    assert put.status_code in (200, 201), put.get_json()
+
+    def work(code: str) -> dict:
+        contact = claim(client, caller).get_json()
+        record = dispose(client, caller, tenant, contact["id"], code).get_json()
+        with factory.app.app_context(), tenant_scope(tenant.id):
+            # Make a retry due at once.
+            for row in db.session.scalars(select(CampaignRecord)):
+                if row.state == "pending" and row.attempts:
+                    row.next_attempt_at = row.next_attempt_at.replace(year=2020)
+            db.session.commit()
+        return {**record, "campaign_id": contact["campaign_id"]}
+
+    done = [work("no_answer"), work("sold"), work("not_interested")]
+    start(client, admin, tenant, b["id"])
+    done += [work("no_answer"), work("busy")]
+
+    assert [d["campaign_id"] for d in done] == [a["id"]] * 3 + [b["id"]] * 2
+    with factory.app.app_context(), tenant_scope(tenant.id):
+        usage = db.session.scalars(select(UsageRecord)).all()
+        period = usage[0].period
+    assert sorted(u.unit_amount for u in usage) == [40, 40, 500, 500]
+    preview = client.get(
+        f"/v1/tenants/{tenant.id}/invoices/preview?period={period}", headers=admin.headers
+    ).get_json()
+    assert preview["total"] == 1080
