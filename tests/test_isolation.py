@@ -140,6 +140,24 @@ BODIES: dict[tuple[str, str], dict] = {
         "comment": "Taken over",
     },
     ("quality.EvaluationDispute", "POST"): {"reason": "Taken over"},
+    ("campaigns.Campaigns", "POST"): {
+        "name": "Taken over",
+        "purpose": "sales",
+        "channel": "email",
+        "category": "order_request",
+        "queue_id": str(uuid.uuid4()),
+        "dispositions": [{"code": "sold", "label": "Sold", "reached": True}],
+        "window_start": "09:00",
+        "window_end": "20:00",
+        "starts_on": "2026-01-01",
+    },
+    ("campaigns.CampaignById", "PATCH"): {"name": "Taken over"},
+    ("campaigns.CampaignStart", "POST"): {},
+    ("campaigns.CampaignPause", "POST"): {},
+    ("campaigns.CampaignFinish", "POST"): {},
+    ("campaigns.CampaignLists", "POST"): {"name": "Taken over", "phone": "+34 600 999 999"},
+    ("campaigns.AttemptDisposition", "POST"): {"code": "sold"},
+    ("campaigns.FirmRegister", "POST"): {"kind": "phone", "value": "+34 600 999 999"},
     ("quality.DisputeDecision", "POST"): {"outcome": "score_stands", "comment": "Taken over"},
     **{
         (f"contacts.Contact{name}", "POST"): {}
@@ -372,6 +390,7 @@ def _firm(app, factory, label: str) -> Firm:
             tenant=db.session.get(Tenant, tenant.id), actor=tenants_service.SYSTEM
         )
         quality = _quality_of(contact, label, tag)
+        campaign = _campaign_of(queue, label, tag)
         # The client user has no password yet: invited to set one.
         invitation = accounts_service.invite(
             invitation_in={"email": user.email, "name": user.name, "role": "client_viewer"},
@@ -408,6 +427,7 @@ def _firm(app, factory, label: str) -> Firm:
             "invoice_id": invoice.id,
             "invitation_id": invitation.id,
             **quality["objects"],
+            **campaign["objects"],
             "agent_id": agent_id,
         },
     )
@@ -443,8 +463,74 @@ def _firm(app, factory, label: str) -> Firm:
         str(usage.id),
         str(invoice.id),
         *quality["secrets"],
+        *campaign["secrets"],
     }
     return firm
+
+
+def _campaign_of(queue, label: str, tag: str) -> dict:
+    """The firm's campaign with a list loaded (one record) and an entry of its register."""
+    from app.campaigns import lists as campaign_lists
+    from app.campaigns import register as campaign_register
+    from app.campaigns import service as campaigns_service
+    from app.campaigns.models import CampaignRecord
+
+    campaign = campaigns_service.create_campaign(
+        campaign_in={
+            "name": f"{label} campaign {tag}",
+            "purpose": "survey",
+            "channel": "email",
+            "category": "information_request",
+            "queue_id": queue.id,
+            "script": "",
+            "dispositions": [{"code": "done", "label": "Done", "reached": True}],
+            "weekdays": [1, 2, 3, 4, 5],
+            "window_start": "09:00",
+            "window_end": "20:00",
+            "skip_holidays": True,
+            "max_attempts": 3,
+            "retry_delay_minutes": 60,
+            "starts_on": datetime(2026, 1, 1).date(),
+            "ends_on": None,
+        },
+        actor=tenants_service.SYSTEM,
+    )
+    batch = campaign_lists.load(
+        campaign=campaign,
+        name=f"{label} list {tag}",
+        rows=[
+            (
+                2,
+                {
+                    "name": f"{label} lead {tag}",
+                    "email": f"lead-{tag}@{label}.test",
+                    "country": "PE",
+                },
+            )
+        ],
+        actor=tenants_service.SYSTEM,
+    )
+    record = db.session.scalar(
+        select(CampaignRecord).where(CampaignRecord.campaign_id == campaign.id)
+    )
+    entry = campaign_register.add(
+        kind="email",
+        value=f"nobody-{tag}@{label}.test",
+        actor=tenants_service.SYSTEM,
+        tenant_id=queue.tenant_id,
+    )
+    return {
+        "objects": {"campaign_id": campaign.id, "record_id": record.id, "entry_id": entry.id},
+        "secrets": {
+            str(campaign.id),
+            campaign.name,
+            str(batch.id),
+            str(record.id),
+            record.name,
+            str(entry.id),
+            entry.value,
+        },
+    }
 
 
 def _quality_of(contact, label: str, tag: str) -> dict:
