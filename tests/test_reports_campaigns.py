@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.campaigns.models import Campaign, CampaignList, CampaignRecord
 from app.db import db
@@ -93,7 +94,7 @@ def attempts(app, floor: Floor, campaign: str, *made: tuple) -> None:
     talk/hold/acw); a disposition means the attempt ended (resolved), None that it is open."""
     rows = []
     for key, agent, at, disposition, (talk, hold, acw) in made:
-        started = t(at)
+        started = at if isinstance(at, datetime) else t(at)
         rows.append(
             contact(
                 floor.queue,
@@ -115,7 +116,7 @@ def attempts(app, floor: Floor, campaign: str, *made: tuple) -> None:
         db.session.commit()
 
 
-def two_days_of_calling(app, factory) -> Floor:
+def two_days_of_calling(app, factory, **firm_fields) -> Floor:
     """Lima, 2 and 3 March 2026 (UTC-5: a local day runs 05:00 to 05:00 UTC).
 
     Renewals (sold: reached + success; not_interested: reached; no_answer: neither):
@@ -131,7 +132,7 @@ def two_days_of_calling(app, factory) -> Floor:
       Records: s1 on 20 Feb (done), s2 3 Mar 12:00 (pending).
     A draft campaign with nothing done is left out.
     """
-    tenant, queue = firm(app, factory, time_zone=LIMA)
+    tenant, queue = firm(app, factory, time_zone=LIMA, **firm_fields)
     floor = Floor(tenant, queue)
     floor.agents = {name: agent_profile(app, factory, name) for name in ("Ana", "Bo")}
     a_campaign(app, floor, "Renewals", RENEWALS)

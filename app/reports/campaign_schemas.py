@@ -90,6 +90,12 @@ class CampaignRowSchema(Schema):
         dump_only=True,
         metadata={"description": "The campaign's records by state now, whenever loaded."},
     )
+    disposition_labels = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        dump_only=True,
+        metadata={"description": "Each disposition code the campaign lists, and its label."},
+    )
 
 
 class CampaignReportSchema(Schema):

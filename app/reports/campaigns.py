@@ -236,6 +236,11 @@ def campaign_report(
                 "days": days,
                 "agents": _agent_rows(agents, names),
                 "records": {state: states[one.id].get(state, 0) for state in RECORD_STATES},
+                "disposition_labels": {
+                    d["code"]: d.get("label") or d["code"]
+                    for d in one.dispositions or []
+                    if d.get("code")
+                },
             }
         )
     return {
@@ -243,6 +248,11 @@ def campaign_report(
         "agents": _agent_rows(total_agents, names),
         "campaigns": rows,
     }
+
+
+def campaign_choices() -> list[tuple[uuid.UUID, str]]:
+    """The scope's campaigns (id, name), by name: what a report may be narrowed to."""
+    return list(db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name)))
 
 
 def csv_rows(report: dict) -> list[dict]:
