@@ -141,17 +141,61 @@ def _agent_rows(tallies: dict, names: dict) -> list[dict]:
     return rows
 
 
+def _counts(ids: list[uuid.UUID], outcome_of: dict, *, spans: list, start, end):
+    """Grouped reads of these campaigns: tallies per (campaign, day number) and per (campaign,
+    agent) over [start, end), and the records per campaign and state now."""
+    daily: dict = defaultdict(_Tally)
+    by_agent: dict = defaultdict(_Tally)
+    states: dict = defaultdict(dict)
+    if not ids:
+        return daily, by_agent, states
+    starts = [s for s, _ in spans]
+    c, r = Contact, CampaignRecord
+    in_range = [
+        c.campaign_id.in_(ids),
+        c.received_at >= sql_instant(start),
+        c.received_at < sql_instant(end),
+    ]
+    keys = {"campaign_id": c.campaign_id, "bucket": bucket_of(c.received_at, starts)}
+    for row in db.session.execute(_attempts_by(keys, where=in_range)):
+        daily[(row.campaign_id, row.bucket)].add(row, outcome_of[row.campaign_id])
+    keys = {"campaign_id": c.campaign_id, "agent_id": c.agent_id}
+    for row in db.session.execute(_attempts_by(keys, where=in_range)):
+        by_agent[(row.campaign_id, row.agent_id)].add(row, outcome_of[row.campaign_id])
+    per_record = (
+        select(r.campaign_id, bucket_of(r.created_at, starts).label("bucket"))
+        .where(
+            r.campaign_id.in_(ids),
+            r.created_at >= sql_instant(start),
+            r.created_at < sql_instant(end),
+        )
+        .subquery("per_record")
+    )
+    pr = per_record.c
+    loaded = select(pr.campaign_id, pr.bucket, func.count()).group_by(pr.campaign_id, pr.bucket)
+    for campaign, bucket, n in db.session.execute(loaded):
+        daily[(campaign, bucket)].loaded += as_int(n)
+    for campaign, state, n in db.session.execute(
+        select(r.campaign_id, r.state, func.count())
+        .where(r.campaign_id.in_(ids))
+        .group_by(r.campaign_id, r.state)
+    ):
+        states[campaign][state] = as_int(n)
+    return daily, by_agent, states
+
+
 def campaign_report(
     *,
     tenant: Tenant,
     start: datetime,
     end: datetime,
-    zone: ZoneInfo,
+    zone: ZoneInfo | None = None,
     campaign_id: uuid.UUID | None = None,
 ) -> dict:
-    """The firm's (the scope's) campaigns over [start, end): per campaign and local day, per
-    agent, in total, and each campaign's records by state now. NotFound for an unknown
-    `campaign_id` (another firm's is unknown here)."""
+    """The firm's (the scope's) campaigns over [start, end): per campaign and local day (of
+    `zone`, by default the firm's), per agent, in total, and each campaign's records by state
+    now. NotFound for an unknown `campaign_id` (another firm's is unknown here)."""
+    zone = zone or ZoneInfo(tenant.time_zone)
     stmt = select(Campaign).order_by(Campaign.name, Campaign.id)
     if campaign_id is not None:
         stmt = stmt.where(Campaign.id == campaign_id)
@@ -159,47 +203,13 @@ def campaign_report(
     if campaign_id is not None and not campaigns:
         raise NotFound("No such campaign.")
     spans = buckets(start=start, end=end, granularity="day", zone=zone)
-    starts = [s for s, _ in spans]
-    c, r = Contact, CampaignRecord
-    ids = [one.id for one in campaigns]
-    outcome_of = {one.id: outcomes(one.dispositions) for one in campaigns}
-    in_range = [
-        c.campaign_id.in_(ids),
-        c.received_at >= sql_instant(start),
-        c.received_at < sql_instant(end),
-    ]
-    day = bucket_of(c.received_at, starts)
-    daily: dict = defaultdict(_Tally)  # (campaign id, bucket) -> tally
-    by_agent: dict = defaultdict(_Tally)  # (campaign id, agent id) -> tally
-    if ids:
-        for row in db.session.execute(
-            _attempts_by({"campaign_id": c.campaign_id, "bucket": day}, where=in_range)
-        ):
-            daily[(row.campaign_id, row.bucket)].add(row, outcome_of[row.campaign_id])
-        keys = {"campaign_id": c.campaign_id, "agent_id": c.agent_id}
-        for row in db.session.execute(_attempts_by(keys, where=in_range)):
-            by_agent[(row.campaign_id, row.agent_id)].add(row, outcome_of[row.campaign_id])
-        per_record = (
-            select(r.campaign_id, bucket_of(r.created_at, starts).label("bucket"))
-            .where(
-                r.campaign_id.in_(ids),
-                r.created_at >= sql_instant(start),
-                r.created_at < sql_instant(end),
-            )
-            .subquery("per_record")
-        )
-        pr = per_record.c
-        loaded = select(pr.campaign_id, pr.bucket, func.count()).group_by(pr.campaign_id, pr.bucket)
-        for campaign, bucket, n in db.session.execute(loaded):
-            daily[(campaign, bucket)].loaded += as_int(n)
-    states: dict = defaultdict(dict)
-    if ids:
-        for campaign, state, n in db.session.execute(
-            select(r.campaign_id, r.state, func.count())
-            .where(r.campaign_id.in_(ids))
-            .group_by(r.campaign_id, r.state)
-        ):
-            states[campaign][state] = as_int(n)
+    daily, by_agent, states = _counts(
+        [one.id for one in campaigns],
+        {one.id: outcomes(one.dispositions) for one in campaigns},
+        spans=spans,
+        start=start,
+        end=end,
+    )
 
     names = _agent_names({agent for _, agent in by_agent})
     total, total_agents = _Tally(), defaultdict(_Tally)
