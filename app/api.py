@@ -20,6 +20,7 @@ from app.live.routes import events_blp
 from app.onboarding.routes import onboarding_blp
 from app.quality.routes import quality_blp, scorecards_blp
 from app.queues.routes import briefings_blp, queues_blp
+from app.reports.campaign_routes import campaign_reports_blp
 from app.reports.quality_routes import my_coaching_blp, quality_reports_blp
 from app.reports.routes import portfolio_blp, reports_blp
 from app.sla.routes import calendar_blp, sla_blp, sla_policies_blp
@@ -56,6 +57,7 @@ BLUEPRINTS = (
     reports_blp,
     portfolio_blp,
     quality_reports_blp,
+    campaign_reports_blp,
     my_coaching_blp,
     wallboard_blp,
     webhooks_blp,

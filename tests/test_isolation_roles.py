@@ -180,6 +180,9 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("queues.QueueStaffing", "GET"): "reports.read",
     ("quality_reports.QualityReport", "GET"): "quality.reports",
     ("quality_reports.CalibrationReport", "GET"): "quality.reports",
+    # Outbound campaigns' figures: the firm's readers of reports and its supervisors, not its
+    # agents (issue 19).
+    ("campaign_reports.CampaignReport", "GET"): "campaign.reports",
     # Coaching an agent: those who coach (the BPO), not the firm.
     ("quality_reports.AgentCoaching", "GET"): "quality.coaching",
     # The firm's domain events as they happen: for its systems (and whoever manages them).
@@ -275,6 +278,7 @@ MAY: dict[str, set[str]] = {
         "quality.score",
         "quality.reports",
         "quality.coaching",
+        "campaign.reports",
     },
     # "see and work contacts of those queues only; switch active queue; claim next; presence"
     "agent": _EVERYONE
@@ -299,6 +303,7 @@ MAY: dict[str, set[str]] = {
         "billing.read",
         "reports.read",
         "quality.reports",
+        "campaign.reports",
         "events.read",
         "quality.read",
         "quality.calibration",
@@ -307,7 +312,13 @@ MAY: dict[str, set[str]] = {
     },
     # "read contacts and reports of their tenant"
     "client_viewer": _EVERYONE
-    | {"reports.read", "quality.read", "quality.calibration", "quality.reports"},
+    | {
+        "reports.read",
+        "quality.read",
+        "quality.calibration",
+        "quality.reports",
+        "campaign.reports",
+    },
     # "create and read contacts, read reports"
     "integration": _EVERYONE
     | {"contacts.create", "contacts.import", "contacts.message", "reports.read", "events.read"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask_babel import lazy_pgettext as pgettext
 
 from app.agents.models import PRESENCES
+from app.campaigns.models import CAMPAIGN_STATES, RECORD_STATES
 from app.contacts.lifecycle import MOVES
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.contacts.schemas import OUTCOMES
@@ -252,6 +253,26 @@ DISPUTE_OUTCOME_LABELS = _covering(
         "rescored": pgettext("dispute_outcome", "Scored again"),
     },
 )
+CAMPAIGN_STATE_LABELS = _covering(
+    CAMPAIGN_STATES,
+    {
+        "draft": pgettext("campaign_state", "Draft"),
+        "running": pgettext("campaign_state", "Running"),
+        "paused": pgettext("campaign_state", "Paused"),
+        "finished": pgettext("campaign_state", "Finished"),
+    },
+)
+RECORD_STATE_LABELS = _covering(
+    RECORD_STATES,
+    {
+        "pending": pgettext("record_state", "Pending"),
+        "in_progress": pgettext("record_state", "In progress"),
+        "done": pgettext("record_state", "Done"),
+        "exhausted": pgettext("record_state", "Out of attempts"),
+        "do_not_contact": pgettext("record_state", "Do not contact"),
+        "closed": pgettext("record_state", "Closed"),
+    },
+)
 ANSWER_LABELS = {
     "yes": pgettext("answer", "Yes"),
     "no": pgettext("answer", "No"),
@@ -282,6 +303,8 @@ VOCABULARIES = {
     "dispute_state": DISPUTE_STATE_LABELS,
     "dispute_outcome": DISPUTE_OUTCOME_LABELS,
     "answer": ANSWER_LABELS,
+    "campaign_state": CAMPAIGN_STATE_LABELS,
+    "record_state": RECORD_STATE_LABELS,
 }
 
 

@@ -23,6 +23,7 @@ from app.web.console import (
 )
 from app.web.console import audit as console_audit
 from app.web.console import blueprint as console
+from app.web.console import campaigns as console_campaigns
 from app.web.console import quality as console_quality
 from app.web.desk import blueprint as desk
 from app.web.desk import evaluations as desk_evaluations
@@ -31,6 +32,7 @@ from app.web.desk import workspace as desk_workspace
 from app.web.portal import audit as portal_audit
 from app.web.portal import blueprint as portal
 from app.web.portal import (
+    campaign_report,
     contacts,
     customers,
     dashboard,
@@ -82,6 +84,8 @@ PAGES = (
     quality_report,
     quality_scorecards,
     quality_scoring,
+    console_campaigns,
+    campaign_report,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
