@@ -211,6 +211,25 @@ TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("quality.EvaluationDispute", "POST"): "quality.dispute",
     ("quality.EvaluationCalibration", "POST"): "quality.calibrate",
     ("quality.CalibrationCandidates", "GET"): "quality.calibrate",
+    # Outbound campaigns: everyone serving the firm reads them (an agent works their scripts);
+    # the BPO's staff and the firm's admin run them; lists (the customers' details) are loaded
+    # by those and the firm's integration; the agent holding an attempt disposes of it.
+    ("campaigns.Campaigns", "GET"): "campaigns.read",
+    ("campaigns.CampaignById", "GET"): "campaigns.read",
+    ("campaigns.Campaigns", "POST"): "campaigns.manage",
+    ("campaigns.CampaignById", "PATCH"): "campaigns.manage",
+    ("campaigns.CampaignStart", "POST"): "campaigns.manage",
+    ("campaigns.CampaignPause", "POST"): "campaigns.manage",
+    ("campaigns.CampaignFinish", "POST"): "campaigns.manage",
+    ("campaigns.CampaignLists", "GET"): "campaigns.lists",
+    ("campaigns.CampaignLists", "POST"): "campaigns.lists",
+    ("campaigns.CampaignRecords", "GET"): "campaigns.lists",
+    ("campaigns.CampaignRecordById", "GET"): "campaigns.lists",
+    ("campaigns.AttemptDisposition", "POST"): "campaigns.dispose",
+    # The firm's do-not-contact register: personal data, kept by those who run campaigns.
+    ("campaigns.FirmRegister", "GET"): "dnc.read",
+    ("campaigns.FirmRegister", "POST"): "dnc.manage",
+    ("campaigns.FirmRegisterEntry", "DELETE"): "dnc.manage",
 }
 
 # Routes of the BPO level and the caller's own. The Stripe webhook is not called with a
@@ -249,6 +268,10 @@ BPO_ROUTES: dict[tuple[str, str], str] = {
     ("platform_invitations.PlatformInvitationById", "GET"): "staff.invite",
     ("platform_invitations.PlatformInvitationById", "DELETE"): "staff.invite",
     ("platform_invitations.PlatformInvitationResend", "POST"): "staff.invite",
+    # The BPO's own do-not-contact register: its admins'.
+    ("bpo_do_not_contact.BpoRegister", "GET"): "dnc.bpo",
+    ("bpo_do_not_contact.BpoRegister", "POST"): "dnc.bpo",
+    ("bpo_do_not_contact.BpoRegisterEntry", "DELETE"): "dnc.bpo",
 }
 NOT_BEARER = {("stripe_webhook.StripeWebhook", "POST")}
 
@@ -258,7 +281,7 @@ MAY: dict[str, set[str]] = {
     # "everything" a firm or the BPO does; working as an agent takes an agent's profile.
     # Disputing is the evaluated agent's, calibrating the firm's own reviewer's.
     "bpo_admin": (set(TENANT_ROUTES.values()) | set(BPO_ROUTES.values()))
-    - {"agent.work", "quality.dispute", "quality.calibrate"},
+    - {"agent.work", "quality.dispute", "quality.calibrate", "campaigns.dispose"},
     # "read and act on contacts, queues and reports of those tenants; assign/reassign contacts"
     # (and, watching queues, who works them).
     "supervisor": _EVERYONE
@@ -279,6 +302,11 @@ MAY: dict[str, set[str]] = {
         "quality.reports",
         "quality.coaching",
         "campaign.reports",
+        "campaigns.read",
+        "campaigns.manage",
+        "campaigns.lists",
+        "dnc.read",
+        "dnc.manage",
     },
     # "see and work contacts of those queues only; switch active queue; claim next; presence"
     "agent": _EVERYONE
@@ -289,6 +317,8 @@ MAY: dict[str, set[str]] = {
         "agent.work",
         "quality.read",
         "quality.dispute",
+        "campaigns.read",
+        "campaigns.dispose",
     },
     # "read everything of their tenant; manage their tenant's users and API clients,
     # departments, briefings"
@@ -309,6 +339,11 @@ MAY: dict[str, set[str]] = {
         "quality.calibration",
         "quality.score",
         "quality.calibrate",
+        "campaigns.read",
+        "campaigns.manage",
+        "campaigns.lists",
+        "dnc.read",
+        "dnc.manage",
     },
     # "read contacts and reports of their tenant"
     "client_viewer": _EVERYONE
@@ -318,10 +353,22 @@ MAY: dict[str, set[str]] = {
         "quality.calibration",
         "quality.reports",
         "campaign.reports",
+        "campaigns.read",
     },
-    # "create and read contacts, read reports"
+    # "create and read contacts, read reports" (and, for outbound work, load lists and keep
+    # the firm's register)
     "integration": _EVERYONE
-    | {"contacts.create", "contacts.import", "contacts.message", "reports.read", "events.read"},
+    | {
+        "contacts.create",
+        "contacts.import",
+        "contacts.message",
+        "reports.read",
+        "events.read",
+        "campaigns.read",
+        "campaigns.lists",
+        "dnc.read",
+        "dnc.manage",
+    },
 }
 
 # The callers: role, firms served and, for agents, the queues served ("q0" holds each firm's
@@ -412,6 +459,8 @@ class World:
     supervisor: dict[str, uuid.UUID] = field(default_factory=dict)  # firm -> a supervisor user
     # Invitations to BPO roles, one per route that names one (by endpoint).
     platform_invitations: dict[str, uuid.UUID] = field(default_factory=dict)
+    # An entry of the BPO's do-not-contact register (the one its DELETE takes off).
+    bpo_entry: uuid.UUID | None = None
 
     @property
     def everything(self) -> set[str]:
@@ -641,6 +690,15 @@ def _world(app, factory) -> World:
                 actor=tenants_service.SYSTEM,
             ).token.id
             db.session.commit()
+    with app.app_context():
+        from app.campaigns import register as campaign_register
+
+        world.bpo_entry = campaign_register.add(
+            kind="email",
+            value=f"nobody-{uuid.uuid4().hex[:8]}@bpo.test",
+            actor=tenants_service.SYSTEM,
+        ).id
+        db.session.commit()
     for label, firm in firms.items():
         # Targets of /v1/agents/{agent_id} and /v1/supervisors/{user_id}: staff of one firm.
         if label == "a":
@@ -910,6 +968,13 @@ def _fresh_body(route: Route, world: World, caller: str, firm: str) -> dict | No
         body = {"department_id": str(f.param("department_id")), "note": "To logistics"}
     elif route.key == ("sla_policies.SlaPolicies", "POST"):
         body["is_default"] = False
+    elif route.key == ("campaigns.Campaigns", "POST"):
+        body["queue_id"] = str(f.param("queue_id"))
+        body.pop("blend", None)
+    elif route.key == ("campaigns.FirmRegister", "POST"):
+        body["value"] = f"+34 6{n:08d}"
+    elif route.key == ("campaigns.AttemptDisposition", "POST"):
+        body = {"code": "done"}
     elif route.key == ("messages.ContactMessages", "POST"):
         # Each role's own kind: the customer's words, the holding agent's reply, a staff note.
         body["kind"] = {"integration": "inbound", "agent": "reply"}.get(CALLERS[caller][0], "note")
@@ -950,6 +1015,8 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
             values["contact_id"] = contact.id
     elif route.endpoint.startswith("quality.") and route.method == "POST":
         values = _fresh_quality(app, world, route, caller, firm, values)
+    elif route.endpoint in _CAMPAIGN_MOVES or route.key == ("campaigns.AttemptDisposition", "POST"):
+        values = _fresh_campaign(app, world, route, caller, firm, values)
     elif route.key == ("webhooks.WebhookDeliveryRetry", "POST"):
         # Only a dead or delivered delivery is sent again.
         with app.app_context(), tenant_scope(f.tenant.id):
@@ -970,6 +1037,7 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
             "api_client_id": ("api_clients.ApiClients", "api-clients"),
             "queue_id": ("queues.Queues", "queues"),
             "invitation_id": ("invitations.Invitations", "invitations"),
+            "entry_id": ("campaigns.FirmRegister", "do-not-contact"),
         }
         if param == "usage_id":
             values[param] = _fresh_usage(app, world, firm)
@@ -985,6 +1053,63 @@ def _fresh_object(app, client, world, route: Route, caller: str, firm: str) -> d
             )
             assert made.status_code == 201, (maker, made.get_json())
             values[param] = made.get_json()["id"]
+    return values
+
+
+# A campaign's state moves: each takes a fresh campaign in the state it moves from.
+_CAMPAIGN_MOVES = {
+    "campaigns.CampaignStart": "draft",
+    "campaigns.CampaignPause": "running",
+    "campaigns.CampaignFinish": "running",
+}
+
+
+def _fresh_campaign(app, world, route: Route, caller: str, firm: str, values: dict) -> dict:
+    """A campaign in the state the move takes it from, or an attempt of the firm's campaign
+    held by the caller's agent (the one disposition takes)."""
+    from app.campaigns.models import Campaign, CampaignRecord
+
+    f = world.firms[firm]
+    with app.app_context(), tenant_scope(f.tenant.id):
+        template = db.session.get(Campaign, f.param("campaign_id"))
+        if route.endpoint in _CAMPAIGN_MOVES:
+            fresh = Campaign(
+                **{
+                    c.key: getattr(template, c.key)
+                    for c in Campaign.__table__.columns
+                    if c.key not in ("id", "tenant_id", "name", "created_at", "updated_at")
+                },
+                name=f"fresh {next(_unique)}",
+            )
+            fresh.state = _CAMPAIGN_MOVES[route.endpoint]
+            db.session.add(fresh)
+            db.session.flush()
+            values["campaign_id"] = fresh.id
+        else:
+            record = db.session.get(CampaignRecord, f.param("record_id"))
+            fresh = CampaignRecord(
+                campaign_id=template.id,
+                list_id=record.list_id,
+                email=f"fresh-{next(_unique)}@customers.test",
+                dedupe_key=f"fresh:{uuid.uuid4().hex}",
+                time_zone=record.time_zone,
+                state="in_progress",
+                attempts=1,
+            )
+            db.session.add(fresh)
+            db.session.flush()
+            contact = _contact(
+                template.queue_id,
+                "fresh attempt",
+                "assigned",
+                _holder(world, caller, firm),
+                "email",
+            )
+            contact.direction = "outbound"
+            contact.campaign_id, contact.campaign_record_id = template.id, fresh.id
+            fresh.current_contact_id = contact.id
+            values["contact_id"] = contact.id
+        db.session.commit()
     return values
 
 
@@ -1039,7 +1164,13 @@ def _allowed_tenant_writes(app, world, client, routes, findings) -> int:
                     sent = _sent(route, values)
                 else:
                     values = _fresh_object(app, client, world, route, name, firm)
-                    if route.key == ("contacts.ContactImport", "POST"):
+                    if route.key == ("campaigns.CampaignLists", "POST"):
+                        csv = f"name,email,country\nLead,lead-{next(_unique)}@x.test,PE\n"
+                        response = _request(
+                            client, caller, route, values, data=csv, content_type="text/csv"
+                        )
+                        sent = _sent(route, values, csv)
+                    elif route.key == ("contacts.ContactImport", "POST"):
                         csv = (
                             "external_id,channel,direction,category,subject,customer_email\n"
                             f"IMP-{next(_unique)},chat,inbound,suggestion,Imported,x@y.test\n"
@@ -1087,6 +1218,8 @@ def _bpo_values(world: World, route: Route, firm: str | None) -> dict:
             values[p] = world.q1[firm]["queue_id"] if firm else uuid.uuid4()
         elif p == "period":
             values[p] = "2025-01"
+        elif p == "entry_id":
+            values[p] = world.bpo_entry
         elif p == "invitation_id":
             # One invitation to a BPO role per route: a resend ends the one it resends.
             values[p] = world.platform_invitations[route.endpoint]
@@ -1129,6 +1262,10 @@ BPO_BODIES = {
         "role": "supervisor",
     },
     ("platform_invitations.PlatformInvitationResend", "POST"): lambda world, firm: {},
+    ("bpo_do_not_contact.BpoRegister", "POST"): lambda world, firm: {
+        "kind": "email",
+        "value": f"nobody-{uuid.uuid4().hex[:8]}@bpo.test",
+    },
 }
 # Routes whose path or body names an object of one firm.
 BPO_AIMED = {

@@ -2,8 +2,9 @@
 into them and their records, an attempt's disposition, and the do-not-contact registers (the
 firm's under /v1/tenants/{id}/do-not-contact, the BPO's under /v1/do-not-contact).
 
-An agent reads the campaigns of its queues and the records it holds an attempt of; anything
-else of a campaign is a 404 to it, as another firm's is to everyone.
+An agent reads the campaigns of the firms it serves (their scripts and dispositions); the
+customers' records are for those who load the lists (the desk shows an agent the record of the
+attempt it holds). Another firm's campaign is a 404, as everything of another firm is.
 """
 
 from __future__ import annotations
@@ -77,17 +78,11 @@ bpo_register_blp = Blueprint(
 _BLEND_FIELDS = ("blend", "share_bps")
 
 
-def _is_agent() -> bool:
-    return current_principal().role_on(current_tenant().id) == "agent"
-
-
 def _campaign_or_404(campaign_id: uuid.UUID):
-    campaign = campaigns_service.get_campaign(campaign_id=campaign_id)
-    # An agent sees the campaigns of its own queues only.
-    if campaign is not None and _is_agent():
-        if campaign.queue_id not in current_principal().queue_ids:
-            campaign = None
-    return found(campaign, "No such campaign in this client firm.")
+    return found(
+        campaigns_service.get_campaign(campaign_id=campaign_id),
+        "No such campaign in this client firm.",
+    )
 
 
 def _out(campaign) -> dict:
@@ -108,9 +103,8 @@ class Campaigns(MethodView):
     @campaigns_blp.arguments(CampaignQueryArgsSchema, location="query")
     @campaigns_blp.response(200, CampaignSchema(many=True))
     def get(self, args, tenant_id):
-        """List the firm's campaigns, newest first (an agent: those of its queues)"""
-        queue_ids = current_principal().queue_ids if _is_agent() else None
-        stmt = campaigns_service.list_campaigns(state=args.get("state"), queue_ids=queue_ids)
+        """List the firm's campaigns, newest first"""
+        stmt = campaigns_service.list_campaigns(state=args.get("state"))
         return [_out(c) for c in db.session.scalars(stmt)]
 
     @require(CAMPAIGN_ADMIN)
@@ -285,24 +279,14 @@ class CampaignRecords(MethodView):
 
 @campaigns_blp.route("/campaigns/<uuid:campaign_id>/records/<uuid:record_id>")
 class CampaignRecordById(MethodView):
-    @require(CAMPAIGN_READ)
+    @require(CAMPAIGN_LISTS)
     @campaigns_blp.response(200, RecordSchema)
     def get(self, tenant_id, campaign_id, record_id):
-        """Read a record (an agent: one whose attempt it holds, with the script's fields)"""
+        """Read a record: the customer, their zone, the script's fields, its attempts"""
         campaign = _campaign_or_404(campaign_id)
         record = db.session.get(CampaignRecord, record_id)
         if record is not None and record.campaign_id != campaign.id:
             record = None
-        if record is not None and _is_agent():
-            holder = None
-            if record.current_contact_id is not None:
-                attempt = contacts_service.get(contact_id=record.current_contact_id)
-                holder = attempt.agent_id if attempt is not None else None
-            if holder is None or holder != current_principal().agent_id:
-                record = None
-        elif record is not None:
-            # The customer's details are for those who load the lists.
-            check(CAMPAIGN_LISTS)
         return found(record, "No such record in this campaign.")
 
 
