@@ -395,3 +395,25 @@ def test_a_campaign_month_is_billed_per_reached_customer_or_per_attempt_as_worke
         f"/v1/tenants/{tenant.id}/invoices/preview?period={period}", headers=admin.headers
     ).get_json()
     assert preview["total"] == 1080
+
+
+def test_a_customer_campaigns_named_is_in_their_export_and_wiped_by_their_erasure(
+    client, factory
+):
+    tenant = factory.tenant()
+    campaign, _queue, _agent, caller, _admin = running_campaign(client, factory, tenant)
+    client_admin = factory.caller("client_admin", tenant)
+    subjects = f"/v1/tenants/{tenant.id}/data-subjects"
+
+    exported = client.post(
+        f"{subjects}/export", json={"phone": "+34 600 000 001"}, headers=client_admin.headers
+    ).get_json()
+    erased = client.post(
+        f"{subjects}/erase", json={"phone": "34600000001"}, headers=client_admin.headers
+    ).get_json()
+
+    assert [r["name"] for r in exported["campaign_records"]] == ["Customer 1"]
+    assert erased["counts"]["campaign_records"] == 1
+    record = _records(factory.app, tenant, campaign["id"])[0]
+    assert (record.name, record.phone, record.state) == (None, None, "closed")
+    assert_problem(claim(client, caller), 409)

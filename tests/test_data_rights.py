@@ -250,6 +250,7 @@ def test_the_client_admin_exports_everything_held_about_one_customer_and_no_one_
         "escalations": 0,
         "evaluations": 0,
         "csat_scores": 2,
+        "campaign_records": 0,
     }
     [entry] = audit_entries(app, "data_subject.exported")
     assert entry.tenant_id == firm.tenant.id and entry.actor_user_id == admin.user_id
@@ -323,6 +324,7 @@ def test_erasure_wipes_the_customer_and_leaves_every_report_and_invoice_figure_i
         "domain_events": 1,
         "webhook_deliveries": 1,
         "evaluations": 0,
+        "campaign_records": 0,
         "idempotency_records": 0,
     }
     assert figures(client, bpo, firm.tenant) == before

@@ -384,7 +384,9 @@ CALLERS: dict[str, tuple[str, str, tuple[tuple[str, str], ...] | None]] = {
 }
 # Path parameters naming an object of one queue: an agent reaches it only through that queue.
 # A review (and its dispute) is of a contact of "q0": an agent reaches it as its own agent there.
+# A campaign is worked by one queue's agents: an agent reaches it through that queue.
 QUEUE_BOUND = {"contact_id", "queue_id", "briefing_id", "evaluation_id", "dispute_id"}
+QUEUE_BOUND |= {"campaign_id"}
 # Writes that check If-Match against the object they change: a stale one (412) proves the role
 # and the object were accepted without changing anything.
 ETAG_CHECKED = {
@@ -551,8 +553,28 @@ def _second_queue(app, firm: Firm, label: str) -> dict[str, uuid.UUID]:
             actor=tenants_service.SYSTEM,
         )
         contact = _contact(queue.id, f"{label} q1 contact {tag}", "queued")
+        # A campaign of this queue: what an agent serving only q1 sees of the firm's campaigns.
+        from app.campaigns.models import Campaign
+
+        template = db.session.get(Campaign, firm.param("campaign_id"))
+        campaign = Campaign(
+            **{
+                c.key: getattr(template, c.key)
+                for c in Campaign.__table__.columns
+                if c.key not in ("id", "tenant_id", "name", "queue_id", "created_at", "updated_at")
+            },
+            name=f"{label} q1 campaign {tag}",
+            queue_id=queue.id,
+        )
+        db.session.add(campaign)
         db.session.commit()
-        return {"queue_id": queue.id, "briefing_id": briefing.id, "contact_id": contact.id}
+        return {
+            "queue_id": queue.id,
+            "briefing_id": briefing.id,
+            "contact_id": contact.id,
+            "campaign_id": campaign.id,
+            "campaign_name": campaign.name,
+        }
 
 
 def _contact(queue_id, subject: str, status: str, agent_id=None, channel="chat") -> Contact:
@@ -736,6 +758,8 @@ def _world(app, factory) -> World:
                 quality_q1 = {str(q1_review.id), str(q1_dispute.id)}
             db.session.commit()
             q1_secrets = quality_q1 | {
+                str(q1[label]["campaign_id"]),
+                q1[label]["campaign_name"],
                 str(q1[label]["queue_id"]),
                 str(q1[label]["briefing_id"]),
                 str(c1.id),

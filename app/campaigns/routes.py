@@ -2,9 +2,9 @@
 into them and their records, an attempt's disposition, and the do-not-contact registers (the
 firm's under /v1/tenants/{id}/do-not-contact, the BPO's under /v1/do-not-contact).
 
-An agent reads the campaigns of the firms it serves (their scripts and dispositions); the
-customers' records are for those who load the lists (the desk shows an agent the record of the
-attempt it holds). Another firm's campaign is a 404, as everything of another firm is.
+An agent reads the campaigns of its queues (their scripts and dispositions), as it sees only
+their contacts; the customers' records are for those who load the lists (the desk shows an
+agent the record of the attempt it holds). Anything else is a 404, as another firm's is.
 """
 
 from __future__ import annotations
@@ -78,11 +78,18 @@ bpo_register_blp = Blueprint(
 _BLEND_FIELDS = ("blend", "share_bps")
 
 
+def _agent_queues() -> frozenset | None:
+    """An agent's queues in the firm in scope (None for everyone else)."""
+    principal = current_principal()
+    return principal.queue_ids if principal.role_on(current_tenant().id) == "agent" else None
+
+
 def _campaign_or_404(campaign_id: uuid.UUID):
-    return found(
-        campaigns_service.get_campaign(campaign_id=campaign_id),
-        "No such campaign in this client firm.",
-    )
+    campaign = campaigns_service.get_campaign(campaign_id=campaign_id)
+    queues = _agent_queues()
+    if campaign is not None and queues is not None and campaign.queue_id not in queues:
+        campaign = None
+    return found(campaign, "No such campaign in this client firm.")
 
 
 def _out(campaign) -> dict:
@@ -103,8 +110,8 @@ class Campaigns(MethodView):
     @campaigns_blp.arguments(CampaignQueryArgsSchema, location="query")
     @campaigns_blp.response(200, CampaignSchema(many=True))
     def get(self, args, tenant_id):
-        """List the firm's campaigns, newest first"""
-        stmt = campaigns_service.list_campaigns(state=args.get("state"))
+        """List the firm's campaigns, newest first (an agent: those of its queues)"""
+        stmt = campaigns_service.list_campaigns(state=args.get("state"), queue_ids=_agent_queues())
         return [_out(c) for c in db.session.scalars(stmt)]
 
     @require(CAMPAIGN_ADMIN)

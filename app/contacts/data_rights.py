@@ -39,6 +39,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm.attributes import flag_modified
 
+from app.campaigns.models import CampaignRecord
 from app.contacts.models import Contact, ContactEvent, ContactMessage, Escalation
 from app.db import db, utcnow
 from app.events.models import DomainEvent
@@ -65,7 +66,7 @@ WIPED_FIELDS = {
 PSEUDONYM_PREFIX = "erased:"
 # Per kind, what an erasure or a purge counts (the answer and the audit entry).
 KINDS = ("contacts", "messages", "contact_events", "escalations", "domain_events")
-KINDS += ("webhook_deliveries", "evaluations")
+KINDS += ("webhook_deliveries", "evaluations", "campaign_records")
 
 
 def phone_digits(phone: str) -> str:
@@ -182,6 +183,8 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
         "evaluations": sum(len(v) for v in evaluations.values()),
         "csat_scores": sum(1 for c in contacts if c.csat is not None),
     }
+    records = _campaign_records(identifier)
+    counts["campaign_records"] = len(records)
     _audit("data_subject.exported", identifier, tenant, actor, counts, ids)
     return {
         "tenant_id": tenant.id,
@@ -189,6 +192,8 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
         "exported_at": utcnow(),
         "counts": counts,
         "contacts": exported,
+        # The outbound campaigns' lists that named them.
+        "campaign_records": [_row(r, leave_out=("tenant_id",)) for r in records],
     }
 
 
@@ -203,6 +208,7 @@ def erase(*, identifier: dict, tenant: Tenant, actor: Actor, now: datetime | Non
     at = now or utcnow()
     contacts = [c for c in find(identifier=identifier) if _holds_personal_data(c)]
     counts = wipe(contacts=contacts, now=at)
+    counts["campaign_records"] = _wipe_campaign_records(_campaign_records(identifier))
     counts["idempotency_records"] = _drop_replays([c.id for c in contacts])
     _audit("data_subject.erased", identifier, tenant, actor, counts, [c.id for c in contacts])
     return {"erased_at": at, "counts": counts}
@@ -264,6 +270,34 @@ def wipe(*, contacts: list[Contact], now: datetime) -> dict[str, int]:
         counts["domain_events"] += _redact_events(chunk)
         counts["webhook_deliveries"] += _redact_deliveries(chunk)
     return counts
+
+
+def _campaign_records(identifier: dict) -> list[CampaignRecord]:
+    """The campaign records (lists loaded for outbound work) naming the end customer."""
+    if identifier.get("email"):
+        named = CampaignRecord.email_lower == identifier["email"].strip().lower()
+    elif identifier.get("ref"):
+        named = CampaignRecord.customer_ref == identifier["ref"]
+    else:
+        named = CampaignRecord.phone_digits == phone_digits(identifier["phone"])
+    return list(
+        db.session.scalars(select(CampaignRecord).where(named).order_by(CampaignRecord.created_at))
+    )
+
+
+def _wipe_campaign_records(records: list[CampaignRecord]) -> int:
+    """Blank who the records name (their attempts' figures stay); a record not yet worked to
+    its end is closed: there is no one left to call."""
+    for record in records:
+        record.name = record.phone = record.email = record.customer_ref = None
+        record.phone_digits = record.email_lower = None
+        record.fields = {}
+        record.dedupe_key = PSEUDONYM_PREFIX + secrets.token_hex(16)
+        if record.state in ("pending", "in_progress"):
+            record.state = "closed"
+        record.next_attempt_at = record.window_closes_at = record.callback_at = None
+    db.session.flush()
+    return len(records)
 
 
 def _answers_of(evaluation_ids: list[uuid.UUID]) -> dict[uuid.UUID, list]:

@@ -72,6 +72,10 @@ class DataSubjectExportSchema(Schema):
             "`sla_clocks`; its CSAT is the contact's `csat`. Times are RFC 3339, ids strings."
         },
     )
+    campaign_records = fields.List(
+        fields.Dict(),
+        metadata={"description": "The outbound campaigns' records (lists) that name them."},
+    )
 
 
 class DataSubjectErasureSchema(Schema):
@@ -83,7 +87,9 @@ class DataSubjectErasureSchema(Schema):
             "description": "What was wiped: `contacts`, `messages` (bodies and author names), "
             "`contact_events` (notes), `escalations` (notes to departments), `domain_events` "
             "and `webhook_deliveries` (reply texts), `evaluations` (quality reviewers' "
-            "comments; scores kept), `idempotency_records` (stored answers dropped). All zero "
+            "comments; scores kept), `campaign_records` (who a campaign's list named; a record "
+            "still to be worked is closed), `idempotency_records` (stored answers dropped). All "
+            "zero "
             "when nothing was left."
         },
     )
