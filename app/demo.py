@@ -20,8 +20,10 @@ from app.agents import supervisors as supervisors_service
 from app.auth.passwords import hash_password
 from app.auth.permissions import SCOPES
 from app.auth.server import DOCS_CLIENT_ID, docs_redirect_uri
+from app.campaigns import lists as campaign_lists
+from app.campaigns import service as campaigns_service
 from app.contacts import intake as contacts_intake
-from app.db import db
+from app.db import db, utcnow
 from app.onboarding import service as onboarding_service
 from app.quality import service as quality_service
 from app.queues.models import Queue
@@ -145,6 +147,7 @@ def seed() -> Iterator[str]:
     _ensure_staff(actor)
     _ensure_contacts(actor)
     _ensure_quality(actor)
+    _ensure_campaigns(actor)
     receiver = current_app.config.get("DEMO_WEBHOOK_URL")
     if receiver:
         _ensure_webhooks(receiver.rstrip("/"), credentials, actor)
@@ -385,6 +388,78 @@ def _ensure_quality(actor) -> None:
                     },
                     actor=actor,
                 )
+
+
+# Customers around the Spanish-speaking world: at most hours one of them is inside the window.
+DEMO_LEADS = (
+    "name,phone,time_zone,country,plan\n"
+    "Lucía Romero,+34 611 200 301,Europe/Madrid,ES,fibre 300\n"
+    "Jorge Medina,+51 1 555 0302,America/Lima,PE,mobile 20 GB\n"
+    "Valeria Soto,+52 55 5555 0303,America/Mexico_City,MX,fibre 600\n"
+    "Camilo Ríos,+57 601 555 0304,America/Bogota,CO,mobile 50 GB\n"
+    "Ana Lima,+55 11 5555 0305,America/Sao_Paulo,BR,fibre 1 GB\n"
+    "Hiro Tanaka,+81 3 5555 0306,Asia/Tokyo,JP,roaming\n"
+)
+
+
+def _ensure_campaigns(actor) -> None:
+    """A running renewals campaign per firm (voice, its first voice queue), with a few
+    customers loaded in several zones, so the demo's agents get outbound work too."""
+    for firm in FIRMS:
+        tenant = tenants_service.get_by_slug(slug=firm["tenant"]["slug"])
+        with tenant_scope(tenant.id):
+            if db.session.scalar(campaigns_service.list_campaigns()) is not None:
+                continue
+            queue = next(
+                (q for q in db.session.scalars(select(Queue)) if "voice" in q.channels), None
+            )
+            if queue is None:
+                continue
+            campaign = campaigns_service.create_campaign(
+                campaign_in={
+                    "name": "Contract renewals",
+                    "purpose": "sales",
+                    "channel": "voice",
+                    "category": "order_request",
+                    "queue_id": queue.id,
+                    "script": "Good morning {name}. Your {plan} contract ends this month: "
+                    "may I offer you the renewal with a loyalty discount?",
+                    "dispositions": [
+                        {"code": "renewed", "label": "Renewed", "reached": True, "success": True},
+                        {"code": "declined", "label": "Declined", "reached": True},
+                        {"code": "no_answer", "label": "No answer", "retry": True},
+                        {"code": "busy", "label": "Busy", "retry": True, "retry_after_minutes": 15},
+                        {
+                            "code": "call_back",
+                            "label": "Call back later",
+                            "reached": True,
+                            "retry": True,
+                        },
+                        {
+                            "code": "do_not_call",
+                            "label": "Do not call again",
+                            "reached": True,
+                            "do_not_contact": True,
+                        },
+                    ],
+                    "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                    "window_start": "08:00",
+                    "window_end": "22:00",
+                    "skip_holidays": True,
+                    "max_attempts": 3,
+                    "retry_delay_minutes": 60,
+                    "starts_on": utcnow().date(),
+                    "ends_on": None,
+                },
+                actor=actor,
+            )
+            campaign_lists.load(
+                campaign=campaign,
+                name="renewals.csv",
+                rows=contacts_intake.rows_from_csv(DEMO_LEADS),
+                actor=actor,
+            )
+            campaigns_service.change_state(campaign=campaign, action="start", actor=actor)
 
 
 def _ensure_webhooks(receiver: str, credentials: dict, actor) -> None:
