@@ -12,6 +12,13 @@ import re
 
 import pytest
 
+from app.campaigns import lists, register
+from app.campaigns import service as campaigns_service
+from app.campaigns.schemas import CampaignCreateSchema
+from app.db import db
+from tenants import service as tenants_service
+from tenants.scoping import tenant_scope
+from tests.campaign_helpers import campaign_in
 from tests.test_isolation import _firm
 from tests.web_helpers import csrf_of, sign_in
 
@@ -31,9 +38,55 @@ def web_firm_routes(app) -> list[tuple[str, str]]:
     return found
 
 
+def _with_campaign(app, firm):
+    """The firm's campaign with a loaded record, and an entry of its do-not-contact register:
+    the objects the campaign pages name (tests/test_isolation.py's firms have none yet)."""
+    tag = firm.tenant.slug
+    with app.app_context(), tenant_scope(firm.tenant.id):
+        body = campaign_in(firm.objects["queue_id"], name=f"{tag} campaign")
+        loaded = CampaignCreateSchema().load(body)
+        campaign = campaigns_service.create_campaign(
+            campaign_in=loaded, actor=tenants_service.SYSTEM
+        )
+        lists.load(
+            campaign=campaign,
+            name=f"{tag} list",
+            rows=[
+                (
+                    2,
+                    {
+                        "name": f"{tag} customer",
+                        "phone": "+34 600 123 456",
+                        "time_zone": "Europe/Madrid",
+                    },
+                )
+            ],
+            actor=tenants_service.SYSTEM,
+        )
+        entry = register.add(
+            kind="email",
+            value=f"dnc@{tag}.test",
+            reason=f"{tag} reason",
+            actor=tenants_service.SYSTEM,
+            tenant_id=firm.tenant.id,
+        )
+        db.session.commit()
+        firm.objects |= {"campaign_id": campaign.id, "entry_id": entry.id}
+        firm.secrets |= {
+            str(campaign.id),
+            campaign.name,
+            f"{tag} list",
+            f"{tag} customer",
+            str(entry.id),
+            entry.value,
+            entry.reason,
+        }
+    return firm
+
+
 @pytest.fixture
 def firms(app, factory):
-    return _firm(app, factory, "a"), _firm(app, factory, "b")
+    return tuple(_with_campaign(app, _firm(app, factory, label)) for label in ("a", "b"))
 
 
 def _path(rule: str, firm) -> str:

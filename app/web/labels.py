@@ -14,7 +14,8 @@ from __future__ import annotations
 from flask_babel import lazy_pgettext as pgettext
 
 from app.agents.models import PRESENCES
-from app.campaigns.models import CAMPAIGN_STATES, RECORD_STATES
+from app.campaigns.models import BLENDS, CAMPAIGN_STATES, DNC_KINDS, DNC_SOURCES, RECORD_STATES
+from app.campaigns.models import PURPOSES as CAMPAIGN_PURPOSES
 from app.contacts.lifecycle import MOVES
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.contacts.schemas import OUTCOMES
@@ -253,6 +254,22 @@ DISPUTE_OUTCOME_LABELS = _covering(
         "rescored": pgettext("dispute_outcome", "Scored again"),
     },
 )
+ANSWER_LABELS = {
+    "yes": pgettext("answer", "Yes"),
+    "no": pgettext("answer", "No"),
+    "na": pgettext("answer", "Not applicable"),
+}
+
+CAMPAIGN_PURPOSE_LABELS = _covering(
+    CAMPAIGN_PURPOSES,
+    {
+        "sales": pgettext("campaign_purpose", "Sales"),
+        "survey": pgettext("campaign_purpose", "Survey"),
+        "collections": pgettext("campaign_purpose", "Collections"),
+        "reminder": pgettext("campaign_purpose", "Reminder"),
+        "callback": pgettext("campaign_purpose", "Call-back"),
+    },
+)
 CAMPAIGN_STATE_LABELS = _covering(
     CAMPAIGN_STATES,
     {
@@ -265,19 +282,33 @@ CAMPAIGN_STATE_LABELS = _covering(
 RECORD_STATE_LABELS = _covering(
     RECORD_STATES,
     {
-        "pending": pgettext("record_state", "Pending"),
-        "in_progress": pgettext("record_state", "In progress"),
+        "pending": pgettext("record_state", "Waiting"),
+        "in_progress": pgettext("record_state", "Being attempted"),
         "done": pgettext("record_state", "Done"),
-        "exhausted": pgettext("record_state", "Out of attempts"),
+        "exhausted": pgettext("record_state", "Attempts ran out"),
         "do_not_contact": pgettext("record_state", "Do not contact"),
         "closed": pgettext("record_state", "Closed"),
     },
 )
-ANSWER_LABELS = {
-    "yes": pgettext("answer", "Yes"),
-    "no": pgettext("answer", "No"),
-    "na": pgettext("answer", "Not applicable"),
-}
+BLEND_LABELS = _covering(
+    BLENDS,
+    {
+        "inbound_first": pgettext("campaign_blend", "Inbound first"),
+        "time_share": pgettext("campaign_blend", "A share of the agents' time"),
+    },
+)
+DNC_KIND_LABELS = _covering(
+    DNC_KINDS,
+    {"phone": pgettext("dnc_kind", "Phone"), "email": pgettext("dnc_kind", "E-mail")},
+)
+DNC_SOURCE_LABELS = _covering(
+    DNC_SOURCES,
+    {
+        "manual": pgettext("dnc_source", "Added by hand"),
+        "import": pgettext("dnc_source", "Imported"),
+        "disposition": pgettext("dnc_source", "Asked on a call"),
+    },
+)
 
 VOCABULARIES = {
     "channel": CHANNEL_LABELS,
@@ -303,8 +334,12 @@ VOCABULARIES = {
     "dispute_state": DISPUTE_STATE_LABELS,
     "dispute_outcome": DISPUTE_OUTCOME_LABELS,
     "answer": ANSWER_LABELS,
+    "campaign_purpose": CAMPAIGN_PURPOSE_LABELS,
     "campaign_state": CAMPAIGN_STATE_LABELS,
     "record_state": RECORD_STATE_LABELS,
+    "campaign_blend": BLEND_LABELS,
+    "dnc_kind": DNC_KIND_LABELS,
+    "dnc_source": DNC_SOURCE_LABELS,
 }
 
 

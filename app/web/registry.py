@@ -24,6 +24,7 @@ from app.web.console import (
 from app.web.console import audit as console_audit
 from app.web.console import blueprint as console
 from app.web.console import campaigns as console_campaigns
+from app.web.console import do_not_contact as console_do_not_contact
 from app.web.console import quality as console_quality
 from app.web.desk import blueprint as desk
 from app.web.desk import evaluations as desk_evaluations
@@ -32,7 +33,9 @@ from app.web.desk import workspace as desk_workspace
 from app.web.portal import audit as portal_audit
 from app.web.portal import blueprint as portal
 from app.web.portal import (
+    campaign_form,
     campaign_report,
+    campaigns,
     contacts,
     customers,
     dashboard,
@@ -49,6 +52,7 @@ from app.web.portal import (
     settings_users,
     settings_webhooks,
 )
+from app.web.portal import do_not_contact as portal_do_not_contact
 
 # The page modules: imported for the routes they add to their area's blueprint.
 PAGES = (
@@ -86,6 +90,10 @@ PAGES = (
     quality_scoring,
     console_campaigns,
     campaign_report,
+    campaign_form,
+    campaigns,
+    portal_do_not_contact,
+    console_do_not_contact,
 )
 
 # Once, at import: the areas nest under the parent blueprint, which each app then registers.
