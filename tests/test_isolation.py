@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -490,7 +490,7 @@ def _campaign_of(queue, label: str, tag: str) -> dict:
             "skip_holidays": True,
             "max_attempts": 3,
             "retry_delay_minutes": 60,
-            "starts_on": datetime(2026, 1, 1).date(),
+            "starts_on": date(2026, 1, 1),
             "ends_on": None,
         },
         actor=tenants_service.SYSTEM,

@@ -63,7 +63,7 @@ def test_a_client_viewer_reads_each_campaigns_days_agents_and_records(app, facto
     agents = _cells(html, "campaign-agents")  # every campaign
     assert agents[1] == ["Ana", "4", "1", "1", "100.0%", "0:51"]
     assert agents[2] == ["Bo", "4", "3", "2", "66.7%", "2:20"]
-    assert "Out of attempts 1" in html and "Running" in html and "Paused" in html
+    assert "Attempts ran out 1" in html and "Running" in html and "Paused" in html
     # The idle draft is not shown; its name is still a choice of the filter.
     assert "campaign-days-" + str(floor.campaigns["Someday"]) not in html
 
