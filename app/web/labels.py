@@ -15,6 +15,7 @@ from flask_babel import lazy_pgettext as pgettext
 
 from app.agents.models import PRESENCES
 from app.campaigns.models import CAMPAIGN_STATES, RECORD_STATES
+from app.campaigns.models import PURPOSES as CAMPAIGN_PURPOSES
 from app.contacts.lifecycle import MOVES
 from app.contacts.models import CONTACT_STATUSES, DEPARTMENT_KINDS
 from app.contacts.schemas import OUTCOMES
@@ -273,6 +274,16 @@ RECORD_STATE_LABELS = _covering(
         "closed": pgettext("record_state", "Closed"),
     },
 )
+CAMPAIGN_PURPOSE_LABELS = _covering(
+    CAMPAIGN_PURPOSES,
+    {
+        "sales": pgettext("campaign_purpose", "Sales"),
+        "survey": pgettext("campaign_purpose", "Survey"),
+        "collections": pgettext("campaign_purpose", "Collections"),
+        "reminder": pgettext("campaign_purpose", "Reminder"),
+        "callback": pgettext("campaign_purpose", "Call-back"),
+    },
+)
 ANSWER_LABELS = {
     "yes": pgettext("answer", "Yes"),
     "no": pgettext("answer", "No"),
@@ -305,6 +316,7 @@ VOCABULARIES = {
     "answer": ANSWER_LABELS,
     "campaign_state": CAMPAIGN_STATE_LABELS,
     "record_state": RECORD_STATE_LABELS,
+    "campaign_purpose": CAMPAIGN_PURPOSE_LABELS,
 }
 
 
