@@ -86,7 +86,16 @@ def attempt_context(contact: Contact) -> dict | None:
         "zone": record.time_zone,
         "script": fill_script(campaign.script or "", script_values(record)),
         "dispositions": campaign.dispositions,
+        "last": _label_of(campaign, record.last_disposition),
     }
+
+
+def _label_of(campaign: Campaign, code: str | None) -> str | None:
+    """A disposition's label as the campaign names it (its code if the campaign dropped it)."""
+    if not code:
+        return None
+    chosen = campaigns_service.disposition(campaign, code)
+    return chosen["label"] if chosen else code
 
 
 def _local_instant(text: str, zone: str) -> datetime:
