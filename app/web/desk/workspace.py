@@ -13,6 +13,8 @@ from marshmallow import ValidationError
 
 from app.auth.permissions import CONTACT_READ, CONTACT_WORK, MESSAGE_NOTE, MESSAGE_REPLY
 from app.auth.principal import check, current_actor
+from app.campaigns import dispositions
+from app.campaigns.models import CampaignRecord
 from app.contacts import departments as departments_service
 from app.contacts import lifecycle
 from app.contacts import messages as messages_service
@@ -26,9 +28,10 @@ from app.contacts.schemas import (
     ContactTransferSchema,
 )
 from app.db import db, utcnow
-from app.errors import DomainError, Unprocessable
+from app.errors import Conflict, DomainError, Unprocessable
 from app.queues import service as queues_service
 from app.queues.models import Queue
+from app.web.desk import attempt as attempts
 from app.web.desk.blueprint import bp, my_agent
 from app.web.desk.home import panel_context
 from app.web.shell import form_errors, render
@@ -79,6 +82,10 @@ def workspace_context(contact: Contact, *, errors=None, opened: str | None = Non
     now = utcnow()
     holds = contact.agent_id == my_agent().id
     allowed = lifecycle.allowed_actions(status=contact.status, channel=contact.channel)
+    attempt = attempts.attempt_context(contact)
+    if attempt is not None:
+        # A campaign's attempt ends by its disposition: only these stay in the agent's hands.
+        allowed = [a for a in allowed if a in attempts.ATTEMPT_ACTIONS]
     queue = db.session.get(Queue, contact.queue_id)
     briefings = [
         b
@@ -109,6 +116,7 @@ def workspace_context(contact: Contact, *, errors=None, opened: str | None = Non
             if q.id != contact.queue_id and contact.channel in q.channels
         ],
         "outcomes": OUTCOMES,
+        "attempt": attempt,
         "errors": errors or {},
         "opened": opened,
         "typed": values or {},
@@ -144,6 +152,8 @@ def act(tenant_id: uuid.UUID, contact_id: uuid.UUID, action: str):
     try:
         if contact.agent_id != my_agent().id:
             raise Unprocessable(_("This contact is not assigned to you."))
+        if contact.campaign_record_id is not None and action not in attempts.ATTEMPT_ACTIONS:
+            raise Conflict(_("A campaign's attempt ends with its disposition."))
         action_in = _load(action, values, contact)
         contacts_service.act(
             contact=contact,
@@ -167,6 +177,34 @@ def act(tenant_id: uuid.UUID, contact_id: uuid.UUID, action: str):
     return redirect(
         url_for("web.desk.workspace", tenant_id=tenant_id, contact_id=contact_id), code=303
     )
+
+
+@bp.post("/firms/<uuid:tenant_id>/contacts/<uuid:contact_id>/disposition")
+def dispose(tenant_id: uuid.UUID, contact_id: uuid.UUID):
+    """End the campaign attempt the agent holds with its disposition, as the API does."""
+    check(CONTACT_WORK)
+    contact = _contact_or_404(contact_id, for_update=True)
+    if contact.campaign_record_id is None:
+        abort(404)
+    values = {k: v.strip() for k, v in request.form.items() if k != "csrf_token"}
+    loaded = None
+    try:
+        record = db.session.get(CampaignRecord, contact.campaign_record_id)
+        loaded = attempts.load(values, record)
+        dispositions.dispose(
+            contact=contact,
+            disposition_in=loaded,
+            tenant=g.tenant,
+            actor=current_actor(),
+            agent_id=my_agent().id,
+        )
+    except ValidationError as error:
+        return _again(contact_id, "disposition", values, form_errors(error.messages), 422)
+    except DomainError as error:
+        errors = attempts.errors_of(error, loaded, contact)
+        return _again(contact_id, "disposition", values, errors, error.status)
+    flash(_("Disposition recorded. Wrap it up, then press Next or say you are ready."), "info")
+    return redirect(url_for("web.desk.desk"), code=303)
 
 
 def _can_reply(contact: Contact, allowed: list[str]) -> bool:
