@@ -397,9 +397,7 @@ def test_a_campaign_month_is_billed_per_reached_customer_or_per_attempt_as_worke
     assert preview["total"] == 1080
 
 
-def test_a_customer_campaigns_named_is_in_their_export_and_wiped_by_their_erasure(
-    client, factory
-):
+def test_a_customer_campaigns_named_is_in_their_export_and_wiped_by_their_erasure(client, factory):
     tenant = factory.tenant()
     campaign, _queue, _agent, caller, _admin = running_campaign(client, factory, tenant)
     client_admin = factory.caller("client_admin", tenant)
