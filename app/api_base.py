@@ -324,3 +324,25 @@ def _input_bounds(self, field, ret, **kwargs) -> dict:
         low, high = inputs.int_range(field)
         return {"minimum": ret.get("minimum", low), "maximum": ret.get("maximum", high)}
     return {}
+
+
+# The batch bodies a few routes take instead of JSON (the contacts import, campaign lists).
+CSV, NDJSON = "text/csv", "application/x-ndjson"
+
+
+def batch_rows(*, what: str, parse_csv, parse_ndjson, max_rows: int) -> list:
+    """Read the request's batch body (CSV with a header row, or JSON lines) into (line, row)
+    pairs with the parser given for its type; refuse another type (415), text that is not UTF-8
+    (400), a batch with no rows (422) or with more than `max_rows` (413), naming `what`."""
+    if request.mimetype not in (CSV, NDJSON):
+        abort(415, message=f"Send the {what} as {CSV} or {NDJSON}.")
+    try:
+        text = request.get_data(cache=True).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        abort(400, message=f"The {what} must be UTF-8 text.")
+    rows = (parse_csv if request.mimetype == CSV else parse_ndjson)(text)
+    if not rows:
+        abort(422, message=f"The {what} has no rows.")
+    if len(rows) > max_rows:
+        abort(413, message=f"At most {max_rows} rows per {what}; split the file.")
+    return rows

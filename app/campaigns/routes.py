@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import request
 from flask.views import MethodView
-from flask_smorest import abort
 from sqlalchemy import select
 
-from app.api_base import Blueprint, SelectPage
+from app.api_base import CSV, NDJSON, Blueprint, SelectPage, batch_rows
 from app.auth.permissions import (
     BPO_DNC_ADMIN,
     CAMPAIGN_ADMIN,
@@ -57,7 +55,6 @@ from app.contacts import service as contacts_service
 from app.crud import found
 from app.db import db
 
-CSV, NDJSON = "text/csv", "application/x-ndjson"
 LIST_MAX_BYTES = 8 * 1024 * 1024
 
 campaigns_blp = Blueprint(
@@ -242,22 +239,12 @@ class CampaignLists(MethodView):
         records never offered (`blocked`). At most 10,000 rows and 8 MiB.
         """
         campaign = _campaign_or_404(campaign_id)
-        if request.mimetype not in self.accepted_body_types:
-            abort(415, message=f"Send the list as {CSV} or {NDJSON}.")
-        try:
-            text = request.get_data(cache=True).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            abort(400, message="The list must be UTF-8 text.")
-        parse = (
-            contacts_intake.rows_from_csv
-            if request.mimetype == CSV
-            else contacts_intake.rows_from_ndjson
+        rows = batch_rows(
+            what="list",
+            parse_csv=contacts_intake.rows_from_csv,
+            parse_ndjson=contacts_intake.rows_from_ndjson,
+            max_rows=lists.MAX_ROWS,
         )
-        rows = parse(text)
-        if not rows:
-            abort(422, message="The list has no rows.")
-        if len(rows) > lists.MAX_ROWS:
-            abort(413, message=f"At most {lists.MAX_ROWS} rows per list; split the file.")
         return lists.load(campaign=campaign, name=args["name"], rows=rows, actor=current_actor())
 
 

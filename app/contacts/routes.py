@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema
 
 from app import idempotency
-from app.api_base import Blueprint, SelectPage
+from app.api_base import CSV, NDJSON, Blueprint, SelectPage, batch_rows
 from app.auth.permissions import (
     CONTACT_ASSIGN,
     CONTACT_CREATE,
@@ -136,8 +136,6 @@ class DepartmentById(ItemView):
 
 # --- contacts --------------------------------------------------------------------------------
 
-CSV = "text/csv"
-NDJSON = "application/x-ndjson"
 # A historical batch is larger than any other request body.
 IMPORT_MAX_BYTES = 8 * 1024 * 1024
 
@@ -280,26 +278,12 @@ class ContactImport(MethodView):
             raise Forbidden(
                 "Agents record single contacts; a batch import is for the firm or staff."
             )
-        if request.mimetype not in self.accepted_body_types:
-            abort(415, message=f"Send the batch as {CSV} or {NDJSON}.")
-        try:
-            text = request.get_data(cache=True).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            abort(400, message="The batch must be UTF-8 text.")
-        parse = (
-            contacts_intake.rows_from_csv
-            if request.mimetype == CSV
-            else (contacts_intake.rows_from_ndjson)
+        rows = batch_rows(
+            what="batch",
+            parse_csv=contacts_intake.rows_from_csv,
+            parse_ndjson=contacts_intake.rows_from_ndjson,
+            max_rows=contacts_intake.IMPORT_MAX_ROWS,
         )
-        rows = parse(text)
-        if not rows:
-            abort(422, message="The batch has no rows.")
-        if len(rows) > contacts_intake.IMPORT_MAX_ROWS:
-            abort(
-                413,
-                message=f"At most {contacts_intake.IMPORT_MAX_ROWS} rows per batch; "
-                "split the file.",
-            )
         contacts = contacts_intake.import_(
             rows=rows, tenant=current_tenant(), actor=current_actor()
         )
