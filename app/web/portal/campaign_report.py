@@ -8,20 +8,18 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from marshmallow import ValidationError
 
 from app.auth.permissions import CAMPAIGN_REPORTS_READ
 from app.auth.principal import check
 from app.csv_responses import csv_response
-from app.db import utcnow
-from app.errors import Unprocessable
 from app.reports.campaign_routes import CSV_LEAD, csv_filename
 from app.reports.campaign_schemas import CampaignCsvRowSchema, CampaignReportQueryArgsSchema
 from app.reports.campaigns import MAX_RANGE_DAYS, campaign_choices, campaign_report, csv_rows
-from app.reports.periods import resolve_period, zone_of
+from app.reports.periods import zone_of
 from app.web import nav
+from app.web.period_form import read_period_form
 from app.web.portal.blueprint import bp
-from app.web.shell import form_errors, render
+from app.web.shell import render
 
 FORM_FIELDS = ("from", "to", "campaign_id")
 _READERS = ("bpo_admin", "supervisor", "client_admin", "client_viewer")
@@ -31,24 +29,16 @@ _COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#
 
 def read_filters(args):
     """The filter form read with the API's schema and period rules: (typed, query, errors)."""
-    typed = {name: (args.get(name) or "").strip() for name in FORM_FIELDS}
-    given = {name: value for name, value in typed.items() if value}
-    try:
-        loaded = CampaignReportQueryArgsSchema().load(given)
-    except ValidationError as err:
-        return typed, None, form_errors(err.messages)
+    typed, loaded, period, errors = read_period_form(
+        args,
+        fields=FORM_FIELDS,
+        schema=CampaignReportQueryArgsSchema,
+        max_days=lambda _loaded: MAX_RANGE_DAYS,
+    )
+    if errors:
+        return typed, None, errors
     zone = zone_of(g.tenant)
-    try:
-        start, end = resolve_period(
-            zone=zone,
-            from_=loaded.get("from_"),
-            to=loaded.get("to"),
-            max_days=MAX_RANGE_DAYS,
-            now=utcnow(),
-        )
-    except Unprocessable as exc:
-        errors = exc.extra.get("errors", {}).get("query") or {"_schema": [exc.detail]}
-        return typed, None, form_errors(errors)
+    start, end = period
     shown = {
         "from": start.astimezone(zone).date().isoformat(),
         "to": end.astimezone(zone).date().isoformat(),

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from flask import g, request
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from app.auth.permissions import QUALITY_REPORTS_READ
 from app.auth.principal import check
 from app.csv_responses import csv_response
-from app.db import utcnow
-from app.errors import Unprocessable
-from app.reports.periods import resolve_period, zone_of
+from app.reports.periods import zone_of
 from app.reports.quality import MAX_RANGE_DAYS, quality_report
 from app.reports.quality_routes import csv_rows
 from app.reports.quality_schemas import QualityCsvRowSchema, QualityReportQueryArgsSchema
+from app.web.period_form import read_period_form
 from app.web.portal.blueprint import bp
-from app.web.shell import form_errors, render
+from app.web.shell import render
 
 FORM_FIELDS = ("from", "to", "granularity")
 _READERS = ("client_admin", "client_viewer", "bpo_admin", "supervisor")
@@ -28,24 +26,16 @@ _SCORE_COLOUR, _COUNT_COLOUR = "#0b5cad", "#e69f00"
 
 def read_period(args):
     """The filter form read with the API's schema and period rules: (typed, period, errors)."""
-    typed = {name: (args.get(name) or "").strip() for name in FORM_FIELDS}
-    given = {name: value for name, value in typed.items() if value}
-    try:
-        loaded = QualityReportQueryArgsSchema().load(given)
-    except ValidationError as err:
-        return typed, None, form_errors(err.messages)
+    typed, loaded, period, errors = read_period_form(
+        args,
+        fields=FORM_FIELDS,
+        schema=QualityReportQueryArgsSchema,
+        max_days=lambda loaded: MAX_RANGE_DAYS[loaded["granularity"]],
+    )
+    if errors:
+        return typed, None, errors
     zone = zone_of(g.tenant)
-    try:
-        start, end = resolve_period(
-            zone=zone,
-            from_=loaded.get("from_"),
-            to=loaded.get("to"),
-            max_days=MAX_RANGE_DAYS[loaded["granularity"]],
-            now=utcnow(),
-        )
-    except Unprocessable as exc:
-        errors = exc.extra.get("errors", {}).get("query") or {"_schema": [exc.detail]}
-        return typed, None, form_errors(errors)
+    start, end = period
     shown = {
         "from": start.astimezone(zone).date().isoformat(),
         "to": end.astimezone(zone).date().isoformat(),

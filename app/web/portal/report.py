@@ -9,20 +9,18 @@ from datetime import date, datetime, timedelta
 from flask import g
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from app.db import db, utcnow
-from app.errors import Unprocessable
 from app.queues import service as queues_service
 from app.reports import targets
 from app.reports.dashboard import received_by_channel, sla_breaches
-from app.reports.periods import instant, next_month, resolve_period, zone_of
+from app.reports.periods import instant, next_month, zone_of
 from app.reports.schemas import SlaReportQueryArgsSchema
 from app.reports.sla import FILTERS, GRANULARITIES, MAX_RANGE_DAYS, sla_report
 from app.vocabulary import CATEGORIES, CHANNELS, PRIORITIES
 from app.web import labels as vocabulary
 from app.web.i18n import number, percent, seconds
-from app.web.shell import form_errors
+from app.web.period_form import read_period_form
 
 # The fields of the filter form, named as the API's query parameters.
 FORM_FIELDS = ("from", "to", "granularity", *FILTERS)
@@ -65,24 +63,16 @@ def read_question(args) -> tuple[dict[str, str], Question | None, dict[str, list
     Returns what was typed (to show it again), the question (None when the form is wrong) and
     the errors per field. Empty fields are absent, as a plain GET form sends them.
     """
-    typed = {name: (args.get(name) or "").strip() for name in FORM_FIELDS}
-    given = {name: value for name, value in typed.items() if value}
-    try:
-        loaded = SlaReportQueryArgsSchema().load(given)
-    except ValidationError as err:
-        return typed, None, form_errors(err.messages)
+    typed, loaded, period, errors = read_period_form(
+        args,
+        fields=FORM_FIELDS,
+        schema=SlaReportQueryArgsSchema,
+        max_days=lambda loaded: MAX_RANGE_DAYS[loaded["granularity"]],
+    )
+    if errors:
+        return typed, None, errors
+    start, end = period
     now = utcnow()
-    try:
-        start, end = resolve_period(
-            zone=zone_of(g.tenant),
-            from_=loaded.get("from_"),
-            to=loaded.get("to"),
-            max_days=MAX_RANGE_DAYS[loaded["granularity"]],
-            now=now,
-        )
-    except Unprocessable as exc:
-        errors = exc.extra.get("errors", {}).get("query") or {"_schema": [exc.detail]}
-        return typed, None, form_errors(errors)
     filters = {name: loaded.get(name) for name in FILTERS}
     question = Question(start, end, loaded["granularity"], filters, now)
     shown = {**typed, **question.query_args()}
