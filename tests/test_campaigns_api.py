@@ -415,3 +415,35 @@ def test_a_customer_campaigns_named_is_in_their_export_and_wiped_by_their_erasur
     record = _records(factory.app, tenant, campaign["id"])[0]
     assert (record.name, record.phone, record.state) == (None, None, "closed")
     assert_problem(claim(client, caller), 409)
+
+
+def test_a_number_is_one_customer_however_a_list_or_the_register_writes_it(client, factory):
+    """The firm (in Spain) registers "600 000 002" as it is dialled there; the list has it as
+    "+34 600 000 002", and "0034 600 000 003" beside "600000003" with the country ES."""
+    tenant = factory.tenant(locale="es-ES")
+    admin = factory.caller("bpo_admin")
+    queue_id = make_queue(factory.app, tenant, channels=["voice"])
+    campaign = create_campaign(client, admin, tenant, queue_id)
+    entry = client.post(
+        f"/v1/tenants/{tenant.id}/do-not-contact",
+        json={"kind": "phone", "value": "600 000 002"},
+        headers=admin.headers,
+    )
+    text = (
+        "name,phone,country,time_zone\n"
+        "Ana,+34 600 000 002,ES,Europe/Madrid\n"
+        "Bea,0034 600 000 003,ES,Europe/Madrid\n"
+        "Bea again,600000003,ES,Atlantic/Canary\n"
+    )
+
+    loaded = load_csv(client, admin, tenant, campaign["id"], text).get_json()
+
+    assert entry.get_json()["value"] == "34600000002"
+    assert (loaded["added"], loaded["merged"], loaded["blocked"]) == (2, 1, 1)
+    states = {
+        r.name: (r.state, r.phone_digits) for r in _records(factory.app, tenant, campaign["id"])
+    }
+    assert states == {
+        "Ana": ("do_not_contact", "34600000002"),
+        "Bea": ("pending", "34600000003"),
+    }

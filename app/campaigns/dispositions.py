@@ -94,6 +94,7 @@ def dispose(
                     actor=actor,
                     tenant_id=tenant.id,
                     contact_id=contact.id,
+                    region=record.country,
                 )
     billing_service.record_attempt_usage(contact=contact, first_reach=first_reach, at=at)
     db.session.flush()

@@ -42,7 +42,7 @@ def dedupe_key(row: dict) -> str | None:
         return f"ref:{row['customer_ref']}"
     if row.get("email"):
         return f"email:{row['email'].lower()}"
-    digits = register.phone_digits(row.get("phone"))
+    digits = register.phone_key(row.get("phone"), region=row.get("country"))
     return f"phone:{digits}" if digits else None
 
 
@@ -113,7 +113,7 @@ def load(
             list_id=batch.id,
             dedupe_key=key,
             **{f: row.get(f) for f in _FILLABLE},
-            phone_digits=register.phone_digits(row.get("phone")),
+            phone_digits=register.phone_key(row.get("phone"), region=row["country"]),
             email_lower=(row.get("email") or "").lower() or None,
             time_zone=row["time_zone"],
             country=row["country"],
@@ -191,7 +191,7 @@ def _fill_record(record: CampaignRecord, row: dict) -> None:
     for name in _FILLABLE:
         if not getattr(record, name) and row.get(name):
             setattr(record, name, row[name])
-    record.phone_digits = register.phone_digits(record.phone)
+    record.phone_digits = register.phone_key(record.phone, region=record.country)
     record.email_lower = (record.email or "").lower() or None
     record.fields = {**row["fields"], **(record.fields or {})}
 
@@ -199,12 +199,15 @@ def _fill_record(record: CampaignRecord, row: dict) -> None:
 def _blocked(rows) -> set[str]:
     """The keys of the rows whose phone or e-mail a register names."""
     rows = list(rows)
-    phones = {register.phone_digits(row.get("phone")) for row in rows} - {None}
+    phones = {_key(row) for row in rows} - {None}
     emails = {(row.get("email") or "").lower() for row in rows} - {""}
     listed = register.listed(phones=phones, emails=emails)
     return {
         row["dedupe_key"]
         for row in rows
-        if ("phone", register.phone_digits(row.get("phone"))) in listed
-        or ("email", (row.get("email") or "").lower()) in listed
+        if ("phone", _key(row)) in listed or ("email", (row.get("email") or "").lower()) in listed
     }
+
+
+def _key(row: dict) -> str | None:
+    return register.phone_key(row.get("phone"), region=row.get("country"))

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 import uuid
 
+import phonenumbers
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.campaigns.models import BpoDoNotContact, CampaignRecord, DoNotContact
 from app.db import db
 from app.errors import Conflict, Unprocessable
+from tenants.models import Tenant
 from tenants.scoping import unscoped
 from tenants.service import Actor, auditor, record_audit
 
@@ -28,15 +30,39 @@ _audit = auditor("do_not_contact", summary=lambda entry: {"kind": entry.kind})
 
 
 def phone_digits(phone: str | None) -> str | None:
-    """The digits of a phone number, as registers and records compare them; None if none."""
+    """The bare digits of a phone number; None if none."""
     digits = "".join(ch for ch in phone or "" if ch.isdigit())
     return digits or None
 
 
-def normalise(*, kind: str, value: str) -> str:
-    """The register's form of an entry, or Unprocessable saying why it is no phone or e-mail."""
+def phone_key(phone: str | None, *, region: str | None = None) -> str | None:
+    """A phone number as registers and records compare it: its international number's digits
+    (E.164 without the +) when it reads as one, written internationally ("+34 600...",
+    "0034 600...") or nationally in `region` (the customer's country: "600 11 22 33" in ES);
+    else its bare digits. So the same person is one entry however a list wrote them."""
+    digits = phone_digits(phone)
+    if digits is None:
+        return None
+    try:
+        number = phonenumbers.parse(phone, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_possible_number(number):
+        return digits
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def region_of(locale: str | None) -> str | None:
+    """The country of a locale such as es-ES or es_PE (None for a bare language)."""
+    parts = (locale or "").replace("_", "-").split("-")
+    return parts[1].upper() if len(parts) > 1 and len(parts[1]) == 2 else None
+
+
+def normalise(*, kind: str, value: str, region: str | None = None) -> str:
+    """The register's form of an entry, or Unprocessable saying why it is no phone or e-mail;
+    a phone written nationally is read in `region`."""
     if kind == "phone":
-        digits = phone_digits(value) or ""
+        digits = phone_key(value, region=region) or ""
         if len(digits) < MIN_PHONE_DIGITS:
             raise Unprocessable(
                 "Invalid input: value.",
@@ -64,19 +90,6 @@ def blocked(record=CampaignRecord) -> ColumnElement[bool]:
         )
 
     return or_(on(DoNotContact), on(BpoDoNotContact))
-
-
-def is_blocked(*, phone: str | None, email: str | None) -> bool:
-    """Whether the firm's register (in scope) or the BPO's names this phone or e-mail."""
-    digits, address = phone_digits(phone), (email or "").strip().lower() or None
-    wanted = [("phone", digits), ("email", address)]
-    for table in (DoNotContact, BpoDoNotContact):
-        for kind, value in wanted:
-            if value and db.session.scalar(
-                select(table.id).where(table.kind == kind, table.value == value)
-            ):
-                return True
-    return False
 
 
 def listed(*, phones: set[str], emails: set[str]) -> set[tuple[str, str]]:
@@ -123,11 +136,16 @@ def add(
     actor: Actor,
     tenant_id: uuid.UUID | None = None,
     contact_id: uuid.UUID | None = None,
+    region: str | None = None,
 ):
     """Add an entry to the firm's register (`tenant_id`, in scope) or, without one, to the
     BPO's; an entry already there is answered as it is (Conflict if asked by hand). The
-    records it names stop being offered at once; those still pending are marked."""
-    normal = normalise(kind=kind, value=value)
+    records it names stop being offered at once; those still pending are marked. A phone
+    written nationally is read in `region`, by default the firm's country (its locale's)."""
+    if region is None and tenant_id is not None:
+        tenant = db.session.get(Tenant, tenant_id)
+        region = region_of(tenant.locale if tenant is not None else None)
+    normal = normalise(kind=kind, value=value, region=region)
     table = DoNotContact if tenant_id else BpoDoNotContact
     existing = db.session.scalar(select(table).where(table.kind == kind, table.value == normal))
     if existing is not None:

@@ -39,6 +39,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm.attributes import flag_modified
 
+from app.campaigns import register as campaign_register
 from app.campaigns.models import CampaignRecord
 from app.contacts.models import Contact, ContactEvent, ContactMessage, Escalation
 from app.db import db, utcnow
@@ -183,7 +184,7 @@ def export(*, identifier: dict, tenant: Tenant, actor: Actor) -> dict:
         "evaluations": sum(len(v) for v in evaluations.values()),
         "csat_scores": sum(1 for c in contacts if c.csat is not None),
     }
-    records = _campaign_records(identifier)
+    records = _campaign_records(identifier, campaign_register.region_of(tenant.locale))
     counts["campaign_records"] = len(records)
     _audit("data_subject.exported", identifier, tenant, actor, counts, ids)
     return {
@@ -208,7 +209,9 @@ def erase(*, identifier: dict, tenant: Tenant, actor: Actor, now: datetime | Non
     at = now or utcnow()
     contacts = [c for c in find(identifier=identifier) if _holds_personal_data(c)]
     counts = wipe(contacts=contacts, now=at)
-    counts["campaign_records"] = _wipe_campaign_records(_campaign_records(identifier))
+    counts["campaign_records"] = _wipe_campaign_records(
+        _campaign_records(identifier, campaign_register.region_of(tenant.locale))
+    )
     counts["idempotency_records"] = _drop_replays([c.id for c in contacts])
     _audit("data_subject.erased", identifier, tenant, actor, counts, [c.id for c in contacts])
     return {"erased_at": at, "counts": counts}
@@ -272,14 +275,18 @@ def wipe(*, contacts: list[Contact], now: datetime) -> dict[str, int]:
     return counts
 
 
-def _campaign_records(identifier: dict) -> list[CampaignRecord]:
-    """The campaign records (lists loaded for outbound work) naming the end customer."""
+def _campaign_records(identifier: dict, region: str | None) -> list[CampaignRecord]:
+    """The campaign records (lists loaded for outbound work) naming the end customer (a phone
+    written nationally read in `region`, the firm's country)."""
     if identifier.get("email"):
         named = CampaignRecord.email_lower == identifier["email"].strip().lower()
     elif identifier.get("ref"):
         named = CampaignRecord.customer_ref == identifier["ref"]
     else:
-        named = CampaignRecord.phone_digits == phone_digits(identifier["phone"])
+        phone = identifier["phone"]
+        # As the lists keyed it (international digits), or as it was written.
+        keys = {phone_digits(phone), campaign_register.phone_key(phone, region=region)}
+        named = CampaignRecord.phone_digits.in_(sorted(k for k in keys if k))
     return list(
         db.session.scalars(select(CampaignRecord).where(named).order_by(CampaignRecord.created_at))
     )
