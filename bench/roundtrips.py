@@ -1,0 +1,165 @@
+"""Where a hot request's time goes to the database: the statements (round trips) one contact
+intake and one claim-next make, each listed with its share, counted on the app's own engine.
+
+    .venv/bin/python -m bench.roundtrips                # intake and claim, 20 requests each
+    .venv/bin/python -m bench.roundtrips --requests 5 --show 40
+
+Runs the real app in-process (Flask's test client: no HTTP, so only the app and PostgreSQL
+count) on a throwaway database under row-level security, as the other benchmarks do. Prints,
+per request kind, the mean statements per request and the statements of the last request in
+order, normalised (literals out), so what repeats stands out. Issue 20's first step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import uuid
+from collections import Counter
+
+from sqlalchemy import event
+
+from bench.common import AppSettings, create_migrated_app, throwaway_database, workdir
+from bench.ingest import contact_body, set_up_firm
+
+_LITERAL = re.compile(r"'[^']*'|\b\d+\b")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20, help="requests of each kind")
+    parser.add_argument("--show", type=int, default=60, help="statements of one request shown")
+    return parser.parse_args(argv)
+
+
+class Recorder:
+    """Every statement the engine sends, and each transaction's begin and end."""
+
+    def __init__(self, engine) -> None:
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "begin", lambda conn: self.statements.append("BEGIN"))
+        event.listen(engine, "commit", lambda conn: self.statements.append("COMMIT"))
+        event.listen(engine, "rollback", lambda conn: self.statements.append("ROLLBACK"))
+
+    def _statement(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(_LITERAL.sub("?", " ".join(statement.split()))[:160])
+
+    def take(self) -> list[str]:
+        taken, self.statements = self.statements, []
+        return taken
+
+
+def _token(client, client_id: str, secret: str) -> str:
+    import base64
+
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["access_token"]
+
+
+def _agent(application, firm: dict) -> tuple[str, str]:
+    """An agent working the firm's queue, available, with room for every claim; its client."""
+    from app.agents import presence as agent_presence
+    from app.agents import queue_assignments
+    from app.agents import service as agents_service
+    from app.auth.principal import principal_for_user
+    from app.db import db
+    from tenants import service as tenants_service
+    from tenants.models import User
+    from tenants.scoping import unscoped
+
+    system = tenants_service.SYSTEM
+    channels = ["voice", "chat", "email", "web", "social"]
+    with application.app_context():
+        agent = agents_service.create(
+            agent_in={
+                "email": f"agent-{uuid.uuid4().hex[:6]}@bench.example",
+                "name": "Bench agent",
+                "channels": channels,
+                "concurrency": dict.fromkeys(channels, 999),
+                "languages": ["es"],
+            },
+            password_hash=None,
+            actor=system,
+        )
+        queue_id = firm["queue_id"]
+        queue_assignments.set_assignments(
+            agent=agent, assignments_in=[{"queue_id": queue_id, "priority": 1}], actor=system
+        )
+        agent_presence.set_presence(agent=agent, presence="available", actor=system)
+        agent_presence.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
+        db.session.commit()
+        user = db.session.get(User, agent.user_id)
+        scope = " ".join(sorted(principal_for_user(user).allowed_scopes()))
+        # Staff scripts belong to the BPO itself, not to a tenant.
+        with unscoped():
+            client, secret = tenants_service.create_api_client(
+                name="benchmark agent", scope=scope, user=user, actor=system
+            )
+        db.session.commit()
+        return client.client_id, secret
+
+
+def _report(kind: str, requests: list[list[str]], show: int) -> None:
+    counts = [sum(1 for s in r if s not in ("BEGIN", "COMMIT", "ROLLBACK")) for r in requests]
+    print(
+        f"\n== {kind}: {sum(counts) / len(counts):.1f} statements per request "
+        f"(min {min(counts)}, max {max(counts)}), "
+        f"{sum(r.count('BEGIN') for r in requests) / len(requests):.1f} transactions"
+    )
+    last = requests[-1]
+    for n, statement in enumerate(last[:show], start=1):
+        print(f"{n:3d}  {statement}")
+    repeated = Counter(last)
+    twice = [(s, c) for s, c in repeated.items() if c > 1 and s not in ("BEGIN", "COMMIT")]
+    if twice:
+        print("   repeated within the request:")
+        for statement, count in sorted(twice, key=lambda x: -x[1]):
+            print(f"   {count}x {statement}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with throwaway_database("roundtrips") as database, workdir("roundtrips") as path:
+        settings = AppSettings(database=database, issuer="http://127.0.0.1:1", workdir=path)
+        application = create_migrated_app(settings)
+        firm = set_up_firm(application)
+        agent_client = _agent(application, firm)
+        from app.db import db
+
+        with application.app_context():
+            recorder = Recorder(db.engine)
+        client = application.test_client()
+        token = _token(client, firm["client_id"], firm["client_secret"])
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"/v1/tenants/{firm['tenant_id']}/contacts"
+        intake = []
+        for n in range(args.requests + 1):
+            recorder.take()
+            body = contact_body(n, run="rt", received_at="2026-12-01T10:00:00Z")
+            response = client.post(url, json=body, headers=headers)
+            assert response.status_code == 201, response.get_data(as_text=True)
+            if n:  # the first warms caches
+                intake.append(recorder.take())
+        _report("POST /v1/tenants/{id}/contacts", intake, args.show)
+        agent_headers = {"Authorization": f"Bearer {_token(client, *agent_client)}"}
+        claims = []
+        for n in range(args.requests + 1):
+            recorder.take()
+            response = client.post("/v1/me/next", headers=agent_headers)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            if n:
+                claims.append(recorder.take())
+        _report("POST /v1/me/next", claims, args.show)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
