@@ -57,5 +57,8 @@ def do_not_contact_remove(entry_id):
 
 
 nav.console(
-    "web.console.do_not_contact", lazy_gettext("Do not contact"), order=37, roles=("bpo_admin",)
+    "web.console.do_not_contact",
+    lazy_gettext("BPO do not contact"),
+    order=37,
+    roles=("bpo_admin",),
 )
