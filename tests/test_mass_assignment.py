@@ -63,6 +63,7 @@ EXTRA_BODIES: dict[tuple[str, str], dict] = {
         "name": "Staff",
         "role": "agent",
     },
+    ("bpo_do_not_contact.BpoRegister", "POST"): {"kind": "email", "value": "smuggled@x.test"},
 }
 # Not a client's route: Stripe signs the body, and it is checked before it is read.
 NOT_CLIENT_BODIES = {"stripe_webhook.StripeWebhook"}

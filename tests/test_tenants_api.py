@@ -428,6 +428,8 @@ def test_a_client_admin_creates_an_api_client_and_sees_its_secret_once(app, clie
         "contacts:read",
         "contacts:write",
         "reports:read",
+        "campaigns:read",
+        "campaigns:write",
     }
     token = client.post(
         "/oauth/token",
