@@ -175,14 +175,24 @@ def install(session_factory, current_session: Callable[[], Session | None]) -> N
     event.listen(session_factory, "do_orm_execute", _filter_statement)
     event.listen(session_factory, "before_flush", _check_writes)
     event.listen(session_factory, "after_begin", _after_begin)
+    event.listen(session_factory, "after_soft_rollback", _after_rollback)
 
 
 def _filter_statement(state: ORMExecuteState) -> None:
-    _sync_database_scope(state.session)
     if state.is_column_load:
+        _sync_database_scope(state.session)
         return
     statement = state.statement
     touched = statements.touched(statement)
+    # Row-level security guards the tables with a tenant_id (and raw SQL may name any): the
+    # scope is sent to PostgreSQL before a statement that reads or writes one, and only then,
+    # so a request's reads of tokens, clients, tenants and users cost no round trip of it.
+    if touched.texts or any(
+        _has_tenant_column(getattr(c, "__table__", None)) for c in touched.entities
+    ):
+        _sync_database_scope(state.session)
+    elif any("tenant_id" in t.c for t in touched.bare_tables):
+        _sync_database_scope(state.session)
     entities = [cls for cls in touched.entities if is_tenant_owned(cls)]
     bare = sorted(t.name for t in touched.bare_tables if "tenant_id" in t.c)
     raw = [t for t in touched.texts if _names_tenant_table(t)]
@@ -310,6 +320,7 @@ def _tenant_table_names() -> set[str]:
 
 
 def _check_writes(session: Session, _flush_context, _instances) -> None:
+    # The flush's statements do not pass _filter_statement: the scope goes first.
     _sync_database_scope(session)
     scope = _scope.get()
     for obj in session.new:
@@ -393,23 +404,52 @@ def _settings(scope: Scope | None) -> dict[str, str]:
     }
 
 
-def _after_begin(session: Session, _transaction, connection) -> None:
+# What a transaction has been sent before its first statement on a tenant's table: nothing. The
+# database then applies no scope at all, which row-level security reads as "no tenant": every
+# tenant's row is hidden and no write passes.
+_UNSENT = object()
+
+
+def _after_begin(session: Session, transaction, connection) -> None:
     if connection.dialect.name != "postgresql":
         return
-    scope = _scope.get()
-    # set_config(..., true) lasts until the transaction ends, so nothing leaks through the pool.
-    connection.execute(_SET_SCOPE, _settings(scope))
-    session.info["db_scope"] = scope
+    if transaction.nested:
+        # A savepoint keeps the settings its transaction was sent (a rollback to it is seen
+        # by _after_rollback).
+        return
+    # set_config(..., true) lasts until the transaction ends, so nothing leaks through the pool;
+    # it is sent with the first statement that needs it (_sync_database_scope).
+    session.info["db_scope"] = _UNSENT
+
+
+def _after_rollback(session: Session, _previous_transaction) -> None:
+    # A rollback to a savepoint also undoes the settings sent since it: send them again.
+    if "db_scope" in session.info:
+        session.info["db_scope"] = _UNSENT
+
+
+def _has_tenant_column(table) -> bool:
+    return table is not None and "tenant_id" in table.c
+
+
+def send_scope(session: Session):
+    """Send the scope in force to PostgreSQL now and return the session's connection: for raw
+    SQL on that connection, which passes none of the session's hooks."""
+    _sync_database_scope(session)
+    return session.connection()
 
 
 def _sync_database_scope(session: Session) -> None:
-    """Re-send the scope when it changed inside an open PostgreSQL transaction."""
-    if "db_scope" not in session.info or not session.in_transaction():
+    """Send the scope to PostgreSQL, before a statement that needs it, when the transaction
+    has not had it (or had another)."""
+    # Takes the transaction's connection first: a transaction begun (autobegin) without one
+    # gets it here, and _after_begin marks the scope unsent.
+    connection = session.connection()
+    if "db_scope" not in session.info:
         return
     scope = _scope.get()
-    if session.info["db_scope"] == scope:
+    if session.info["db_scope"] is scope or session.info["db_scope"] == scope:
         return
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_SET_SCOPE, _settings(scope))
     session.info["db_scope"] = scope

@@ -9,14 +9,14 @@ from sqlalchemy import select, text, update
 from app.contacts import search
 from app.contacts.models import Contact, ContactMessage
 from app.db import db
-from tenants.scoping import tenant_scope
+from tenants.scoping import send_scope, tenant_scope
 from tests.test_contacts_search import Firm, found
 
 
 def terms(app, tenant, contact_id) -> set[tuple[str, str]]:
     """(source, term) of a contact, read as the application reads (its role, its scope)."""
     with app.app_context(), tenant_scope(tenant.id):
-        rows = db.session.connection().execute(
+        rows = send_scope(db.session).execute(
             text("SELECT source, term FROM contact_search_terms WHERE contact_id = :id"),
             {"id": contact_id},
         )
@@ -28,7 +28,7 @@ def plan(app, tenant, q: str) -> tuple[str, str]:
     with app.app_context(), tenant_scope(tenant.id):
         statement = search.narrow(select(Contact), q=q, include_notes=False)
         sql = statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
-        connection = db.session.connection()
+        connection = send_scope(db.session)
         role = connection.execute(text("SELECT current_user")).scalar()
         # Not whether the planner prefers the index on a small table, but whether it may use
         # it at all: under row-level security it may not for a condition that is not leakproof.

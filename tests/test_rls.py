@@ -91,7 +91,7 @@ def _select_tenant_ids(table: str):
 def _raw(statement, params=None):
     """Run raw SQL on the session's connection and transaction, past the session's hooks: the
     ORM layer refuses raw SQL on tenant-owned tables, so this is how a query escapes it."""
-    return db.session.connection().execute(statement, params or {})
+    return scoping.send_scope(db.session).execute(statement, params or {})
 
 
 def _raw_tenant_ids(table: str) -> list[uuid.UUID | None]:
@@ -402,7 +402,7 @@ def test_no_scope_survives_in_the_pool(app, factory, scope, ending):
                 with SCOPES[scope](a, b):
                     # Raw SQL past the session's hooks, on the session's transaction.
                     first_pid, _tid, _tids, _unscoped, clients, entries = (
-                        session.connection().execute(_SETTINGS).one()
+                        scoping.send_scope(session).execute(_SETTINGS).one()
                     )
                     assert clients > 0 and entries > 0  # the scope did see rows
                     getattr(session, ending)()

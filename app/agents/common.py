@@ -73,13 +73,38 @@ def capacity(agent: Agent, channel: str) -> int:
 
 def lock(agent: Agent) -> Agent:
     """Take the agent's row lock and read it afresh, so that concurrent changes of one agent
-    (switches, assignments, claims) apply one after the other."""
-    return db.session.scalars(
+    (switches, assignments, claims) apply one after the other. Once per transaction: while the
+    lock is held no one else changes the row, so a second lock (a claim's, then its presence
+    following the work) answers the row as this transaction has it, without a round trip."""
+    locked = lock_id(agent.id)
+    if locked is None:  # deleted since it was read: as a row lock on nothing would fail
+        raise LookupError(f"agent {agent.id} no longer exists")
+    return locked
+
+
+def lock_id(agent_id: uuid.UUID) -> Agent | None:
+    """`lock` by id: the agent's row locked and read afresh (None if there is none)."""
+    session = db.session
+    held = session.info.get("agent_locks")
+    if held is not None and held[0] is session.get_transaction() and agent_id in held[1]:
+        current = session.get(Agent, agent_id)
+        if current is not None:
+            return current
+    row = session.scalars(
         select(Agent)
-        .where(Agent.id == agent.id)
+        .where(Agent.id == agent_id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).one()
+    ).one_or_none()
+    if row is None or session.in_nested_transaction():
+        # A lock taken inside a savepoint ends with the savepoint's rollback: not remembered.
+        return row
+    transaction = session.get_transaction()
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        session.info["agent_locks"] = held
+    held[1].add(row.id)
+    return row
 
 
 def refuse_unusable(queues: Iterable[Queue], verb: str) -> None:
