@@ -137,7 +137,8 @@ def seed() -> Iterator[str]:
                     name=f"{tenant.name} CRM integration",
                     tenant_id=tenant.id,
                     actor=actor,
-                    scope="contacts:read contacts:write reports:read tenants:read",
+                    scope="contacts:read contacts:write reports:read tenants:read "
+                    "campaigns:read campaigns:write",
                 )
                 credentials[tenant.slug] = {
                     "tenant_id": str(tenant.id),
