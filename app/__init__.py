@@ -17,6 +17,7 @@ from app import config as app_config
 from app import inputs
 from app.db import db
 from app.errors import problem, too_large_detail
+from tenants import scoping
 
 # What a client is told to wait when the database is unreachable (a restart, a failover).
 DATABASE_RETRY_AFTER_SECONDS = 1
@@ -42,10 +43,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
     from app.reports import marks as report_marks
     from app.web import registry as web_registry
-    from tenants import scoping
 
     # First of all hooks, so that even an authentication failure carries a request id.
     app.before_request(_assign_request_id)
+    app.before_request(_plan_writes_generically)
+    app.teardown_request(_restore_plans)
     db.init_app(app)
     scoping.install(db.factory(app), db.open_session)
     report_marks.install(db.factory(app))
@@ -80,6 +82,19 @@ def _assign_request_id() -> None:
     g.request_started = time.perf_counter()  # the request's duration, for metrics and logs
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _plan_writes_generically() -> None:
+    # A write reaches its rows by key: its statements may keep PostgreSQL's generic plans
+    # (tenants/scoping.py says why reads do not).
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        g.plans_token = scoping.allow_generic_plans()
+
+
+def _restore_plans(_exc=None) -> None:
+    token = g.pop("plans_token", None)
+    if token is not None:
+        scoping.restore_plans(token)
 
 
 def _require_json_body():

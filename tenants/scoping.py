@@ -56,6 +56,8 @@ class Scope:
 
 
 _scope: ContextVar[Scope | None] = ContextVar("tenant_scope", default=None)
+# Whether PostgreSQL may reuse a generic plan of a prepared statement (see _SET_SCOPE).
+_generic_plans: ContextVar[bool] = ContextVar("generic_plans", default=False)
 
 # Tests switch this off to prove that PostgreSQL row-level security holds on its own.
 ORM_FILTER_ENABLED = True
@@ -365,21 +367,23 @@ def _require_scope(scope: Scope | None, obj, verb: str) -> None:
 
 # --- PostgreSQL: the scope as transaction-local settings read by row-level security ---------
 
-# The same statement also asks for plans made with each statement's own values. psycopg
-# prepares a statement run 5 times on a connection (DATABASE_PREPARE_THRESHOLD), and PostgreSQL
-# then settles on a generic plan when its guess without the values looks cheaper: for a report
-# over a month of a big firm it guessed a thousand rows of a million and took 4x as long.
+# The same statement also says how prepared statements are planned. psycopg prepares a
+# statement run 5 times on a connection (DATABASE_PREPARE_THRESHOLD), and PostgreSQL then
+# settles on a generic plan when its guess without the values looks cheaper: for a report over
+# a month of a big firm it guessed a thousand rows of a million and took 4x as long. So reads
+# are planned with their own values (force_custom_plan); a write request, whose statements
+# reach rows by key, keeps generic plans: planning each afresh cost a quarter of an intake.
 _SET_SCOPE = text(
     "SELECT set_config('app.tenant_id', :tenant_id, true),"
     " set_config('app.tenant_ids', :tenant_ids, true),"
     " set_config('app.unscoped', :unscoped, true),"
     " set_config('app.queue_scoped', :queue_scoped, true),"
     " set_config('app.queue_ids', :queue_ids, true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+    " set_config('plan_cache_mode', :plan_cache_mode, true)"
 )
 
 
-def _settings(scope: Scope | None) -> dict[str, str]:
+def _settings(scope: Scope | None, generic_plans: bool = False) -> dict[str, str]:
     # No scope reads nothing: the policies turn '' into NULL, which matches no row.
     settings = {
         "tenant_id": "",
@@ -387,6 +391,7 @@ def _settings(scope: Scope | None) -> dict[str, str]:
         "unscoped": "off",
         "queue_scoped": "off",
         "queue_ids": "",
+        "plan_cache_mode": "auto" if generic_plans else "force_custom_plan",
     }
     if scope is None:
         return settings
@@ -447,12 +452,12 @@ def _sync_database_scope(session: Session) -> None:
     connection = session.connection()
     if "db_scope" not in session.info:
         return
-    scope = _scope.get()
-    if session.info["db_scope"] is scope or session.info["db_scope"] == scope:
+    wanted = (_scope.get(), _generic_plans.get())
+    if session.info["db_scope"] == wanted:
         return
     if connection.dialect.name == "postgresql":
-        connection.execute(_SET_SCOPE, _settings(scope))
-    session.info["db_scope"] = scope
+        connection.execute(_SET_SCOPE, _settings(*wanted))
+    session.info["db_scope"] = wanted
 
 
 # --- request lifetime -----------------------------------------------------------------------
@@ -466,6 +471,17 @@ def bind(scope: Scope) -> Token[Scope | None]:
 def release(token: Token[Scope | None]) -> None:
     """End a scope put in force by `bind`."""
     _scope.reset(token)
+
+
+def allow_generic_plans() -> Token[bool]:
+    """Let PostgreSQL reuse generic plans until `restore_plans(token)`: for a unit of work
+    that writes rows it reaches by key (an API write), not for reads that sum many rows."""
+    return _generic_plans.set(True)
+
+
+def restore_plans(token: Token[bool]) -> None:
+    """End `allow_generic_plans`."""
+    _generic_plans.reset(token)
 
 
 def single(tenant_id: uuid.UUID, *, queue_ids: frozenset[uuid.UUID] | None = None) -> Scope:

@@ -605,3 +605,32 @@ def test_an_agents_scope_hides_contacts_of_queues_it_does_not_serve(
     assert rows["contact"] not in orm
     assert rows["contact"] not in columns
     assert rows["contact"] not in raw, "RLS lets an agent read contacts of other queues"
+
+
+def _plan_cache_mode() -> str:
+    return _raw(text("SHOW plan_cache_mode")).scalar_one()
+
+
+def test_reads_are_planned_with_their_own_values_and_writes_may_reuse_generic_plans(app):
+    # A month's report once took 4x as long on a generic plan; an intake, planning each of its
+    # key lookups afresh, took a quarter longer. So the mode follows the request's method.
+    seen = {}
+    for method in ("GET", "POST", "PATCH", "DELETE"):
+        with app.test_request_context("/healthz", method=method):
+            app.preprocess_request()
+            seen[method] = _plan_cache_mode()
+            db.session.rollback()
+            seen[method + " after rollback"] = _plan_cache_mode()
+    assert seen == {
+        "GET": "force_custom_plan",
+        "GET after rollback": "force_custom_plan",
+        "POST": "auto",
+        "POST after rollback": "auto",
+        "PATCH": "auto",
+        "PATCH after rollback": "auto",
+        "DELETE": "auto",
+        "DELETE after rollback": "auto",
+    }
+    # Outside a request (the worker, the SLA scan, the month's close) plans stay custom.
+    with app.app_context():
+        assert _plan_cache_mode() == "force_custom_plan"
