@@ -520,3 +520,32 @@ def test_an_agent_sees_and_claims_nothing_outside_its_assigned_queues(app, clien
 
     assert [c["id"] for c in held] == [str(held_here)]
     assert assert_problem(claim(client, caller), 409)["reason"] == "nothing_waiting"
+
+
+def test_an_agent_given_a_second_firm_mid_transaction_is_seen_serving_it(app, client, factory):
+    # A claim reads the agent's firms once while it holds the agent's lock; a change of its
+    # assignments in the same transaction must not leave that reading stale.
+    from app.agents import common as agents_common
+    from app.agents import queue_assignments
+    from tenants import service as tenants_service
+
+    first, second = factory.tenant(), factory.tenant()
+    queue = make_queue(app, first)
+    other = make_queue(app, second)
+    agent, _caller = working_agent(client, factory, [queue])
+    agent_id = uuid.UUID(agent["id"])
+    with app.app_context():
+        locked = agents_common.lock_id(agent_id)
+        before = agents_common.assigned_tenant_ids(agent_id)
+        queue_assignments.set_assignments(
+            agent=locked,
+            assignments_in=[{"queue_id": queue, "priority": 1}, {"queue_id": other, "priority": 2}],
+            actor=tenants_service.SYSTEM,
+        )
+        after = agents_common.assigned_tenant_ids(agent_id)
+        db.session.rollback()
+        # A new transaction holds no lock and remembers nothing.
+        again = agents_common.assigned_tenant_ids(agent_id)
+    assert before == {first.id}
+    assert after == {first.id, second.id}
+    assert again == {first.id}

@@ -30,15 +30,33 @@ def reading(tenant_ids: Collection[uuid.UUID] | None) -> AbstractContextManager:
 
 
 def assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    """Return the tenants whose queues the agent is assigned to."""
+    """Return the tenants whose queues the agent is assigned to.
+
+    Read once per transaction while this transaction holds the agent's lock (`lock`):
+    assignments change only under that lock, so a claim and the presence that follows it ask
+    the database once. `set_assignments` forgets it (`forget_assigned_tenants`)."""
+    locks = _locks_held()
+    known = locks.get(agent_id) if locks is not None else None
+    if known is not None:
+        return known
     # The tenants an agent reaches are whatever its assignments say: the same read the auth
     # layer makes to give an agent its roles (app.auth.principal.principal_for_user).
     with unscoped():
-        return frozenset(
+        tenant_ids = frozenset(
             db.session.scalars(
                 select(Assignment.tenant_id).where(Assignment.agent_id == agent_id).distinct()
             )
         )
+    if locks is not None and agent_id in locks:
+        locks[agent_id] = tenant_ids
+    return tenant_ids
+
+
+def forget_assigned_tenants(agent_id: uuid.UUID) -> None:
+    """The agent's assignments changed in this transaction: read its tenants afresh."""
+    locks = _locks_held()
+    if locks is not None and agent_id in locks:
+        locks[agent_id] = None
 
 
 def assigned_queues(agent_id: uuid.UUID) -> Select:
@@ -82,11 +100,21 @@ def lock(agent: Agent) -> Agent:
     return locked
 
 
+def _locks_held() -> dict[uuid.UUID, frozenset[uuid.UUID] | None] | None:
+    """The agents this transaction holds locked, each with its tenants once read; None when
+    it holds none."""
+    session = db.session
+    held = session.info.get("agent_locks")
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    return held[1]
+
+
 def lock_id(agent_id: uuid.UUID) -> Agent | None:
     """`lock` by id: the agent's row locked and read afresh (None if there is none)."""
     session = db.session
-    held = session.info.get("agent_locks")
-    if held is not None and held[0] is session.get_transaction() and agent_id in held[1]:
+    locks = _locks_held()
+    if locks is not None and agent_id in locks:
         current = session.get(Agent, agent_id)
         if current is not None:
             return current
@@ -99,11 +127,10 @@ def lock_id(agent_id: uuid.UUID) -> Agent | None:
     if row is None or session.in_nested_transaction():
         # A lock taken inside a savepoint ends with the savepoint's rollback: not remembered.
         return row
-    transaction = session.get_transaction()
-    if held is None or held[0] is not transaction:
-        held = (transaction, set())
-        session.info["agent_locks"] = held
-    held[1].add(row.id)
+    if locks is None:
+        locks = {}
+        session.info["agent_locks"] = (session.get_transaction(), locks)
+    locks.setdefault(row.id, None)
     return row
 
 

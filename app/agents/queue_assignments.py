@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.agents import presence
 from app.agents.common import (
     assigned_queues,
+    forget_assigned_tenants,
     ids,
     lock,
     reading,
@@ -110,6 +111,8 @@ def set_assignments(
                     )
                 )
                 added.append(str(queue_id))
+            if added or removed:
+                forget_assigned_tenants(agent.id)
             if added or removed or reprioritised:
                 changed = True
                 record_audit(

@@ -138,7 +138,11 @@ def claim_waiting(
         return None
     fits = _fits(eligible)
     order = _order(eligible)
-    turns = _tenants_in_turn(agent=agent, eligible=eligible, fits=fits, order=order, at=at)
+    if len(eligible.tenant_ids) == 1:
+        # One firm takes no turn: its best contact is locked straight away (3 reads fewer).
+        turns = list(eligible.tenant_ids)
+    else:
+        turns = _tenants_in_turn(agent=agent, eligible=eligible, fits=fits, order=order, at=at)
     for tenant_id in turns:
         contact = _lock_best(tenant_id=tenant_id, fits=fits, order=order)
         if contact is not None:
@@ -233,7 +237,7 @@ def _capacity(agent: Agent, channel: str) -> int:
 
 
 def _assigned_queue_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    # As _assigned_tenant_ids: the agent's assignments, read before any scope.
+    # The agent's assignments, read before any scope (as agents_common.assigned_tenant_ids).
     with unscoped():
         return frozenset(
             db.session.scalars(select(Assignment.queue_id).where(Assignment.agent_id == agent_id))
@@ -246,7 +250,7 @@ def held(*, agent: Agent) -> list[dict]:
     Only those in queues it is still assigned to: an agent sees a tenant's contacts through
     its assigned queues alone, as everywhere else (SPEC section 9).
     """
-    tenant_ids = _assigned_tenant_ids(agent.id)
+    tenant_ids = agents_common.assigned_tenant_ids(agent.id)
     if not tenant_ids:
         return []
     with tenants_scope(tenant_ids):
@@ -271,8 +275,11 @@ def describe(
     """Return the contact as an agent sees it: its fields, its client firm and queue name."""
     if tenant is None or queue_name is None:
         with tenant_scope(contact.tenant_id):
-            tenant = db.session.get(Tenant, contact.tenant_id)
-            queue_name = db.session.scalar(select(Queue.name).where(Queue.id == contact.queue_id))
+            tenant, queue_name = db.session.execute(
+                select(Tenant, Queue.name)
+                .join(Queue, Queue.tenant_id == Tenant.id)
+                .where(Tenant.id == contact.tenant_id, Queue.id == contact.queue_id)
+            ).one()
     return {
         **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
         "queue_wait_seconds": contact.queue_wait_seconds,
@@ -284,20 +291,9 @@ def describe(
 # --- steps -----------------------------------------------------------------------------------
 
 
-def _assigned_tenant_ids(agent_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    # The agent's assignments say which tenants it reaches: reading them precedes any scope
-    # (the same read the auth layer makes in app.auth.principal.principal_for_user).
-    with unscoped():
-        return frozenset(
-            db.session.scalars(
-                select(Assignment.tenant_id).where(Assignment.agent_id == agent_id).distinct()
-            )
-        )
-
-
 def eligibility(agent: Agent) -> Eligible:
     """Work out the agent's usable queues, their firms, its free channels and its languages."""
-    assigned = _assigned_tenant_ids(agent.id)
+    assigned = agents_common.assigned_tenant_ids(agent.id)
     active = [uuid.UUID(q) for q in agent.active_queue_ids]
     if not assigned or not active:
         return Eligible({}, frozenset(), frozenset(), frozenset())
