@@ -124,6 +124,9 @@ class ApiClient(UUIDPrimaryKey, OptionallyTenantScoped, Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User | None] = relationship()
+    # Read with the client when it authenticates (app.auth.principal): an integration's calls
+    # name its own firm, which then needs no read of its own.
+    tenant: Mapped[Tenant | None] = relationship()
 
 
 class AuditLog(UUIDPrimaryKey, OptionallyTenantScoped, Base):

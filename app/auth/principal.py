@@ -145,13 +145,14 @@ def find_client(client_id: str) -> ApiClient | None:
 
 
 def _active_client(client_id: str, *columns):
-    # The person the client acts for comes in the same row (contains_eager): a person's token
-    # needs them next. Run unscoped: clients authenticate before any tenant is known, and the
-    # id itself is the lookup key.
+    # The person or firm the client acts for comes in the same row (contains_eager): a
+    # person's token needs them next, an integration's calls name its firm. Run unscoped:
+    # clients authenticate before any tenant is known, and the id itself is the lookup key.
     return (
         select(ApiClient, *columns)
         .outerjoin(User, ApiClient.user_id == User.id)
-        .options(contains_eager(ApiClient.user))
+        .outerjoin(Tenant, ApiClient.tenant_id == Tenant.id)
+        .options(contains_eager(ApiClient.user), contains_eager(ApiClient.tenant))
         .where(
             ApiClient.client_id == client_id,
             ApiClient.revoked_at.is_(None),
@@ -295,6 +296,7 @@ def bind_tenant_from_url() -> None:
     if tenant_id is None:
         return
     principal: Principal = g.principal
+    # An integration's own firm is in the session already (_active_client): no round trip.
     tenant = db.session.get(Tenant, tenant_id)
     if tenant is None or principal.role_on(tenant_id) is None:
         raise NotVisible()
