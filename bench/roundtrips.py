@@ -3,6 +3,7 @@ intake and one claim-next make, each listed with its share, counted on the app's
 
     .venv/bin/python -m bench.roundtrips                # intake and claim, 20 requests each
     .venv/bin/python -m bench.roundtrips --requests 5 --show 40
+    .venv/bin/python -m bench.roundtrips --profile 25   # and where the Python time goes
 
 Runs the real app in-process (Flask's test client: no HTTP, so only the app and PostgreSQL
 count) on a throwaway database under row-level security, as the other benchmarks do. Prints,
@@ -13,8 +14,12 @@ order, normalised (literals out), so what repeats stands out. Issue 20's first s
 from __future__ import annotations
 
 import argparse
+import cProfile
+import logging
+import pstats
 import re
 import sys
+import time
 import uuid
 from collections import Counter
 
@@ -30,7 +35,51 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="requests of each kind")
     parser.add_argument("--show", type=int, default=60, help="statements of one request shown")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile each kind (cProfile) and print its N costliest functions",
+    )
     return parser.parse_args(argv)
+
+
+class Profile:
+    """cProfile over the measured requests of one kind, with their wall and CPU time."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.profiler = cProfile.Profile() if top else None
+        self.wall = self.cpu = 0.0
+        self.requests = 0
+
+    def __call__(self, send):
+        wall, cpu = time.perf_counter(), time.process_time()
+        if self.profiler:
+            self.profiler.enable()
+        try:
+            return send()
+        finally:
+            if self.profiler:
+                self.profiler.disable()
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+            self.requests += 1
+
+    def report(self) -> None:
+        shown = " (under the profiler: both inflated)" if self.profiler else ""
+        print(
+            f"   {self.wall / self.requests * 1000:.1f} ms wall, "
+            f"{self.cpu / self.requests * 1000:.1f} ms CPU of this process per request{shown}"
+        )
+        if self.profiler:
+            stats = pstats.Stats(self.profiler, stream=sys.stdout)
+            print(f"   -- the {self.top} functions with the most time of their own")
+            stats.sort_stats("tottime").print_stats(self.top)
+            # Past the framework's wrappers: which of our own steps the time goes through.
+            print(f"   -- the {self.top} functions of Switchboard with the most time inside")
+            stats.sort_stats("cumulative").print_stats(r"/(app|tenants|billing)/", self.top)
 
 
 class Recorder:
@@ -137,27 +186,34 @@ def main(argv: list[str] | None = None) -> int:
         with application.app_context():
             recorder = Recorder(db.engine)
         client = application.test_client()
+        if args.profile:
+            logging.disable(logging.INFO)  # a log line per request would drown the profile
         token = _token(client, firm["client_id"], firm["client_secret"])
         headers = {"Authorization": f"Bearer {token}"}
         url = f"/v1/tenants/{firm['tenant_id']}/contacts"
-        intake = []
+        intake, profile = [], Profile(args.profile)
         for n in range(args.requests + 1):
             recorder.take()
             body = contact_body(n, run="rt", received_at="2026-12-01T10:00:00Z")
-            response = client.post(url, json=body, headers=headers)
+            send = lambda body=body: client.post(url, json=body, headers=headers)  # noqa: E731
+            # The first warms caches.
+            response = profile(send) if n else send()
             assert response.status_code == 201, response.get_data(as_text=True)
-            if n:  # the first warms caches
+            if n:
                 intake.append(recorder.take())
         _report("POST /v1/tenants/{id}/contacts", intake, args.show)
+        profile.report()
         agent_headers = {"Authorization": f"Bearer {_token(client, *agent_client)}"}
-        claims = []
+        claims, profile = [], Profile(args.profile)
         for n in range(args.requests + 1):
             recorder.take()
-            response = client.post("/v1/me/next", headers=agent_headers)
+            send = lambda: client.post("/v1/me/next", headers=agent_headers)  # noqa: E731
+            response = profile(send) if n else send()
             assert response.status_code == 200, response.get_data(as_text=True)
             if n:
                 claims.append(recorder.take())
         _report("POST /v1/me/next", claims, args.show)
+        profile.report()
     return 0
 
 

@@ -118,19 +118,26 @@ def lock_id(agent_id: uuid.UUID) -> Agent | None:
         current = session.get(Agent, agent_id)
         if current is not None:
             return current
-    row = session.scalars(
-        select(Agent)
-        .where(Agent.id == agent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if row is None or session.in_nested_transaction():
+    # The agent's firms come in the same statement (for assigned_tenant_ids): its assignments,
+    # read before any scope, as the auth layer reads them.
+    with unscoped():
+        rows = session.execute(
+            select(Agent, Assignment.tenant_id)
+            .outerjoin(Assignment, Assignment.agent_id == Agent.id)
+            .where(Agent.id == agent_id)
+            .with_for_update(of=Agent)
+            .execution_options(populate_existing=True)
+        ).all()
+    if not rows:
+        return None
+    row = rows[0][0]
+    if session.in_nested_transaction():
         # A lock taken inside a savepoint ends with the savepoint's rollback: not remembered.
         return row
     if locks is None:
         locks = {}
         session.info["agent_locks"] = (session.get_transaction(), locks)
-    locks.setdefault(row.id, None)
+    locks[row.id] = frozenset(tenant_id for _, tenant_id in rows if tenant_id is not None)
     return row
 
 
