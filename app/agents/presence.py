@@ -21,7 +21,7 @@ app.queues.models, tenants.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -95,6 +95,7 @@ def follow_work(
     actor: Actor,
     now: datetime | None = None,
     resolved: Contact | None = None,
+    loads: Mapping[uuid.UUID, dict[str, int]] | None = None,
 ) -> None:
     """Bring the presence of these agents in line with the contacts they hold now.
 
@@ -103,6 +104,8 @@ def follow_work(
     that agent goes into after-contact work for it. Otherwise an agent given work ends its
     wrap-up; an available one at the cap turns busy, an automatically busy one below the cap
     turns available. Break, offline and a busy chosen by hand are left as they are.
+    `loads`: what the caller knows an agent holds now, per channel (a claim counted it under
+    the agent's lock, plus the contact it took), instead of counting again.
     """
     at = now or utcnow()
     # Agents' rows are locked in one order, so two actions moving contacts between the same
@@ -112,7 +115,7 @@ def follow_work(
         if agent is None:
             continue
         agent = lock(agent)
-        load = held_load(agent)
+        load = loads[agent_id] if loads and agent_id in loads else held_load(agent)
         holds = sum(load.values())
         full = at_cap(agent, load)
         wraps_up = resolved is not None and resolved.agent_id == agent.id and not holds

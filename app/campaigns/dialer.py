@@ -63,7 +63,9 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
         or _attempt(agent=agent, campaigns=behind, eligible=eligible, at=at, actor=actor)
     )
     if contact is not None:
-        agent_presence.follow_work(agent_ids=[agent.id], actor=actor, now=at)
+        agent_presence.follow_work(
+            agent_ids=[agent.id], actor=actor, now=at, loads={agent.id: eligible.load_with(contact)}
+        )
     return contact
 
 

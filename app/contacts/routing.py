@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -93,6 +93,12 @@ class Eligible:
     tenant_ids: frozenset[uuid.UUID]
     channels: frozenset[str]
     languages: frozenset[str]
+    # What the agent held when this was worked out, per channel.
+    load: dict[str, int] = field(default_factory=dict)
+
+    def load_with(self, contact: Contact) -> dict[str, int]:
+        """What the agent holds once it took `contact` too."""
+        return {**self.load, contact.channel: self.load.get(contact.channel, 0) + 1}
 
 
 def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Contact | None:
@@ -102,7 +108,9 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
     agent, eligible = ready(agent=agent, actor=actor, at=at)
     contact = claim_waiting(agent=agent, eligible=eligible, actor=actor, at=at)
     if contact is not None:
-        agent_presence.follow_work(agent_ids=[agent.id], actor=actor, now=at)
+        agent_presence.follow_work(
+            agent_ids=[agent.id], actor=actor, now=at, loads={agent.id: eligible.load_with(contact)}
+        )
     return contact
 
 
@@ -324,6 +332,7 @@ def eligibility(agent: Agent) -> Eligible:
         tenant_ids=frozenset(r.tenant_id for r in rows),
         channels=free,
         languages=spoken(agent),
+        load=load,
     )
 
 
