@@ -1,10 +1,11 @@
-"""Claim benchmark: N agents drain a queue of M contacts through the claim-next service
-(`app.contacts.routing.claim_next`, called directly, one application context and one commit
-per claim, as `POST /v1/me/next` would), beside a raw `SELECT ... FOR UPDATE SKIP LOCKED` +
-`UPDATE` loop in psycopg on an equivalent table; then checks every contact was claimed exactly
-once.
+"""Claim benchmark: N agents drain M contacts waiting in Q queues of F client firms, every agent
+serving every queue, through the claim-next service (`app.contacts.routing.claim_next`, called
+directly, one application context and one commit per claim, as `POST /v1/me/next` would),
+beside a raw `SELECT ... FOR UPDATE SKIP LOCKED` + `UPDATE` loop in psycopg on an equivalent
+table; then checks every contact was claimed exactly once.
 
-    python -m bench.claim [--contacts 2000] [--agents 8] [--via service|http]
+    python -m bench.claim [--contacts 2000] [--agents 8] [--firms 10] [--queues 20]
+                          [--via service|http]
 
 With `--via service` (the default) each agent is a separate process with its own application,
 engine and database session (the reference: its own psycopg connection), so the agents contend
@@ -58,9 +59,10 @@ PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
 # that instant) looks again, up to this many times in a row, before it stops.
 EMPTY_RETRIES = 50
 
+# The bare loop takes the best contact of all the agent's queues at once: no firm takes turns.
 REFERENCE_CLAIM = f"""
     SELECT id FROM {REFERENCE_TABLE}
-    WHERE tenant_id = %(tenant_id)s AND queue_id = %(queue_id)s
+    WHERE queue_id = ANY(%(queue_ids)s)
       AND status IN ('queued', 'reopened') AND channel = ANY(%(channels)s)
     ORDER BY priority_rank DESC, sla_due_at ASC NULLS LAST, queued_at, id
     LIMIT 1
@@ -76,7 +78,7 @@ REFERENCE_ASSIGN = f"""
 """  # noqa: S608 - a constant table name
 REFERENCE_WAITING = (
     f"SELECT count(*) FROM {REFERENCE_TABLE} "  # noqa: S608 - a constant table name
-    "WHERE tenant_id = %(tenant_id)s AND status IN ('queued', 'reopened')"
+    "WHERE queue_id = ANY(%(queue_ids)s) AND status IN ('queued', 'reopened')"
 )
 
 
@@ -86,6 +88,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--contacts", type=int, default=2000, help="contacts queued (2000)")
     parser.add_argument("--agents", type=int, default=8, help="agents, one process each (8)")
+    parser.add_argument("--firms", type=int, default=10, help="client firms (10)")
+    parser.add_argument("--queues", type=int, default=20, help="queues, spread over the firms (20)")
     parser.add_argument(
         "--max-seconds", type=float, default=90, help="give up on a side after (90)"
     )
@@ -104,10 +108,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --- set-up ----------------------------------------------------------------------------------
 
 
-def set_up(application, *, contacts: int, agents: int) -> dict:
-    """A client firm, one queue, `contacts` waiting contacts and `agents` available agents
-    assigned to the queue and taking work from it, each with an OAuth client acting as it
-    (as `flask api-clients create` makes), all made with the project's services."""
+def set_up(application, *, contacts: int, agents: int, firms: int = 1, queues: int = 1) -> dict:
+    """`firms` client firms, `queues` queues dealt out among them, `contacts` waiting contacts
+    dealt out among the queues, and `agents` available agents assigned to every queue and
+    taking work from all of them, each with an OAuth client acting as it (as `flask
+    api-clients create` makes), all made with the project's services."""
     from app.agents import presence as agent_presence
     from app.agents import queue_assignments
     from app.agents import service as agents_service
@@ -119,31 +124,41 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
     from tenants.models import User
     from tenants.scoping import tenant_scope, unscoped
 
+    if not 1 <= firms <= queues:
+        raise SystemExit("--firms must be at least 1 and at most --queues")
     system = tenants_service.SYSTEM
     with application.app_context():
-        tenant = tenants_service.create(
-            tenant_in={
-                "slug": f"bench-{uuid.uuid4().hex[:8]}",
-                "name": "Benchmark Telecom S.A.",
-                "time_zone": "Europe/Madrid",
-                "locale": "es-ES",
-                "currency": "EUR",
-            },
-            actor=system,
-        )
-        with tenant_scope(tenant.id):
-            queue = queues_service.create(
-                queue_in={"name": "Todo", "channels": list(CHANNELS)}, actor=system
+        tenant_ids = []
+        for n in range(firms):
+            tenant = tenants_service.create(
+                tenant_in={
+                    "slug": f"bench-{n}-{uuid.uuid4().hex[:8]}",
+                    "name": f"Benchmark Firm {n} S.A.",
+                    "time_zone": "Europe/Madrid",
+                    "locale": "es-ES",
+                    "currency": "EUR",
+                },
+                actor=system,
             )
+            tenant_ids.append(tenant.id)
         db.session.commit()
-        tenant_id, queue_id = tenant.id, queue.id
+        queue_ids = []  # (tenant, queue), queue n in firm n % firms
+        for n in range(queues):
+            tenant_id = tenant_ids[n % firms]
+            with tenant_scope(tenant_id):
+                queue = queues_service.create(
+                    queue_in={"name": f"Cola {n}", "channels": list(CHANNELS)}, actor=system
+                )
+                queue_ids.append((tenant_id, queue.id))
+        db.session.commit()
 
         now = utcnow()
         start = now - timedelta(seconds=contacts)
-        with tenant_scope(tenant_id):
-            for n in range(contacts):
-                priority = PRIORITIES[n % len(PRIORITIES)]
-                arrived = start + timedelta(milliseconds=500 * n)
+        for n in range(contacts):
+            tenant_id, queue_id = queue_ids[n % queues]
+            priority = PRIORITIES[n % len(PRIORITIES)]
+            arrived = start + timedelta(milliseconds=500 * n)
+            with tenant_scope(tenant_id):
                 db.session.add(
                     Contact(
                         external_id=f"bench-{n}",
@@ -162,6 +177,7 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
                     )
                 )
         db.session.commit()
+        every_queue = [queue_id for _, queue_id in queue_ids]
 
         agent_ids = []
         for n in range(agents):
@@ -179,10 +195,12 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
                 actor=system,
             )
             queue_assignments.set_assignments(
-                agent=agent, assignments_in=[{"queue_id": queue_id, "priority": 1}], actor=system
+                agent=agent,
+                assignments_in=[{"queue_id": q, "priority": 1} for q in every_queue],
+                actor=system,
             )
             agent_presence.set_presence(agent=agent, presence="available", actor=system)
-            agent_presence.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
+            agent_presence.set_active_queues(agent=agent, queue_ids=every_queue, actor=system)
             agent_ids.append((agent.id, agent.user_id))
         db.session.commit()
         clients = []
@@ -197,8 +215,8 @@ def set_up(application, *, contacts: int, agents: int) -> dict:
             clients.append((agent_id, client.client_id, secret))
         db.session.commit()
     return {
-        "tenant_id": tenant_id,
-        "queue_id": queue_id,
+        "tenant_ids": tenant_ids,
+        "queue_ids": every_queue,
         "agents": agent_ids,
         "clients": clients,
     }
@@ -491,8 +509,18 @@ def main(argv: list[str] | None = None) -> int:
             from app.contacts import routing  # absent until claim-next lands
         except ImportError:
             routing = None
-        print(f"queueing {args.contacts} contacts for {args.agents} agents ...", flush=True)
-        setup = set_up(application, contacts=args.contacts, agents=args.agents)
+        print(
+            f"queueing {args.contacts} contacts in {args.queues} queues of {args.firms} firms "
+            f"for {args.agents} agents ...",
+            flush=True,
+        )
+        setup = set_up(
+            application,
+            contacts=args.contacts,
+            agents=args.agents,
+            firms=args.firms,
+            queues=args.queues,
+        )
         copy_contacts_to_reference(database)
 
         if routing is not None and hasattr(routing, "claim_next"):
@@ -527,11 +555,7 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("NOT MEASURED: app.contacts.routing.claim_next does not exist yet.")
 
         print("reference: draining with SKIP LOCKED ...", flush=True)
-        params = {
-            "tenant_id": setup["tenant_id"],
-            "queue_id": setup["queue_id"],
-            "channels": list(CHANNELS),
-        }
+        params = {"queue_ids": setup["queue_ids"], "channels": list(CHANNELS)}
         reference = drain(
             reference_agent,
             [(database.app_dsn, params, agent_id) for agent_id, _ in setup["agents"]],
@@ -587,6 +611,8 @@ def summarise(
             "via": args.via,
             "agents": args.agents,
             "contacts": args.contacts,
+            "firms": args.firms,
+            "queues": args.queues,
             "double_claims": ours_check["doubles"] if ours_check else None,
             "reference_double_claims": reference_check["doubles"],
         },
@@ -671,10 +697,11 @@ def report(args, ours, ours_check, reference, reference_check, notes, pg) -> Non
         f"reference: psycopg SELECT ... FOR UPDATE SKIP LOCKED + UPDATE on {REFERENCE_TABLE} "
         "(LIKE contacts INCLUDING ALL, same rows; no FKs, no RLS, no event)",
         f"reference: {args.agents} agent processes; both: {args.contacts} contacts, "
-        "5 channels x 4 priorities, one queue, one client firm",
+        f"5 channels x 4 priorities, {args.queues} queues of {args.firms} client firms, "
+        "every agent serving every queue",
         f"{machine()}; PostgreSQL {pg}; {today()}",
     ]
-    print_table("Claim: N agents drain one queue", rows, notes)
+    print_table("Claim: N agents drain the queues of several firms", rows, notes)
 
 
 if __name__ == "__main__":

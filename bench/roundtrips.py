@@ -28,6 +28,8 @@ from sqlalchemy import event
 from bench.common import AppSettings, create_migrated_app, throwaway_database, workdir
 from bench.ingest import contact_body, set_up_firm
 
+# How much of each statement is shown.
+WIDTH = 160
 _LITERAL = re.compile(r"'[^']*'|\b\d+\b")
 
 
@@ -93,7 +95,7 @@ class Recorder:
         event.listen(engine, "rollback", lambda conn: self.statements.append("ROLLBACK"))
 
     def _statement(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append(_LITERAL.sub("?", " ".join(statement.split()))[:160])
+        self.statements.append(_LITERAL.sub("?", " ".join(statement.split()))[:WIDTH])
 
     def take(self) -> list[str]:
         taken, self.statements = self.statements, []

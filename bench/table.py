@@ -77,7 +77,8 @@ def label(name: str, default: str, result: dict | None) -> str:
     size = {
         "ingest": lambda d: f"{d.get('requests', 0):,} POSTs",
         "claim": lambda d: (
-            f"{d.get('contacts', 0):,} contacts, {d.get('agents')} agents, via {d.get('via')}"
+            f"{d.get('contacts', 0):,} contacts, {d.get('queues', 1)} queues of "
+            f"{d.get('firms', 1)} firms, {d.get('agents')} agents, via {d.get('via')}"
         ),
         "report": lambda d: f"{d.get('contacts', 0):,} contacts",
         "billing": lambda d: f"{d.get('handled_contacts', 0):,} contacts, {d.get('tenants')} firms",

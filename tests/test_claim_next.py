@@ -439,7 +439,9 @@ def test_a_small_firm_is_served_beside_a_large_firms_backlog(app, client, factor
     assert len(served_from_backlog) >= 4
 
 
-def test_firms_are_served_in_turn_by_time_since_last_served(app, client, factory):
+def test_firms_are_served_in_turn_by_time_since_last_served(db_app, db_client, db_factory):
+    # On both databases: the firms' turns are one UNION ALL of a branch per firm.
+    app, client, factory = db_app, db_client, db_factory
     firms = [factory.tenant(name=f"Firm {n}") for n in range(3)]
     queues = [make_queue(app, firm) for firm in firms]
     agent, caller = working_agent(client, factory, queues)

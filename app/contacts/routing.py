@@ -47,8 +47,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, union_all
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import aliased
 
 from app.agents import common as agents_common
 from app.agents import presence as agent_presence
@@ -386,65 +387,66 @@ def _tenants_in_turn(
     order: list,
     at: datetime,
 ) -> list[uuid.UUID]:
-    """Order the firms with work that fits: SLA risk, then longest unserved (see the module)."""
-    with tenants_scope(eligible.tenant_ids):
-        last_served = dict(
-            db.session.execute(
-                select(Contact.tenant_id, func.max(Contact.assigned_at))
-                .where(Contact.agent_id == agent.id)
-                .group_by(Contact.tenant_id)
-            ).all()
-        )
-    # Each firm's best candidate, read without locks: it only decides the firm's turn.
-    best: dict[uuid.UUID, Contact] = {}
+    """Order the firms with work that fits: SLA risk, then longest unserved (see the module).
+
+    One statement for every firm (a UNION ALL of one branch per firm): each firm's best
+    candidate, read without locks (it only decides the firm's turn), whether a running clock
+    of it is at risk, and when this agent last served the firm."""
+    served = aliased(Contact)
+    branches = []
     for tenant_id in sorted(eligible.tenant_ids, key=str):
-        with tenant_scope(tenant_id):
-            candidate = db.session.scalars(
-                select(Contact).where(fits).order_by(*order).limit(1)
-            ).first()
-        if candidate is not None:
-            best[tenant_id] = candidate
-    risky = _at_risk(best.values(), tenant_ids=eligible.tenant_ids, at=at)
+        last_served = (
+            select(func.max(served.assigned_at))
+            .where(served.agent_id == agent.id, served.tenant_id == tenant_id)
+            .scalar_subquery()
+        )
+        branch = (
+            select(
+                Contact.tenant_id,
+                Contact.sla_due_at,
+                Contact.queued_at,
+                _at_risk(at).label("at_risk"),
+                last_served.label("last_served"),
+            )
+            .where(fits, Contact.tenant_id == tenant_id)
+            .order_by(*order)
+            .limit(1)
+            .subquery()
+        )
+        branches.append(select(branch))
+    with tenants_scope(eligible.tenant_ids):
+        best = db.session.execute(union_all(*branches)).all()
     horizon = at + AT_RISK_WITHIN
     never = datetime.min.replace(tzinfo=at.tzinfo)
     farthest = datetime.max.replace(tzinfo=at.tzinfo)
 
-    def turn(tenant_id: uuid.UUID) -> tuple:
-        contact = best[tenant_id]
-        due = contact.sla_due_at
-        at_risk = contact.id in risky or (due is not None and due <= horizon)
-        served = last_served.get(tenant_id)
+    def turn(row) -> tuple:
+        due = row.sla_due_at
+        at_risk = bool(row.at_risk) or (due is not None and due <= horizon)
         return (
             not at_risk,
-            served is not None,
-            served or never,
+            row.last_served is not None,
+            row.last_served or never,
             due or farthest,
-            contact.queued_at,
-            str(tenant_id),
+            row.queued_at,
+            str(row.tenant_id),
         )
 
-    return sorted(best, key=turn)
+    return [row.tenant_id for row in sorted(best, key=turn)]
 
 
-def _at_risk(
-    contacts: Collection[Contact], *, tenant_ids: Collection[uuid.UUID], at: datetime
-) -> set[uuid.UUID]:
-    """Those of the contacts with a running SLA clock at risk or breached at `at`."""
-    if not contacts:
-        return set()
-    with tenants_scope(tenant_ids):
-        return set(
-            db.session.scalars(
-                select(SlaClock.contact_id).where(
-                    SlaClock.contact_id.in_([c.id for c in contacts]),
-                    SlaClock.running_since.is_not(None),
-                    or_(
-                        SlaClock.state.in_(("at_risk", "breached")),
-                        SlaClock.at_risk_at <= at,
-                    ),
-                )
-            )
+def _at_risk(at: datetime) -> ColumnElement[bool]:
+    """Whether the contact has a running SLA clock at risk or breached at `at`."""
+    return (
+        select(SlaClock.id)
+        .where(
+            SlaClock.tenant_id == Contact.tenant_id,
+            SlaClock.contact_id == Contact.id,
+            SlaClock.running_since.is_not(None),
+            or_(SlaClock.state.in_(("at_risk", "breached")), SlaClock.at_risk_at <= at),
         )
+        .exists()
+    )
 
 
 def _lock_best(
