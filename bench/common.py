@@ -287,6 +287,57 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
     process.wait()
 
 
+# --- one production worker (bench.memory, bench.streams) -------------------------------------
+
+
+def start_gunicorn(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """The production command with the production config file, one worker, on loopback only
+    (the command line overrides the file's bind and worker count)."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "--workers",
+        "1",
+        "--bind",
+        f"{HOST}:{port}",
+        "wsgi:app",
+    ]
+    with open(log_path, "ab") as log:
+        # Its own session, so that one killpg reaches the arbiter and the worker.
+        return subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def worker_pid(master: int) -> int:
+    """The arbiter's one child (the worker), waiting a little for it to be forked."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children: list[int] = []
+        for task in Path(f"/proc/{master}/task").iterdir():
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+        if len(children) == 1:
+            return children[0]
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn {master} has children {children}, expected one worker")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS counts every resident page of the worker; Pss splits pages shared with the arbiter
+    (the interpreter, copy-on-write) between them, so it is the worker's own share."""
+    figures = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            figures["rss"] = int(line.split()[1])
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            figures["pss"] = int(line.split()[1])
+    return figures
+
+
 def exit_cleanly_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit so the `finally` blocks drop databases and stop servers."""
 

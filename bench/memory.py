@@ -4,10 +4,18 @@ database, compared with the same worker's memory after a warm-up.
 
     python -m bench.memory [--requests 100000] [--warmup 1000] [--clients 4]
 
-A client firm, a queue and an integration's OAuth client are made with the project's services
-and a few contacts are posted; then `--clients` threads, each on its own keep-alive
-`http.client` connection to 127.0.0.1, send a fixed mix: list contacts, get one contact, post a
-contact with an `Idempotency-Key` (some of them replays of an earlier key), `GET /healthz`.
+A client firm, a queue and an integration's OAuth client are made with the project's services,
+and three people who sign in to the web app: a BPO admin, an agent serving the queue and a
+viewer of the firm; a few contacts are posted. Then `--clients` threads, each on its own
+keep-alive `http.client` connection to 127.0.0.1, send a fixed cycle of 21 requests (MIX):
+10 API calls (list contacts, get one contact, post a contact with an `Idempotency-Key`, one in
+five a replay of an earlier key, `GET /healthz`); 8 server-rendered pages with the people's
+session cookies (the console's firms overview, the firm's console page, its contacts, one
+contact, the wallboard; the agent's desk; the viewer's dashboard and monthly report); and 3
+live streams (server-sent events: the admin's and the agent's `/live`, the integration's event
+stream), each on a new connection, read to its first message, then reset, so the worker sees
+streams opened and dropped thousands of times (at most 64 held at once: gunicorn.conf.py gives
+the worker 208 threads). Every answer must be the expected 200 or 201.
 The worker is the gunicorn master's only child; its VmRSS (`/proc/<pid>/status`) and Pss
 (`/proc/<pid>/smaps_rollup`) are read with no request in flight after the warm-up and at
 every tenth of the run. Growth = RSS after the run / RSS after the warm-up; above
@@ -19,18 +27,15 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from datetime import timedelta
-from pathlib import Path
 
 from bench.common import (
     HOST,
-    ROOT,
     AppSettings,
     _wait_until_ready,
     add_json_out,
@@ -40,21 +45,85 @@ from bench.common import (
     fmt,
     free_port,
     machine,
+    memory_kib,
     postgres_version,
     print_table,
     ratio,
+    start_gunicorn,
     stop_process_group,
     throwaway_database,
     today,
     workdir,
+    worker_pid,
     write_result,
 )
 from bench.ingest import access_token, contact_body, set_up_firm
+from bench.streams import Streams
+from bench.web import PASSWORD, sign_in
 
-# One cycle of the load: reads dominate, as they do for a client firm's dashboards and
-# integrations; every fifth POST replays the key and body of a seeded contact.
-MIX = ("list", "get", "healthz", "get", "list", "post", "get", "healthz", "list", "post")
-EXPECTED = {"list": 200, "get": 200, "healthz": 200, "post": 201}
+# One cycle of the load, 21 requests: the API's ten (reads dominate, as they do for a client
+# firm's dashboards and integrations; one POST in five replays the key and body of a seeded
+# contact), eight server-rendered pages of three signed-in people, and three live streams
+# opened and dropped. Kinds are spread over the cycle, so the client threads mix them.
+MIX = (
+    "list",
+    "console",
+    "get",
+    "live admin",
+    "healthz",
+    "firm",
+    "get",
+    "contacts page",
+    "list",
+    "post",
+    "events",
+    "contact page",
+    "get",
+    "wallboard",
+    "healthz",
+    "desk",
+    "live agent",
+    "list",
+    "dashboard",
+    "post",
+    "report",
+)
+# Pages: (person, path). The BPO admin sees the console's firms overview, the firm's console
+# page, the firm's contacts and one contact, the wallboard; the agent their desk; the firm's
+# viewer its dashboard and this month's report.
+PAGES = {
+    "console": ("admin", "/console/"),
+    "firm": ("admin", "/console/firms/{tenant}"),
+    "contacts page": ("admin", "/firms/{tenant}/contacts"),
+    "contact page": ("admin", "/firms/{tenant}/contacts/{contact}"),
+    "wallboard": ("admin", "/console/wallboard"),
+    "desk": ("agent", "/desk/"),
+    "dashboard": ("viewer", "/firms/{tenant}/dashboard"),
+    "report": ("viewer", "/firms/{tenant}/reports/{month}"),
+}
+# Live streams: (person, path); the integration's stream (person None) carries its token.
+STREAMS = {
+    "live admin": ("admin", "/live"),
+    "live agent": ("agent", "/live"),
+    "events": (None, "/v1/tenants/{tenant}/events/stream"),
+}
+EXPECTED = {
+    "list": 200,
+    "get": 200,
+    "healthz": 200,
+    "post": 201,
+    "replay": 201,
+    **dict.fromkeys(PAGES, 200),
+    **dict.fromkeys(STREAMS, 200),
+}
+# A stream is read until its first message (`retry:`, sent once it is subscribed; a heartbeat
+# would take 15 s), then reset as a closed browser tab does. It asks to end after
+# STREAM_SECONDS (`?max_seconds=`): the server then writes its `bye` to the reset connection,
+# fails, and closes the stream, so each one holds a worker thread for about that long. At
+# most HELD_STREAMS are opened within any STREAM_SECONDS + 1 s: far below the config's 200
+# streams and 208 threads (gunicorn.conf.py), leaving threads for pages and API calls.
+STREAM_SECONDS = 1
+HELD_STREAMS = 64
 SEEDED = 50
 
 
@@ -80,62 +149,83 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-# --- the worker ------------------------------------------------------------------------------
-
-
-def start_gunicorn(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """The production command with the production config file, one worker, on loopback only
-    (the command line overrides the file's bind and worker count)."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "gunicorn.conf.py",
-        "--workers",
-        "1",
-        "--bind",
-        f"{HOST}:{port}",
-        "wsgi:app",
-    ]
-    with open(log_path, "ab") as log:
-        # Its own session, so that one killpg reaches the arbiter and the worker.
-        return subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def worker_pid(master: int) -> int:
-    """The arbiter's one child (the worker), waiting a little for it to be forked."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children: list[int] = []
-        for task in Path(f"/proc/{master}/task").iterdir():
-            children += [int(pid) for pid in (task / "children").read_text().split()]
-        if len(children) == 1:
-            return children[0]
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn {master} has children {children}, expected one worker")
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS counts every resident page of the worker; Pss splits pages shared with the arbiter
-    (the interpreter, copy-on-write) between them, so it is the worker's own share."""
-    figures = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            figures["rss"] = int(line.split()[1])
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            figures["pss"] = int(line.split()[1])
-    return figures
-
-
 # --- the load --------------------------------------------------------------------------------
 
 
+def set_up_people(application, firm: dict) -> dict[str, str]:
+    """A BPO admin, an agent serving the firm's queue and a viewer of the firm, each with
+    PASSWORD, committed; their e-mails by person."""
+    from app.agents import queue_assignments
+    from app.agents import service as agents_service
+    from app.auth.passwords import hash_password
+    from app.db import db
+    from tenants import service as tenants_service
+    from tenants.scoping import tenant_scope, unscoped
+
+    tag = uuid.uuid4().hex[:6]
+    emails = {person: f"{person}-{tag}@bench.test" for person in ("admin", "agent", "viewer")}
+    password_hash, actor = hash_password(PASSWORD), tenants_service.SYSTEM
+    with application.app_context():
+        with unscoped():
+            tenants_service.create_user(
+                email=emails["admin"],
+                name="Bench BPO admin",
+                role="bpo_admin",
+                password_hash=password_hash,
+                tenant_id=None,
+                actor=actor,
+            )
+        agent = agents_service.create(
+            agent_in={"email": emails["agent"], "name": "Bench agent", "channels": ["email"]},
+            password_hash=password_hash,
+            actor=actor,
+        )
+        with unscoped():
+            queue_assignments.set_assignments(
+                agent=agent,
+                assignments_in=[{"queue_id": firm["queue_id"], "priority": 1}],
+                actor=actor,
+            )
+        with tenant_scope(firm["tenant_id"]):
+            tenants_service.create_user(
+                email=emails["viewer"],
+                name="Bench viewer",
+                role="client_viewer",
+                password_hash=password_hash,
+                tenant_id=firm["tenant_id"],
+                actor=actor,
+            )
+        db.session.commit()
+    return emails
+
+
+class StreamGate:
+    """Lets a stream open when fewer than `limit` were opened within the last
+    STREAM_SECONDS + 1 s (those the worker may still hold); counts the waits."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.opened: deque[float] = deque()
+        self.lock = threading.Lock()
+        self.waits = 0
+
+    def enter(self) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                while self.opened and now - self.opened[0] > STREAM_SECONDS + 1:
+                    self.opened.popleft()
+                if len(self.opened) < self.limit:
+                    self.opened.append(now)
+                    return
+                self.waits += 1
+                pause = STREAM_SECONDS + 1 - (now - self.opened[0])
+            time.sleep(max(pause, 0.01))
+
+
 class Client:
-    """Threads sending the mix over keep-alive connections; counts answers per kind."""
+    """Threads sending the mix over keep-alive connections (a stream on a connection of its
+    own); counts answers per kind."""
 
     def __init__(self, *, port: int, clients: int, firm: dict, run: str, received_at: str):
         self.port = port
@@ -143,20 +233,59 @@ class Client:
         self.tenant = firm["tenant_id"]
         self.run = run
         self.received_at = received_at
+        self.month = received_at[:7]
         self.token = ""
+        self.cookies: dict[str, str] = {}  # session cookie by person
         self.ids: list[str] = []
         self.lock = threading.Lock()
+        self.gate = StreamGate(HELD_STREAMS)
         self.unexpected: Counter = Counter()
         self.answers: Counter = Counter()
         self.reconnects = 0
         self.sample = ""
 
+    def sign_in(self, base: str, emails: dict[str, str]) -> None:
+        """Each person through the web sign-in, as a browser; keep their session cookies."""
+        for person, email in emails.items():
+            session, _landing = sign_in(base, email, PASSWORD)
+            self.cookies[person] = session.cookies["switchboard_session"]
+            session.close()
+
+    def headers_of(self, person: str | None) -> dict[str, str]:
+        if person is None:
+            return {"Authorization": f"Bearer {self.token}"}
+        return {"Cookie": f"switchboard_session={self.cookies[person]}"}
+
+    def stream(self, kind: str) -> tuple[str, int, bytes]:
+        """Open a stream, read its first message, reset it."""
+        person, path = STREAMS[kind]
+        path = path.format(tenant=self.tenant) + f"?max_seconds={STREAM_SECONDS}"
+        self.gate.enter()
+        streams = Streams(self.port, path, self.headers_of(person), 1)
+        try:
+            heard = streams.wait_for(b"retry:", timeout=60)
+            (status_line,) = streams.status_lines()
+            (head,) = streams.buffers.values()
+        finally:
+            streams.close(reset=True)
+        parts = status_line.split()
+        status = int(parts[1]) if heard and len(parts) > 1 and parts[1].isdigit() else 0
+        return kind, status, f"{status_line}: {head!r}".encode()
+
     def request(self, n: int, conn: http.client.HTTPConnection) -> tuple[str, int, bytes]:
         kind = MIX[n % len(MIX)]
-        headers = {"Authorization": f"Bearer {self.token}"}
+        if kind in STREAMS:
+            return self.stream(kind)
+        headers = self.headers_of(None)
         body = None
         base = f"/v1/tenants/{self.tenant}/contacts"
-        if kind == "list":
+        if kind in PAGES:
+            person, template = PAGES[kind]
+            headers = self.headers_of(person)
+            path = template.format(
+                tenant=self.tenant, contact=self.ids[n % len(self.ids)], month=self.month
+            )
+        elif kind == "list":
             path = f"{base}?page={1 + n % 3}&page_size=20"
         elif kind == "get":
             path = f"{base}/{self.ids[n % len(self.ids)]}"
@@ -164,14 +293,19 @@ class Client:
             path, headers = "/healthz", {}
         else:
             path = base
-            # Every fifth POST is a client's retry of a seeded contact: the first answer again.
-            number = n % SEEDED if n % 5 == 0 else SEEDED + n
+            # One POST in five is a client's retry of a seeded contact: the first answer again.
+            cycle, place = divmod(n, len(MIX))
+            ordinal = cycle * MIX.count("post") + MIX[:place].count("post")
+            replay = ordinal % 5 == 0
+            number = n % SEEDED if replay else SEEDED + n
+            kind = "replay" if replay else "post"
             body = json.dumps(contact_body(number, run=self.run, received_at=self.received_at))
             headers |= {
                 "Content-Type": "application/json",
                 "Idempotency-Key": f"{self.run}-{number}",
             }
-        conn.request("POST" if kind == "post" else "GET", path, body=body, headers=headers)
+        method = "GET" if body is None else "POST"
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         return kind, response.status, response.read()
 
@@ -217,7 +351,10 @@ class Client:
             t.start()
         for t in threads:
             t.join()
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        # No stream the worker may still hold when its memory is read.
+        time.sleep(STREAM_SECONDS + 1)
+        return seconds
 
     def seed(self) -> None:
         """The contacts GETs read and POST replays repeat, posted with their keys."""
@@ -262,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migrating {database.name} ...", flush=True)
         application = create_migrated_app(settings)
         firm = set_up_firm(application)
+        emails = set_up_people(application, firm)
         from app.db import utcnow
 
         received_at = (utcnow() - timedelta(minutes=1)).isoformat()
@@ -276,8 +414,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             client.token = access_token(base, firm)
             client.seed()
+            client.sign_in(base, emails)
             print(f"worker {pid}: {args.warmup:,} warm-up requests ...", flush=True)
             client.send(0, args.warmup)
+            warm_answers = Counter(client.answers)
             samples.append({"requests": 0, "pid": pid, **memory_kib(pid)})
             done, busy_seconds = 0, 0.0
             print(f"{args.requests:,} requests from {args.clients} client threads ...", flush=True)
@@ -322,9 +462,18 @@ def main(argv: list[str] | None = None) -> int:
         ("requests/s (all client threads)", fmt(rate), "", ""),
         ("unexpected answers or errors (must be 0)", fmt(float(unexpected), 0), "", ""),
     ]
-    by_kind = Counter()
-    for (kind, _status), count in client.answers.items():
-        by_kind[kind] += count
+
+    def by_kind(answers: Counter) -> Counter:
+        kinds: Counter = Counter()
+        for (kind, _status), count in answers.items():
+            kinds[kind] += count
+        return kinds
+
+    measured, warmed = by_kind(client.answers - warm_answers), by_kind(warm_answers)
+    rows += [
+        (f"answers: {kind} ({EXPECTED[kind]})", fmt(measured[kind], 0), fmt(warmed[kind], 0), "")
+        for kind in EXPECTED
+    ]
     notes += [
         f"growth {growth:.3f}x: "
         + (f"LEAK? above --leak-ratio {args.leak_ratio:g}" if leak else "no leak")
@@ -336,13 +485,15 @@ def main(argv: list[str] | None = None) -> int:
     if unexpected:
         notes.append(f"FAILED: unexpected {dict(client.unexpected)}; first: {client.sample}")
     notes += [
-        f"mix of {sum(by_kind.values()):,} answers: "
-        + ", ".join(f"{kind} {n:,}" for kind, n in sorted(by_kind.items()))
-        + f"; client reconnects {client.reconnects}",
+        f"answers: the run's (and the warm-up's) by kind and expected status; "
+        f"{sum(measured.values()):,} in the run; client reconnects {client.reconnects}; "
+        f"streams held back at the gate {client.gate.waits}",
         "server: gunicorn -c gunicorn.conf.py wsgi:app --workers 1 (gthread, the config's "
         "threads), on a throwaway PostgreSQL database under RLS",
         f"{args.clients} client threads (http.client keep-alive); list = page of 20 newest; "
-        f"post = Idempotency-Key, 1 in 5 a replay; machine before the run: {busy}",
+        f"post = Idempotency-Key, 1 in 5 a replay; pages with a web session cookie (BPO admin, "
+        f"agent, client viewer); streams read to their first message, then reset "
+        f"(max_seconds={STREAM_SECONDS}, at most {HELD_STREAMS} held); machine before: {busy}",
         f"{machine()}; PostgreSQL {pg}; {today()}",
     ]
     print_table(
@@ -370,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             "samples_kib": samples,
             "requests_per_second": rate,
             "answers": {f"{k} {s}": n for (k, s), n in sorted(client.answers.items())},
+            "run_answers_by_kind": dict(measured),
         },
     )
     return 0 if good else 1

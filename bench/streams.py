@@ -20,6 +20,7 @@ import argparse
 import re
 import selectors
 import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -38,17 +39,19 @@ from bench.common import (
     fmt,
     free_port,
     machine,
+    memory_kib,
     postgres_version,
     print_table,
     ratio,
+    start_gunicorn,
     stop_process_group,
     throwaway_database,
     today,
     workdir,
+    worker_pid,
     write_result,
 )
 from bench.ingest import access_token, contact_body, set_up_firm
-from bench.memory import memory_kib, start_gunicorn, worker_pid
 
 TARGET_MIB = 100.0
 TARGET_SECONDS = 1.0
@@ -156,9 +159,13 @@ class Streams:
     def status_lines(self) -> dict[str, int]:
         return dict(Counter(self.first.get(sock, "(no answer)") for sock in self.buffers))
 
-    def close(self) -> None:
+    def close(self, *, reset: bool = False) -> None:
+        """Close every stream; `reset` drops them as a killed browser tab does (RST, not FIN),
+        so the server's next write to one fails."""
         for sock in self.buffers:
             try:
+                if reset:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
             except OSError:
                 pass
