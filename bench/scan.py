@@ -84,14 +84,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_json_out(parser)
     args = parser.parse_args(argv)
     try:
-        args.pod_counts = [int(p) for p in args.pods.split(",")]
+        counts = pod_counts(args)
     except ValueError:
         parser.error("--pods takes a comma-separated list of process counts")
     if args.firms < 1 or args.open < args.firms or not 0 < args.crossing_pct <= 50:
         parser.error("need a firm, a contact per firm, and a crossing share in (0, 50]")
-    if not args.pod_counts or min(args.pod_counts) < 1:
-        parser.error("--pods needs counts of at least 1")
+    if not counts or min(counts) < 1 or args.batch_size < 1:
+        parser.error("--pods needs counts of at least 1, --batch-size at least 1")
     return args
+
+
+def pod_counts(args: argparse.Namespace) -> list[int]:
+    return [int(p) for p in args.pods.split(",")]
 
 
 # --- set-up ----------------------------------------------------------------------------------
@@ -459,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             f"clocks), {made['crossing_contacts']:,} crossing ({made['transitions']:,} "
             f"transitions due) in {seed_seconds:.1f} s (SQL {made['seconds']:.1f} s)"
         )
-        for n, pods in enumerate(args.pod_counts):
+        for n, pods in enumerate(pod_counts(args)):
             if n:
                 undo_pass(database)
             result = run_pass(settings, pods, args.batch_size)
