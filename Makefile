@@ -4,8 +4,8 @@
 #                (:8001, RECEIVER_PORT) from Procfile.dev; Ctrl-C stops all
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
 #   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
-#   make bench - on demand only: ingest, claim, report, billing, worker-memory, web, wallboard
-#                and live streams benchmarks on PostgreSQL, then one summary table
+#   make bench - on demand only: ingest, claim, report, billing, worker-memory, web, wallboard,
+#                live streams and SLA scan benchmarks on PostgreSQL, then one summary table
 #                (bench/README.md, bench/RESULTS.md)
 
 PYTHON ?= python3
@@ -68,7 +68,7 @@ chart-test: $(CHART_STAMP)
 #        REPORT_ARGS="--contacts 50000" BILLING_ARGS="--contacts 50000 --tenants 10"
 #        MEMORY_ARGS="--requests 5000" WEB_ARGS="--contacts 50000 --requests 20"
 #        WALLBOARD_ARGS="--tenants 10 --queues 40 --agents 100 --runs 20"
-#        STREAMS_ARGS="--streams 100 --kind page"
+#        STREAMS_ARGS="--streams 100 --kind page" SCAN_ARGS="--open 100000 --firms 10"
 # All always run, each writing its headline figures to $(BENCH_OUT); bench.table then prints
 # one summary table and, for a full-size run only, appends it to $(BENCH_RECORD) (empty: never).
 # The target fails if any failed (e.g. a double claim, a report disagreement, a leak).
@@ -85,11 +85,12 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.wallboard --json-out $(BENCH_OUT)/wallboard.json $(WALLBOARD_ARGS); \
 	wallboard=$$?; \
 	$(BIN)/python -m bench.streams --json-out $(BENCH_OUT)/streams.json $(STREAMS_ARGS); streams=$$?; \
+	$(BIN)/python -m bench.scan --json-out $(BENCH_OUT)/scan.json $(SCAN_ARGS); scan=$$?; \
 	$(BIN)/python -m bench.table --dir $(BENCH_OUT) $(if $(BENCH_RECORD),--record $(BENCH_RECORD)); \
 	table=$$?; \
 	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0 \
 		&& test $$memory -eq 0 && test $$web -eq 0 && test $$wallboard -eq 0 && test $$streams -eq 0 \
-		&& test $$table -eq 0
+		&& test $$scan -eq 0 && test $$table -eq 0
 
 # The web app's browser files (htmx, Chart.js; axe-core for the tests), re-fetched from the npm
 # registry at the versions pinned in app/web/vendor.py and checked against its integrity hashes.

@@ -32,6 +32,7 @@ BENCHMARKS = (
     ("web", "slowest page p95 / its API call", 1),
     ("wallboard", "wallboard snapshot p95 / the 50 ms budget", 1),
     ("streams", "live streams: a change to all of them / 1 s target", 3),
+    ("scan", "SLA scan pass, 1 process / the 10 s target", 2),
 )
 HEADER = ("benchmark", "ours", "reference", "ratio", "verdict")
 RESULTS_INTRO = """# Benchmark results
@@ -88,6 +89,10 @@ def label(name: str, default: str, result: dict | None) -> str:
             f"{d.get('tenants')} firms, {d.get('queues')} queues, {d.get('agents')} agents"
         ),
         "streams": lambda d: f"{d.get('streams', 0):,} streams of each kind",
+        "scan": lambda d: (
+            f"{d.get('open', 0):,} open contacts, {d.get('firms')} firms, "
+            f"{d.get('transitions', 0):,} transitions"
+        ),
     }[name]
     try:
         return f"{default} ({size(details)})" if result else default

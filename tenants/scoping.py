@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import ForeignKey, ForeignKeyConstraint, event, text
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -32,6 +31,7 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from tenants import statements
 
@@ -357,7 +357,9 @@ def _require_single_tenant(scope: Scope, what: str) -> None:
 
 
 def _tenant_history(obj):
-    return sa_inspect(obj).attrs.tenant_id.history
+    # What `inspect(obj).attrs.tenant_id.history` gives, without `.attrs` building a view of
+    # every attribute of the object (once per object, for every object a flush changes).
+    return get_history(obj, "tenant_id", passive=PASSIVE_NO_INITIALIZE)
 
 
 def _require_scope(scope: Scope | None, obj, verb: str) -> None:

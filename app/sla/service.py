@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, tuple_
 
 from app.contacts.models import Contact, ContactEvent
 from app.db import db
@@ -314,6 +314,11 @@ def scan_batch(*, now: datetime, limit: int) -> dict:
             # What is now locked may have changed since an earlier read in this session.
             .execution_options(populate_existing=True)
         ).all()
+        # Every locked contact's clocks, and which of them were announced at risk before, in
+        # one read each, made once every lock is held: what a concurrent scan or request wrote
+        # counts, and nothing else can write them until this transaction ends.
+        clocks = _clocks_of_batch(locked)
+        announced = _at_risk_announced(locked)
     by_tenant: dict[uuid.UUID, list[Contact]] = defaultdict(list)
     for contact in locked:
         by_tenant[contact.tenant_id].append(contact)
@@ -323,10 +328,10 @@ def scan_batch(*, now: datetime, limit: int) -> dict:
             for contact in contacts:
                 counts["contacts"] += 1
                 # Marking needs no calendar: the instants were set when the clock last changed.
-                clocks = _clocks_of(contact)
-                for transition in _tick(contact, clocks, now=now):
+                mine = clocks.get(contact.id, [])
+                for transition in _tick(contact, mine, now=now, announced=announced):
                     counts[transition] += 1
-                _summarise(contact, clocks)
+                _summarise(contact, mine)
     return counts
 
 
@@ -387,26 +392,77 @@ def _clocks_of(contact: Contact) -> list[SlaClock]:
     )
 
 
+def _clocks_of_batch(contacts: list[Contact]) -> dict[uuid.UUID, list[SlaClock]]:
+    """The clocks of several contacts (of any tenants in scope), by contact, as `_clocks_of`
+    reads them for one: afresh, each contact's in the order of their kind."""
+    found: dict[uuid.UUID, list[SlaClock]] = defaultdict(list)
+    if not contacts:
+        return found
+    # The firm and the contact, as the unique index (tenant_id, contact_id, kind) leads.
+    keys = [(contact.tenant_id, contact.id) for contact in contacts]
+    for clock in db.session.scalars(
+        select(SlaClock)
+        .where(tuple_(SlaClock.tenant_id, SlaClock.contact_id).in_(keys))
+        .order_by(SlaClock.contact_id, SlaClock.kind)
+        .execution_options(populate_existing=True)
+    ):
+        found[clock.contact_id].append(clock)
+    return found
+
+
+def _at_risk_announced(contacts: list[Contact]) -> set[tuple[uuid.UUID, str]]:
+    """(contact id, clock kind) of the clocks of these contacts already announced at risk: what
+    `_recorded` tells of one, for a batch."""
+    if not contacts:
+        return set()
+    keys = [(contact.tenant_id, contact.id) for contact in contacts]
+    rows = db.session.execute(
+        select(ContactEvent.contact_id, ContactEvent.details).where(
+            tuple_(ContactEvent.tenant_id, ContactEvent.contact_id).in_(keys),
+            ContactEvent.action == _EVENT_ACTIONS["at_risk"],
+        )
+    )
+    return {(contact_id, (details or {}).get("clock")) for contact_id, details in rows}
+
+
 def _policy_of(clocks: list[SlaClock]) -> SlaPolicy | None:
     policy_id = next((c.policy_id for c in clocks if c.policy_id is not None), None)
     return db.session.get(SlaPolicy, policy_id) if policy_id is not None else None
 
 
-def _tick(contact: Contact, clocks: list[SlaClock], *, now: datetime) -> list[str]:
-    """Mark what came due by `now`; record and announce each new transition; return them."""
+def _tick(
+    contact: Contact,
+    clocks: list[SlaClock],
+    *,
+    now: datetime,
+    announced: set[tuple[uuid.UUID, str]] | None = None,
+) -> list[str]:
+    """Mark what came due by `now`; record and announce each new transition; return them.
+    `announced`: the clocks known to have been announced at risk (else each is looked up)."""
     marked = []
     for clock in clocks:
         for transition in clock_rules.tick(clock, now=now):
-            if _announce(contact, clock, transition, detected_at=now):
+            if _announce(contact, clock, transition, detected_at=now, announced=announced):
                 marked.append(transition)
     return marked
 
 
-def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at: datetime) -> bool:
+def _announce(
+    contact: Contact,
+    clock: SlaClock,
+    transition: str,
+    *,
+    detected_at: datetime,
+    announced: set[tuple[uuid.UUID, str]] | None = None,
+) -> bool:
     """Record a clock's transition as a contact event and as a domain event (the firm's
-    webhooks are made from it)."""
+    webhooks are made from it). `announced`: as `_tick`'s."""
     action = _EVENT_ACTIONS[transition]
-    if transition == "at_risk" and _recorded(contact, action, clock.kind):
+    if transition == "at_risk" and (
+        (contact.id, clock.kind) in announced
+        if announced is not None
+        else _recorded(contact, action, clock.kind)
+    ):
         # A reopened clock comes back at risk: it was announced when it first got there.
         return False
     instant = clock.at_risk_at if transition == "at_risk" else clock.breached_at
