@@ -53,9 +53,7 @@ def nothing(contacts: int = 0) -> dict:
     return {"contacts": contacts, "at_risk": 0, "breached": 0}
 
 
-def test_the_scan_marks_each_clock_at_risk_then_breached_as_its_instants_come(
-    db_app, db_factory
-):
+def test_the_scan_marks_each_clock_at_risk_then_breached_as_its_instants_come(db_app, db_factory):
     # On both databases: `make run` scans SQLite (a batch's clocks are read by row values).
     app, factory = db_app, db_factory
     tenant, _ = sla_firm(app, factory)
