@@ -251,7 +251,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
+        raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client died mid-body (a worker killed mid-send): like any HTTP server, Stripe
+            # never runs a request it did not receive whole, so nothing is done or kept under
+            # its key. (Running the partial request once made its key refuse the full one.)
+            self.close_connection = True
+            return
+        body = raw.decode()
         path, _, query = self.path.partition("?")
         if not self.headers.get("Authorization", "").startswith("Bearer sk_"):
             self._answer(401, _error("invalid_request_error", "Invalid API Key provided."))

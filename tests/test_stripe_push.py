@@ -8,6 +8,7 @@ controlled by passing `now=` to the worker, never by sleeping (except the one ti
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -232,6 +233,30 @@ def test_a_connection_dropped_after_stripe_created_an_item_is_replayed_not_dupli
     assert_billed_once(fake_stripe, app, tenant, invoice_id)
     first_line_key = f"sb-line-{stored(app, tenant, invoice_id)[1][0].id}"
     assert [r.idempotency_key for r in fake_stripe.requests].count(first_line_key) == 2
+
+
+def test_a_worker_killed_while_sending_an_item_leaves_nothing_under_its_key(
+    app, factory, fake_stripe
+):
+    tenant = factory.tenant()
+    invoice_id = closed_invoice(app, tenant)
+    line_id = stored(app, tenant, invoice_id)[1][0].id
+    # The dead worker got the headers and half the body out before SIGKILL.
+    body = f"amount=25000&currency=eur&metadata[line_id]={line_id}".encode()
+    host, port = fake_stripe.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as cut_off:
+        cut_off.sendall(
+            b"POST /v1/invoiceitems HTTP/1.1\r\nHost: stripe\r\n"
+            b"Authorization: Bearer sk_test_switchboard\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Idempotency-Key: sb-line-{line_id}\r\n".encode()
+            + f"Content-Length: {len(body) * 2}\r\n\r\n".encode()
+            + body
+        )
+
+    assert run_push(app) == {"sent": 1, "retrying": 0}
+
+    assert_billed_once(fake_stripe, app, tenant, invoice_id)
 
 
 def test_a_finalize_that_timed_out_after_stripe_did_it_is_replayed(app, factory, fake_stripe):
