@@ -96,6 +96,28 @@ def _band_of(count: int, bands: list[tuple[int | None, int]]) -> int:
     return len(bands) - 1
 
 
+def graduated_band_limits(tiers: list[dict]) -> tuple[list[int], int]:
+    """For the n-th contact handled in a month: its graduated band is the index of the first
+    limit n does not exceed, else the second value. What a query numbering a month's usage in
+    handled order needs to count it per band (`billing.service` does so in SQL)."""
+    limits = []
+    for index, (up_to, _discount) in enumerate(_bands(tiers)):
+        if up_to is None:
+            return limits, index
+        limits.append(up_to)
+    return limits, len(limits) - 1
+
+
+def group_usage(usage: Iterable[tuple[str, str, str, int]], *, tiers: list[dict]) -> Counter:
+    """Count usage (channel, category, direction, list unit price), in handled order, per
+    (graduated band, channel, category, direction, list unit price)."""
+    bands = _bands(tiers)
+    groups: Counter = Counter()
+    for n, (channel, category, direction, unit_amount) in enumerate(usage, start=1):
+        groups[(_band_of(n, bands), channel, category, direction, unit_amount)] += 1
+    return groups
+
+
 def rate_month(
     *,
     usage: Iterable[tuple[str, str, str, int]],
@@ -106,6 +128,28 @@ def rate_month(
     actuals: dict[str, int | None],
 ) -> dict:
     """Rate a month: usage (channel, category, direction, list unit price) in handled order.
+    The same as `rate_groups` over `group_usage`'s counts."""
+    return rate_groups(
+        groups=group_usage(usage, tiers=tiers),
+        tier_mode=tier_mode,
+        tiers=tiers,
+        monthly_minimum=monthly_minimum,
+        sla_credits=sla_credits,
+        actuals=actuals,
+    )
+
+
+def rate_groups(
+    *,
+    groups: Counter,
+    tier_mode: str,
+    tiers: list[dict],
+    monthly_minimum: int,
+    sla_credits: dict,
+    actuals: dict[str, int | None],
+) -> dict:
+    """Rate a month from its usage counted per (graduated band, channel, category, direction,
+    list unit price), as `group_usage` counts it.
 
     Tiers run over the month's count of billable handled contacts: graduated, the n-th
     contact gets the discount of the band n falls in; volume, every contact gets the band the
@@ -113,14 +157,14 @@ def rate_month(
     its discounted unit price (rounded half up) x quantity; the fee is topped up to the
     monthly minimum; the SLA credit is a share of the fee; total = fee - credit.
     """
-    rows = list(usage)
     bands = _bands(tiers)
-    count = len(rows)
-    volume_band = _band_of(count, bands)
-    groups: Counter = Counter()
-    for n, (channel, category, direction, unit_amount) in enumerate(rows, start=1):
-        band = volume_band if tier_mode == "volume" else _band_of(n, bands)
-        groups[(band, channel, category, direction, unit_amount)] += 1
+    count = sum(groups.values())
+    if tier_mode == "volume":
+        volume_band = _band_of(count, bands)
+        banded: Counter = Counter()
+        for (_band, *rest), quantity in groups.items():
+            banded[(volume_band, *rest)] += quantity
+        groups = banded
     lines = []
     for (band, channel, category, direction, list_price), quantity in sorted(
         groups.items(), key=lambda item: (item[0][0], *item[0][1:4], -item[0][4])

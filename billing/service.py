@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app import inputs
@@ -362,16 +363,7 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
     """Rate the month of the tenant in scope as it stands now, without storing anything."""
     start, end = period_bounds(period=period, zone=_zone(tenant))
     rate_card = terms_for(period_end=end)
-    usage = db.session.execute(
-        select(
-            UsageRecord.channel,
-            UsageRecord.category,
-            UsageRecord.direction,
-            UsageRecord.unit_amount,
-        )
-        .where(UsageRecord.period == period, UsageRecord.status == "billable")
-        .order_by(UsageRecord.handled_at, UsageRecord.id)
-    ).all()
+    tiers = rate_card.tiers if rate_card else []
     sla_credits = rate_card.sla_credits if rate_card else {}
     actuals: dict[str, int | None] = {}
     if sla_credits.get("kpis"):
@@ -380,10 +372,10 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
         )
         actuals = rating.kpi_actuals(report["totals"])
         actuals["quality"] = quality_reports.average_score_bps(from_=start, to=end)
-    rated = rating.rate_month(
-        usage=[tuple(row) for row in usage],
+    rated = rating.rate_groups(
+        groups=_usage_groups(period=period, tiers=tiers),
         tier_mode=rate_card.tier_mode if rate_card else "graduated",
-        tiers=rate_card.tiers if rate_card else [],
+        tiers=tiers,
         monthly_minimum=rate_card.monthly_minimum if rate_card else 0,
         sla_credits=sla_credits,
         actuals=actuals,
@@ -398,6 +390,32 @@ def preview_invoice(*, tenant: Tenant, period: str, now: datetime | None = None)
         "closed_at": None,
         **rated,
     }
+
+
+def _usage_groups(*, period: str, tiers: list[dict]) -> Counter:
+    """The month's billable usage of the tenant in scope counted as `rating.group_usage`
+    counts it, by the database: a month's handful of groups cross the wire, not its rows."""
+    limits, beyond = rating.graduated_band_limits(tiers)
+    numbered = (
+        select(
+            UsageRecord.channel,
+            UsageRecord.category,
+            UsageRecord.direction,
+            UsageRecord.unit_amount,
+            # The n-th contact handled, for graduated tiers.
+            func.row_number().over(order_by=(UsageRecord.handled_at, UsageRecord.id)).label("n"),
+        )
+        .where(UsageRecord.period == period, UsageRecord.status == "billable")
+        .subquery()
+    )
+    keys = [numbered.c.channel, numbered.c.category, numbered.c.direction, numbered.c.unit_amount]
+    if not limits:  # one band for all: nothing to number
+        rows = db.session.execute(select(*keys, func.count()).group_by(*keys))
+        return Counter({(beyond, *key): quantity for *key, quantity in rows})
+    bands = ((numbered.c.n <= limit, index) for index, limit in enumerate(limits))
+    keys.insert(0, case(*bands, else_=beyond).label("band"))
+    rows = db.session.execute(select(*keys, func.count()).group_by(*keys))
+    return Counter({tuple(key): quantity for *key, quantity in rows})
 
 
 def get_invoice(*, invoice_id: uuid.UUID) -> Invoice | None:

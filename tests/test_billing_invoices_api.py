@@ -380,3 +380,44 @@ def test_handled_contacts_are_not_in_another_firms_usage(client, factory, firm):
 
     assert ok(client.get(url(other, f"/usage?period={PERIOD}"), headers=admin.headers)) == []
     assert len(ok(client.get(url(tenant, f"/usage?period={PERIOD}"), headers=admin.headers))) == 3
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        [],
+        TIERS,
+        [
+            {"up_to": 3, "discount_bps": 0},
+            {"up_to": 5, "discount_bps": 500},
+            {"up_to": None, "discount_bps": 1000},
+        ],
+    ],
+    ids=["no tiers", "two bands", "three bands"],
+)
+def test_the_database_counts_a_months_usage_per_tier_as_the_rating_rules_do(
+    db_app, db_factory, tiers
+):
+    tenant = db_factory.tenant()
+    price_firm(db_app, tenant, prices=[{"channel": "email", "unit_amount": 400}], tiers=tiers)
+    queue_id = queue_of(db_app, tenant, "General")
+    channels = ["voice", "email", "chat", "voice", "voice", "email", "chat", "voice"]
+    for n, channel in enumerate(channels):
+        # Handled out of the order they were received in: tiers follow the handling.
+        handle(db_app, tenant, queue_id, march(20 - 2 * n, hour=9 + n % 3), channel=channel)
+
+    with db_app.app_context(), tenant_scope(tenant.id):
+        rows = db.session.execute(
+            select(
+                UsageRecord.channel,
+                UsageRecord.category,
+                UsageRecord.direction,
+                UsageRecord.unit_amount,
+            )
+            .where(UsageRecord.period == PERIOD)
+            .order_by(UsageRecord.handled_at, UsageRecord.id)
+        ).all()
+        counted = billing_service._usage_groups(period=PERIOD, tiers=tiers)
+
+    assert len(rows) == len(channels)
+    assert counted == billing_service.rating.group_usage([tuple(row) for row in rows], tiers=tiers)
