@@ -86,11 +86,12 @@ bench: $(BENCH_STAMP)
 	wallboard=$$?; \
 	$(BIN)/python -m bench.streams --json-out $(BENCH_OUT)/streams.json $(STREAMS_ARGS); streams=$$?; \
 	$(BIN)/python -m bench.scan --json-out $(BENCH_OUT)/scan.json $(SCAN_ARGS); scan=$$?; \
+	$(BIN)/python -m bench.floor --json-out $(BENCH_OUT)/floor.json $(FLOOR_ARGS); floor=$$?; \
 	$(BIN)/python -m bench.table --dir $(BENCH_OUT) $(if $(BENCH_RECORD),--record $(BENCH_RECORD)); \
 	table=$$?; \
 	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0 \
 		&& test $$memory -eq 0 && test $$web -eq 0 && test $$wallboard -eq 0 && test $$streams -eq 0 \
-		&& test $$scan -eq 0 && test $$table -eq 0
+		&& test $$scan -eq 0 && test $$floor -eq 0 && test $$table -eq 0
 
 # The web app's browser files (htmx, Chart.js; axe-core for the tests), re-fetched from the npm
 # registry at the versions pinned in app/web/vendor.py and checked against its integrity hashes.

@@ -33,6 +33,7 @@ BENCHMARKS = (
     ("wallboard", "wallboard snapshot p95 / the 50 ms budget", 1),
     ("streams", "live streams: a change to all of them / 1 s target", 3),
     ("scan", "SLA scan pass, 1 process / the 10 s target", 2),
+    ("floor", "at-risk list and wallboard, slowest p95 / the 100 ms target", 1),
 )
 HEADER = ("benchmark", "ours", "reference", "ratio", "verdict")
 RESULTS_INTRO = """# Benchmark results
@@ -92,6 +93,10 @@ def label(name: str, default: str, result: dict | None) -> str:
         "scan": lambda d: (
             f"{d.get('open', 0):,} open contacts, {d.get('firms')} firms, "
             f"{d.get('transitions', 0):,} transitions"
+        ),
+        "floor": lambda d: (
+            f"{d.get('open', 0):,} open contacts, {d.get('firms')} firms, "
+            f"{d.get('agents', 0):,} agents; slowest: {d.get('slowest')}"
         ),
     }[name]
     try:
