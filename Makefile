@@ -4,9 +4,10 @@
 #                (:8001, RECEIVER_PORT) from Procfile.dev; Ctrl-C stops all
 #   make test  - install and run the whole suite on PostgreSQL (127.0.0.1:5432)
 #   make chart-test - render, lint and check the Helm chart offline (helm/tests, own venv)
-#   make bench - on demand only: ingest, claim, report, billing, worker-memory, web, wallboard,
-#                live streams and SLA scan benchmarks on PostgreSQL, then one summary table
-#                (bench/README.md, bench/RESULTS.md)
+#   make bench - on demand only: ingest, claim, report, portfolio, billing, worker-memory, web,
+#                wallboard, live streams, SLA scan and floor (at-risk list, wallboard at 1M open)
+#                benchmarks on PostgreSQL, then one summary
+#                table (bench/README.md, bench/RESULTS.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -66,6 +67,7 @@ chart-test: $(CHART_STAMP)
 
 # Flags: make bench INGEST_ARGS="--requests 2000" CLAIM_ARGS="--contacts 1000 --agents 4"
 #        REPORT_ARGS="--contacts 50000" BILLING_ARGS="--contacts 50000 --tenants 10"
+#        PORTFOLIO_ARGS="--firms 5 --contacts 200000"
 #        MEMORY_ARGS="--requests 5000" WEB_ARGS="--contacts 50000 --requests 20"
 #        WALLBOARD_ARGS="--tenants 10 --queues 40 --agents 100 --runs 20"
 #        STREAMS_ARGS="--streams 100 --kind page" SCAN_ARGS="--open 100000 --firms 10"
@@ -79,6 +81,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.ingest --json-out $(BENCH_OUT)/ingest.json $(INGEST_ARGS); ingest=$$?; \
 	$(BIN)/python -m bench.claim --json-out $(BENCH_OUT)/claim.json $(CLAIM_ARGS); claim=$$?; \
 	$(BIN)/python -m bench.report --json-out $(BENCH_OUT)/report.json $(REPORT_ARGS); report=$$?; \
+	$(BIN)/python -m bench.portfolio --json-out $(BENCH_OUT)/portfolio.json $(PORTFOLIO_ARGS); \
+	portfolio=$$?; \
 	$(BIN)/python -m bench.billing --json-out $(BENCH_OUT)/billing.json $(BILLING_ARGS); billing=$$?; \
 	$(BIN)/python -m bench.memory --json-out $(BENCH_OUT)/memory.json $(MEMORY_ARGS); memory=$$?; \
 	$(BIN)/python -m bench.web --json-out $(BENCH_OUT)/web.json $(WEB_ARGS); web=$$?; \
@@ -89,9 +93,10 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.floor --json-out $(BENCH_OUT)/floor.json $(FLOOR_ARGS); floor=$$?; \
 	$(BIN)/python -m bench.table --dir $(BENCH_OUT) $(if $(BENCH_RECORD),--record $(BENCH_RECORD)); \
 	table=$$?; \
-	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$billing -eq 0 \
-		&& test $$memory -eq 0 && test $$web -eq 0 && test $$wallboard -eq 0 && test $$streams -eq 0 \
-		&& test $$scan -eq 0 && test $$floor -eq 0 && test $$table -eq 0
+	test $$ingest -eq 0 && test $$claim -eq 0 && test $$report -eq 0 && test $$portfolio -eq 0 \
+		&& test $$billing -eq 0 && test $$memory -eq 0 && test $$web -eq 0 \
+		&& test $$wallboard -eq 0 && test $$streams -eq 0 && test $$scan -eq 0 \
+		&& test $$floor -eq 0 && test $$table -eq 0
 
 # The web app's browser files (htmx, Chart.js; axe-core for the tests), re-fetched from the npm
 # registry at the versions pinned in app/web/vendor.py and checked against its integrity hashes.

@@ -27,6 +27,7 @@ BENCHMARKS = (
     ("ingest", "ingest: POST contacts / bare INSERT", 1),
     ("claim", "claim-next / raw SKIP LOCKED loop", 1),
     ("report", "SLA report of a month / hand-written SQL", 3),
+    ("portfolio", "slower of a firm's SLA report and the portfolio / the 1 s target", 3),
     ("billing", "billing close of a month / one-statement SQL rating", 3),
     ("memory", "API worker memory: after the run / after warm-up", 1),
     ("web", "slowest page p95 / its API call", 1),
@@ -83,6 +84,10 @@ def label(name: str, default: str, result: dict | None) -> str:
             f"{d.get('firms', 1)} firms, {d.get('agents')} agents, via {d.get('via')}"
         ),
         "report": lambda d: f"{d.get('contacts', 0):,} contacts",
+        "portfolio": lambda d: (
+            f"{d.get('contacts', 0):,} contacts a year, {d.get('firms')} firms, the biggest "
+            f"{d.get('big_firm_contacts', 0):,}"
+        ),
         "billing": lambda d: f"{d.get('handled_contacts', 0):,} contacts, {d.get('tenants')} firms",
         "memory": lambda d: f"{d['samples_kib'][-1]['requests']:,} requests",
         "web": lambda d: f"{d.get('contacts', 0):,} contacts, {d.get('slowest_page')}",
