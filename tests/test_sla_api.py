@@ -13,10 +13,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.queues.models import Queue
+from app.sla import service as sla_service
 from app.sla.calendar import WEEKDAYS
 from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -343,6 +345,66 @@ def test_the_at_risk_list_shows_open_contacts_at_risk_or_breached_nearest_deadli
     assert listed(queue_id=str(acme_queue)) == [breached["id"], at_risk["id"]]
     assert listed(tenant_id=str(globex.id)) == []
     assert listed(page_size=1) == [breached["id"]]
+
+
+def test_the_at_risk_list_read_from_the_contacts_agrees_with_their_clocks_at_every_moment(
+    app, client, factory
+):
+    tenant, queue_id = sla_firm(app, factory)
+    integration = factory.caller("integration", tenant)
+    supervisor = factory.caller("supervisor", tenant)
+    agent, agent_caller = staffed_agent(
+        app, client, factory, factory.caller("bpo_admin"), [queue_id]
+    )
+    fresh = new_contact(client, integration, tenant, arrived(5))
+    risky = new_contact(client, integration, tenant, arrived(50))
+    late = new_contact(client, integration, tenant, arrived(70))
+    # Answered late, then waiting on the customer: its breached clock is met-late and stopped,
+    # the resolution clock paused (no instants); answered in time: only resolution runs.
+    waiting = new_contact(client, integration, tenant, arrived(65))
+    answered = new_contact(client, integration, tenant, arrived(20))
+    for contact in (waiting, answered):
+        post(client, supervisor, tenant, contact["id"], "assign", agent_id=agent["id"])
+        post(client, agent_caller, tenant, contact["id"], "respond")
+    post(client, agent_caller, tenant, waiting["id"], "wait-customer")
+    done = new_contact(client, integration, tenant, arrived(90))
+    post(client, supervisor, tenant, done["id"], "assign", agent_id=agent["id"])
+    post(client, agent_caller, tenant, done["id"], "respond")
+    post(client, agent_caller, tenant, done["id"], "resolve", disposition="ok", resolution_note="-")
+
+    def by_clocks(now, state):
+        breached, at_risk = sla_service.risk_now(now)
+        rule = {"breached": breached, "at_risk": at_risk}.get(state, or_(breached, at_risk))
+        # The worst open clock's state, for the state filter: a breached one outranks.
+        open_clock = select(SlaClock.contact_id).where(SlaClock.stopped_at.is_(None))
+        ids = set(db.session.scalars(open_clock.where(rule)))
+        if state == "at_risk":
+            ids -= set(db.session.scalars(open_clock.where(breached)))
+        return ids
+
+    base = utcnow()
+    with app.app_context(), tenant_scope(tenant.id):
+        finished = set(
+            db.session.scalars(
+                select(Contact.id).where(Contact.status.in_(sla_service.FINISHED_STATUSES))
+            )
+        )
+        for minutes in range(0, 9 * 60, 10):
+            now = base + timedelta(minutes=minutes)
+            for state in (None, "at_risk", "breached"):
+                listed = set(
+                    db.session.scalars(
+                        sla_service.list_at_risk(now=now, state=state).with_only_columns(Contact.id)
+                    )
+                )
+                assert listed == by_clocks(now, state) - finished, (minutes, state)
+        # And the moments are not all alike: the story goes through every kind of answer.
+        assert uuid.UUID(risky["id"]) in by_clocks(base, "at_risk")
+        assert uuid.UUID(late["id"]) in by_clocks(base, "breached")
+        assert uuid.UUID(fresh["id"]) not in by_clocks(base, None)
+        assert uuid.UUID(fresh["id"]) in by_clocks(base + timedelta(hours=1), "breached")
+        assert uuid.UUID(waiting["id"]) not in by_clocks(base + timedelta(hours=9), None)
+        assert uuid.UUID(answered["id"]) in by_clocks(base + timedelta(hours=8), "breached")
 
 
 @pytest.mark.parametrize("role", ["agent", "client_admin", "client_viewer", "integration"])

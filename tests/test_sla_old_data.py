@@ -47,7 +47,16 @@ def _to_the_year_0100(db_app, tenant, contact_ids: list[str]) -> None:
         db.session.execute(
             update(Contact)
             .where(Contact.id.in_(ids))
-            .values(received_at=old, queued_at=old, status_since=old, sla_due_at=old)
+            .values(
+                received_at=old,
+                queued_at=old,
+                status_since=old,
+                sla_due_at=old,
+                # The instants the engine keeps on a contact from its clocks, as they would
+                # have been kept then (app.sla.clocks.risk_instants).
+                sla_risk_at=old + timedelta(hours=1),
+                sla_breach_at=old + timedelta(hours=2),
+            )
         )
         db.session.execute(
             update(SlaClock)

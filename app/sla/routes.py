@@ -203,8 +203,8 @@ class AtRisk(MethodView):
             return []
         now = utcnow()
         with tenants_scope(tenant_ids):
+            # SelectPage counts once, into pagination_parameters, as it is made.
             page = SelectPage(sla_service.list_at_risk(now=now, **args), pagination_parameters)
-            pagination_parameters.item_count = page.item_count
             return sla_service.describe_at_risk(contacts=page.items, now=now)
 
 

@@ -212,15 +212,20 @@ def list_at_risk(
     channel: str | None = None,
 ) -> Select:
     """Select the open contacts in scope with a running (or paused) clock at risk or breached
-    as of `now`, nearest deadline first. `state` narrows to the worst such clock's state."""
-    breached = _open_clock(_breached_now(now))
-    at_risk = _open_clock(_at_risk_now(now))
+    as of `now`, nearest deadline first. `state` narrows to the worst such clock's state.
+
+    Read from the instants each open contact keeps (`sla_risk_at`, `sla_breach_at`:
+    app.sla.clocks.risk_instants, which tell at any `now` what the clocks' own rule,
+    `risk_now`, tells): the partial index on `sla_risk_at` reaches the few contacts at risk
+    instead of testing every open contact's clocks (a second a page at 1M open contacts)."""
+    breached = Contact.sla_breach_at <= now
     if state == "breached":
         condition = breached
     elif state == "at_risk":
-        condition = and_(at_risk, ~breached)
+        not_breached = or_(Contact.sla_breach_at.is_(None), Contact.sla_breach_at > now)
+        condition = and_(Contact.sla_risk_at <= now, not_breached)
     else:
-        condition = or_(breached, at_risk)
+        condition = Contact.sla_risk_at <= now
     stmt = (
         select(Contact)
         .where(condition, Contact.status.not_in(FINISHED_STATUSES))
@@ -553,19 +558,6 @@ def _at_risk_now(now: datetime):
             SlaClock.state == "at_risk",
             and_(SlaClock.at_risk_at.is_not(None), SlaClock.at_risk_at <= now),
         ),
-    )
-
-
-def _open_clock(condition):
-    """Whether the contact has a clock not yet stopped meeting `condition`."""
-    return (
-        select(SlaClock.id)
-        .where(
-            SlaClock.contact_id == Contact.id,
-            SlaClock.stopped_at.is_(None),
-            condition,
-        )
-        .exists()
     )
 
 
