@@ -76,9 +76,23 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         # The complaints register: a year's complaints and claims, counted for its pages from
         # the index alone (the row-level security policy also reads queue_id).
         Index(None, "tenant_id", "category", "received_at", postgresql_include=["queue_id"]),
-        # The wallboard: the open contacts at risk or breached by now (few of all).
+        # The wallboard and the at-risk list: the open contacts at risk or breached by now,
+        # counted per queue from the index alone (what row-level security and the counts read
+        # is included).
         Index(
             None,
+            "tenant_id",
+            "sla_risk_at",
+            postgresql_where=text("sla_risk_at IS NOT NULL"),
+            sqlite_where=text("sla_risk_at IS NOT NULL"),
+            postgresql_include=["queue_id", "status", "sla_breach_at"],
+        ),
+        # ... and the most urgent of them, nearest deadline first, a page read in index order
+        # (the firm and the risk instant checked in the index, not on the row).
+        Index(
+            None,
+            "sla_due_at",
+            "id",
             "tenant_id",
             "sla_risk_at",
             postgresql_where=text("sla_risk_at IS NOT NULL"),

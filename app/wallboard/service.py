@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 
 from app.agents.models import Agent, Assignment
 from app.contacts.models import Contact
@@ -214,43 +214,49 @@ def _risk(at: datetime) -> tuple[dict[str, dict[tuple, int]], list[dict]]:
     list's rule, app.sla.service.list_at_risk): state (at_risk, breached) -> (tenant id, queue
     id) -> how many, and the URGENT_LIMIT most urgent, nearest deadline first."""
     counts: dict[str, dict[tuple, int]] = {"at_risk": {}, "breached": {}}
-    urgent = []
-    for row in db.session.execute(_risk_statement(), {"wallboard_now": at}):
-        (contact_id, tenant_id, queue_id, agent_id, channel, priority, status, due_at) = row[:8]
-        state = "breached" if row.breached else "at_risk"
-        if row.nth_in_group == 1:
-            counts[state][(tenant_id, queue_id)] = row.in_group
-        if row.urgency <= URGENT_LIMIT:
-            urgent.append(
-                {
-                    "contact_id": contact_id,
-                    "tenant_id": tenant_id,
-                    "queue_id": queue_id,
-                    "agent_id": agent_id,
-                    "channel": channel,
-                    "priority": priority,
-                    "status": status,
-                    "sla_state": state,
-                    "due_at": due_at,
-                }
-            )
+    counted, most_urgent = _risk_statements()
+    for tenant_id, queue_id, breached, how_many in db.session.execute(
+        counted, {"wallboard_now": at}
+    ):
+        counts["breached" if breached else "at_risk"][(tenant_id, queue_id)] = how_many
+    urgent = [
+        {
+            "contact_id": row.id,
+            "tenant_id": row.tenant_id,
+            "queue_id": row.queue_id,
+            "agent_id": row.agent_id,
+            "channel": row.channel,
+            "priority": row.priority,
+            "status": row.status,
+            "sla_state": "breached" if row.breached else "at_risk",
+            "due_at": row.sla_due_at,
+        }
+        for row in db.session.execute(most_urgent, {"wallboard_now": at})
+    ]
     return counts, urgent
 
 
 @cache
-def _risk_statement():
-    """One statement for the counts and the urgent list, built once (the time is a parameter).
+def _risk_statements():
+    """The counts per (firm, queue, breached) and the most urgent contacts, built once (the
+    time is a parameter).
 
     The contacts at risk by now are a range of the contacts' partial index on `sla_risk_at`
     (the at-risk list's rule kept on each open contact by the SLA engine, app.sla.clocks.
-    risk_instants). Window functions number each within its (firm, queue, state) group and
-    across all; only each group's first row (carrying the group's count) and the first
-    URGENT_LIMIT come back: a few hundred rows however many contacts are at risk."""
+    risk_instants), which includes what the counts read: they come from the index alone. The
+    most urgent are the first rows of the partial index on (`sla_due_at`, `id`) that are at
+    risk: a page, not a sort of every contact at risk (a quarter of a million on a floor of
+    a million open contacts)."""
     c = Contact
     now = bindparam("wallboard_now", type_=UTCDateTime())
-    breached = flag(c.sla_breach_at <= now)
-    group = (c.tenant_id, c.queue_id, breached)
-    ranked = (
+    at_risk = (c.sla_risk_at <= now, c.status.not_in(sla_service.FINISHED_STATUSES))
+    breached = flag(c.sla_breach_at <= now).label("breached")
+    flagged = select(c.tenant_id, c.queue_id, breached).where(*at_risk).subquery("flagged")
+    f = flagged.c
+    counted = select(f.tenant_id, f.queue_id, f.breached, func.count()).group_by(
+        f.tenant_id, f.queue_id, f.breached
+    )
+    most_urgent = (
         select(
             c.id,
             c.tenant_id,
@@ -260,22 +266,13 @@ def _risk_statement():
             c.priority,
             c.status,
             c.sla_due_at,
-            breached.label("breached"),
-            func.count().over(partition_by=group).label("in_group"),
-            func.row_number().over(partition_by=group).label("nth_in_group"),
-            func.row_number()
-            .over(order_by=(c.sla_due_at.asc().nulls_last(), c.id))
-            .label("urgency"),
+            breached,
         )
-        .where(c.sla_risk_at <= now, c.status.not_in(sla_service.FINISHED_STATUSES))
-        .subquery("ranked")
+        .where(*at_risk)
+        .order_by(c.sla_due_at.asc().nulls_last(), c.id)
+        .limit(URGENT_LIMIT)
     )
-    r = ranked.c
-    return (
-        select(ranked)
-        .where(or_(r.nth_in_group == 1, r.urgency <= URGENT_LIMIT))
-        .order_by(r.urgency)
-    )
+    return counted, most_urgent
 
 
 def _agents(
