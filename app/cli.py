@@ -260,7 +260,7 @@ def demo_receiver(host: str, port: int) -> None:
 
 
 @sla_cli.command("scan")
-@click.option("--batch-size", default=500, show_default=True, help="Contacts per transaction.")
+@click.option("--batch-size", default=1000, show_default=True, help="Contacts per transaction.")
 @click.option(
     "--every",
     type=click.FloatRange(min=1),

@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pods", default="1,2", help="processes scanning at once, one pass each (1,2)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=500, help="contacts per batch, as `sla scan` (500)"
+        "--batch-size", type=int, default=1000, help="contacts per batch, as `sla scan` (1000)"
     )
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed (0.42)")
     add_json_out(parser)
