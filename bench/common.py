@@ -462,6 +462,38 @@ def basic_auth(client_id: str, secret: str) -> dict[str, str]:
 # --- reporting -------------------------------------------------------------------------------
 
 
+def person_token(application, base: str, user_id, *, name: str) -> str:
+    """A bearer token for a script acting as the person `user_id` (as `flask api-clients
+    create` makes one), fetched from the running server's `/oauth/token`."""
+    import requests
+
+    from app.auth.principal import principal_for_user
+    from app.db import db
+    from tenants import service as tenants_service
+    from tenants.models import User
+    from tenants.scoping import unscoped
+
+    # The person's script belongs to the BPO, not to a tenant.
+    with application.app_context(), unscoped():
+        user = db.session.get(User, user_id)
+        client, secret = tenants_service.create_api_client(
+            name=name,
+            scope=" ".join(sorted(principal_for_user(user).allowed_scopes())),
+            user=user,
+            actor=tenants_service.SYSTEM,
+        )
+        db.session.commit()
+        client_id = client.client_id
+    answer = requests.post(
+        base + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(client_id, secret),
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
 def machine() -> str:
     """`nproc` and the CPU model, for the README's results."""
     model = platform.processor() or "unknown CPU"

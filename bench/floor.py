@@ -50,7 +50,6 @@ from bench.common import (
     AppSettings,
     ServerOptions,
     add_json_out,
-    basic_auth,
     busy_before,
     create_migrated_app,
     exit_cleanly_on_sigterm,
@@ -58,6 +57,7 @@ from bench.common import (
     free_port,
     gunicorn,
     machine,
+    person_token,
     postgres_version,
     print_table,
     throwaway_database,
@@ -201,34 +201,7 @@ def a_bpo_admin(application):
 
 def admin_token(application, base: str, user_id: uuid.UUID) -> str:
     """A bearer token for the BPO admin's script, from the running server."""
-    import requests
-
-    from app.auth.principal import principal_for_user
-    from app.db import db
-    from tenants import service as tenants_service
-    from tenants.models import User
-    from tenants.scoping import unscoped
-
-    with application.app_context():
-        user = db.session.get(User, user_id)
-        # The admin's script belongs to the BPO, not to a tenant.
-        with unscoped():
-            client, secret = tenants_service.create_api_client(
-                name="bench floor",
-                scope=" ".join(sorted(principal_for_user(user).allowed_scopes())),
-                user=user,
-                actor=tenants_service.SYSTEM,
-            )
-        db.session.commit()
-        client_id = client.client_id
-    answer = requests.post(
-        base + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(client_id, secret),
-        timeout=30,
-    )
-    answer.raise_for_status()
-    return answer.json()["access_token"]
+    return person_token(application, base, user_id, name="bench floor")
 
 
 def analyze(database) -> None:

@@ -40,7 +40,6 @@ from bench.common import (
     AppSettings,
     ServerOptions,
     add_json_out,
-    basic_auth,
     busy_before,
     create_migrated_app,
     exit_cleanly_on_sigterm,
@@ -48,6 +47,7 @@ from bench.common import (
     free_port,
     gunicorn,
     machine,
+    person_token,
     postgres_version,
     print_table,
     throwaway_database,
@@ -372,15 +372,12 @@ def a_supervisor(application, setup: dict, firms: int):
 
 
 def admin_token(application, base: str) -> str:
-    import requests
-
-    from app.auth.principal import principal_for_user
     from app.db import db
     from tenants import service as tenants_service
     from tenants.scoping import unscoped
 
     with application.app_context():
-        # The BPO admin and its script belong to the BPO, not to a tenant.
+        # The BPO admin belongs to the BPO, not to a tenant.
         with unscoped():
             membership = tenants_service.create_user(
                 email="admin@bench.example",
@@ -390,23 +387,9 @@ def admin_token(application, base: str) -> str:
                 tenant_id=None,
                 actor=tenants_service.SYSTEM,
             )
-            user = membership.user
-            client, secret = tenants_service.create_api_client(
-                name="bench wallboard",
-                scope=" ".join(sorted(principal_for_user(user).allowed_scopes())),
-                user=user,
-                actor=tenants_service.SYSTEM,
-            )
+            user_id = membership.user.id
         db.session.commit()
-        client_id = client.client_id
-    answer = requests.post(
-        base + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(client_id, secret),
-        timeout=30,
-    )
-    answer.raise_for_status()
-    return answer.json()["access_token"]
+    return person_token(application, base, user_id, name="bench wallboard")
 
 
 # --- measuring -------------------------------------------------------------------------------

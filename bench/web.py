@@ -37,7 +37,6 @@ from bench.common import (
     AppSettings,
     ServerOptions,
     add_json_out,
-    basic_auth,
     busy_before,
     create_migrated_app,
     exit_cleanly_on_sigterm,
@@ -45,6 +44,7 @@ from bench.common import (
     free_port,
     gunicorn,
     machine,
+    person_token,
     postgres_version,
     print_table,
     ratio,
@@ -167,31 +167,12 @@ def roll_up(application) -> dict:
 
 def api_token(application, base: str, email: str) -> str:
     """A token for a client acting as the person (as `flask api-clients create` makes)."""
-    import requests
-
-    from app.auth.principal import principal_for_user
-    from app.db import db
     from tenants import service as tenants_service
     from tenants.scoping import unscoped
 
     with application.app_context(), unscoped():
-        user = tenants_service.find_user(email=email)
-        client, secret = tenants_service.create_api_client(
-            name="bench web",
-            scope=" ".join(sorted(principal_for_user(user).allowed_scopes())),
-            user=user,
-            actor=tenants_service.SYSTEM,
-        )
-        db.session.commit()
-        client_id = client.client_id
-    answer = requests.post(
-        base + "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(client_id, secret),
-        timeout=30,
-    )
-    answer.raise_for_status()
-    return answer.json()["access_token"]
+        user_id = tenants_service.find_user(email=email).id
+    return person_token(application, base, user_id, name="bench web")
 
 
 def sign_in(base: str, email: str, password: str):
