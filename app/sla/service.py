@@ -561,8 +561,10 @@ def _summarise(contact: Contact, clocks: list[SlaClock], *, status: str | None =
 
 
 def risk_now(now: datetime) -> tuple:
-    """The clock conditions `list_at_risk` selects by: (breached, at risk but not breached) as
-    of `now`, for readers that start from the open clocks (the wallboard, across firms)."""
+    """The clock conditions the at-risk rule stands for: (breached, at risk but not breached)
+    as of `now`. `list_at_risk` and the wallboard read the same from the instants each open
+    contact keeps (app.sla.clocks.risk_instants); this is the rule from the clocks themselves,
+    which tests hold those readers to."""
     return _breached_now(now), _at_risk_now(now)
 
 
