@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import db, utcnow
+from billing import rating
 from billing import service as billing_service
 from billing.models import Invoice, InvoiceLine, OutboxMessage, UsageRecord
 from tenants.scoping import tenant_scope
@@ -420,4 +421,4 @@ def test_the_database_counts_a_months_usage_per_tier_as_the_rating_rules_do(
         counted = billing_service._usage_groups(period=PERIOD, tiers=tiers)
 
     assert len(rows) == len(channels)
-    assert counted == billing_service.rating.group_usage([tuple(row) for row in rows], tiers=tiers)
+    assert counted == rating.group_usage([tuple(row) for row in rows], tiers=tiers)
