@@ -176,10 +176,17 @@ class Blueprint(_Blueprint):
 
 
 class SelectPage(Page):
-    """flask-smorest pagination over a SQLAlchemy select(): count, then one page."""
+    """flask-smorest pagination over a SQLAlchemy select(): count (unless the caller counted
+    already: `total`), then one page."""
+
+    def __init__(self, collection, page_params, *, total: int | None = None) -> None:
+        self._total = total
+        super().__init__(collection, page_params)
 
     @property
     def item_count(self) -> int:
+        if self._total is not None:
+            return self._total
         stmt: Select = self.collection
         return db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
 

@@ -103,6 +103,14 @@ DEFAULTS: dict[str, object] = {
     "LIVE_DATABASE_URL": None,
     # SQLite (`make run`) has no LISTEN: the listener polls the event tables this often.
     "LIVE_POLL_SECONDS": 1.0,
+    # Shared readings (app/readings.py): the wallboard and the at-risk list's total, read once
+    # for every viewer of the same firms in a process. A reading this young is served as is...
+    "SHARED_READ_FRESH_SECONDS": 1.0,
+    # ... one younger than this is served at once while the next is read in the background;
+    # an older one is read while the viewer waits. Both 0: every viewer reads its own.
+    "SHARED_READ_STALE_SECONDS": 10.0,
+    # Scopes kept per process (the least recently read forgotten first).
+    "SHARED_READ_KEYS": 256,
     # Demo only: `flask demo seed` gives each demo firm an endpoint at <this>/<firm slug>, and
     # `flask demo receiver` listens there (`make run` sets both). None: the demo has no endpoint.
     "DEMO_WEBHOOK_URL": None,

@@ -31,12 +31,16 @@ ADMIN_URL = os.environ.get(
 )
 OWNER_ROLE = "switchboard_test_owner"
 APP_ROLE = "switchboard_test_app"
-EVENTS_CONFIG = {
+TEST_CONFIG = {
     # Every event a test records must fit the payload schema the API docs show.
     "EVENTS_CHECK_PAYLOADS": True,
     # Other test runs share the PostgreSQL server, and their open transactions hold back
     # when events may be read (app/events/service.py): a worker pass waits for them longer.
     "EVENTS_SETTLE_SECONDS": 10.0,
+    # Each read is made for its reader: a story reads what it has just done. The stories of
+    # sharing (test_shared_readings.py) turn it on.
+    "SHARED_READ_FRESH_SECONDS": 0.0,
+    "SHARED_READ_STALE_SECONDS": 0.0,
 }
 
 
@@ -133,7 +137,7 @@ def app(database, live_port, tmp_path_factory):
             "MIGRATION_DATABASE_URL": database["owner"],
             "OAUTH_ISSUER": f"http://127.0.0.1:{live_port}",
             "SECRET_KEY": "test-secret",
-            **EVENTS_CONFIG,
+            **TEST_CONFIG,
         }
     )
     from app import migrate
@@ -201,7 +205,7 @@ def sqlite_app(tmp_path):
             "INSTANCE_PATH": str(tmp_path),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'switchboard.db'}",
             "SECRET_KEY": "test-secret",
-            **EVENTS_CONFIG,
+            **TEST_CONFIG,
         }
     )
     result = application.test_cli_runner().invoke(args=["db", "upgrade"])

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from app.contacts.models import Contact
 from app.db import db, utcnow
 from app.queues.models import Queue
+from app.sla import at_risk
 from app.sla import service as sla_service
 from app.sla.calendar import WEEKDAYS
 from app.sla.models import BusinessCalendar, SlaClock, SlaPolicy
@@ -394,7 +395,7 @@ def test_the_at_risk_list_read_from_the_contacts_agrees_with_their_clocks_at_eve
             for state in (None, "at_risk", "breached"):
                 listed = set(
                     db.session.scalars(
-                        sla_service.list_at_risk(now=now, state=state).with_only_columns(Contact.id)
+                        at_risk.list_at_risk(now=now, state=state).with_only_columns(Contact.id)
                     )
                 )
                 assert listed == by_clocks(now, state) - finished, (minutes, state)

@@ -138,17 +138,33 @@ def schedule_for(tenant_id: uuid.UUID) -> clock_rules.CachedSchedule | None:
     calendar version through this module forgets it."""
     cache = _timelines()
     if tenant_id not in cache:
-        versions = db.session.scalars(
-            select(BusinessCalendar)
-            .where(BusinessCalendar.tenant_id == tenant_id)
-            .order_by(BusinessCalendar.effective_from)
-        ).all()
+        _read(cache, [tenant_id])
+    return cache[tenant_id]
+
+
+def read_schedules(tenant_ids) -> None:
+    """Read the timelines of these tenants not read yet in this request, in one statement:
+    a list spanning many firms (the at-risk list) asks once, not once per firm."""
+    _read(_timelines(), tenant_ids)
+
+
+def _read(cache: dict, tenant_ids) -> None:
+    missing = sorted(set(tenant_ids) - cache.keys())
+    if not missing:
+        return
+    versions: dict[uuid.UUID, list[BusinessCalendar]] = {t: [] for t in missing}
+    for version in db.session.scalars(
+        select(BusinessCalendar)
+        .where(BusinessCalendar.tenant_id.in_(missing))
+        .order_by(BusinessCalendar.tenant_id, BusinessCalendar.effective_from)
+    ):
+        versions[version.tenant_id].append(version)
+    for tenant_id, own in versions.items():
         cache[tenant_id] = (
-            clock_rules.CachedSchedule(business_time.CalendarTimeline.from_versions(versions))
-            if versions
+            clock_rules.CachedSchedule(business_time.CalendarTimeline.from_versions(own))
+            if own
             else None
         )
-    return cache[tenant_id]
 
 
 def _timelines() -> dict:

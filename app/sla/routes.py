@@ -15,9 +15,9 @@ from app.auth.permissions import SLA_MONITOR, TENANT_ADMIN, TENANT_READ
 from app.auth.principal import Principal, current_actor, current_principal, current_tenant, require
 from app.crud import CollectionView, ItemView, found
 from app.db import db, utcnow
+from app.sla import at_risk
 from app.sla import calendars as sla_calendars
 from app.sla import policies as sla_policies
-from app.sla import service as sla_service
 from app.sla.schemas import (
     AtRiskContactSchema,
     AtRiskQueryArgsSchema,
@@ -194,6 +194,11 @@ class AtRisk(MethodView):
         figures in business seconds up to now; `sla_state` is the worst of all its clocks.
         Filters combine (AND): `tenant_id`, `state` (of the worst open clock), `queue_id`,
         `channel`.
+
+        The total (`X-Pagination`) is counted at most about once a second per server process
+        for everyone watching the same firms with the same filters, and while a newer count is
+        made (up to 10 s) the last one is answered: it may differ from the pages by the
+        contacts that crossed meanwhile. The page itself is read as of the request.
         """
         tenant_ids = _supervised(current_principal())
         if args.get("tenant_id") is not None:
@@ -201,11 +206,16 @@ class AtRisk(MethodView):
         if not tenant_ids:
             pagination_parameters.item_count = 0
             return []
+        filters = {name: value for name, value in args.items() if name != "tenant_id"}
+        # The total is shared between everyone watching the same firms (app.readings); the
+        # page is read for this caller, as of now.
+        total = at_risk.count_at_risk(tenant_ids=frozenset(tenant_ids), **filters)
         now = utcnow()
         with tenants_scope(tenant_ids):
-            # SelectPage counts once, into pagination_parameters, as it is made.
-            page = SelectPage(sla_service.list_at_risk(now=now, **args), pagination_parameters)
-            return sla_service.describe_at_risk(contacts=page.items, now=now)
+            page = SelectPage(
+                at_risk.list_at_risk(now=now, **filters), pagination_parameters, total=total
+            )
+            return at_risk.describe_at_risk(contacts=page.items, now=now)
 
 
 def _supervised(principal: Principal) -> set[uuid.UUID]:

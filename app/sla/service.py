@@ -1,5 +1,6 @@
 """The SLA engine: each contact's clocks (started, paused, stopped as the contact moves), their
-at-risk and breach events, the scan and the at-risk list.
+at-risk and breach events, the scan, and the instants at which each open contact goes at risk
+and is breached (which the at-risk list, app.sla.at_risk, reads).
 
 Everything here acts on the tenant in scope (the request's, onboarding's `tenant_scope`, or the
 scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
@@ -17,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, flag_modified, get_history
 
 from app.contacts.models import Contact, ContactEvent
@@ -202,88 +203,6 @@ def sla_of(*, contact: Contact, now: datetime) -> dict:
         "note": note,
         "clocks": readings,
     }
-
-
-def list_at_risk(
-    *,
-    now: datetime,
-    tenant_id: uuid.UUID | None = None,
-    state: str | None = None,
-    queue_id: uuid.UUID | None = None,
-    channel: str | None = None,
-) -> Select:
-    """Select the open contacts in scope with a running (or paused) clock at risk or breached
-    as of `now`, nearest deadline first. `state` narrows to the worst such clock's state.
-
-    Read from the instants each open contact keeps (`sla_risk_at`, `sla_breach_at`:
-    app.sla.clocks.risk_instants, which tell at any `now` what the clocks' own rule,
-    `risk_now`, tells): the partial index on `sla_risk_at` reaches the few contacts at risk
-    instead of testing every open contact's clocks (a second a page at 1M open contacts)."""
-    breached = Contact.sla_breach_at <= now
-    if state == "breached":
-        condition = breached
-    elif state == "at_risk":
-        not_breached = or_(Contact.sla_breach_at.is_(None), Contact.sla_breach_at > now)
-        condition = and_(Contact.sla_risk_at <= now, not_breached)
-    else:
-        condition = Contact.sla_risk_at <= now
-    stmt = (
-        select(Contact)
-        .where(condition, Contact.status.not_in(FINISHED_STATUSES))
-        .order_by(Contact.sla_due_at.asc().nulls_last(), Contact.id)
-    )
-    for column, value in (
-        (Contact.tenant_id, tenant_id),
-        (Contact.queue_id, queue_id),
-        (Contact.channel, channel),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return stmt
-
-
-def describe_at_risk(*, contacts: list[Contact], now: datetime) -> list[dict]:
-    """Return at-risk contacts as a supervisor sees them: the contact, its firm, and its worst
-    open clock as of `now`."""
-    tenant_ids = {c.tenant_id for c in contacts}
-    names = dict(
-        db.session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(tenant_ids))).all()
-    )
-    clocks: dict[uuid.UUID, list[SlaClock]] = {c.id: [] for c in contacts}
-    for clock in db.session.scalars(select(SlaClock).where(SlaClock.contact_id.in_(list(clocks)))):
-        clocks[clock.contact_id].append(clock)
-    items = []
-    for contact in contacts:
-        schedule = schedule_for(contact.tenant_id)
-        if schedule is None:
-            continue
-        readings = [clock_rules.reading(c, schedule=schedule, now=now) for c in clocks[contact.id]]
-        open_ = [r for r in readings if r["stopped_at"] is None]
-        if not open_:
-            continue
-        far = datetime.max.replace(tzinfo=UTC)
-        worst = max(
-            open_,
-            key=lambda r: (clock_rules.SEVERITY[r["state"]], -(r["due_at"] or far).timestamp()),
-        )
-        items.append(
-            {
-                "tenant_id": contact.tenant_id,
-                "tenant_name": names.get(contact.tenant_id),
-                "contact_id": contact.id,
-                "external_id": contact.external_id,
-                "channel": contact.channel,
-                "category": contact.category,
-                "priority": contact.priority,
-                "status": contact.status,
-                "queue_id": contact.queue_id,
-                "agent_id": contact.agent_id,
-                "sla_state": clock_rules.worst(r["state"] for r in readings),
-                "sla_due_at": contact.sla_due_at,
-                "clock": worst,
-            }
-        )
-    return items
 
 
 def scan_batch(*, now: datetime, limit: int) -> dict:
@@ -562,7 +481,7 @@ def _summarise(contact: Contact, clocks: list[SlaClock], *, status: str | None =
 
 def risk_now(now: datetime) -> tuple:
     """The clock conditions the at-risk rule stands for: (breached, at risk but not breached)
-    as of `now`. `list_at_risk` and the wallboard read the same from the instants each open
+    as of `now`. `app.sla.at_risk` and the wallboard read the same from the instants each open
     contact keeps (app.sla.clocks.risk_instants); this is the rule from the clocks themselves,
     which tests hold those readers to."""
     return _breached_now(now), _at_risk_now(now)

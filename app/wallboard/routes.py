@@ -33,9 +33,13 @@ class Wallboard(MethodView):
         local day, in its time zone; the service level is its SLA report's for today, under
         its abandon treatment, against its default policy's target. Agents are those assigned
         to the shown firms' queues, with the contacts of those firms each holds.
+
+        One snapshot serves everyone watching the same firms: it is read at most about once a
+        second per server process, and while a newer one is read (up to 10 s) the last one is
+        answered at once. `generated_at` is when it was read.
         """
         tenant_ids = overseen_tenant_ids(current_principal())
         wanted = args.get("tenant_id")
         if wanted:
             tenant_ids = frozenset(wanted) if tenant_ids is None else tenant_ids & set(wanted)
-        return wallboard_service.snapshot(tenant_ids=tenant_ids)
+        return wallboard_service.shared_snapshot(tenant_ids=tenant_ids)

@@ -5,12 +5,12 @@ each works on, in a fixed number of grouped queries whatever the number of firms
 Every figure reuses a definition made elsewhere: today's counts are the reports' per-contact
 measures (app.reports.measures) over the firm's local day (app.wallboard.today, which also
 keeps them per process while a firm's contacts do not change), the risk is the SLA engine's
-at-risk rule (app.sla.service.list_at_risk) as each open contact keeps it (`sla_risk_at`,
+at-risk rule (app.sla.at_risk.list_at_risk) as each open contact keeps it (`sla_risk_at`,
 `sla_breach_at`: app.sla.clocks.risk_instants), the wait is the agent desk's (queued and
 reopened contacts, from `queued_at`), what an agent holds is routing's HELD_STATUSES.
 May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
-app.reports (measures, periods, targets), app.sla.service, app.wallboard.today, tenants
-(models, scoping).
+app.readings, app.reports (measures, periods, targets), app.sla.service, app.wallboard.today,
+tenants (models, scoping).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -28,6 +28,7 @@ from app.contacts.models import Contact
 from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
 from app.db import UTCDateTime, db, utcnow
 from app.queues.models import Queue
+from app.readings import shared
 from app.reports import targets
 from app.reports.measures import DEFAULT_SETTINGS, flag, service_level
 from app.reports.periods import instant, zone_of
@@ -43,6 +44,16 @@ PRESENCE_ORDER = ("available", "busy", "after_contact_work", "break", "offline")
 # The most urgent contacts listed (the counts per queue include them all).
 URGENT_LIMIT = 50
 _COUNTED = COUNTED
+
+
+def shared_snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, renew: bool = False) -> dict:
+    """The wallboard of these firms as every viewer of the same firms sees it: read at most
+    once a second or so in this process however many watch (app.readings says how fresh);
+    `generated_at` says when it was read. `renew`: read now (the viewer has just changed it).
+
+    Keyed by the firms alone: the snapshot depends on nothing else (not on who looks)."""
+    key = ("wallboard", None if tenant_ids is None else frozenset(tenant_ids))
+    return shared(key, partial(snapshot, tenant_ids=tenant_ids), renew=renew)
 
 
 def snapshot(*, tenant_ids: frozenset[uuid.UUID] | None, now: datetime | None = None) -> dict:
@@ -211,7 +222,7 @@ def _waiting() -> dict[tuple, tuple[int, datetime]]:
 
 def _risk(at: datetime) -> tuple[dict[str, dict[tuple, int]], list[dict]]:
     """The open contacts with an open SLA clock at risk or breached as of `at` (the at-risk
-    list's rule, app.sla.service.list_at_risk): state (at_risk, breached) -> (tenant id, queue
+    list's rule, app.sla.at_risk.list_at_risk): state (at_risk, breached) -> (tenant id, queue
     id) -> how many, and the URGENT_LIMIT most urgent, nearest deadline first."""
     counts: dict[str, dict[tuple, int]] = {"at_risk": {}, "breached": {}}
     counted, most_urgent = _risk_statements()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import force_locale, lazy_gettext
 from flask_babel import gettext as _
 
 from app.auth.permissions import CONTACT_ASSIGN, CONTACT_WORK, WALLBOARD_READ
 from app.auth.principal import check, current_actor
 from app.contacts import service as contacts_service
+from app.db import utcnow
 from app.errors import Conflict, DomainError, Unprocessable
 from app.reports.portfolio import overseen_tenant_ids
 from app.wallboard import service as wallboard_service
@@ -41,9 +42,17 @@ def _wanted() -> frozenset[uuid.UUID] | None:
     return frozenset(asked) if overseen is None else overseen & asked
 
 
-def _board() -> dict:
+def _board(*, renew: bool = False) -> dict:
     check(WALLBOARD_READ)
-    board = wallboard_service.snapshot(tenant_ids=_wanted())
+    board = wallboard_service.shared_snapshot(tenant_ids=_wanted(), renew=renew)
+    # A board shared while a newer one is read (app.readings) asks for that one shortly, once:
+    # the answer to that catch-up never asks again (else a page would poll every few seconds).
+    age = (utcnow() - board["generated_at"]).total_seconds()
+    config = current_app.config
+    shared = float(config["SHARED_READ_STALE_SECONDS"]) > 0
+    fresh = float(config["SHARED_READ_FRESH_SECONDS"])
+    catch_up = shared and age > fresh and not request.args.get("caught")
+    query = {"firm": request.args.getlist("firm"), "rotate": request.args.get("rotate")}
     try:
         rotate = int(request.args.get("rotate", ROTATE_SECONDS))
     except ValueError:
@@ -57,8 +66,10 @@ def _board() -> dict:
         "agents_by_id": agents,
         "queues_by_id": queues,
         # Kept in every URL the page builds, so a refresh or a reassign keeps the firms chosen.
-        "query": {"firm": request.args.getlist("firm"), "rotate": request.args.get("rotate")},
+        "query": query,
         "rotate": rotate,
+        "catch_up": catch_up,
+        "refresh_query": {**query, "caught": "1"} if catch_up else query,
     }
 
 
@@ -138,7 +149,8 @@ def _reassign(contact_id: uuid.UUID):
         if not is_htmx():
             flash(_("Contact reassigned."), "info")
             return redirect(url_for("web.console.wallboard"))
-        return render("console/_wallboard_urgent.html", **_board(), errors={}, chosen={})
+        # This viewer has just changed the board: it sees the change, not a shared reading.
+        return render("console/_wallboard_urgent.html", **_board(renew=True), errors={}, chosen={})
     errors = {contact_id: error}
     if not is_htmx():
         # Without JavaScript the whole wallboard comes back, the error beside the field.
