@@ -1,19 +1,20 @@
 """Stripe: pushing closed invoices from the outbox, Stripe's webhooks, suspending firms past due.
 
 The only module that imports `stripe`. Every call to Stripe carries an idempotency key derived
-from our own record (`sb-customer-{tenant_id}`, `sb-invoice-{invoice_id}`, `sb-line-{line_id}`,
-`sb-finalize-{invoice_id}`), and each result is saved before the next call, so a push that
-crashes or fails at any point is resumed by skipping what was saved and replaying, with the
-same key, what Stripe did but we did not save (Stripe answers a replayed key with its first
-answer, for about 24 hours). The worker's functions (`claim_next`, `push`, `record_failure`)
-reach across tenants and are orchestrated by app/worker.py, which owns their transactions;
-`handle_webhook` and `suspend_past_due` never commit. May import: app.db, app.errors,
-app.leases and app.retry (the worker's leases and retries), billing (models, events), tenants
-(models, scoping, service).
+from our own record (`sb-customer-{tenant_id}`, `sb-customer-name-{tenant_id}-{name digest}`,
+`sb-invoice-{invoice_id}`, `sb-line-{line_id}`, `sb-finalize-{invoice_id}`), and each result is
+saved before the next call, so a push that crashes or fails at any point is resumed by skipping
+what was saved and replaying, with the same key, what Stripe did but we did not save (Stripe
+answers a replayed key with its first answer, for about 24 hours). The worker's functions
+(`claim_next`, `push`, `record_failure`) reach across tenants and are orchestrated by
+app/worker.py, which owns their transactions; `handle_webhook` and `suspend_past_due` never
+commit. May import: app.db, app.errors, app.leases and app.retry (the worker's leases and
+retries), billing (models, events), tenants (models, scoping, service).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -154,8 +155,10 @@ def push(claim: Claim, *, stripe_client: stripe.StripeClient, now: datetime) -> 
     currency = invoice.currency.lower()
 
     if customer_id is None:
+        # Keyed on what never changes: Stripe refuses a replayed key whose parameters differ,
+        # so a firm renamed between a lost answer and its retry would be refused for ever.
         customer = stripe_client.v1.customers.create(
-            params={"name": tenant_name, "metadata": {"tenant_id": str(tenant_id)}},
+            params={"metadata": {"tenant_id": str(tenant_id)}},
             options={"idempotency_key": f"sb-customer-{tenant_id}"},
         )
         customer_id = customer.id
@@ -164,6 +167,14 @@ def push(claim: Claim, *, stripe_client: stripe.StripeClient, now: datetime) -> 
             if account.stripe_customer_id is None:
                 account.stripe_customer_id = customer_id
         db.session.commit()
+
+    # The name follows the firm's on every push (a rename shows from the next invoice on),
+    # keyed by the name itself: a replay carries the same parameters.
+    stripe_client.v1.customers.update(
+        customer_id,
+        params={"name": tenant_name},
+        options={"idempotency_key": f"sb-customer-name-{tenant_id}-{_digest(tenant_name)}"},
+    )
 
     stripe_invoice_id = invoice.stripe_invoice_id
     if stripe_invoice_id is None:
@@ -231,6 +242,10 @@ def push(claim: Claim, *, stripe_client: stripe.StripeClient, now: datetime) -> 
     return "sent"
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _settle(claim: Claim, *, now: datetime) -> None:
     with tenant_scope(claim.tenant_id):
         # Pushed is pushed, whoever holds the lease now: the keys made any replay harmless.
@@ -251,6 +266,17 @@ def record_failure(*, claim: Claim, error: BaseException, now: datetime) -> str:
             return leases.LEASE_LOST
         message.last_error = describe(error)
         result = leases.retry_later(message, now=now, retries=retry_policy())
+    if isinstance(error, stripe.IdempotencyError):
+        # No retry can succeed until Stripe forgets the key (about 24 h), and then it could
+        # repeat what the first request did: a person must reconcile now, not in 12 hours.
+        log.error(
+            "stripe push of invoice %s refused for good (attempt %s): %s; reconcile it with "
+            "Stripe before its key expires",
+            claim.invoice_id,
+            claim.lease.attempt,
+            describe(error),
+        )
+        return result
     log.warning(
         "stripe push of invoice %s failed (attempt %s): %s",
         claim.invoice_id,

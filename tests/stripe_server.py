@@ -1,6 +1,6 @@
 """A fake Stripe for tests: the subset of its API that billing uses, over real HTTP.
 
-Speaks form-encoded POST /v1/customers, /v1/invoices, /v1/invoiceitems,
+Speaks form-encoded POST /v1/customers (and /v1/customers/{id}), /v1/invoices, /v1/invoiceitems,
 /v1/invoices/{id}/finalize and GET of one customer or invoice; keeps state; honours
 `Idempotency-Key` as Stripe does (same key and parameters: the first answer replayed; other
 parameters: 400 idempotency_error); and fails on demand for the Nth matching request: answer
@@ -151,6 +151,14 @@ class FakeStripe:
         match = re.fullmatch(r"/v1/invoices/([^/]+)/finalize", path)
         if method == "POST" and match:
             return self._finalize(match.group(1))
+        match = re.fullmatch(r"/v1/customers/([^/]+)", path)
+        if method == "POST" and match:
+            customer = self.customers.get(match.group(1))
+            if customer is None:
+                return 404, _error("invalid_request_error", "No such customer.", "resource_missing")
+            customer["name"] = params.get("name", customer["name"])
+            customer["metadata"] = {**customer["metadata"], **params.get("metadata", {})}
+            return 200, customer
         match = re.fullmatch(r"/v1/(customers|invoices)/([^/]+)", path)
         if method == "GET" and match:
             store = self.customers if match.group(1) == "customers" else self.invoices

@@ -126,6 +126,7 @@ def test_a_closed_invoice_becomes_a_customer_one_item_per_line_and_a_finalized_i
     assert_billed_once(fake_stripe, app, tenant, invoice_id)
     (customer,) = fake_stripe.customers.values()
     assert customer["metadata"] == {"tenant_id": str(tenant.id)}
+    assert customer["name"] == tenant.name
     items = sorted(fake_stripe.items_of(invoice.stripe_invoice_id), key=lambda i: i["id"])
     assert [(i["amount"], i["currency"], i["customer"]) for i in items] == [
         (25_000, "eur", customer["id"]),
@@ -138,7 +139,9 @@ def test_a_closed_invoice_becomes_a_customer_one_item_per_line_and_a_finalized_i
         account = db.session.scalar(select(BillingAccount))
     assert account.stripe_customer_id == customer["id"]
     # Every call carried the key derived from our record.
-    assert [r.idempotency_key for r in fake_stripe.requests] == [
+    keys = [r.idempotency_key for r in fake_stripe.requests]
+    assert keys[1].startswith(f"sb-customer-name-{tenant.id}-")
+    assert keys[:1] + keys[2:] == [
         f"sb-customer-{tenant.id}",
         f"sb-invoice-{invoice_id}",
         *(f"sb-line-{line.id}" for line in lines),
@@ -157,6 +160,64 @@ def test_a_second_month_reuses_the_tenants_stripe_customer(app, factory, fake_st
     assert len(fake_stripe.customers) == 1
     assert_billed_once(fake_stripe, app, tenant, october)
     assert_billed_once(fake_stripe, app, tenant, november)
+
+
+def rename(app, tenant, name: str) -> None:
+    from tenants.models import Tenant
+
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(Tenant, tenant.id).name = name
+        db.session.commit()
+
+
+def test_a_firm_renamed_before_stripe_was_heard_from_is_billed_under_its_new_name(
+    app, factory, fake_stripe
+):
+    tenant = factory.tenant()
+    invoice_id = closed_invoice(app, tenant)
+    fake_stripe.fail("POST", "/v1/customers", action="drop_after_commit", nth=1)
+    now = utcnow()
+
+    assert run_push(app, now) == {"sent": 0, "retrying": 1}
+    rename(app, tenant, "Acme Renamed")
+    assert run_push(app, now + timedelta(hours=2)) == {"sent": 1, "retrying": 0}
+
+    # The replayed key found the same parameters: one customer, under the firm's new name.
+    (customer,) = fake_stripe.customers.values()
+    assert customer["name"] == "Acme Renamed"
+    assert_billed_once(fake_stripe, app, tenant, invoice_id)
+
+
+def test_a_rename_shows_on_the_stripe_customer_from_the_next_invoice(app, factory, fake_stripe):
+    tenant = factory.tenant()
+    closed_invoice(app, tenant, period="2026-10")
+    run_push(app)
+    rename(app, tenant, "Acme Holdings")
+    closed_invoice(app, tenant, period="2026-11")
+
+    assert run_push(app) == {"sent": 1, "retrying": 0}
+
+    (customer,) = fake_stripe.customers.values()
+    assert customer["name"] == "Acme Holdings"
+
+
+def test_a_key_stripe_refuses_for_good_is_an_error_in_the_log_at_once(
+    app, factory, fake_stripe, caplog
+):
+    tenant = factory.tenant()
+    invoice_id = closed_invoice(app, tenant)
+    # Stripe already holds the draft's key with other parameters (a push made by an older
+    # release, say): every replay of it is refused.
+    key = f"sb-invoice-{invoice_id}"
+    fake_stripe._replies[key] = ("POST", "/v1/invoices", {"customer": "cus_x"}, 200, {})
+
+    with caplog.at_level(logging.WARNING, logger="billing.stripe_sync"):
+        assert run_push(app) == {"sent": 0, "retrying": 1}
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "refused for good" in errors[0] and "IdempotencyError" in errors[0]
+    # Still pending: the age alert and the metric go on showing it until a person acts.
+    assert stored(app, tenant, invoice_id)[2].status == "pending"
 
 
 def test_the_worker_command_pushes_due_invoices_and_says_so(app, factory, fake_stripe, runner):
