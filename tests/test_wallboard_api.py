@@ -292,3 +292,33 @@ def test_the_wallboards_risk_is_the_at_risk_lists(app, client, factory):
         assert body["floor"][state] == total == 1
         assert len([u for u in body["urgent"] if u["sla_state"] == state]) == total
     assert floor.held_by_ana in {uuid.UUID(u["contact_id"]) for u in body["urgent"]}
+
+
+def test_an_agent_holding_many_parked_contacts_shows_the_longest_held_and_a_count(
+    app, client, factory
+):
+    floor = a_floor(app, factory)
+    parked = [
+        contact(
+            floor.line,
+            ago(3_600 + n),
+            channel="email",
+            status="waiting_customer",
+            agent_id=floor.bruno,
+            status_since=ago(1_000 + n),
+        )
+        for n in range(12)
+    ]
+    store(app, floor.a, parked, [])
+    supervisor = factory.caller("supervisor", floor.a)
+
+    body = board(client, supervisor)
+
+    bruno = next(a for a in body["agents"] if a["name"] == "Bruno Wall")
+    assert bruno["working_on_count"] == 12
+    # The ten held longest, longest first (each held 1 s longer than the one before it).
+    assert [w["contact_id"] for w in bruno["working_on"]] == [
+        str(c.id) for c in reversed(parked[2:])
+    ]
+    ana = next(a for a in body["agents"] if a["name"] == "Ana Wall")
+    assert ana["working_on_count"] == len(ana["working_on"]) == 1

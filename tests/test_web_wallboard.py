@@ -216,3 +216,27 @@ def test_the_wallboard_speaks_spanish(app, factory):
     text = _text(web.get("/console/wallboard"))
 
     assert "En riesgo e incumplidos" in text and "Nivel de servicio hoy" in text
+
+
+def test_an_agent_holding_more_than_the_board_lists_shows_how_many_more(app, factory):
+    from tests.test_reports_sla import contact, store
+    from tests.test_wallboard_api import ago
+
+    floor = a_floor(app, factory)
+    parked = [
+        contact(
+            floor.line,
+            ago(3_600),
+            channel="email",
+            status="waiting_customer",
+            agent_id=floor.bruno,
+            status_since=ago(1_000 + n),
+        )
+        for n in range(13)
+    ]
+    store(app, floor.a, parked, [])
+    web = sign_in(app, factory.user("supervisor", floor.a).email)
+
+    page = _text(web.get("/console/wallboard"))
+
+    assert "and 3 more" in page

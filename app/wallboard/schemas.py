@@ -157,7 +157,14 @@ class WallboardAgentSchema(Schema):
     working_on = fields.List(
         fields.Nested(HeldContactSchema),
         dump_only=True,
-        metadata={"description": "The contacts of the shown firms it holds, oldest first."},
+        metadata={
+            "description": "The contacts of the shown firms it holds, longest held first: at "
+            "most 10 (`working_on_count` says how many in all)."
+        },
+    )
+    working_on_count = fields.Integer(
+        dump_only=True,
+        metadata={"description": "How many contacts of the shown firms it holds in all."},
     )
 
 

@@ -43,6 +43,8 @@ from tenants.scoping import tenants_scope
 PRESENCE_ORDER = ("available", "busy", "after_contact_work", "break", "offline")
 # The most urgent contacts listed (the counts per queue include them all).
 URGENT_LIMIT = 50
+# The contacts listed as what each agent works on, longest held first (all are counted).
+HELD_SHOWN = 10
 _COUNTED = COUNTED
 
 
@@ -199,13 +201,34 @@ def _staff() -> list:
 
 
 def _held() -> list:
-    """The firms' contacts an agent holds, longest held first: (id, queue id, agent id,
-    channel, status, since)."""
+    """The firms' contacts an agent holds, longest held first, at most HELD_SHOWN of each
+    agent: (id, queue id, agent id, channel, status, since, how many the agent holds in all).
+
+    Held includes contacts parked waiting for a customer or a department: on a floor of
+    e-mail those pile up by the thousand, and listing every one (15,000 at 1M contacts a
+    month in bench.web) made the board take seconds to draw."""
     c = Contact
-    return db.session.execute(
-        select(c.id, c.queue_id, c.agent_id, c.channel, c.status, c.status_since)
+    ranked = (
+        select(
+            c.id,
+            c.queue_id,
+            c.agent_id,
+            c.channel,
+            c.status,
+            c.status_since,
+            func.row_number()
+            .over(partition_by=c.agent_id, order_by=(c.status_since, c.id))
+            .label("rank"),
+            func.count().over(partition_by=c.agent_id).label("held"),
+        )
         .where(c.status.in_(HELD_STATUSES), c.agent_id.is_not(None))
-        .order_by(c.status_since, c.id)
+        .subquery("ranked")
+    )
+    r = ranked.c
+    return db.session.execute(
+        select(r.id, r.queue_id, r.agent_id, r.channel, r.status, r.status_since, r.held)
+        .where(r.rank <= HELD_SHOWN)
+        .order_by(r.status_since, r.id)
     ).all()
 
 
@@ -325,8 +348,9 @@ def _agents(
             .where(Agent.id.in_(sorted(missing)))
         ):
             agents[agent_id] = _agent(agent_id, name, presence, since)
-    for contact_id, queue_id, agent_id, channel, status, since in held:
+    for contact_id, queue_id, agent_id, channel, status, since, in_all in held:
         tenant_id = firm_of[queue_id]
+        agents[agent_id]["working_on_count"] = in_all
         agents[agent_id]["working_on"].append(
             {
                 "contact_id": contact_id,
@@ -355,6 +379,7 @@ def _agent(agent_id: uuid.UUID, name: str, presence: str, since: datetime) -> di
         "tenant_ids": {},
         "queue_ids": {},
         "working_on": [],
+        "working_on_count": 0,
     }
 
 
