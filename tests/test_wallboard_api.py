@@ -294,10 +294,9 @@ def test_the_wallboards_risk_is_the_at_risk_lists(app, client, factory):
     assert floor.held_by_ana in {uuid.UUID(u["contact_id"]) for u in body["urgent"]}
 
 
-def test_an_agent_holding_many_parked_contacts_shows_the_longest_held_and_a_count(
-    app, client, factory
-):
-    floor = a_floor(app, factory)
+def park_with_bruno(app, floor: Floor, how_many: int) -> list:
+    """E-mails of A that Bruno holds waiting for their customers, each parked 1 s longer than
+    the one before it."""
     parked = [
         contact(
             floor.line,
@@ -307,16 +306,24 @@ def test_an_agent_holding_many_parked_contacts_shows_the_longest_held_and_a_coun
             agent_id=floor.bruno,
             status_since=ago(1_000 + n),
         )
-        for n in range(12)
+        for n in range(how_many)
     ]
     store(app, floor.a, parked, [])
+    return parked
+
+
+def test_an_agent_holding_many_parked_contacts_shows_the_longest_held_and_a_count(
+    app, client, factory
+):
+    floor = a_floor(app, factory)
+    parked = park_with_bruno(app, floor, 12)
     supervisor = factory.caller("supervisor", floor.a)
 
     body = board(client, supervisor)
 
     bruno = next(a for a in body["agents"] if a["name"] == "Bruno Wall")
     assert bruno["working_on_count"] == 12
-    # The ten held longest, longest first (each held 1 s longer than the one before it).
+    # The ten held longest, longest first.
     assert [w["contact_id"] for w in bruno["working_on"]] == [
         str(c.id) for c in reversed(parked[2:])
     ]

@@ -10,7 +10,7 @@ import pytest
 from app.contacts.models import Contact
 from app.db import db
 from tenants.scoping import tenant_scope
-from tests.test_wallboard_api import a_floor
+from tests.test_wallboard_api import a_floor, park_with_bruno
 from tests.web_helpers import csrf_of, sign_in
 
 HTMX = {"HX-Request": "true"}
@@ -219,22 +219,8 @@ def test_the_wallboard_speaks_spanish(app, factory):
 
 
 def test_an_agent_holding_more_than_the_board_lists_shows_how_many_more(app, factory):
-    from tests.test_reports_sla import contact, store
-    from tests.test_wallboard_api import ago
-
     floor = a_floor(app, factory)
-    parked = [
-        contact(
-            floor.line,
-            ago(3_600),
-            channel="email",
-            status="waiting_customer",
-            agent_id=floor.bruno,
-            status_since=ago(1_000 + n),
-        )
-        for n in range(13)
-    ]
-    store(app, floor.a, parked, [])
+    park_with_bruno(app, floor, 13)
     web = sign_in(app, factory.user("supervisor", floor.a).email)
 
     page = _text(web.get("/console/wallboard"))
