@@ -177,6 +177,21 @@ def test_bare_tables_and_raw_sql_on_tenant_data_are_refused_in_a_tenant_scope(db
         db.session.rollback()
 
 
+def test_a_statement_shape_read_before_never_lets_its_bare_twin_through(db_app, db_factory):
+    # What a statement touches is remembered by its shape: the ORM and the bare table's
+    # versions of one count, and a raw SQL text differing in one literal, are other shapes.
+    a, _b = _two_tenants(db_factory)
+    table = AuditLog.__table__
+    with db_app.app_context(), tenant_scope(a.id):
+        for _ in range(2):
+            assert db.session.scalar(select(func.count()).where(AuditLog.action != "x")) == 1
+            with pytest.raises(TenantScopeError, match="named bare"):
+                db.session.scalar(select(func.count()).where(table.c.action != "x"))
+        assert db.session.scalar(text("SELECT count(*) FROM tenants WHERE slug <> 'x'")) == 2
+        with pytest.raises(TenantScopeError, match="raw SQL"):
+            db.session.scalar(text("SELECT count(*) FROM audit_logs WHERE action <> 'x'"))
+
+
 def test_an_agent_scope_counts_only_the_contacts_of_its_queues(db_app, db_factory):
     a = db_factory.tenant()
     rows = one_row_of_everything(db_app, a)
