@@ -43,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.errors import DomainError, domain_error_to_problem, http_exception_to_problem
     from app.reports import marks as report_marks
     from app.web import registry as web_registry
+    from tenants import settings_cache
 
     # First of all hooks, so that even an authentication failure carries a request id.
     app.before_request(_assign_request_id)
@@ -51,6 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     scoping.install(db.factory(app), db.open_session)
     report_marks.install(db.factory(app))
+    settings_cache.install(db.factory(app))
     app.extensions["signing_keys"] = keys.SigningKeys.from_config(app.config, app.instance_path)
     server.init_app(app)
     api.init_app(app)

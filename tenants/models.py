@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
@@ -39,6 +39,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     purge_after: Mapped[datetime | None]
     # How long after resolving or closing a contact the end customer may reopen it.
     reopen_window_days: Mapped[int] = mapped_column(default=30)
+    # Bumped by the database on every change to the firm's queues, SLA policies or calendars
+    # (migration 0034): what tenants/settings_cache.py checks its copies against. Never set.
+    settings_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Internal notes on contacts are the BPO's and the firm's people's; the firm's integration
     # reads them only when the firm asks for that (its systems then hold the notes too).
     share_notes_with_integration: Mapped[bool] = mapped_column(default=False)

@@ -36,6 +36,7 @@ from app.errors import Conflict, Unprocessable
 from app.metrics import CONTACTS_CREATED, count_on_commit
 from app.queues.models import Queue
 from app.sla import service as sla_service
+from tenants import settings_cache
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tenants.service import Actor
@@ -390,7 +391,13 @@ def _queue_for(contact_in: dict, *, within: Collection[uuid.UUID] | None) -> Que
 
 
 def _active_queues() -> list[Queue]:
-    return list(db.session.scalars(select(Queue).where(Queue.is_active.is_(True))))
+    # Read on every contact taken in: this process's copy while the firm's settings stand.
+    return settings_cache.cached("active_queues", _read_active_queues)
+
+
+def _read_active_queues() -> list[Queue]:
+    queues = db.session.scalars(select(Queue).where(Queue.is_active.is_(True)))
+    return settings_cache.detached_copies(list(queues))
 
 
 def _unroutable(reason: str) -> Unprocessable:

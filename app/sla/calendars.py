@@ -19,8 +19,10 @@ from app.db import db, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.sla import calendar as business_time
 from app.sla import clocks as clock_rules
+from app.sla.calendar import CalendarTimeline
 from app.sla.models import BusinessCalendar
 from tenants import service as tenants_service
+from tenants import settings_cache
 from tenants.models import Tenant
 from tenants.scoping import current_tenant_id
 
@@ -118,7 +120,7 @@ def list_calendar_versions() -> Select:
     )
 
 
-def timeline() -> business_time.CalendarTimeline:
+def timeline() -> CalendarTimeline:
     """Return the tenant's calendar versions as one timeline; NotFound when it has none."""
     found = timeline_for(tenant_id=current_tenant_id())
     if found is None:
@@ -126,7 +128,7 @@ def timeline() -> business_time.CalendarTimeline:
     return found
 
 
-def timeline_for(*, tenant_id: uuid.UUID) -> business_time.CalendarTimeline | None:
+def timeline_for(*, tenant_id: uuid.UUID) -> CalendarTimeline | None:
     """Return a tenant's calendar timeline (None without a calendar), read once per request."""
     cached = schedule_for(tenant_id)
     return cached.schedule if cached is not None else None
@@ -152,6 +154,24 @@ def _read(cache: dict, tenant_ids) -> None:
     missing = sorted(set(tenant_ids) - cache.keys())
     if not missing:
         return
+    if len(missing) == 1 and settings_cache.single_firm() == missing[0]:
+        # The firm in scope (every contact taken in asks): this process's copy of its
+        # timeline while its settings stand. The timeline is immutable; the open time worked
+        # out on it (CachedSchedule) is this request's own.
+        timelines = settings_cache.cached("calendar_timeline", lambda: _timelines_of(missing))
+        cache.update(_schedules(timelines))
+        return
+    cache.update(_schedules(_timelines_of(missing)))
+
+
+def _schedules(timelines: dict) -> dict:
+    return {
+        tenant_id: clock_rules.CachedSchedule(timeline) if timeline is not None else None
+        for tenant_id, timeline in timelines.items()
+    }
+
+
+def _timelines_of(missing: list[uuid.UUID]) -> dict[uuid.UUID, CalendarTimeline | None]:
     versions: dict[uuid.UUID, list[BusinessCalendar]] = {t: [] for t in missing}
     for version in db.session.scalars(
         select(BusinessCalendar)
@@ -159,12 +179,10 @@ def _read(cache: dict, tenant_ids) -> None:
         .order_by(BusinessCalendar.tenant_id, BusinessCalendar.effective_from)
     ):
         versions[version.tenant_id].append(version)
-    for tenant_id, own in versions.items():
-        cache[tenant_id] = (
-            clock_rules.CachedSchedule(business_time.CalendarTimeline.from_versions(own))
-            if own
-            else None
-        )
+    return {
+        tenant_id: CalendarTimeline.from_versions(own) if own else None
+        for tenant_id, own in versions.items()
+    }
 
 
 def _timelines() -> dict:

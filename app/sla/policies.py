@@ -19,6 +19,7 @@ from app.sla.calendars import lock_tenant
 from app.sla.models import SlaPolicy
 from app.vocabulary import PRIORITIES
 from tenants import service as tenants_service
+from tenants import settings_cache
 
 # One business day of the default calendar (09:00-18:00), for the default targets.
 _BUSINESS_DAY = 9 * 3600
@@ -161,5 +162,11 @@ def _clean_target(target: dict) -> dict:
 
 
 def default_policy() -> SlaPolicy | None:
-    """Return the default SLA policy of the tenant in scope (None: its contacts get no clocks)."""
-    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default).limit(1))
+    """Return the default SLA policy of the tenant in scope (None: its contacts get no clocks),
+    to read only: every contact taken in asks, so it may be this process's shared copy."""
+    return settings_cache.cached("default_sla_policy", _read_default_policy)
+
+
+def _read_default_policy() -> SlaPolicy | None:
+    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default).limit(1))
+    return settings_cache.detached_copies([policy])[0] if policy is not None else None
