@@ -103,6 +103,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
+@functools.cache
+def _schema_instance(schema_class: type[Schema]) -> Schema:
+    return schema_class()
+
+
 class JSONBodyParser(FlaskParser):
     """webargs' Flask parser with strict JSON (`loads_json`), the rules of `app.inputs` on every
     value it reads (storable strings, instants in the window, integers a column holds), and
@@ -115,6 +120,14 @@ class JSONBodyParser(FlaskParser):
         if errors:
             abort(422, errors={where: errors})
         return data
+
+    def _get_schema(self, argmap, req):
+        # flask-smorest hands webargs the schema class, which webargs instantiates on every
+        # request (deep-copying every field, a nested schema's too): one instance per class
+        # instead. Loading keeps no state on the schema, so a shared instance is safe.
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            return _schema_instance(argmap)
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req):
         if not is_json_request(req):

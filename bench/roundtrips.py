@@ -77,11 +77,35 @@ class Profile:
         )
         if self.profiler:
             stats = pstats.Stats(self.profiler, stream=sys.stdout)
+            print("   -- time of their own, by package")
+            by_package = _by_package(stats)
+            total = sum(by_package.values()) or 1.0
+            for package, seconds in by_package.most_common(12):
+                print(
+                    f"   {package:32s} {seconds * 1000 / self.requests:6.2f} ms "
+                    f"{seconds / total:6.1%}"
+                )
             print(f"   -- the {self.top} functions with the most time of their own")
             stats.sort_stats("tottime").print_stats(self.top)
             # Past the framework's wrappers: which of our own steps the time goes through.
             print(f"   -- the {self.top} functions of Switchboard with the most time inside")
             stats.sort_stats("cumulative").print_stats(r"/(app|tenants|billing)/", self.top)
+
+
+def _by_package(stats: pstats.Stats) -> Counter:
+    """Each function's own time summed by the package it is in: the framework's share."""
+    packages: Counter = Counter()
+    for (path, _line, _name), (_cc, _nc, own, _cum, _callers) in stats.stats.items():
+        if "/site-packages/" in path:
+            package = path.split("/site-packages/")[1].split("/")[0]
+        elif "/lib/python3" in path:
+            package = "python: " + path.rsplit("/", 1)[-1]
+        elif path.startswith("~") or path.startswith("<"):
+            package = "builtins"
+        else:
+            package = "switchboard: " + path.split("/")[-2]
+        packages[package] += own
+    return packages
 
 
 class Recorder:

@@ -281,6 +281,10 @@ class ContactCustomerSchema(Schema):
     ref = fields.String(dump_only=True, allow_none=True, attribute="customer_ref")
 
 
+# One instance for every contact dumped (a list page dumps hundreds).
+_CUSTOMER = ContactCustomerSchema()
+
+
 class ContactSchema(Schema):
     id = fields.UUID(dump_only=True)
     external_id = fields.String(dump_only=True, allow_none=True)
@@ -292,7 +296,7 @@ class ContactSchema(Schema):
     subject = fields.String(dump_only=True)
     body = fields.String(dump_only=True)
     customer = fields.Function(
-        lambda contact: ContactCustomerSchema().dump(contact),
+        lambda contact: _CUSTOMER.dump(contact),
         dump_only=True,
         metadata={
             "description": "The end customer: name, email, phone, ref (the firm's own id).",
