@@ -17,7 +17,7 @@ from functools import wraps
 from flask import current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import contains_eager
 
 from app.agents.models import Agent, Assignment
@@ -141,10 +141,10 @@ def find_client(client_id: str) -> ApiClient | None:
     if client_id == WEB_CLIENT_ID:
         return web_client()
     with unscoped():
-        return db.session.scalar(_active_client(client_id))
+        return db.session.scalar(_ACTIVE_CLIENT, {"client_id": client_id})
 
 
-def _active_client(client_id: str, *columns):
+def _active_client(*columns):
     # The person or firm the client acts for comes in the same row (contains_eager): a
     # person's token needs them next, an integration's calls name its firm. Run unscoped:
     # clients authenticate before any tenant is known, and the id itself is the lookup key.
@@ -154,12 +154,23 @@ def _active_client(client_id: str, *columns):
         .outerjoin(Tenant, ApiClient.tenant_id == Tenant.id)
         .options(contains_eager(ApiClient.user), contains_eager(ApiClient.tenant))
         .where(
-            ApiClient.client_id == client_id,
+            ApiClient.client_id == bindparam("client_id"),
             ApiClient.revoked_at.is_(None),
             # A script acting as a deactivated person is deactivated with them.
             or_(ApiClient.user_id.is_(None), User.is_active.is_(True)),
         )
     )
+
+
+# Built once, values bound per call: every API request authenticates, and building these
+# (and working out their cache keys) cost more than PostgreSQL took to answer them.
+_ACTIVE_CLIENT = _active_client()
+_ACTIVE_CLIENT_OF_TOKEN = _active_client(
+    select(RevokedAccessToken.jti)
+    .where(RevokedAccessToken.jti == bindparam("jti"))
+    .exists()
+    .label("revoked")
+)
 
 
 def _client_of_token(claims: dict) -> ApiClient:
@@ -170,9 +181,10 @@ def _client_of_token(claims: dict) -> ApiClient:
         if db.session.get(RevokedAccessToken, jti) is not None:
             raise AuthError("The access token has been revoked.")
         return web_client()
-    revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
     with unscoped():
-        row = db.session.execute(_active_client(client_id, revoked.label("revoked"))).first()
+        row = db.session.execute(
+            _ACTIVE_CLIENT_OF_TOKEN, {"client_id": client_id, "jti": jti}
+        ).first()
     if row is None:
         # No active client left: a revoked token is still said to be revoked, first.
         if db.session.get(RevokedAccessToken, jti) is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, event, insert, select
+from sqlalchemy import and_, bindparam, delete, event, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 from sqlalchemy.orm.util import identity_key
@@ -134,23 +134,32 @@ def _neighbour_hours(session: Session, places: list[tuple]) -> set[tuple]:
     """The receipt hours of the contacts just before and just after each place, of the same
     customer, category and direction: whether each was a repeat, or was repeated, may change."""
     hours = set()
-    c = Contact
     for tenant_id, contact_id, key, category, at in places:
         if key is None:
             continue
-        same = and_(
-            c.customer_key == key,
-            c.category == category,
-            c.direction == "inbound",
-            c.id != contact_id,
-        )
-        before = select(c.received_at).where(same, c.received_at <= at)
-        after = select(c.received_at).where(same, c.received_at >= at)
         found = session.execute(
-            select(
-                before.order_by(c.received_at.desc()).limit(1).scalar_subquery(),
-                after.order_by(c.received_at).limit(1).scalar_subquery(),
-            )
+            _NEIGHBOURS, {"key": key, "category": category, "contact_id": contact_id, "at": at}
         ).one()
         hours |= {(tenant_id, _hour(value)) for value in found if value is not None}
     return hours
+
+
+def _neighbours_statement():
+    c = Contact
+    same = and_(
+        c.customer_key == bindparam("key"),
+        c.category == bindparam("category"),
+        c.direction == "inbound",
+        c.id != bindparam("contact_id"),
+    )
+    before = select(c.received_at).where(same, c.received_at <= bindparam("at"))
+    after = select(c.received_at).where(same, c.received_at >= bindparam("at"))
+    return select(
+        before.order_by(c.received_at.desc()).limit(1).scalar_subquery(),
+        after.order_by(c.received_at).limit(1).scalar_subquery(),
+    )
+
+
+# Built once: on every contact taken in, building it (and working out its cache key) cost more
+# than the database took to answer it.
+_NEIGHBOURS = _neighbours_statement()
