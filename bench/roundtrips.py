@@ -78,9 +78,7 @@ class Profile:
         if self.profiler:
             stats = pstats.Stats(self.profiler, stream=sys.stdout)
             calls = sum(stat[1] for stat in stats.stats.values())
-            print(
-                f"   {calls / self.requests:,.0f} Python function calls per request (steadier than time)"
-            )
+            print(f"   {calls / self.requests:,.0f} Python calls per request (steadier than time)")
             print("   -- time of their own, by package")
             by_package = _by_package(stats)
             total = sum(by_package.values()) or 1.0
