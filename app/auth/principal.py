@@ -17,7 +17,7 @@ from functools import wraps
 from flask import current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, null, or_, select, type_coerce, union_all
 from sqlalchemy.orm import contains_eager
 
 from app.agents.models import Agent, Assignment
@@ -99,6 +99,33 @@ def load_principal(client: ApiClient, user: User | None, scopes: frozenset[str])
     )
 
 
+def _roles_and_queues():
+    # A person's memberships and, if they are an active agent, its queue assignments, in one
+    # round trip (every request of a person asks): membership rows carry a role, the agent's
+    # rows its id (one row with no queue when it has no assignment).
+    memberships = select(
+        Membership.tenant_id,
+        Membership.role,
+        # Typed, so that the union's columns read as UUIDs (SQLite answers text).
+        type_coerce(null(), Agent.id.type).label("agent_id"),
+        type_coerce(null(), Assignment.queue_id.type).label("queue_id"),
+    ).where(Membership.user_id == bindparam("user_id"))
+    assignments = (
+        select(
+            Assignment.tenant_id,
+            null().label("role"),
+            Agent.id.label("agent_id"),
+            Assignment.queue_id,
+        )
+        .join(Assignment, Assignment.agent_id == Agent.id, isouter=True)
+        .where(Agent.user_id == bindparam("user_id"), Agent.is_active.is_(True))
+    )
+    return union_all(memberships, assignments)
+
+
+_ROLES_AND_QUEUES = _roles_and_queues()
+
+
 def principal_for_user(
     user: User, *, client_id: str = "", scopes: frozenset[str] = frozenset()
 ) -> Principal:
@@ -106,25 +133,20 @@ def principal_for_user(
     assignments) give them."""
     # Reading a user's memberships and assignments precedes knowing which tenants they may see.
     with unscoped():
-        memberships = db.session.scalars(
-            select(Membership).where(Membership.user_id == user.id)
-        ).all()
-        platform = frozenset(m.role for m in memberships if m.tenant_id is None)
-        tenant_roles = {m.tenant_id: m.role for m in memberships if m.tenant_id is not None}
-        queue_ids: frozenset[uuid.UUID] = frozenset()
-        agent_id = None
-        if "agent" in platform:
-            rows = db.session.execute(
-                select(Agent.id, Assignment.tenant_id, Assignment.queue_id)
-                .join(Assignment, Assignment.agent_id == Agent.id, isouter=True)
-                .where(Agent.user_id == user.id, Agent.is_active.is_(True))
-            ).all()
-            agent_id = rows[0].id if rows else None
-            queue_ids = frozenset(r.queue_id for r in rows if r.queue_id is not None)
-            for row in rows:
-                if row.tenant_id is not None:
-                    # An agent reaches a tenant only through that tenant's queues.
-                    tenant_roles.setdefault(row.tenant_id, "agent")
+        rows = db.session.execute(_ROLES_AND_QUEUES, {"user_id": user.id}).all()
+    memberships = [row for row in rows if row.role is not None]
+    platform = frozenset(m.role for m in memberships if m.tenant_id is None)
+    tenant_roles = {m.tenant_id: m.role for m in memberships if m.tenant_id is not None}
+    queue_ids: frozenset[uuid.UUID] = frozenset()
+    agent_id = None
+    if "agent" in platform:
+        assignments = [row for row in rows if row.agent_id is not None]
+        agent_id = assignments[0].agent_id if assignments else None
+        queue_ids = frozenset(r.queue_id for r in assignments if r.queue_id is not None)
+        for row in assignments:
+            if row.tenant_id is not None:
+                # An agent reaches a tenant only through that tenant's queues.
+                tenant_roles.setdefault(row.tenant_id, "agent")
     return Principal(
         client_id=client_id,
         user_id=user.id,
