@@ -5,6 +5,7 @@ each claimed.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue as queue_module
 import threading
@@ -47,8 +48,9 @@ REFERENCE_WAITING = (
 # --- the agents (each in its own process) ----------------------------------------------------
 
 
-def service_agent(overrides, agent_id, user_id, ready, start, results) -> None:
-    """Claim through `claim_next` until nothing is left; report what this agent got."""
+def service_agent(overrides, agent_id, user_id, ready, start, stop, results) -> None:
+    """Claim through `claim_next` until nothing is left (or `stop`); report what this agent
+    got."""
     from sqlalchemy import func, select
 
     from app import create_app
@@ -66,7 +68,7 @@ def service_agent(overrides, agent_id, user_id, ready, start, results) -> None:
     claimed, errors, empty = [], Counter(), 0
     ready.put(agent_id)
     start.wait()
-    while True:
+    while not stop.is_set():
         with application.app_context():
             try:
                 agent = db.session.get(Agent, agent_id)
@@ -98,13 +100,14 @@ def service_agent(overrides, agent_id, user_id, ready, start, results) -> None:
     results.put((agent_id, claimed, time.monotonic(), dict(errors)))
 
 
-def reference_agent(dsn, params, agent_id, ready, start, results) -> None:
-    """Claim with SELECT ... FOR UPDATE SKIP LOCKED + UPDATE until nothing is left."""
+def reference_agent(dsn, params, agent_id, ready, start, stop, results) -> None:
+    """Claim with SELECT ... FOR UPDATE SKIP LOCKED + UPDATE until nothing is left (or
+    `stop`)."""
     claimed, errors, empty = [], Counter(), 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         ready.put(agent_id)
         start.wait()
-        while True:
+        while not stop.is_set():
             try:
                 with conn.transaction():
                     row = conn.execute(REFERENCE_CLAIM, params).fetchone()
@@ -128,11 +131,14 @@ def reference_agent(dsn, params, agent_id, ready, start, results) -> None:
 
 
 def drain(target, per_agent_args: list[tuple], *, max_seconds: float) -> dict:
-    """Start one process per agent, start the clock once all are connected, collect."""
+    """Start one process per agent, start the clock once all are connected, collect. At
+    `max_seconds` the agents are told to stop and report what they claimed so far: a drain cut
+    short still shows its rate (and fails its exactly-once check)."""
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited pools
-    ready, results, start = context.Queue(), context.Queue(), context.Event()
+    ready, results = context.Queue(), context.Queue()
+    start, stop = context.Event(), context.Event()
     processes = [
-        context.Process(target=target, args=(*extra, ready, start, results), daemon=True)
+        context.Process(target=target, args=(*extra, ready, start, stop, results), daemon=True)
         for extra in per_agent_args
     ]
     try:
@@ -144,12 +150,19 @@ def drain(target, per_agent_args: list[tuple], *, max_seconds: float) -> dict:
         start.set()
         reports = []
         deadline = began + max_seconds
+        timed_out = False
         while len(reports) < len(processes):
             try:
                 reports.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
             except queue_module.Empty:
                 if time.monotonic() >= deadline:
+                    timed_out = True
                     break
+        if timed_out:
+            stop.set()  # each agent ends its claim in hand and reports
+            with contextlib.suppress(queue_module.Empty):
+                while len(reports) < len(processes):
+                    reports.append(results.get(timeout=30))
         for process in processes:
             process.join(timeout=10)
     finally:
@@ -162,7 +175,7 @@ def drain(target, per_agent_args: list[tuple], *, max_seconds: float) -> dict:
         "seconds": finished - began,
         "claimed": {r[0]: r[1] for r in reports},
         "errors": sum((Counter(r[3]) for r in reports), Counter()),
-        "timed_out": len(reports) < len(processes),
+        "timed_out": timed_out or len(reports) < len(processes),
     }
 
 
