@@ -405,13 +405,20 @@ def test_a_named_queue_must_be_the_firms_active_and_take_the_channel(
 # --- the end customer ------------------------------------------------------------------------
 
 
-def test_the_end_customers_contacts_are_numbered_by_ref_else_email_else_phone(client, firm):
+# With an external id, the id's lookup and the customer's count share one statement.
+@pytest.mark.parametrize("external_ids", [False, True], ids=["plain", "with-external-ids"])
+def test_the_end_customers_contacts_are_numbered_by_ref_else_email_else_phone(
+    client, firm, external_ids
+):
     tenant, _queue_id, integration = firm
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
     def number(minutes: int, **customer) -> int:
         received = (t0 + timedelta(minutes=minutes)).isoformat()
-        body = create_contact(client, integration, tenant, customer=customer, received_at=received)
+        extra = {"external_id": f"ticket-{next(_seq)}"} if external_ids else {}
+        body = create_contact(
+            client, integration, tenant, customer=customer, received_at=received, **extra
+        )
         return body["customer_contact_number"]
 
     assert number(0, email="Ana@Example.com") == 1

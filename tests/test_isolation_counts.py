@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.test_agents_api import agent_caller, assign, create_agent
 from tests.test_contacts_intake import contacts_url, create_contact, queue_of
 from tests.test_reports_registers import a_year_of_complaints, agents, register
@@ -64,8 +66,9 @@ def test_an_agent_filtering_by_a_queue_it_does_not_serve_counts_nothing(
     assert _total(theirs) == 0
 
 
+@pytest.mark.parametrize("external_ids", [False, True], ids=["plain", "with-external-ids"])
 def test_the_end_customers_contact_number_counts_only_this_firms_contacts(
-    db_app, db_client, db_factory
+    db_app, db_client, db_factory, external_ids
 ):
     a, b = db_factory.tenant(), db_factory.tenant()
     queue_of(db_app, a)
@@ -73,11 +76,16 @@ def test_the_end_customers_contact_number_counts_only_this_firms_contacts(
     a_integration = db_factory.caller("integration", a)
     b_integration = db_factory.caller("integration", b)
     ana = {"name": "Ana Ruiz", "email": "ana@example.com"}
-    for _ in range(2):
-        create_contact(db_client, b_integration, b, customer=ana)
+    ids = iter(f"ticket-{n}" for n in range(10))
 
-    first = create_contact(db_client, a_integration, a, customer=ana)
-    second = create_contact(db_client, a_integration, a, customer=ana)
+    def extra() -> dict:
+        return {"external_id": next(ids)} if external_ids else {}
+
+    for _ in range(2):
+        create_contact(db_client, b_integration, b, customer=ana, **extra())
+
+    first = create_contact(db_client, a_integration, a, customer=ana, **extra())
+    second = create_contact(db_client, a_integration, a, customer=ana, **extra())
 
     assert (first["customer_contact_number"], second["customer_contact_number"]) == (1, 2)
 

@@ -38,7 +38,7 @@ from app.queues.models import Queue
 from app.sla import service as sla_service
 from tenants import settings_cache
 from tenants.models import Tenant
-from tenants.scoping import tenant_scope
+from tenants.scoping import current_scope, tenant_scope
 from tenants.service import Actor
 
 # The unique key a repeated external_id runs into (named by the naming convention).
@@ -106,8 +106,11 @@ def create(
     """
     at = now or utcnow()
     external_id = contact_in.get("external_id")
+    earlier = None
     if external_id:
-        existing = _by_external_id(external_id)
+        existing, earlier = _existing_and_earlier(
+            external_id, contact_in, tenant_id=tenant.id, at=at
+        )
         if existing is not None:
             return existing, False
     if tenant.status == "suspended":
@@ -121,8 +124,10 @@ def create(
     contact = _new_contact(contact_in, queue=queue, at=at)
     if campaign_record is not None:
         contact.campaign_id, contact.campaign_record_id = campaign_record
-    contact.customer_contact_number = _contact_number(
-        tenant.id, contact.customer_key, contact.received_at
+    contact.customer_contact_number = (
+        1 + earlier
+        if earlier is not None
+        else _contact_number(tenant.id, contact.customer_key, contact.received_at)
     )
     clocks = sla_service.plan_clocks(contact=contact, queue=queue, now=at)
     try:
@@ -418,8 +423,41 @@ _EARLIER_OF_CUSTOMER = select(func.count()).where(
 )
 
 
+_EXISTING_AND_EARLIER = select(
+    select(Contact.id).where(Contact.external_id == bindparam("external_id")).scalar_subquery(),
+    _EARLIER_OF_CUSTOMER.scalar_subquery(),
+)
+
+
 def _by_external_id(external_id: str) -> Contact | None:
     return db.session.scalar(_BY_EXTERNAL_ID, {"external_id": external_id})
+
+
+def _existing_and_earlier(
+    external_id: str, contact_in: dict, *, tenant_id: uuid.UUID, at: datetime
+) -> tuple[Contact | None, int | None]:
+    """The contact this external id already names, and how many earlier contacts the end
+    customer has (None: not counted here). Both in one round trip when the scope is the firm's
+    whole (an integration's, a supervisor's): an agent's scope sees only its queues, where the
+    customer's earlier contacts must be counted across the firm (`_contact_number`)."""
+    key = customer_key(contact_in.get("customer") or {})
+    scope = current_scope()
+    whole_firm = (
+        scope is not None
+        and not scope.is_unscoped
+        and scope.queue_ids is None
+        and scope.tenant_ids == frozenset({tenant_id})
+    )
+    if key is None or not whole_firm:
+        return _by_external_id(external_id), None
+    received_at = contacts_service.utc(contact_in.get("received_at")) or at
+    existing_id, earlier = db.session.execute(
+        _EXISTING_AND_EARLIER,
+        {"external_id": external_id, "key": key, "received_at": received_at},
+    ).one()
+    if existing_id is not None:
+        return db.session.get(Contact, existing_id), None
+    return None, earlier or 0
 
 
 def _existing_external_ids(external_ids: list[str | None]) -> dict[str, uuid.UUID]:
