@@ -26,7 +26,6 @@ from app.webhooks import service as webhooks_service
 from app.webhooks import signing
 from app.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from tenants import service as tenants_service
-from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 from tests import test_contacts_lifecycle_api as lifecycle
 from tests.factories import dispatch_events
@@ -348,16 +347,45 @@ def test_the_migration_re_spells_each_existing_secret_and_keeps_the_old_one_for_
         sa.column("event_types", sa.JSON()),
         *(sa.column(name) for name in ("is_active", "created_at", "updated_at")),
     )
-    endpoint_id = uuid.uuid4()
+    # The firm as that revision had it: the model's table has columns added since.
+    tenants = sa.table(
+        "tenants",
+        *(
+            sa.column(name)
+            for name in (
+                "id",
+                "slug",
+                "name",
+                "status",
+                "time_zone",
+                "locale",
+                "currency",
+                "reopen_window_days",
+                "share_notes_with_integration",
+                "created_at",
+                "updated_at",
+            )
+        ),
+    )
+    endpoint_id, tenant_id = uuid.uuid4(), uuid.uuid4()
     try:
         with engine.begin() as conn:
             conn.execute(sa.text("SELECT set_config('app.unscoped', 'on', true)"))
-            tenant_id = conn.execute(
-                Tenant.__table__.insert()
-                .values(slug="legacy", name="Legacy", status="active", time_zone="UTC")
-                .values(locale="es", currency="EUR")
-                .returning(Tenant.__table__.c.id)
-            ).scalar_one()
+            conn.execute(
+                tenants.insert().values(
+                    id=tenant_id,
+                    slug="legacy",
+                    name="Legacy",
+                    status="active",
+                    time_zone="UTC",
+                    locale="es",
+                    currency="EUR",
+                    reopen_window_days=30,
+                    share_notes_with_integration=False,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
             conn.execute(
                 endpoints.insert().values(
                     id=endpoint_id,
