@@ -38,7 +38,7 @@ from app.queues.models import Queue
 from app.sla import service as sla_service
 from tenants import settings_cache
 from tenants.models import Tenant
-from tenants.scoping import current_scope, tenant_scope
+from tenants.scoping import tenant_scope
 from tenants.service import Actor
 
 # The unique key a repeated external_id runs into (named by the naming convention).
@@ -417,14 +417,13 @@ def _yours(within) -> str:
 
 
 # Built once, values bound per call (asked on every contact taken in).
-_BY_EXTERNAL_ID = select(Contact).where(Contact.external_id == bindparam("external_id"))
+_SAME_EXTERNAL_ID = Contact.external_id == bindparam("external_id")
+_BY_EXTERNAL_ID = select(Contact).where(_SAME_EXTERNAL_ID)
 _EARLIER_OF_CUSTOMER = select(func.count()).where(
     Contact.customer_key == bindparam("key"), Contact.received_at < bindparam("received_at")
 )
-
-
 _EXISTING_AND_EARLIER = select(
-    select(Contact.id).where(Contact.external_id == bindparam("external_id")).scalar_subquery(),
+    select(Contact.id).where(_SAME_EXTERNAL_ID).scalar_subquery(),
     _EARLIER_OF_CUSTOMER.scalar_subquery(),
 )
 
@@ -441,14 +440,7 @@ def _existing_and_earlier(
     whole (an integration's, a supervisor's): an agent's scope sees only its queues, where the
     customer's earlier contacts must be counted across the firm (`_contact_number`)."""
     key = customer_key(contact_in.get("customer") or {})
-    scope = current_scope()
-    whole_firm = (
-        scope is not None
-        and not scope.is_unscoped
-        and scope.queue_ids is None
-        and scope.tenant_ids == frozenset({tenant_id})
-    )
-    if key is None or not whole_firm:
+    if key is None or settings_cache.single_firm() != tenant_id:
         return _by_external_id(external_id), None
     received_at = contacts_service.utc(contact_in.get("received_at")) or at
     existing_id, earlier = db.session.execute(
