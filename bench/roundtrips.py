@@ -4,6 +4,7 @@ intake and one claim-next make, each listed with its share, counted on the app's
     .venv/bin/python -m bench.roundtrips                # intake and claim, 20 requests each
     .venv/bin/python -m bench.roundtrips --requests 5 --show 40
     .venv/bin/python -m bench.roundtrips --profile 25   # and where the Python time goes
+    .venv/bin/python -m bench.roundtrips --firms 10     # an agent serving ten firms (claim's turn)
 
 Runs the real app in-process (Flask's test client: no HTTP, so only the app and PostgreSQL
 count) on a throwaway database under row-level security, as the other benchmarks do. Prints,
@@ -37,6 +38,12 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="requests of each kind")
     parser.add_argument("--show", type=int, default=60, help="statements of one request shown")
+    parser.add_argument(
+        "--firms",
+        type=int,
+        default=1,
+        help="client firms the contacts go to and the agent serves (several: the firms' turn)",
+    )
     parser.add_argument(
         "--profile",
         type=int,
@@ -141,8 +148,8 @@ def _token(client, client_id: str, secret: str) -> str:
     return response.get_json()["access_token"]
 
 
-def _agent(application, firm: dict) -> tuple[str, str]:
-    """An agent working the firm's queue, available, with room for every claim; its client."""
+def _agent(application, firms: list[dict]) -> tuple[str, str]:
+    """An agent working the firms' queues, available, with room for every claim; its client."""
     from app.agents import presence as agent_presence
     from app.agents import queue_assignments
     from app.agents import service as agents_service
@@ -166,12 +173,14 @@ def _agent(application, firm: dict) -> tuple[str, str]:
             password_hash=None,
             actor=system,
         )
-        queue_id = firm["queue_id"]
+        queue_ids = [firm["queue_id"] for firm in firms]
         queue_assignments.set_assignments(
-            agent=agent, assignments_in=[{"queue_id": queue_id, "priority": 1}], actor=system
+            agent=agent,
+            assignments_in=[{"queue_id": q, "priority": 1} for q in queue_ids],
+            actor=system,
         )
         agent_presence.set_presence(agent=agent, presence="available", actor=system)
-        agent_presence.set_active_queues(agent=agent, queue_ids=[queue_id], actor=system)
+        agent_presence.set_active_queues(agent=agent, queue_ids=queue_ids, actor=system)
         db.session.commit()
         user = db.session.get(User, agent.user_id)
         scope = " ".join(sorted(principal_for_user(user).allowed_scopes()))
@@ -207,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     with throwaway_database("roundtrips") as database, workdir("roundtrips") as path:
         settings = AppSettings(database=database, issuer="http://127.0.0.1:1", workdir=path)
         application = create_migrated_app(settings)
-        firm = set_up_firm(application)
-        agent_client = _agent(application, firm)
+        firms = [set_up_firm(application) for _ in range(args.firms)]
+        agent_client = _agent(application, firms)
         from app.db import db
 
         with application.app_context():
@@ -216,14 +225,20 @@ def main(argv: list[str] | None = None) -> int:
         client = application.test_client()
         if args.profile:
             logging.disable(logging.INFO)  # a log line per request would drown the profile
-        token = _token(client, firm["client_id"], firm["client_secret"])
-        headers = {"Authorization": f"Bearer {token}"}
-        url = f"/v1/tenants/{firm['tenant_id']}/contacts"
+        # Each firm's integration posts to its own firm, in turn.
+        tokens = [_token(client, firm["client_id"], firm["client_secret"]) for firm in firms]
+        posts = [
+            (f"/v1/tenants/{firm['tenant_id']}/contacts", {"Authorization": f"Bearer {token}"})
+            for firm, token in zip(firms, tokens, strict=True)
+        ]
         intake, profile = [], Profile(args.profile)
         for n in range(args.requests + 1):
             recorder.take()
             body = contact_body(n, run="rt", received_at="2026-12-01T10:00:00Z")
-            send = lambda body=body: client.post(url, json=body, headers=headers)  # noqa: E731
+            url, headers = posts[n % len(posts)]
+            send = lambda body=body, url=url, headers=headers: client.post(  # noqa: E731
+                url, json=body, headers=headers
+            )
             # The first warms caches.
             response = profile(send) if n else send()
             assert response.status_code == 201, response.get_data(as_text=True)
