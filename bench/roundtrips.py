@@ -4,7 +4,7 @@ intake and one claim-next make, each listed with its share, counted on the app's
     .venv/bin/python -m bench.roundtrips                # intake and claim, 20 requests each
     .venv/bin/python -m bench.roundtrips --requests 5 --show 40
     .venv/bin/python -m bench.roundtrips --profile 25   # and where the Python time goes
-    .venv/bin/python -m bench.roundtrips --firms 10     # an agent serving ten firms (claim's turn)
+    .venv/bin/python -m bench.roundtrips --firms 10 --waiting 2000  # ten firms, a backlog
 
 Runs the real app in-process (Flask's test client: no HTTP, so only the app and PostgreSQL
 count) on a throwaway database under row-level security, as the other benchmarks do. Prints,
@@ -22,7 +22,7 @@ import re
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 
 from sqlalchemy import event
 
@@ -43,6 +43,12 @@ def parse_args(argv):
         type=int,
         default=1,
         help="client firms the contacts go to and the agent serves (several: the firms' turn)",
+    )
+    parser.add_argument(
+        "--waiting",
+        type=int,
+        default=0,
+        help="contacts more queued (not measured) before the claims, to choose among",
     )
     parser.add_argument(
         "--profile",
@@ -118,20 +124,33 @@ def _by_package(stats: pstats.Stats) -> Counter:
 
 
 class Recorder:
-    """Every statement the engine sends, and each transaction's begin and end."""
+    """Every statement the engine sends, and each transaction's begin and end; and how long
+    each statement took from sending to its answer (the database's share of a request: the
+    requests run one at a time, so that is PostgreSQL's work and the loopback)."""
 
     def __init__(self, engine) -> None:
         self.statements: list[str] = []
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+        self._sent = 0.0
         event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "after_cursor_execute", self._answered)
         event.listen(engine, "begin", lambda conn: self.statements.append("BEGIN"))
         event.listen(engine, "commit", lambda conn: self.statements.append("COMMIT"))
         event.listen(engine, "rollback", lambda conn: self.statements.append("ROLLBACK"))
 
     def _statement(self, conn, cursor, statement, parameters, context, executemany):
         self.statements.append(_LITERAL.sub("?", " ".join(statement.split()))[:WIDTH])
+        self._sent = time.perf_counter()
+
+    def _answered(self, conn, cursor, statement, parameters, context, executemany):
+        self.seconds[self.statements[-1]].append(time.perf_counter() - self._sent)
 
     def take(self) -> list[str]:
         taken, self.statements = self.statements, []
+        return taken
+
+    def take_seconds(self) -> dict[str, list[float]]:
+        taken, self.seconds = self.seconds, defaultdict(list)
         return taken
 
 
@@ -193,6 +212,14 @@ def _agent(application, firms: list[dict]) -> tuple[str, str]:
         return client.client_id, secret
 
 
+def _report_seconds(seconds: dict[str, list[float]], requests: int, top: int = 5) -> None:
+    total = sum(sum(times) for times in seconds.values())
+    print(f"   {total / requests * 1000:.2f} ms per request waiting on the database; the most:")
+    costliest = sorted(seconds.items(), key=lambda item: -sum(item[1]))[:top]
+    for statement, times in costliest:
+        print(f"   {sum(times) / requests * 1000:7.2f} ms  {statement[:100]}")
+
+
 def _report(kind: str, requests: list[list[str]], show: int) -> None:
     counts = [sum(1 for s in r if s not in ("BEGIN", "COMMIT", "ROLLBACK")) for r in requests]
     print(
@@ -223,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         with application.app_context():
             recorder = Recorder(db.engine)
         client = application.test_client()
-        if args.profile:
-            logging.disable(logging.INFO)  # a log line per request would drown the profile
+        logging.disable(logging.INFO)  # a log line per request would drown the figures
         # Each firm's integration posts to its own firm, in turn.
         tokens = [_token(client, firm["client_id"], firm["client_secret"]) for firm in firms]
         posts = [
@@ -244,8 +270,17 @@ def main(argv: list[str] | None = None) -> int:
             assert response.status_code == 201, response.get_data(as_text=True)
             if n:
                 intake.append(recorder.take())
+            else:
+                recorder.take_seconds()
         _report("POST /v1/tenants/{id}/contacts", intake, args.show)
+        _report_seconds(recorder.take_seconds(), args.requests)
         profile.report()
+        # A backlog for the claims to choose from (a firm's best is picked among its waiting).
+        for n in range(args.waiting):
+            url, headers = posts[n % len(posts)]
+            body = contact_body(n, run="backlog", received_at="2026-12-01T09:00:00Z")
+            response = client.post(url, json=body, headers=headers)
+            assert response.status_code == 201, response.get_data(as_text=True)
         agent_headers = {"Authorization": f"Bearer {_token(client, *agent_client)}"}
         claims, profile = [], Profile(args.profile)
         for n in range(args.requests + 1):
@@ -255,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             assert response.status_code == 200, response.get_data(as_text=True)
             if n:
                 claims.append(recorder.take())
+            else:
+                recorder.take_seconds()
         _report("POST /v1/me/next", claims, args.show)
+        _report_seconds(recorder.take_seconds(), args.requests)
         profile.report()
     return 0
 

@@ -51,6 +51,8 @@ _CHANNEL_ONLY = {
 }
 # What an agent holds: each counts against its concurrency for the contact's channel.
 HELD_STATUSES = ("assigned", "active", "on_hold", "waiting_customer", "escalated")
+# Waiting for an agent to claim it.
+WAITING_STATUSES = ("queued", "reopened")
 # Where the time spent in a status goes when the contact leaves it.
 _COUNTER = {
     "queued": "queued_seconds",

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS
+from app.contacts.lifecycle import SYNCHRONOUS_CHANNELS, WAITING_STATUSES
 from app.db import Base, JSONType, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from app.vocabulary import CATEGORIES, CHANNELS, DIRECTIONS, PRIORITIES
 from tenants.scoping import TenantScoped, tenant_foreign_key
@@ -43,6 +43,7 @@ CONTACT_STATUSES = (
 )
 # Claim-next takes the highest rank first.
 PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
+_WAITING = "status IN ({})".format(", ".join(f"'{s}'" for s in WAITING_STATUSES))
 
 
 class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
@@ -58,6 +59,28 @@ class Contact(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         tenant_foreign_key("department_id", "departments"),
         # Claim-next: waiting contacts of a queue, best first.
         Index(None, "tenant_id", "queue_id", "status", "priority_rank", "queued_at"),
+        # ... and a firm's waiting contacts in the claim's own order, so the best one that fits
+        # is the first rows read (not every waiting contact sorted) however long the backlog.
+        Index(
+            "ix_contacts_waiting_in_claim_order",
+            "tenant_id",
+            text("priority_rank DESC"),
+            "sla_due_at",
+            "queued_at",
+            "id",
+            postgresql_where=text(_WAITING),
+            sqlite_where=text(_WAITING),
+        ),
+        # When an agent last served a firm (the claim's turn across firms): the latest
+        # assignment read from the end of the index. Contacts never assigned are left out.
+        Index(
+            None,
+            "agent_id",
+            "tenant_id",
+            "assigned_at",
+            postgresql_where=text("agent_id IS NOT NULL"),
+            sqlite_where=text("agent_id IS NOT NULL"),
+        ),
         Index(None, "tenant_id", "created_at"),
         # Reports bucket by when contacts came in.
         Index(None, "tenant_id", "received_at"),
