@@ -411,10 +411,10 @@ class MyNextContact(MethodView):
         fitted was just claimed by another agent, try again.
         """
         agent = _my_agent(lock=True)
-        contact = dialer.claim_next(agent=agent, actor=current_actor())
-        if contact is None:
+        claimed = dialer.claim_next_described(agent=agent, actor=current_actor())
+        if claimed is None:
             raise routing.nothing_to_claim(agent=agent)
-        return routing.describe(contact=contact)
+        return claimed[1]
 
 
 @me_blp.route("/contacts")

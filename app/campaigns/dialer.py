@@ -52,7 +52,23 @@ BPS_FULL = 10_000
 def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Contact | None:
     """Give the agent its next work, inbound or a campaign's record (module doc); None when
     nothing fits."""
-    at = now or utcnow()
+    claimed = _claim(agent=agent, actor=actor, at=now or utcnow())
+    return claimed[0] if claimed else None
+
+
+def claim_next_described(
+    *, agent: Agent, actor: Actor, now: datetime | None = None
+) -> tuple[Contact, dict] | None:
+    """As `claim_next`, with the contact as the agent sees it (routing.describe), its firm and
+    queue as the claim read them."""
+    claimed = _claim(agent=agent, actor=actor, at=now or utcnow())
+    if claimed is None:
+        return None
+    contact, eligible = claimed
+    return contact, routing.describe(contact=contact, eligible=eligible)
+
+
+def _claim(*, agent: Agent, actor: Actor, at: datetime) -> tuple[Contact, routing.Eligible] | None:
     agent, eligible = routing.ready(agent=agent, actor=actor, at=at)
     campaigns = _campaigns(eligible)
     ahead, behind = _blend(agent=agent, campaigns=campaigns, at=at)
@@ -62,11 +78,12 @@ def claim_next(*, agent: Agent, actor: Actor, now: datetime | None = None) -> Co
         or routing.claim_waiting(agent=agent, eligible=eligible, actor=actor, at=at)
         or _attempt(agent=agent, campaigns=behind, eligible=eligible, at=at, actor=actor)
     )
-    if contact is not None:
-        agent_presence.follow_work(
-            agent_ids=[agent.id], actor=actor, now=at, loads={agent.id: eligible.load_with(contact)}
-        )
-    return contact
+    if contact is None:
+        return None
+    agent_presence.follow_work(
+        agent_ids=[agent.id], actor=actor, now=at, loads={agent.id: eligible.load_with(contact)}
+    )
+    return contact, eligible
 
 
 def _campaigns(eligible: routing.Eligible) -> list[Campaign]:

@@ -99,6 +99,9 @@ class Eligible:
     languages: frozenset[str]
     # What the agent held when this was worked out, per channel.
     load: dict[str, int] = field(default_factory=dict)
+    # Each usable queue's firm (id, name, status) and name, read with the queues: what a claim's
+    # answer shows (describe) without reading them again.
+    places: dict[uuid.UUID, tuple[dict, str]] = field(default_factory=dict)
 
     def load_with(self, contact: Contact) -> dict[str, int]:
         """What the agent holds once it took `contact` too."""
@@ -282,20 +285,30 @@ def held(*, agent: Agent) -> list[dict]:
 
 
 def describe(
-    *, contact: Contact, tenant: Tenant | None = None, queue_name: str | None = None
+    *,
+    contact: Contact,
+    tenant: Tenant | None = None,
+    queue_name: str | None = None,
+    eligible: Eligible | None = None,
 ) -> dict:
-    """Return the contact as an agent sees it: its fields, its client firm and queue name."""
-    if tenant is None or queue_name is None:
+    """Return the contact as an agent sees it: its fields, its client firm and queue name
+    (given, else from the `eligible` work it was claimed from, else read)."""
+    if tenant is not None and queue_name is not None:
+        firm = {"id": tenant.id, "name": tenant.name, "status": tenant.status}
+    elif eligible is not None and contact.queue_id in eligible.places:
+        firm, queue_name = eligible.places[contact.queue_id]
+    else:
         with tenant_scope(contact.tenant_id):
             tenant, queue_name = db.session.execute(
                 select(Tenant, Queue.name)
                 .join(Queue, Queue.tenant_id == Tenant.id)
                 .where(Tenant.id == contact.tenant_id, Queue.id == contact.queue_id)
             ).one()
+        firm = {"id": tenant.id, "name": tenant.name, "status": tenant.status}
     return {
         **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
         "queue_wait_seconds": contact.queue_wait_seconds,
-        "tenant": {"id": tenant.id, "name": tenant.name, "status": tenant.status},
+        "tenant": firm,
         "queue_name": queue_name,
     }
 
@@ -311,7 +324,14 @@ def eligibility(agent: Agent) -> Eligible:
         return Eligible({}, frozenset(), frozenset(), frozenset())
     with tenants_scope(assigned):
         rows = db.session.execute(
-            select(Assignment.queue_id, Assignment.priority, Assignment.tenant_id)
+            select(
+                Assignment.queue_id,
+                Assignment.priority,
+                Assignment.tenant_id,
+                Tenant.name.label("tenant_name"),
+                Tenant.status.label("tenant_status"),
+                Queue.name.label("queue_name"),
+            )
             .join(Queue, Queue.id == Assignment.queue_id)
             .join(Tenant, Tenant.id == Assignment.tenant_id)
             .where(
@@ -337,6 +357,13 @@ def eligibility(agent: Agent) -> Eligible:
         channels=free,
         languages=spoken(agent),
         load=load,
+        places={
+            r.queue_id: (
+                {"id": r.tenant_id, "name": r.tenant_name, "status": r.tenant_status},
+                r.queue_name,
+            )
+            for r in rows
+        },
     )
 
 
