@@ -293,18 +293,17 @@ def describe(
 ) -> dict:
     """Return the contact as an agent sees it: its fields, its client firm and queue name
     (given, else from the `eligible` work it was claimed from, else read)."""
-    if tenant is not None and queue_name is not None:
-        firm = {"id": tenant.id, "name": tenant.name, "status": tenant.status}
-    elif eligible is not None and contact.queue_id in eligible.places:
-        firm, queue_name = eligible.places[contact.queue_id]
-    else:
-        with tenant_scope(contact.tenant_id):
-            tenant, queue_name = db.session.execute(
-                select(Tenant, Queue.name)
-                .join(Queue, Queue.tenant_id == Tenant.id)
-                .where(Tenant.id == contact.tenant_id, Queue.id == contact.queue_id)
-            ).one()
-        firm = {"id": tenant.id, "name": tenant.name, "status": tenant.status}
+    place = eligible.places.get(contact.queue_id) if eligible is not None else None
+    if place is None:
+        if tenant is None or queue_name is None:
+            with tenant_scope(contact.tenant_id):
+                tenant, queue_name = db.session.execute(
+                    select(Tenant, Queue.name)
+                    .join(Queue, Queue.tenant_id == Tenant.id)
+                    .where(Tenant.id == contact.tenant_id, Queue.id == contact.queue_id)
+                ).one()
+        place = ({"id": tenant.id, "name": tenant.name, "status": tenant.status}, queue_name)
+    firm, queue_name = place
     return {
         **{attr.key: getattr(contact, attr.key) for attr in sa_inspect(Contact).column_attrs},
         "queue_wait_seconds": contact.queue_wait_seconds,

@@ -7,8 +7,8 @@ measures (app.reports.measures) over the firm's local day (app.wallboard.today, 
 keeps them per process while a firm's contacts do not change), the risk is the SLA engine's
 at-risk rule (app.sla.at_risk.list_at_risk) as each open contact keeps it (`sla_risk_at`,
 `sla_breach_at`: app.sla.clocks.risk_instants), the wait is the agent desk's (queued and
-reopened contacts, from `queued_at`), what an agent holds is routing's HELD_STATUSES.
-May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.routing,
+reopened contacts, from `queued_at`), what an agent holds is the lifecycle's HELD_STATUSES.
+May import: app.db, the models of agents, contacts, queues and SLA, app.contacts.lifecycle,
 app.readings, app.reports (measures, periods, targets), app.sla.service, app.wallboard.today,
 tenants (models, scoping).
 """
@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from app.agents.models import Agent, Assignment
+from app.contacts.lifecycle import HELD_STATUSES, WAITING_STATUSES
 from app.contacts.models import Contact
-from app.contacts.routing import HELD_STATUSES, WAITING_STATUSES
 from app.db import UTCDateTime, db, utcnow
 from app.queues.models import Queue
 from app.readings import shared
