@@ -284,11 +284,11 @@ def sla_scan(batch_size: int, every: float | None) -> None:
 
 
 def _scan_everything_due(batch_size: int) -> dict[str, int]:
-    from app.sla import service as sla_service
+    from app.sla import scan
 
     totals = {"at_risk": 0, "breached": 0}
     while True:
-        counts = sla_service.scan_batch(now=utcnow(), limit=batch_size)
+        counts = scan.scan_batch(now=utcnow(), limit=batch_size)
         db.session.commit()
         for key in totals:
             totals[key] += counts[key]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, DateTime, Enum, MetaData, bindparam, create_engine, event, func, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -153,6 +153,38 @@ class Database:
         if session is not None:
             # Whatever the request did not commit is rolled back, never half-kept.
             session.close()
+
+
+def update_rows(session: Session, entity: type, rows: list[dict]) -> None:
+    """UPDATE rows of a mapped class by primary key, each to its own values (every row names
+    the same columns, the key's among them), as an ORM statement: tenant scoping and its
+    checks apply.
+
+    PostgreSQL takes them in one statement, the values as one array per column (`unnest`):
+    an executemany runs the statement once per row, and each run's overhead (row-level
+    security's settings read afresh, the executor started) costs several times the update
+    itself (1,000 contacts: 0.2 s as an executemany, 0.04-0.07 s so). Elsewhere, the ORM's
+    UPDATE by primary key. Objects of these rows already in the session are not refreshed:
+    the caller expires them if it reads them again."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(entity), rows)
+        return
+    table = entity.__table__
+    names = list(rows[0])
+    keys = [column.name for column in table.primary_key.columns]
+    arrays = [
+        bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+        for name in names
+    ]
+    given = func.unnest(*arrays).table_valued(*names).render_derived(name="given")
+    session.execute(
+        update(entity)
+        .where(*(table.c[key] == given.c[key] for key in keys))
+        .values({name: given.c[name] for name in names if name not in keys})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

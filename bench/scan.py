@@ -334,11 +334,11 @@ def _pod(overrides: dict, batch_size: int, barrier, results) -> None:
 
     from app import cli, create_app
     from app.db import db
-    from app.sla import service as sla_service
+    from app.sla import scan as sla_scan
 
     application = create_app(overrides)
     batches = {"batches": 0, "contacts": 0}
-    scan_batch = sla_service.scan_batch
+    scan_batch = sla_scan.scan_batch
 
     def counted(**kwargs):
         counts = scan_batch(**kwargs)
@@ -346,7 +346,7 @@ def _pod(overrides: dict, batch_size: int, barrier, results) -> None:
         batches["contacts"] += counts["contacts"]
         return counts
 
-    sla_service.scan_batch = counted  # counts the batches; the loop is the worker's own
+    sla_scan.scan_batch = counted  # counts the batches; the loop is the worker's own
     with application.app_context():
         db.session.execute(text("SELECT 1"))  # connected before the start signal
         db.session.rollback()

@@ -225,9 +225,9 @@ def intake_many(app, tenant, count: int, at: datetime) -> None:
 
 def test_two_sla_scans_at_once_breach_every_clock_exactly_once(app, factory, database, start):
     """Safe because each batch locks its contacts `FOR UPDATE SKIP LOCKED` and reads their
-    clocks again under the lock (populate_existing): a clock the other scan marked meanwhile
-    is no longer due, so it is neither marked nor announced twice. The webhook deliveries'
-    unique key (tenant_id, endpoint_id, event_id) backs it up. Each scan goes on until a batch
+    clocks once the locks are held: a clock the other scan marked meanwhile is no longer due,
+    so it is neither marked nor announced twice. The webhook deliveries' unique key
+    (tenant_id, endpoint_id, event_id) backs it up. Each scan goes on until a batch
     marks nothing: a batch made short by rows the other scan holds is not the end."""
     firms = [sla_firm(app, factory)[0] for _ in range(FIRMS)]
     for tenant in firms:

@@ -256,6 +256,44 @@ def test_changes_to_contacts_show_at_once_and_are_rolled_up_by_the_next_pass(db_
     assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
 
 
+def test_clocks_the_sla_scan_breaches_show_at_once_and_are_rolled_up_by_the_next_pass(
+    db_app, db_factory
+):
+    # The scan writes around the unit of work (app/sla/scan.py): it marks the hours itself.
+    from tests.test_sla_scan import scan
+
+    tenant = busy_firm(db_app, db_factory, seed=5)
+    start, end = local(0), local(DAYS)
+    with db_app.app_context(), tenant_scope(tenant.id):
+        running = db.session.scalars(
+            select(SlaClock)
+            .where(SlaClock.state == "ok", SlaClock.stopped_at.is_(None))
+            .order_by(SlaClock.id)
+            .limit(3)
+        ).all()
+        assert running
+        for one in running:
+            one.running_since = one.started_at
+            one.at_risk_at = one.started_at + timedelta(hours=1)
+            one.due_at = one.started_at + timedelta(hours=2)
+        db.session.commit()
+    roll_up(db_app)
+    before = report(db_app, tenant, start=start, end=end, granularity="day", raw=True)
+
+    counts = scan(db_app, datetime.now(UTC))
+
+    assert counts["breached"] == len(running)
+    with db_app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ReportMark)) > 0
+    expected = report(db_app, tenant, start=start, end=end, granularity="day", raw=True)
+    assert expected != before  # the breaches count in the report
+    assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+    roll_up(db_app)
+    with db_app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ReportMark)) == 0
+    assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+
+
 def test_a_deleted_contact_leaves_the_rollups_too(app, factory):
     tenant = busy_firm(app, factory, seed=11, contacts=60)
     start, end = local(0), local(20)

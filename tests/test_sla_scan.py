@@ -1,4 +1,4 @@
-"""The SLA scan (`flask --app wsgi sla scan`, `app.sla.service.scan_batch`): it marks the clocks
+"""The SLA scan (`flask --app wsgi sla scan`, `app.sla.scan.scan_batch`): it marks the clocks
 that went at risk or breached while their contact did not change, across every client firm,
 and announces each transition exactly once, however many scans run at once or again.
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.contacts.models import ContactEvent
 from app.db import db
-from app.sla import service as sla_service
+from app.sla import scan as sla_scan
 from app.sla.models import SlaClock
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
@@ -44,7 +44,7 @@ from tests.test_webhook_delivery import (
 def scan(app, now: datetime, limit: int = 500) -> dict:
     """One batch of the scan as the CLI runs it: its own unit of work, committed."""
     with app.app_context():
-        counts = sla_service.scan_batch(now=now, limit=limit)
+        counts = sla_scan.scan_batch(now=now, limit=limit)
         db.session.commit()
         return counts
 

@@ -1,8 +1,9 @@
 """Domain events: recorded by the services in their own transaction, read in order by consumers.
 
-Recording. `record()` (and `record_many()` for a batch, e.g. a contacts import) adds the event
-for the tenant in scope to the caller's transaction: the change and its event commit together,
-or neither does. The type must be in the catalogue (app/events/catalogue.py).
+Recording. `record()` (and `record_many()` or `record_each()` for a batch, e.g. a contacts
+import or an SLA scan's) adds the event for the tenant in scope to the caller's transaction:
+the change and its event commit together, or neither does. The type must be in the catalogue
+(app/events/catalogue.py).
 
 Reading. Each consumer (webhook deliveries now, live views next; app/worker.py lists them)
 keeps a position in `event_consumers` and `consume()` hands it the events after it, in order,
@@ -77,21 +78,31 @@ def record_many(
 ) -> int:
     """Add one event per payload, of the tenant in scope, to the caller's transaction, in a
     few multi-row INSERTs rather than one per event; return how many."""
-    if not payloads:
-        return 0
     at = occurred_at or utcnow()
+    return record_each(
+        [{"type": type, "payload": p, "occurred_at": at, "id": uuid.uuid4()} for p in payloads]
+    )
+
+
+def record_each(events: Sequence[dict]) -> int:
+    """Add events of the tenant in scope, each as `record` takes it (`type`, `payload`,
+    `occurred_at` and `id` given), to the caller's transaction in a few multi-row INSERTs
+    rather than one per event; return how many."""
+    if not events:
+        return 0
     if _is_sqlite():
-        for payload in payloads:
-            record(type=type, payload=payload, occurred_at=at)
-        return len(payloads)
-    for payload in payloads:
-        _check(type, payload)
-    rows = [
-        {"id": uuid.uuid4(), "type": type, "payload": p, "occurred_at": at, "recorded_at": at}
-        for p in payloads
-    ]
+        for event in events:
+            record(**event)
+        return len(events)
+    at = utcnow()
+    rows = []
+    for event in events:
+        _check(event["type"], event["payload"])
+        rows.append({"recorded_at": at, **event})
     # With RETURNING, SQLAlchemy sends the rows as multi-row INSERTs ("insertmanyvalues",
-    # 1,000 a statement); the tenant in scope is stamped on each (tenants/scoping.py).
+    # 1,000 a statement); the tenant in scope is stamped on each (tenants/scoping.py). An
+    # executemany would run the statement, and the live views' statement trigger
+    # (domain_events_notify_live, a NOTIFY), once per event.
     db.session.execute(insert(DomainEvent).returning(DomainEvent.id), rows).all()
     return len(rows)
 

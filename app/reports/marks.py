@@ -1,12 +1,14 @@
 """Marking what the daily roll-ups must re-sum: a session hook that sees every change to a
 contact or an SLA clock as it is flushed.
 
-Every write to contacts and clocks goes through the ORM, so one hook sees them all, whichever
-domain made them (intake, routing, the lifecycle, the SLA scan, erasure), without any of them
-knowing the reports exist. For each change it marks the hour (UTC) its contact was received in,
-and, when a contact appears, goes or changes customer, those of its neighbours whose first
-contact resolution it may change. A change to what every day was summed under (a queue's
-answer threshold, a firm's zone, its default policy) drops the firm's roll-ups whole.
+Every write to contacts and clocks but the SLA scan's goes through the ORM, so one hook sees
+them all, whichever domain made them (intake, routing, the lifecycle, erasure), without any of
+them knowing the reports exist; the scan writes its batches set-based, around the unit of work,
+and marks what it changed through `mark_received`. For each change the hook marks the hour
+(UTC) its contact was received in, and, when a contact appears, goes or changes customer, those
+of its neighbours whose first contact resolution it may change. A change to what every day was
+summed under (a queue's answer threshold, a firm's zone, its default policy) drops the firm's
+roll-ups whole.
 May import: app.db, the contact, queue and SLA models, tenants and app.reports.models.
 """
 
@@ -25,6 +27,7 @@ from app.queues.models import Queue
 from app.reports.models import ReportMark, ReportRollup
 from app.sla.models import SlaClock, SlaPolicy
 from tenants.models import Tenant
+from tenants.scoping import current_tenant_id
 
 # What a contact's neighbours' first contact resolution depends on.
 _NEIGHBOURHOOD = ("customer_key", "category", "direction", "received_at")
@@ -93,11 +96,24 @@ def _mark(session: Session, _context, _instances) -> None:
     hours |= _neighbour_hours(session, neighbourhoods)
     # Written under the scope the flush runs in, which writes only its one firm's rows (or
     # is unscoped); entering another scope here would flush, and the session is flushing.
+    _insert_marks(session, hours)
+    if dropped:
+        session.execute(delete(ReportRollup).where(ReportRollup.tenant_id.in_(sorted(dropped))))
+
+
+def mark_received(session: Session, received: list[datetime]) -> None:
+    """Mark the receipt hours of contacts of the tenant in scope whose SLA fields or clocks a
+    statement changed around the unit of work (the SLA scan's set-based writes), which the
+    flush hook never sees. Their neighbours' first contact resolution is not theirs to change:
+    only the SLA changes so."""
+    tenant_id = current_tenant_id()
+    _insert_marks(session, {(tenant_id, _hour(at)) for at in received})
+
+
+def _insert_marks(session: Session, hours: set[tuple[uuid.UUID, datetime]]) -> None:
     if hours:
         rows = [{"id": uuid.uuid4(), "tenant_id": t, "hour": hour} for t, hour in sorted(hours)]
         session.execute(insert(ReportMark), rows)
-    if dropped:
-        session.execute(delete(ReportRollup).where(ReportRollup.tenant_id.in_(sorted(dropped))))
 
 
 def _neighbourhoods(contact: Contact) -> list[tuple]:

@@ -1,6 +1,7 @@
 """The SLA engine: each contact's clocks (started, paused, stopped as the contact moves), their
-at-risk and breach events, the scan, and the instants at which each open contact goes at risk
-and is breached (which the at-risk list, app.sla.at_risk, reads).
+at-risk and breach events, and the instants at which each open contact goes at risk and is
+breached (which the at-risk list, app.sla.at_risk, reads). The scan, which marks what came due
+while nothing happened to a contact, is app.sla.scan, on the same terms.
 
 Everything here acts on the tenant in scope (the request's, onboarding's `tenant_scope`, or the
 scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
@@ -14,12 +15,10 @@ app.queues.models, tenants (models, scoping).
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select, tuple_
-from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, flag_modified, get_history
+from sqlalchemy import and_, or_, select
 
 from app.contacts.models import Contact, ContactEvent
 from app.db import db
@@ -30,16 +29,15 @@ from app.sla import clocks as clock_rules
 from app.sla import policies
 from app.sla.calendars import schedule_for
 from app.sla.models import SlaClock, SlaPolicy
-from tenants.models import Tenant
-from tenants.scoping import current_tenant_id, tenant_scope, unscoped
+from tenants.scoping import current_tenant_id
 
 # Entering these statuses pauses a contact's running clocks (escalated only where the policy
 # says so); leaving them resumes the paused ones.
 PAUSING_STATUSES = ("waiting_customer", "escalated")
 # Statuses after which a contact needs nothing more from the BPO.
 FINISHED_STATUSES = ("resolved", "closed", "abandoned")
-_EVENT_ACTIONS = {"at_risk": "sla_at_risk", "breached": "sla_breached"}
-_DOMAIN_EVENTS = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
+EVENT_ACTIONS = {"at_risk": "sla_at_risk", "breached": "sla_breached"}
+DOMAIN_EVENTS = {"at_risk": "sla.at_risk", "breached": "sla.breached"}
 
 
 @dataclass
@@ -205,82 +203,6 @@ def sla_of(*, contact: Contact, now: datetime) -> dict:
     }
 
 
-def scan_batch(*, now: datetime, limit: int) -> dict:
-    """Mark the clocks that went at risk or breached with no change of their contact since.
-
-    Up to `limit` contacts across every tenant, locked in the query that picks them
-    (`FOR UPDATE SKIP LOCKED`): concurrent scans and requests never wait on each other, and a
-    batch is short only when nothing more that is due can be locked (a row another scan or a
-    request holds is skipped, not counted against the batch). Each contact's clocks are read
-    again under the lock, so each transition is recorded and announced once however many scans
-    run. Returns {"contacts": examined, "at_risk": newly at risk, "breached": newly breached}.
-    """
-    due = or_(
-        and_(SlaClock.state.in_(("ok", "at_risk")), SlaClock.due_at <= now),
-        and_(SlaClock.state == "ok", SlaClock.at_risk_at <= now),
-    )
-    # The due clocks are few and their indexes find them: their contacts are read from them
-    # (the CTE is materialized so the planner cannot instead walk a contacts index in the
-    # batch's order, testing a million contacts' clocks one by one).
-    due_contacts = (
-        select(SlaClock.tenant_id, SlaClock.contact_id)
-        .where(due)
-        .distinct()
-        .cte("due_contacts")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    # The scan is the BPO's job, for every tenant at once: finding (and locking) what is due
-    # precedes any tenant scope. Each tenant's contacts are then changed in its own scope; the
-    # locks are the transaction's, so they hold across the switch.
-    with unscoped():
-        locked = db.session.scalars(
-            select(Contact)
-            .join(
-                due_contacts,
-                and_(
-                    due_contacts.c.tenant_id == Contact.tenant_id,
-                    due_contacts.c.contact_id == Contact.id,
-                ),
-            )
-            .join(Tenant, Tenant.id == Contact.tenant_id)
-            # An offboarded firm is read-only and waits for deletion: nothing more to announce.
-            .where(Tenant.status != "offboarded")
-            # A firm's due contacts together, nearest deadline first: a batch then writes under
-            # a scope or two, not one per firm (seven round trips each, fifty firms a batch).
-            .order_by(Contact.tenant_id, Contact.sla_due_at.asc().nulls_last(), Contact.id)
-            .limit(limit)
-            .with_for_update(of=Contact, skip_locked=True)
-            # What is now locked may have changed since an earlier read in this session.
-            .execution_options(populate_existing=True)
-        ).all()
-        # Every locked contact's clocks, and which of them were announced at risk before, in
-        # one read each, made once every lock is held: what a concurrent scan or request wrote
-        # counts, and nothing else can write them until this transaction ends.
-        clocks = _clocks_of_batch(locked)
-        announced = _at_risk_announced(locked)
-    by_tenant: dict[uuid.UUID, list[Contact]] = defaultdict(list)
-    for contact in locked:
-        by_tenant[contact.tenant_id].append(contact)
-    counts = {"contacts": 0, "at_risk": 0, "breached": 0}
-    for tenant_id, contacts in sorted(by_tenant.items(), key=lambda item: str(item[0])):
-        with tenant_scope(tenant_id):
-            for contact in contacts:
-                counts["contacts"] += 1
-                # Marking needs no calendar: the instants were set when the clock last changed.
-                mine = clocks.get(contact.id, [])
-                for transition in _tick(contact, mine, now=now, announced=announced):
-                    counts[transition] += 1
-                for clock in mine:
-                    if get_history(clock, "state", passive=PASSIVE_NO_INITIALIZE).has_changes():
-                        # Every marked clock's UPDATE then sets the same columns: the flush
-                        # sends them all as one executemany, not one UPDATE per run of alike
-                        # rows in id order (going at risk sets the state alone, a breach
-                        # its instant too).
-                        flag_modified(clock, "breached_at")
-                _summarise(contact, mine)
-    return counts
-
-
 # --- engine internals ------------------------------------------------------------------------
 
 
@@ -338,81 +260,37 @@ def _clocks_of(contact: Contact) -> list[SlaClock]:
     )
 
 
-def _clocks_of_batch(contacts: list[Contact]) -> dict[uuid.UUID, list[SlaClock]]:
-    """The clocks of several contacts (of any tenants in scope), by contact, as `_clocks_of`
-    reads them for one: afresh, each contact's in the order of their kind."""
-    found: dict[uuid.UUID, list[SlaClock]] = defaultdict(list)
-    if not contacts:
-        return found
-    # The firm and the contact, as the unique index (tenant_id, contact_id, kind) leads.
-    keys = [(contact.tenant_id, contact.id) for contact in contacts]
-    for clock in db.session.scalars(
-        select(SlaClock)
-        .where(tuple_(SlaClock.tenant_id, SlaClock.contact_id).in_(keys))
-        .order_by(SlaClock.contact_id, SlaClock.kind)
-        .execution_options(populate_existing=True)
-    ):
-        found[clock.contact_id].append(clock)
-    return found
-
-
-def _at_risk_announced(contacts: list[Contact]) -> set[tuple[uuid.UUID, str]]:
-    """(contact id, clock kind) of the clocks of these contacts already announced at risk: what
-    `_recorded` tells of one, for a batch."""
-    if not contacts:
-        return set()
-    keys = [(contact.tenant_id, contact.id) for contact in contacts]
-    rows = db.session.execute(
-        select(ContactEvent.contact_id, ContactEvent.details).where(
-            tuple_(ContactEvent.tenant_id, ContactEvent.contact_id).in_(keys),
-            ContactEvent.action == _EVENT_ACTIONS["at_risk"],
-        )
-    )
-    return {(contact_id, (details or {}).get("clock")) for contact_id, details in rows}
-
-
 def _policy_of(clocks: list[SlaClock]) -> SlaPolicy | None:
     policy_id = next((c.policy_id for c in clocks if c.policy_id is not None), None)
     return db.session.get(SlaPolicy, policy_id) if policy_id is not None else None
 
 
-def _tick(
-    contact: Contact,
-    clocks: list[SlaClock],
-    *,
-    now: datetime,
-    announced: set[tuple[uuid.UUID, str]] | None = None,
-) -> list[str]:
-    """Mark what came due by `now`; record and announce each new transition; return them.
-    `announced`: the clocks known to have been announced at risk (else each is looked up)."""
+def _tick(contact: Contact, clocks: list[SlaClock], *, now: datetime) -> list[str]:
+    """Mark what came due by `now`; record and announce each new transition; return them."""
     marked = []
     for clock in clocks:
         for transition in clock_rules.tick(clock, now=now):
-            if _announce(contact, clock, transition, detected_at=now, announced=announced):
+            if _announce(contact, clock, transition, detected_at=now):
                 marked.append(transition)
     return marked
 
 
-def _announce(
-    contact: Contact,
-    clock: SlaClock,
-    transition: str,
-    *,
-    detected_at: datetime,
-    announced: set[tuple[uuid.UUID, str]] | None = None,
-) -> bool:
+def _announce(contact: Contact, clock: SlaClock, transition: str, *, detected_at: datetime) -> bool:
     """Record a clock's transition as a contact event and as a domain event (the firm's
-    webhooks are made from it). `announced`: as `_tick`'s."""
-    action = _EVENT_ACTIONS[transition]
-    if transition == "at_risk" and (
-        (contact.id, clock.kind) in announced
-        if announced is not None
-        else _recorded(contact, action, clock.kind)
-    ):
+    webhooks are made from it)."""
+    action = EVENT_ACTIONS[transition]
+    if transition == "at_risk" and _recorded(contact, action, clock.kind):
         # A reopened clock comes back at risk: it was announced when it first got there.
         return False
-    instant = clock.at_risk_at if transition == "at_risk" else clock.breached_at
-    moment = "at_risk_at" if transition == "at_risk" else "breached_at"
+    event = transition_event(contact, clock, transition, detected_at=detected_at)
+    db.session.add(ContactEvent(**event))
+    events_service.record(**transition_announcement(contact, clock, transition, detected_at))
+    return True
+
+
+def transition_event(contact, clock, transition: str, *, detected_at: datetime) -> dict:
+    """The contact event's columns for a clock's transition (`contact` and `clock`: models or
+    rows with their fields)."""
     details = {
         "clock": clock.kind,
         "target_seconds": clock.target_seconds,
@@ -420,32 +298,35 @@ def _announce(
         "detected_at": _iso(detected_at),
     }
     if transition == "at_risk":
-        details["at_risk_at"] = _iso(instant)
-    db.session.add(
-        ContactEvent(
-            tenant_id=contact.tenant_id,
-            contact_id=contact.id,
-            occurred_at=instant,
-            action=action,
-            from_status=contact.status,
-            to_status=contact.status,
-            agent_id=contact.agent_id,
-            details=details,
-        )
-    )
-    events_service.record(
-        type=_DOMAIN_EVENTS[transition],
+        details["at_risk_at"] = _iso(clock.at_risk_at)
+    return {
+        "tenant_id": contact.tenant_id,
+        "contact_id": contact.id,
+        "occurred_at": clock.at_risk_at if transition == "at_risk" else clock.breached_at,
+        "action": EVENT_ACTIONS[transition],
+        "from_status": contact.status,
+        "to_status": contact.status,
+        "agent_id": contact.agent_id,
+        "details": details,
+    }
+
+
+def transition_announcement(contact, clock, transition: str, detected_at: datetime) -> dict:
+    """The domain event of a clock's transition, as `events_service.record` takes it."""
+    moment = "at_risk_at" if transition == "at_risk" else "breached_at"
+    return {
+        "type": DOMAIN_EVENTS[transition],
         # Derived from the clock, so the transition has one id wherever it is seen (it is the
         # webhook's `id` too).
-        id=uuid.uuid5(uuid.NAMESPACE_URL, f"{clock.id}:{transition}"),
+        "id": uuid.uuid5(uuid.NAMESPACE_URL, f"{clock.id}:{transition}"),
         # What the firm needs to find the contact; never the end customer's personal data.
-        payload={
+        "payload": {
             "contact_id": str(contact.id),
             "external_id": contact.external_id,
             "clock": clock.kind,
             "target_seconds": clock.target_seconds,
             "due_at": _iso(clock.due_at),
-            moment: _iso(instant),
+            moment: _iso(getattr(clock, moment)),
             "channel": contact.channel,
             "category": contact.category,
             "priority": contact.priority,
@@ -453,9 +334,8 @@ def _announce(
             "status": contact.status,
         },
         # When it was seen: the webhook's `created_at` (the instant itself is in the payload).
-        occurred_at=detected_at,
-    )
-    return True
+        "occurred_at": detected_at,
+    }
 
 
 def _recorded(contact: Contact, action: str, kind: str) -> bool:
@@ -468,15 +348,24 @@ def _recorded(contact: Contact, action: str, kind: str) -> bool:
 
 
 def _summarise(contact: Contact, clocks: list[SlaClock], *, status: str | None = None) -> None:
-    """Keep the contact's SLA state (worst clock), nearest deadline (for routing) and the
-    instants its open clocks put it at risk and in breach (for the wallboard) current; a
-    finished contact (`status`: the one it is taking, if not yet set) is at risk of nothing."""
-    contact.sla_state = clock_rules.worst(c.state for c in clocks)
-    contact.sla_due_at = min((c.due_at for c in clocks if c.due_at is not None), default=None)
-    finished = (status or contact.status) in FINISHED_STATUSES
-    contact.sla_risk_at, contact.sla_breach_at = (
-        (None, None) if finished else clock_rules.risk_instants(clocks)
-    )
+    """Keep the contact's SLA fields current (`summary`); `status`: the one it is taking, if
+    not yet set."""
+    (
+        contact.sla_state,
+        contact.sla_due_at,
+        contact.sla_risk_at,
+        contact.sla_breach_at,
+    ) = summary(clocks, finished=(status or contact.status) in FINISHED_STATUSES)
+
+
+def summary(clocks, *, finished: bool) -> tuple:
+    """A contact's SLA fields from its clocks: its state (worst clock), nearest deadline (for
+    routing) and the instants its open clocks put it at risk and in breach (for the
+    wallboard); a finished contact is at risk of nothing."""
+    state = clock_rules.worst(c.state for c in clocks)
+    due_at = min((c.due_at for c in clocks if c.due_at is not None), default=None)
+    risk_at, breach_at = (None, None) if finished else clock_rules.risk_instants(clocks)
+    return state, due_at, risk_at, breach_at
 
 
 def risk_now(now: datetime) -> tuple:
