@@ -1,16 +1,19 @@
 """Per-process copies of a firm's slow-changing settings (its active queues, default SLA
-policy, business calendar), each good for as long as the firm's `settings_version` stands.
+policy, business calendar, running campaigns), each good for as long as the firm's
+`settings_version` stands.
 
-Every contact taken in read the three afresh: three of its fifteen round trips, for rows that
-change a few times a year. PostgreSQL bumps the version whenever a row of a watched table
-changes (a trigger, migration 0034; SQLite's own triggers do the same for `make run`), and a
-copy is used only when the version it was read under is the one this transaction sees, so a
-change made through any pod is seen by every other pod's next transaction.
+Every contact taken in read the first three afresh: three of its fifteen round trips, for rows
+that change a few times a year; every claim read the running campaigns of the agent's firms.
+PostgreSQL bumps the version whenever a row of a watched table changes (a trigger, migrations
+0034 and 0036; SQLite's own triggers do the same for `make run`), and a copy is used only when
+the version it was read under is the one this transaction sees, so a change made through any
+pod is seen by every other pod's next transaction.
 
 The version is the one the transaction itself read: noted when a Tenant row is loaded (an
-integration's token loads its firm in the same statement as its client), else asked in one
-small statement. A transaction that changes a watched table itself reads afresh until it
-ends; so does an agent's queue-limited scope, and any scope other than the one firm's.
+integration's token loads its firm in the same statement as its client) or when a statement
+reads it beside other columns (`note_versions`: a claim's read of the agent's queues), else
+asked in one small statement. A transaction that changes a watched table itself reads afresh
+until it ends; so does an agent's queue-limited scope, and any scope other than the one firm's.
 May import: app.db, tenants (models, scoping).
 """
 
@@ -32,9 +35,9 @@ from tenants.models import Tenant
 
 T = TypeVar("T")
 
-# The tables whose rows are a firm's settings as the hot paths read them (and migration
-# 0034's triggers watch).
-WATCHED_TABLES = frozenset({"queues", "sla_policies", "business_calendars"})
+# The tables whose rows are a firm's settings as the hot paths read them (and migrations
+# 0034's and 0036's triggers watch).
+WATCHED_TABLES = frozenset({"queues", "sla_policies", "business_calendars", "campaigns"})
 
 # Keys of session.info, each for the current transaction only.
 _VERSIONS = "settings_versions"  # tenant id -> settings_version read in this transaction
@@ -78,6 +81,12 @@ def cached(name: str, load: Callable[[], T]) -> T:
                 _copies.clear()
             _copies[(tenant_id, name)] = (version, value)
     return value
+
+
+def note_versions(versions: dict[uuid.UUID, int]) -> None:
+    """Note the firms' versions a statement of this transaction read with other columns (an
+    agent's claim reads its firms with its queues), sparing `cached` asking each."""
+    db.session.info.setdefault(_VERSIONS, {}).update(versions)
 
 
 def detached_copies(rows: list[T]) -> list[T]:

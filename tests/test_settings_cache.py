@@ -1,6 +1,7 @@
-"""Intake keeps each firm's queues, default SLA policy and calendar per process
-(tenants/settings_cache.py): a change to any of them, however it is made, reaches the next
-contact; a transaction reads its own change; a rolled-back change is never kept."""
+"""Intake keeps each firm's queues, default SLA policy and calendar per process, a claim its
+running campaigns (tenants/settings_cache.py): a change to any of them, however it is made,
+reaches the next contact or claim; a transaction reads its own change; a rolled-back change is
+never kept."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select, update
 
+from app.agents.models import Agent
+from app.campaigns import dialer
+from app.campaigns.models import Campaign
 from app.contacts import intake
 from app.db import db
 from app.queues.models import Queue
 from app.sla.models import BusinessCalendar, SlaPolicy
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
+from tenants.service import SYSTEM
+from tests.campaign_helpers import running_campaign, uid
 from tests.test_contacts_intake import contact_in, contacts_url, create_contact, queue_of
 from tests.test_sla_api import ALWAYS, HOUR, read_sla, sla_firm
 
@@ -135,3 +141,28 @@ def test_every_change_to_a_firms_settings_moves_its_version_and_no_other(db_app,
 
     assert seen == sorted(set(seen)) and len(seen) == 7
     assert _version(db_app, other) == 0
+
+
+def test_a_campaign_paused_or_resumed_behind_the_apps_back_changes_the_next_offer(
+    app, client, factory
+):
+    # Each claim keeps the agent's firms' running campaigns per process (app/campaigns/dialer.py).
+    tenant = factory.tenant()
+    campaign, _queue, agent, _caller, _admin = running_campaign(client, factory, tenant)
+
+    def offered():
+        with app.app_context():
+            found = dialer.claim_next(agent=db.session.get(Agent, uid(agent["id"])), actor=SYSTEM)
+            db.session.rollback()  # the attempt undone: the record waits for the next look
+            return found and str(found.campaign_id)
+
+    def set_state(state: str) -> None:
+        with app.app_context(), tenant_scope(tenant.id):
+            db.session.execute(update(Campaign).values(state=state))
+            db.session.commit()
+
+    assert offered() == campaign["id"]
+    set_state("paused")
+    assert offered() is None
+    set_state("running")
+    assert offered() == campaign["id"]

@@ -20,7 +20,7 @@ Within a step: call-backs first, then the record whose stretch opened first.
 A record is locked with `FOR UPDATE SKIP LOCKED` and checked again, and its attempt counted in
 the same transaction, so two agents are never offered one record.
 May import: app.db, app.campaigns (models, register), app.contacts (models, routing, intake),
-app.agents (models, presence), tenants (models, scoping, service).
+app.agents (models, presence), tenants (models, scoping, service, settings_cache).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from app.contacts import intake, routing
 from app.contacts.lifecycle import HELD_STATUSES
 from app.contacts.models import Contact
 from app.db import db, utcnow
+from tenants import settings_cache
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, tenants_scope, unscoped
 from tenants.service import Actor
@@ -90,18 +91,24 @@ def _campaigns(eligible: routing.Eligible) -> list[Campaign]:
     """The running campaigns the agent may work now: in its usable queues, on a free channel."""
     if not eligible.queue_priority or not eligible.channels:
         return []
-    with tenants_scope(eligible.tenant_ids):
-        return list(
-            db.session.scalars(
-                select(Campaign)
-                .where(
-                    Campaign.state == "running",
-                    Campaign.queue_id.in_(sorted(eligible.queue_priority)),
-                    Campaign.channel.in_(sorted(eligible.channels)),
-                )
-                .order_by(Campaign.created_at, Campaign.id)
-            )
-        )
+    found = []
+    for tenant_id in sorted(eligible.tenant_ids):
+        with tenant_scope(tenant_id):
+            found += [
+                campaign
+                for campaign in settings_cache.cached("running_campaigns", _running_campaigns)
+                if campaign.queue_id in eligible.queue_priority
+                and campaign.channel in eligible.channels
+            ]
+    return sorted(found, key=lambda campaign: (campaign.created_at, campaign.id))
+
+
+def _running_campaigns() -> list[Campaign]:
+    # Kept per process while the firm's settings stand (a campaign's row moves them, migration
+    # 0036): shared by every claim, so copies of the rows that belong to no session.
+    return settings_cache.detached_copies(
+        list(db.session.scalars(select(Campaign).where(Campaign.state == "running")))
+    )
 
 
 def _blend(

@@ -37,7 +37,8 @@ apply one after the other and never exceed its concurrency.
 Reads span the agent's tenants (`tenants_scope`); every write narrows to the contact's tenant
 (`tenant_scope`). Services never commit.
 May import: app.db, app.errors, app.contacts (models, lifecycle, events), app.agents (models,
-common, presence), app.queues.models, app.sla (models, service), tenants (models, scoping, service).
+common, presence), app.queues.models, app.sla (models, service), tenants (models, scoping, service,
+settings_cache).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from app.errors import Conflict
 from app.queues.models import Queue
 from app.sla import service as sla_service
 from app.sla.models import SlaClock
+from tenants import settings_cache
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope, tenants_scope, unscoped
 from tenants.service import Actor
@@ -329,6 +331,7 @@ def eligibility(agent: Agent) -> Eligible:
                 Assignment.tenant_id,
                 Tenant.name.label("tenant_name"),
                 Tenant.status.label("tenant_status"),
+                Tenant.settings_version,
                 Queue.name.label("queue_name"),
             )
             .join(Queue, Queue.id == Assignment.queue_id)
@@ -340,6 +343,9 @@ def eligibility(agent: Agent) -> Eligible:
                 Tenant.status == "active",
             )
         ).all()
+        # Read in this transaction: the firms' settings kept per process are good under it
+        # (a claim's running campaigns, app.campaigns.dialer).
+        settings_cache.note_versions({r.tenant_id: r.settings_version for r in rows})
         load = dict(
             db.session.execute(
                 select(Contact.channel, func.count())
