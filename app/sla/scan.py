@@ -4,9 +4,11 @@ scans run, and each contact's SLA fields kept current.
 
 A large BPO has a million open contacts, ten thousand of whose clocks may cross an instant
 between two passes: a batch reads its contacts and clocks as plain rows (not models) and writes
-each firm's changes set-based (the clocks and contacts in one UPDATE each, the events in one
-executemany each). Through the ORM's unit of work a pass of 10,000 transitions took 29 s on the
-project's machine, two thirds of it building, flushing and UPDATEing one object at a time.
+each firm's changes set-based (the clocks and contacts in one UPDATE each, the contact events
+in one executemany, the domain events in multi-row INSERTs). Through the ORM's unit of work a
+pass of 10,000 transitions (200,000 open contacts, in process) took 29 s on the project's
+machine, 12.5 s so: the flush compared every attribute of each contact, and UPDATEd and
+planned each row on its own.
 
 The clock rules are app.sla.clocks's, the events' fields app.sla.service's (a request's action
 marks what came due on the same terms). Writing around the ORM, the scan marks the hours the

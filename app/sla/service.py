@@ -3,13 +3,12 @@ at-risk and breach events, and the instants at which each open contact goes at r
 breached (which the at-risk list, app.sla.at_risk, reads). The scan, which marks what came due
 while nothing happened to a contact, is app.sla.scan, on the same terms.
 
-Everything here acts on the tenant in scope (the request's, onboarding's `tenant_scope`, or the
-scan's own per-tenant scope). Services take keyword arguments, return ORM objects and never
-commit: the request (or the CLI command) owns the transaction. The clock rules live in
-`app.sla.clocks`, the calendars in `app.sla.calendars`, the policies in `app.sla.policies`.
-The transitions are recorded as domain events (app.events), from which webhook deliveries and
-other consumers are made. May import: app.db, app.events.service, app.sla, app.contacts.models,
-app.queues.models, tenants (models, scoping).
+Everything here acts on the tenant in scope (the request's, or onboarding's `tenant_scope`).
+Services take keyword arguments, return ORM objects and never commit: the request (or the CLI
+command) owns the transaction. The clock rules live in `app.sla.clocks`, the calendars in
+`app.sla.calendars`, the policies in `app.sla.policies`. The transitions are recorded as domain
+events (app.events), from which webhook deliveries and other consumers are made. May import:
+app.db, app.events.service, app.sla, app.contacts.models, app.queues.models, tenants.scoping.
 """
 
 from __future__ import annotations
