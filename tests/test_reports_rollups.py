@@ -134,8 +134,18 @@ def _random_clocks(rng: random.Random, of: Contact) -> list[SlaClock]:
     return made
 
 
-def report(app, tenant: Tenant, *, start: datetime, end: datetime, granularity: str, raw=False):
-    """The tenant's SLA report, from the contacts when `raw`, else as the product reads it."""
+def report(
+    app,
+    tenant: Tenant,
+    *,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    raw=False,
+    **options,
+):
+    """The tenant's SLA report (`options`: group_by, filters), from the contacts when `raw`,
+    else as the product reads it."""
     with app.app_context(), tenant_scope(tenant.id):
         fresh = db.session.get(Tenant, tenant.id)
         if raw:
@@ -143,16 +153,29 @@ def report(app, tenant: Tenant, *, start: datetime, end: datetime, granularity: 
             original, daily.read = daily.read, lambda **_: None
             try:
                 found = sla_reports.sla_report(
-                    tenant=fresh, from_=start, to=end, granularity=granularity
+                    tenant=fresh, from_=start, to=end, granularity=granularity, **options
                 )
             finally:
                 daily.read = original
         else:
             found = sla_reports.sla_report(
-                tenant=fresh, from_=start, to=end, granularity=granularity
+                tenant=fresh, from_=start, to=end, granularity=granularity, **options
             )
         found.pop("generated_at")
         return found
+
+
+def report_from_rollups_only(app, tenant: Tenant, **arguments):
+    """`report`, failing if the product would have read the contacts for it."""
+
+    def refused(**_):
+        raise AssertionError("the report read the contacts, not the roll-ups")
+
+    original, sla_reports._from_contacts = sla_reports._from_contacts, refused
+    try:
+        return report(app, tenant, **arguments)
+    finally:
+        sla_reports._from_contacts = original
 
 
 def read_from_rollups(app, tenant: Tenant, *, start: datetime, end: datetime) -> bool:
@@ -203,6 +226,39 @@ def test_the_report_read_from_the_rollups_is_the_report_read_from_the_contacts(
     assert from_rollups["totals"]["first_response"]["p90_seconds"] is not None
 
 
+BY_CHANNEL = [
+    pytest.param({"group_by": "channel"}, "day", id="by-channel"),
+    pytest.param({"group_by": "channel"}, "month", id="by-channel-monthly"),
+    pytest.param({"filters": {"channel": "voice"}}, "week", id="voice-only"),
+    pytest.param(
+        {"group_by": "channel", "filters": {"channel": "email", "queue_id": None}},
+        "day",
+        id="by-channel-email-only",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "granularity"), BY_CHANNEL)
+def test_a_report_by_channel_or_of_one_reads_the_rollups_and_agrees(
+    db_app, db_factory, options, granularity
+):
+    tenant = busy_firm(db_app, db_factory, seed=11, contacts=220)
+    # From the range's fourth day: contacts received before it are still open at its start.
+    start, end = local(3), local(17)
+    from_contacts = report(db_app, tenant, start=start, end=end, granularity=granularity, **options)
+    roll_up(db_app)
+
+    from_rollups = report_from_rollups_only(
+        db_app, tenant, start=start, end=end, granularity=granularity, **options
+    )
+    assert from_rollups == from_contacts
+    assert from_rollups["totals"]["received"] > 20
+    assert from_rollups["totals"]["backlog"] > 0
+    if "group_by" in options:
+        groups = {row["group"] for row in from_rollups["rows"]}
+        assert groups == ({"email"} if "filters" in options else {"voice", "chat", "email", "web"})
+
+
 def test_changes_to_contacts_show_at_once_and_are_rolled_up_by_the_next_pass(db_app, db_factory):
     tenant = busy_firm(db_app, db_factory, seed=7)
     start, end = local(1), local(19)
@@ -246,14 +302,18 @@ def test_changes_to_contacts_show_at_once_and_are_rolled_up_by_the_next_pass(db_
         assert db.session.scalar(select(func.count()).select_from(ReportMark)) > 0
 
     expected = report(db_app, tenant, start=start, end=end, granularity="day", raw=True)
+    by_channel = {"start": start, "end": end, "granularity": "day", "group_by": "channel"}
+    expected_by_channel = report(db_app, tenant, raw=True, **by_channel)
     assert read_from_rollups(db_app, tenant, start=start, end=end)
     assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+    assert report_from_rollups_only(db_app, tenant, **by_channel) == expected_by_channel
 
     counts = roll_up(db_app)
     assert counts["days re-summed"] >= 2
     with db_app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalar(select(func.count()).select_from(ReportMark)) == 0
     assert report(db_app, tenant, start=start, end=end, granularity="day") == expected
+    assert report_from_rollups_only(db_app, tenant, **by_channel) == expected_by_channel
 
 
 def test_clocks_the_sla_scan_breaches_show_at_once_and_are_rolled_up_by_the_next_pass(

@@ -10,9 +10,10 @@ May import: app.db, tenants and app.reports (measures, models, periods, rollups,
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -48,62 +49,75 @@ from tenants.scoping import tenant_scope
 
 @dataclass
 class Days:
-    """A firm's days [first, last) as its roll-ups (and the marked days afresh) sum them."""
+    """A firm's days [first, last) as its roll-ups (and the marked days afresh) sum them, per
+    channel: each question takes a `channel` (None: every channel)."""
 
     first: date
     last: date
-    # day -> COUNT_COLUMNS and CLOCK_COLUMNS summed over the channels
-    figures: dict[date, dict] = field(default_factory=dict)
+    # (day, channel) -> COUNT_COLUMNS and CLOCK_COLUMNS
+    figures: dict[tuple[date, str], dict] = field(default_factory=dict)
     # (day, channel) -> contacts received
     received: dict[tuple[date, str], int] = field(default_factory=dict)
-    # (day, kind) -> {seconds: clocks}
-    durations: dict[tuple[date, str], dict[int, int]] = field(default_factory=dict)
-    # contacts received before `first` less those that left the backlog before it
-    backlog_before: int = 0
+    # (day, channel, kind) -> {seconds: clocks}
+    durations: dict[tuple[date, str, str], dict[int, int]] = field(default_factory=dict)
+    # channel -> contacts received before `first` less those that left the backlog before it
+    backlog_before: dict[str, int] = field(default_factory=dict)
     # Some days changed since the worker summed them, and are read as it summed them.
     catching_up: bool = False
-    # day -> contacts that left the backlog that day (received any day)
-    departures: dict[date, int] = field(default_factory=dict)
+    # (day, channel) -> contacts that left the backlog that day (received any day)
+    departures: dict[tuple[date, str], int] = field(default_factory=dict)
 
-    def days(self, start: date, end: date) -> list[date]:
-        return [start + timedelta(days=n) for n in range((end - start).days)]
+    def channels(self) -> set[str]:
+        """The channels with contacts received in the range or open at its start."""
+        return {ch for (_, ch), n in self.received.items() if n} | {
+            ch for ch, n in self.backlog_before.items() if n
+        }
 
-    def counts(self, start: date, end: date) -> dict:
+    def counts(self, start: date, end: date, channel: str | None = None) -> dict:
         """COUNT_COLUMNS and CLOCK_COLUMNS summed over [start, end)."""
         total = dict.fromkeys((*COUNT_COLUMNS, *CLOCK_COLUMNS), 0)
         total["answer_wait"] = Decimal(0)
-        for day in self.days(start, end):
-            for name, value in self.figures.get(day, {}).items():
-                total[name] += value
+        for (day, ch), figures in self.figures.items():
+            if start <= day < end and channel in (None, ch):
+                for name, value in figures.items():
+                    total[name] += value
         return total
 
-    def clocks(self, start: date, end: date) -> dict[str, SimpleNamespace]:
+    def clocks(
+        self, start: date, end: date, channel: str | None = None
+    ) -> dict[str, SimpleNamespace]:
         """Per kind: the clock figures `_clock_figures` reads, over [start, end)."""
-        counts = self.counts(start, end)
+        counts = self.counts(start, end, channel)
+        merged: dict[str, dict[int, int]] = {kind: defaultdict(int) for kind in CLOCK_KINDS}
+        for (day, ch, kind), durations in self.durations.items():
+            if start <= day < end and channel in (None, ch):
+                for seconds, clocks in durations.items():
+                    merged[kind][seconds] += clocks
         found = {}
         for kind in CLOCK_KINDS:
-            merged: dict[int, int] = defaultdict(int)
-            for day in self.days(start, end):
-                for seconds, clocks in self.durations.get((day, kind), {}).items():
-                    merged[seconds] += clocks
-            n = sum(merged.values())
+            n = sum(merged[kind].values())
             found[kind] = SimpleNamespace(
                 measured=counts[f"{kind}_measured"],
                 within=counts[f"{kind}_within"],
                 breaches=counts[f"{kind}_breaches"],
                 # Nearest rank, as percentile_disc: the ceil(p x n)-th of the sorted values.
-                median=_nearest_rank(merged, (n + 1) // 2),
-                p90=_nearest_rank(merged, (9 * n + 9) // 10),
+                median=_nearest_rank(merged[kind], (n + 1) // 2),
+                p90=_nearest_rank(merged[kind], (9 * n + 9) // 10),
             )
         return found
 
-    def backlog_at(self, end: date) -> int:
+    def backlog_at(self, end: date, channel: str | None = None) -> int:
         """Contacts received before local midnight `end` and still open then."""
-        received = sum(
-            value for (day, _), value in self.received.items() if self.first <= day < end
-        )
-        left = sum(value for day, value in self.departures.items() if self.first <= day < end)
-        return self.backlog_before + received - left
+
+        def within(pairs: dict) -> int:
+            return sum(
+                value
+                for (day, ch), value in pairs.items()
+                if self.first <= day < end and channel in (None, ch)
+            )
+
+        before = sum(n for ch, n in self.backlog_before.items() if channel in (None, ch))
+        return before + within(self.received) - within(self.departures)
 
 
 def as_counts(summed: dict) -> dict:
@@ -196,17 +210,18 @@ def read(
 def _read_durations(found: Days, afresh: list[date], fresh: dict | None) -> None:
     first, last = found.first, found.last
     u = ReportDuration
-    for day, kind, seconds, clocks in db.session.execute(
-        select(u.day, u.kind, u.seconds, u.clocks).where(
+    stored = db.session.execute(
+        select(u.day, u.channel, u.kind, u.seconds, u.clocks).where(
             u.day >= first, u.day < last, u.day.not_in(afresh)
         )
-    ):
-        found.durations.setdefault((day, kind), {})[seconds] = clocks
-    for row in (fresh or {}).get("durations", []):
-        if first <= row["day"] < last:
-            found.durations.setdefault((row["day"], row["kind"]), {})[row["seconds"]] = row[
-                "clocks"
-            ]
+    )
+    fresh_rows = (
+        (row["day"], row["channel"], row["kind"], row["seconds"], row["clocks"])
+        for row in (fresh or {}).get("durations", [])
+        if first <= row["day"] < last
+    )
+    for day, channel, kind, seconds, clocks in itertools.chain(stored, fresh_rows):
+        found.durations.setdefault((day, channel, kind), {})[seconds] = clocks
 
 
 def _day_columns():
@@ -217,7 +232,7 @@ def _day_columns():
 
 
 def _add_day(found: Days, row: dict) -> None:
-    figures = found.figures.setdefault(row["day"], {})
+    figures = found.figures.setdefault((row["day"], row["channel"]), {})
     for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS):
         value = row[name]
         value = Decimal(str(value)) if name == "answer_wait" else int(value)
@@ -227,36 +242,41 @@ def _add_day(found: Days, row: dict) -> None:
 
 
 def _read_backlog(found: Days, afresh: list[date], fresh: dict | None) -> None:
-    """What the backlog needs: received and left before the range, and left on each of its days."""
+    """What the backlog needs, per channel: received and left before the range, and left on
+    each of its days."""
     d, p = ReportDay, ReportDeparture
-    received_before = db.session.scalar(
-        select(func.coalesce(func.sum(d.received), 0)).where(
-            d.day < found.first, d.day.not_in(afresh)
-        )
-    )
-    left_before = db.session.scalar(
-        select(func.coalesce(func.sum(p.contacts), 0)).where(
-            p.done_day < found.first, p.day.not_in(afresh)
-        )
-    )
-    departures = dict(
-        db.session.execute(
-            select(p.done_day, func.sum(p.contacts))
+    backlog: dict[str, int] = defaultdict(int)
+    for channel, received in db.session.execute(
+        select(d.channel, func.sum(d.received))
+        .where(d.day < found.first, d.day.not_in(afresh))
+        .group_by(d.channel)
+    ):
+        backlog[channel] += int(received or 0)
+    for channel, left in db.session.execute(
+        select(p.channel, func.sum(p.contacts))
+        .where(p.done_day < found.first, p.day.not_in(afresh))
+        .group_by(p.channel)
+    ):
+        backlog[channel] -= int(left or 0)
+    departures: dict[tuple[date, str], int] = {
+        (day, channel): int(left)
+        for day, channel, left in db.session.execute(
+            select(p.done_day, p.channel, func.sum(p.contacts))
             .where(p.done_day >= found.first, p.done_day < found.last, p.day.not_in(afresh))
-            .group_by(p.done_day)
-        ).all()
-    )
-    backlog = int(received_before) - int(left_before)
+            .group_by(p.done_day, p.channel)
+        )
+    }
     for row in (fresh or {}).get("days", []):
         if row["day"] < found.first:
-            backlog += row["received"]
+            backlog[row["channel"]] += row["received"]
     for row in (fresh or {}).get("departures", []):
         if row["done_day"] < found.first:
-            backlog -= row["contacts"]
+            backlog[row["channel"]] -= row["contacts"]
         elif row["done_day"] < found.last:
-            departures[row["done_day"]] = departures.get(row["done_day"], 0) + row["contacts"]
-    found.backlog_before = backlog
-    found.departures = {day: int(value) for day, value in departures.items()}
+            key = (row["done_day"], row["channel"])
+            departures[key] = departures.get(key, 0) + row["contacts"]
+    found.backlog_before = dict(backlog)
+    found.departures = departures
 
 
 def firms(*, tenants: list[Tenant], periods: dict, settings: dict) -> dict:

@@ -56,14 +56,15 @@ class ReportDay(UUIDPrimaryKey, TenantScoped, Base):
 
 
 class ReportDuration(UUIDPrimaryKey, TenantScoped, Base):
-    """How many stopped clocks of one kind, of contacts received on one local day, took these
-    business seconds (kept to three significant figures): the distribution percentiles come
-    from."""
+    """How many stopped clocks of one kind, of contacts of one channel received on one local
+    day, took these business seconds (kept to three significant figures): the distribution
+    percentiles come from, for the firm or for one channel."""
 
     __tablename__ = "report_durations"
-    __table_args__ = (UniqueConstraint("tenant_id", "day", "kind", "seconds"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "day", "channel", "kind", "seconds"),)
 
     day: Mapped[date]
+    channel: Mapped[str] = mapped_column(str_enum(*CHANNELS, name="report_duration_channel"))
     kind: Mapped[str] = mapped_column(str_enum(*CLOCK_KINDS, name="report_duration_kind"))
     seconds: Mapped[int]
     clocks: Mapped[int]

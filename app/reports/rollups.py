@@ -194,11 +194,17 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
             row[f"{r.kind}_{name}"] = int(getattr(r, name) or 0)
     seconds = quantized(k.elapsed_seconds)
     durations = (
-        select(day.label("day"), k.kind, seconds.label("seconds"), func.count().label("clocks"))
+        select(
+            day.label("day"),
+            c.channel,
+            k.kind,
+            seconds.label("seconds"),
+            func.count().label("clocks"),
+        )
         .select_from(k)
         .join(c, c.id == k.contact_id)
         .where(in_range, stopped)
-        .group_by(day, k.kind, seconds)
+        .group_by(day, c.channel, k.kind, seconds)
     )
     # The agents report's work: answered or responded to, then finished (resolved, else closed).
     finished = func.coalesce(c.resolved_at, c.closed_at)
@@ -232,7 +238,13 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
             {"day": key[0], "channel": key[1], **figures} for key, figures in sorted(rows.items())
         ],
         "durations": [
-            {"day": _as_date(r.day), "kind": r.kind, "seconds": int(r.seconds), "clocks": r.clocks}
+            {
+                "day": _as_date(r.day),
+                "channel": r.channel,
+                "kind": r.kind,
+                "seconds": int(r.seconds),
+                "clocks": r.clocks,
+            }
             for r in db.session.execute(durations)
         ],
         "departures": [

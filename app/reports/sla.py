@@ -368,26 +368,36 @@ def narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
     ]
 
 
-def _from_days(found, *, spans, zone: ZoneInfo, settings: dict) -> tuple[list, dict]:
-    """The report's rows and totals from the firm's days (app/reports/daily.py)."""
+def _from_days(
+    found, *, spans, zone: ZoneInfo, settings: dict, group_by: str | None, channel: str | None
+) -> tuple[list, dict]:
+    """The report's rows and totals from the firm's days (app/reports/daily.py), for every
+    channel or for `channel`, and per channel when grouped by it."""
     treatment = settings["abandon_treatment"]
+
+    def figures(first, last, of: str | None) -> dict:
+        return _figures(
+            daily.as_counts(found.counts(first, last, of)),
+            found.clocks(first, last, of),
+            found.backlog_at(last, of),
+            treatment,
+        )
+
+    if group_by is None:
+        groups: list[str | None] = [channel]
+    else:
+        present = found.channels() if channel is None else found.channels() & {channel}
+        groups = sorted(present, key=_group_order(group_by, {}))
     rows = []
     for start, end in spans:
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-        figures = _figures(
-            daily.as_counts(found.counts(first, last)),
-            found.clocks(first, last),
-            found.backlog_at(last),
-            treatment,
-        )
-        rows.append({"start": start.astimezone(zone), "end": end.astimezone(zone), **figures})
-    totals = _figures(
-        daily.as_counts(found.counts(found.first, found.last)),
-        found.clocks(found.first, found.last),
-        found.backlog_at(found.last),
-        treatment,
-    )
-    return rows, totals
+        for group in groups:
+            row = {"start": start.astimezone(zone), "end": end.astimezone(zone)}
+            row |= figures(first, last, group)
+            if group_by is not None:
+                row["group"] = row["group_name"] = group
+            rows.append(row)
+    return rows, figures(found.first, found.last, channel)
 
 
 def _from_contacts(
@@ -496,10 +506,23 @@ def sla_report(
     settings = report_settings()
     spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
     found = None
-    if group_by is None and not narrowing(filters) and granularity != "hour":
+    narrowed = {
+        name: value
+        for name, value in (filters or {}).items()
+        if name in FILTERS and value is not None
+    }
+    # The roll-ups keep each day per channel: a report by channel, or of one, reads them too.
+    if group_by in (None, "channel") and set(narrowed) <= {"channel"} and granularity != "hour":
         found = daily.read(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
     if found is not None:
-        rows, totals = _from_days(found, spans=spans, zone=zone, settings=settings)
+        rows, totals = _from_days(
+            found,
+            spans=spans,
+            zone=zone,
+            settings=settings,
+            group_by=group_by,
+            channel=narrowed.get("channel"),
+        )
     else:
         rows, totals = _from_contacts(
             spans=spans,
