@@ -57,6 +57,12 @@ def parse_args(argv):
         metavar="N",
         help="also profile each kind (cProfile) and print its N costliest functions",
     )
+    parser.add_argument(
+        "--dump-profile",
+        metavar="PREFIX",
+        help="with --profile, also write each kind's profile to PREFIX-intake.pstats and "
+        "PREFIX-claim.pstats (for pstats or snakeviz)",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,6 +87,11 @@ class Profile:
             self.wall += time.perf_counter() - wall
             self.cpu += time.process_time() - cpu
             self.requests += 1
+
+    def dump(self, path: str | None) -> None:
+        if self.profiler and path:
+            self.profiler.dump_stats(path)
+            print(f"   profile written to {path}")
 
     def report(self) -> None:
         shown = " (under the profiler: both inflated)" if self.profiler else ""
@@ -275,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         _report("POST /v1/tenants/{id}/contacts", intake, args.show)
         _report_seconds(recorder.take_seconds(), args.requests)
         profile.report()
+        profile.dump(args.dump_profile and f"{args.dump_profile}-intake.pstats")
         # A backlog for the claims to choose from (a firm's best is picked among its waiting).
         for n in range(args.waiting):
             url, headers = posts[n % len(posts)]
@@ -295,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         _report("POST /v1/me/next", claims, args.show)
         _report_seconds(recorder.take_seconds(), args.requests)
         profile.report()
+        profile.dump(args.dump_profile and f"{args.dump_profile}-claim.pstats")
     return 0
 
 
