@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from app.contacts.models import Contact
 from app.db import db
-from app.reports import daily, rollups
+from app.reports import daily, dashboard, rollups
 from app.reports import sla as sla_reports
 from app.reports.agents import agents_report
 from app.reports.dashboard import received_by_channel
@@ -395,19 +395,33 @@ def test_a_range_not_on_local_midnights_or_by_hour_reads_the_contacts(app, facto
     )
 
 
-def test_the_volume_by_channel_reads_the_rollups_and_agrees(db_app, db_factory):
+@pytest.mark.parametrize("filters", [None, {"channel": "chat"}], ids=["every-channel", "chat"])
+def test_the_volume_by_channel_reads_the_rollups_and_agrees(db_app, db_factory, filters):
     tenant = busy_firm(db_app, db_factory, seed=13)
     start, end = local(0), local(20)
 
     def volume():
         with db_app.app_context(), tenant_scope(tenant.id):
             fresh = db.session.get(Tenant, tenant.id)
-            return received_by_channel(tenant=fresh, from_=start, to=end, granularity="week")
+            return received_by_channel(
+                tenant=fresh, from_=start, to=end, granularity="week", filters=filters
+            )
 
     before = volume()
     roll_up(db_app)
-    assert volume() == before
-    assert sum(row["received"] for row in before["rows"]) > 100
+    counted = []
+    original, dashboard._received_from_contacts = (
+        dashboard._received_from_contacts,
+        lambda **_: counted.append(1),
+    )
+    try:
+        assert volume() == before
+    finally:
+        dashboard._received_from_contacts = original
+    assert not counted  # read from the roll-ups
+    assert sum(row["received"] for row in before["rows"]) > (20 if filters else 100)
+    if filters:
+        assert {row["group"] for row in before["rows"]} == {"chat"}
 
 
 def test_the_portfolio_reads_every_firms_rollups_and_agrees(app, factory):

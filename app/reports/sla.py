@@ -368,6 +368,17 @@ def narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
     ]
 
 
+def channel_only(filters: dict | None) -> tuple[bool, str | None]:
+    """Whether the report's filters narrow it by channel at most (what the daily roll-ups can
+    answer), and the channel they name (None: every channel)."""
+    narrowed = {
+        name: value
+        for name, value in (filters or {}).items()
+        if name in FILTERS and value is not None
+    }
+    return set(narrowed) <= {"channel"}, narrowed.get("channel")
+
+
 def _from_days(
     found, *, spans, zone: ZoneInfo, settings: dict, group_by: str | None, channel: str | None
 ) -> tuple[list, dict]:
@@ -506,22 +517,13 @@ def sla_report(
     settings = report_settings()
     spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
     found = None
-    narrowed = {
-        name: value
-        for name, value in (filters or {}).items()
-        if name in FILTERS and value is not None
-    }
+    by_channel, channel = channel_only(filters)
     # The roll-ups keep each day per channel: a report by channel, or of one, reads them too.
-    if group_by in (None, "channel") and set(narrowed) <= {"channel"} and granularity != "hour":
+    if group_by in (None, "channel") and by_channel and granularity != "hour":
         found = daily.read(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
     if found is not None:
         rows, totals = _from_days(
-            found,
-            spans=spans,
-            zone=zone,
-            settings=settings,
-            group_by=group_by,
-            channel=narrowed.get("channel"),
+            found, spans=spans, zone=zone, settings=settings, group_by=group_by, channel=channel
         )
     else:
         rows, totals = _from_contacts(
