@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {built['contacts']:,} contacts in {built['seconds']['contacts']:.1f} s, "
             f"{built['clocks']:,} clocks in {built['seconds']['clocks']:.1f} s, "
+            f"indexes built in {built['seconds']['indexes']:.1f} s, "
             f"vacuum analyse {built['seconds']['vacuum']:.1f} s",
             flush=True,
         )

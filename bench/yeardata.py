@@ -317,12 +317,20 @@ def generate(
         # so the per-row foreign-key triggers are skipped (superuser, this transaction only).
         conn.execute("SET LOCAL session_replication_role = replica")
         conn.execute("SELECT setseed(%s)", (seed,))
+        # Millions of rows: the indexes no constraint needs are built once at the end, from
+        # sorted rows, rather than kept row by row (at 20M, most of the generation's time).
+        rebuilt = _drop_plain_indexes(conn, ("contacts", "sla_clocks"))
         began = time.perf_counter()
         conn.execute(GENERATE_CONTACTS, params)
         timings["contacts"] = time.perf_counter() - began
         began = time.perf_counter()
         conn.execute(GENERATE_CLOCKS, params)
         timings["clocks"] = time.perf_counter() - began
+        began = time.perf_counter()
+        conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        for definition in rebuilt:
+            conn.execute(definition)
+        timings["indexes"] = time.perf_counter() - began
         counted = conn.execute(
             "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM sla_clocks)"
         ).fetchone()
@@ -332,6 +340,22 @@ def generate(
         conn.execute("VACUUM ANALYZE sla_clocks")
         timings["vacuum"] = time.perf_counter() - began
     return {"contacts": counted[0], "clocks": counted[1], "seconds": timings}
+
+
+def _drop_plain_indexes(conn, tables: tuple[str, ...]) -> list[str]:
+    """Drop the tables' indexes that back no constraint; return their definitions."""
+    rows = conn.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        WHERE i.indrelid = ANY (%s::regclass[])
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        """,
+        (list(tables),),
+    ).fetchall()
+    for name, _ in rows:
+        conn.execute(f"DROP INDEX {name}")  # names read from the catalogue
+    return [definition for _, definition in rows]
 
 
 def month_bounds(month: str | None, anchor: date) -> tuple[date, date]:
