@@ -54,7 +54,8 @@ class Days:
 
     first: date
     last: date
-    # (day, channel) -> COUNT_COLUMNS and CLOCK_COLUMNS
+    # (day, channel) -> COUNT_COLUMNS and CLOCK_COLUMNS (the portfolio, which asks for every
+    # channel at once, reads each day's channels summed in SQL, under the channel "")
     figures: dict[tuple[date, str], dict] = field(default_factory=dict)
     # (day, channel) -> contacts received
     received: dict[tuple[date, str], int] = field(default_factory=dict)
