@@ -540,14 +540,14 @@ def test_a_firm_at_work_through_the_api_reads_the_same_report_from_its_rollups(
     new_contact(client, work, channel="email", category="information_request")
     new_contact(client, work, channel="chat", category="complaint")
 
-    def sla(*, raw: bool = False) -> dict:
+    def sla(*, raw: bool = False, **asked) -> dict:
         original = daily.read
         if raw:
             daily.read = lambda **_: None
         try:
             response = client.get(
                 f"/v1/tenants/{work.tenant.id}/reports/sla",
-                query_string={"granularity": "day"},
+                query_string={"granularity": "day", **asked},
                 headers=work.supervisor.headers,
             )
         finally:
@@ -562,8 +562,12 @@ def test_a_firm_at_work_through_the_api_reads_the_same_report_from_its_rollups(
     assert from_rollups["totals"]["received"] == 3
     assert from_rollups["totals"]["fcr"]["handled_first_contacts"] == 1
     assert from_rollups["totals"]["fcr"]["resolved_first_time"] == 0
+    by_channel = sla(group_by="channel")
+    assert by_channel == sla(raw=True, group_by="channel")
+    assert {row["group"] for row in by_channel["rows"]} == {"voice", "email", "chat"}
     roll_up(app)
     assert sla() == from_rollups
+    assert sla(group_by="channel") == by_channel
 
 
 def test_the_agents_report_reads_the_rollups_and_agrees(db_app, db_factory):
