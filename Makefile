@@ -51,9 +51,11 @@ run: install
 	$(BIN)/flask --app wsgi demo seed
 	$(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
+# The suite in one process per CPU (pytest-xdist): each has its own database and ports.
+TEST_WORKERS ?= auto
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The Helm chart's tests need no app dependencies and the app needs none of theirs.
 $(CHART_STAMP): helm/requirements-test.txt
