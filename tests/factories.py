@@ -341,7 +341,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             day = now.date()
             rows["report_day"] = ReportDay(day=day, channel="email", received=1)
             rows["report_duration"] = ReportDuration(
-                day=day, channel="email", kind="resolution", seconds=60, clocks=1
+                day=day, channel="email", kind="resolution", distribution=[[60, 1]]
             )
             rows["report_departure"] = ReportDeparture(
                 day=day, channel="email", done_day=day, contacts=1

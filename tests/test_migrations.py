@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -183,3 +186,71 @@ def test_departments_answers_kept_as_notes_become_department_messages_and_back(f
     assert kinds() == [("department", "note"), ("note", "note")]
     migrate.upgrade(fresh_app, "0027")
     assert kinds() == [("department", "department"), ("note", "note")]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def own_database_app(request):
+    """An app on a database of its own, migrated to head: PostgreSQL, or SQLite as `make run`."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_app")
+    fresh = request.getfixturevalue("fresh_app")
+    migrate.upgrade(fresh)
+    return fresh
+
+
+def test_a_firms_durations_fold_into_a_row_per_day_channel_and_kind_and_back(own_database_app):
+    """Revision 0038: the rows a day's durations were kept in (a row per value) fold into one
+    row per day, channel and kind with its [seconds, clocks] pairs, ascending, so the roll-ups
+    stay current through the upgrade; downgrading unfolds them."""
+    from tests.factories import Factory
+
+    app = own_database_app
+    tenant = Factory(app).tenant()
+    url = app.config.get("MIGRATION_DATABASE_URL") or app.config["DATABASE_URL"]
+    engine = sa.create_engine(url)
+
+    def run(statement: str, **params) -> list[tuple]:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT set_config('app.unscoped', 'on', true)"))
+            result = conn.execute(sa.text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+
+    migrate.downgrade(app, "0037")
+    old = [
+        ("2026-11-02", "voice", "first_response", 90, 2),
+        ("2026-11-02", "voice", "first_response", 20, 5),
+        ("2026-11-02", "email", "resolution", 3600, 1),
+        ("2026-11-03", "voice", "first_response", 20, 1),
+    ]
+    for day, channel, kind, seconds, clocks in old:
+        run(
+            "INSERT INTO report_durations (id, tenant_id, day, channel, kind, seconds, clocks) "
+            "VALUES (:id, :tenant, :day, :channel, :kind, :seconds, :clocks)",
+            id=uuid.uuid4().hex,
+            tenant=tenant.id.hex,
+            day=date.fromisoformat(day),
+            channel=channel,
+            kind=kind,
+            seconds=seconds,
+            clocks=clocks,
+        )
+
+    migrate.upgrade(app, "0038")
+    folded = run(
+        "SELECT day, channel, kind, distribution FROM report_durations ORDER BY day, channel, kind"
+    )
+    as_json = [
+        (str(day), channel, kind, json.loads(d) if isinstance(d, str) else d)
+        for day, channel, kind, d in folded
+    ]
+    assert as_json == [
+        ("2026-11-02", "email", "resolution", [[3600, 1]]),
+        ("2026-11-02", "voice", "first_response", [[20, 5], [90, 2]]),
+        ("2026-11-03", "voice", "first_response", [[20, 1]]),
+    ]
+
+    migrate.downgrade(app, "0037")
+    unfolded = run("SELECT day, channel, kind, seconds, clocks FROM report_durations")
+    assert sorted((str(d), ch, k, s, c) for d, ch, k, s, c in unfolded) == sorted(old)
+    engine.dispose()

@@ -212,17 +212,19 @@ def _read_durations(found: Days, afresh: list[date], fresh: dict | None) -> None
     first, last = found.first, found.last
     u = ReportDuration
     stored = db.session.execute(
-        select(u.day, u.channel, u.kind, u.seconds, u.clocks).where(
+        select(u.day, u.channel, u.kind, u.distribution).where(
             u.day >= first, u.day < last, u.day.not_in(afresh)
         )
     )
     fresh_rows = (
-        (row["day"], row["channel"], row["kind"], row["seconds"], row["clocks"])
+        (row["day"], row["channel"], row["kind"], row["distribution"])
         for row in (fresh or {}).get("durations", [])
         if first <= row["day"] < last
     )
-    for day, channel, kind, seconds, clocks in itertools.chain(stored, fresh_rows):
-        found.durations.setdefault((day, channel, kind), {})[seconds] = clocks
+    for day, channel, kind, distribution in itertools.chain(stored, fresh_rows):
+        spread = found.durations.setdefault((day, channel, kind), {})
+        for seconds, clocks in distribution:
+            spread[seconds] = spread.get(seconds, 0) + clocks
 
 
 def _day_columns():

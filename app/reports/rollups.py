@@ -237,16 +237,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         "days": [
             {"day": key[0], "channel": key[1], **figures} for key, figures in sorted(rows.items())
         ],
-        "durations": [
-            {
-                "day": _as_date(r.day),
-                "channel": r.channel,
-                "kind": r.kind,
-                "seconds": int(r.seconds),
-                "clocks": r.clocks,
-            }
-            for r in db.session.execute(durations)
-        ],
+        "durations": _distributions(db.session.execute(durations)),
         "departures": [
             {
                 "day": _as_date(r.day),
@@ -269,6 +260,19 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
             for r in db.session.execute(agents)
         ],
     }
+
+
+def _distributions(rows) -> list[dict]:
+    """(day, channel, kind, seconds, clocks) rows as a ReportDuration row per day, channel and
+    kind: its [seconds, clocks] pairs, ascending."""
+    spread: dict[tuple, list[list[int]]] = {}
+    for r in rows:
+        key = (_as_date(r.day), r.channel, r.kind)
+        spread.setdefault(key, []).append([int(r.seconds), int(r.clocks)])
+    return [
+        {"day": day, "channel": channel, "kind": kind, "distribution": sorted(pairs)}
+        for (day, channel, kind), pairs in sorted(spread.items())
+    ]
 
 
 def _as_date(value) -> date:
