@@ -143,7 +143,13 @@ def app(database, live_port, tmp_path_factory):
     from app import migrate
 
     migrate.upgrade(application)
-    return application
+    yield application
+    # Stop the live listener, if a stream started it, before `database` drops the database
+    # under it (it would log a lost connection and retry until the process ends).
+    listener = application.extensions.get("live") and application.extensions["live"].listener
+    if listener is not None:
+        listener.stop()
+        listener.join(timeout=5)
 
 
 def _table_names() -> list[str]:
