@@ -60,7 +60,7 @@ class ReportDuration(UUIDPrimaryKey, TenantScoped, Base):
     spread over business seconds (kept to three significant figures): the distribution
     percentiles come from, for the firm or for one channel. `distribution` lists
     [seconds, clocks] pairs, ascending. One row per day, channel and kind: a row per value came
-    to about one per clock (300,000 a year for a firm of 550 contacts a day), and writing them
+    to about one per clock (250,000 a year for a firm of 550 contacts a day), and writing them
     was most of the worker's roll-up of a firm (migration 0038)."""
 
     __tablename__ = "report_durations"

@@ -2,7 +2,7 @@
 
 Issue 20 (a large BPO's year rolled up): `report_durations` held a row per distinct duration
 of a day, channel and kind, which came to about one row per stopped clock (a firm of 550
-contacts a day: 300,000 rows a year). PostgreSQL writes such a row in about 30 microseconds
+contacts a day: about 250,000 rows a year). PostgreSQL writes such a row in about 30 microseconds
 (its keys, its firm's foreign key, row-level security), and those writes were more than half of
 the worker's roll-up of a firm. Each day, channel and kind now keeps one row whose
 `distribution` lists its [seconds, clocks] pairs, ascending.
