@@ -146,10 +146,10 @@ def app(database, live_port, tmp_path_factory):
     yield application
     # Stop the live listener, if a stream started it, before `database` drops the database
     # under it (it would log a lost connection and retry until the process ends).
-    listener = application.extensions.get("live") and application.extensions["live"].listener
-    if listener is not None:
-        listener.stop()
-        listener.join(timeout=5)
+    hub = application.extensions.get("live")
+    if hub is not None and hub.listener is not None:
+        hub.listener.stop()
+        hub.listener.join(timeout=5)
 
 
 def _table_names() -> list[str]:
