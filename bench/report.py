@@ -107,7 +107,15 @@ def generate(
 # --- ours: the report service ----------------------------------------------------------------
 
 
-def run_service(application, tenant_id, *, start: datetime, end: datetime, now: datetime):
+def run_service(
+    application,
+    tenant_id,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    group_by: str = "channel",
+):
     """The report as the API computes it: app context, tenant scope, sla_report."""
     from app.db import db
     from app.reports import sla as sla_reports
@@ -117,7 +125,7 @@ def run_service(application, tenant_id, *, start: datetime, end: datetime, now: 
     with application.app_context(), tenant_scope(tenant_id):
         tenant = db.session.get(Tenant, tenant_id)
         report = sla_reports.sla_report(
-            tenant=tenant, from_=start, to=end, granularity="day", group_by="channel", now=now
+            tenant=tenant, from_=start, to=end, granularity="day", group_by=group_by, now=now
         )
         db.session.rollback()
     return report

@@ -339,13 +339,12 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             )
             db.session.add_all([rows["invoice_line"], rows["outbox"]])
             day = now.date()
-            rows["report_day"] = ReportDay(day=day, channel="email", received=1)
+            on = {"day": day, "channel": "email", "queue_id": queue.id}
+            rows["report_day"] = ReportDay(**on, received=1)
             rows["report_duration"] = ReportDuration(
-                day=day, channel="email", kind="resolution", distribution=[[60, 1]]
+                **on, kind="resolution", distribution=[[60, 1]]
             )
-            rows["report_departure"] = ReportDeparture(
-                day=day, channel="email", done_day=day, contacts=1
-            )
+            rows["report_departure"] = ReportDeparture(**on, done_day=day, contacts=1)
             rows["report_agent_day"] = ReportAgentDay(
                 day=day,
                 agent_id=agent.id,

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from app.contacts.models import Contact
 from app.db import db
+from app.queues.models import Queue
 from app.reports import daily, dashboard, rollups
 from app.reports import sla as sla_reports
 from app.reports.agents import agents_report
@@ -46,16 +47,21 @@ CUSTOMERS = [f"customer-{n}" for n in range(8)]
 
 
 def busy_firm(app, factory, *, seed: int, contacts: int = 160) -> Tenant:
-    """A Madrid firm with `contacts` contacts of every kind over 20 days, written as the
-    lifecycle and the SLA engine would have left them."""
+    """A Madrid firm with `contacts` contacts of every kind over 20 days in two queues (which
+    share the e-mail channel), written as the lifecycle and the SLA engine would have left
+    them."""
     tenant = factory.tenant(time_zone="Europe/Madrid")
-    queue_id = queue_of(app, tenant)
+    line, back_office = queue_of(app, tenant), queue_of(app, tenant, "Back office", 45)
     policy(app, tenant, fcr_window_days=3, short_abandon_seconds=5)
     rng = random.Random(seed)
+    # Its own draws: the contacts stay those of the seed, whichever queue each lands in.
+    queues = random.Random(seed + 1)
     agents = [agent_profile(app, factory, f"Agent {n}") for n in range(3)]
     rows, clocks = [], []
     for _ in range(contacts):
-        rows.append(_random_contact(rng, queue_id))
+        rows.append(_random_contact(rng, line))
+        if rows[-1].channel in ("email", "web") and queues.random() < 0.5:
+            rows[-1].queue_id = back_office
         if rows[-1].answered_at or rows[-1].first_response_at or rng.random() < 0.1:
             rows[-1].agent_id = rng.choice(agents)
     for row in rows:
@@ -132,6 +138,11 @@ def _random_clocks(rng: random.Random, of: Contact) -> list[SlaClock]:
         elif fate < 0.95:
             made.append(clock(of, kind, elapsed_seconds=elapsed))
     return made
+
+
+def queue_named(app, tenant: Tenant, name: str) -> uuid.UUID:
+    with app.app_context(), tenant_scope(tenant.id):
+        return db.session.scalars(select(Queue.id).where(Queue.name == name)).one()
 
 
 def report(
@@ -257,6 +268,74 @@ def test_a_report_by_channel_or_of_one_reads_the_rollups_and_agrees(
     if "group_by" in options:
         groups = {row["group"] for row in from_rollups["rows"]}
         assert groups == ({"email"} if "filters" in options else {"voice", "chat", "email", "web"})
+
+
+# Which queue a filter names is only known once the firm is made: "Back office" stands for it.
+BY_QUEUE = [
+    pytest.param({"group_by": "queue"}, "day", id="by-queue"),
+    pytest.param({"group_by": "queue"}, "month", id="by-queue-monthly"),
+    pytest.param({"filters": {"queue_id": "Back office"}}, "week", id="back-office-only"),
+    pytest.param(
+        {"group_by": "channel", "filters": {"queue_id": "Back office"}},
+        "day",
+        id="back-office-by-channel",
+    ),
+    pytest.param(
+        {"group_by": "queue", "filters": {"channel": "email"}}, "week", id="e-mail-by-queue"
+    ),
+    pytest.param(
+        {"filters": {"channel": "web", "queue_id": "Line"}}, "day", id="the-lines-web-forms"
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "granularity"), BY_QUEUE)
+def test_a_report_by_queue_or_of_one_reads_the_rollups_and_agrees(
+    db_app, db_factory, options, granularity
+):
+    tenant = busy_firm(db_app, db_factory, seed=19, contacts=220)
+    named = options.get("filters", {}).get("queue_id")
+    if named is not None:
+        queue_id = queue_named(db_app, tenant, named)
+        options = {**options, "filters": {**options["filters"], "queue_id": queue_id}}
+    start, end = local(3), local(17)
+    from_contacts = report(db_app, tenant, start=start, end=end, granularity=granularity, **options)
+    roll_up(db_app)
+
+    from_rollups = report_from_rollups_only(
+        db_app, tenant, start=start, end=end, granularity=granularity, **options
+    )
+    assert from_rollups == from_contacts
+    assert from_rollups["totals"]["received"] > 5
+    assert from_rollups["totals"]["backlog"] > 0
+    if options.get("group_by") == "queue":
+        names = {row["group_name"] for row in from_rollups["rows"]}
+        assert names == {"Line", "Back office"}
+
+
+def test_a_contact_moved_to_another_queue_counts_in_its_new_queue_at_once(db_app, db_factory):
+    tenant = busy_firm(db_app, db_factory, seed=23)
+    line, back_office = (queue_named(db_app, tenant, name) for name in ("Line", "Back office"))
+    start, end = local(0), local(DAYS)
+    by_queue = {"start": start, "end": end, "granularity": "week", "group_by": "queue"}
+    roll_up(db_app)
+    before = report_from_rollups_only(db_app, tenant, **by_queue)
+    with db_app.app_context(), tenant_scope(tenant.id):
+        moved = db.session.scalars(
+            select(Contact)
+            .where(Contact.queue_id == line, Contact.channel == "voice")
+            .order_by(Contact.received_at)
+        ).first()
+        moved.queue_id = back_office
+        db.session.commit()
+
+    expected = report(db_app, tenant, raw=True, **by_queue)
+    assert expected != before
+    assert report_from_rollups_only(db_app, tenant, **by_queue) == expected
+    assert roll_up(db_app)["days re-summed"] >= 1
+    assert report_from_rollups_only(db_app, tenant, **by_queue) == expected
+    channels = {row["group_name"]: row["received"] for row in expected["rows"] if row["received"]}
+    assert set(channels) == {"Line", "Back office"}
 
 
 def test_changes_to_contacts_show_at_once_and_are_rolled_up_by_the_next_pass(db_app, db_factory):

@@ -11,6 +11,7 @@ May import: app.db, tenants and app.reports (measures, models, periods, rollups,
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,52 +47,73 @@ from app.sla.models import CLOCK_KINDS
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
+# What a firm's days are kept by, after the day: a question names a slice of them (`of`:
+# {"channel": "email"}, {"queue_id": ...}, both, or None for the whole firm) and the figures
+# are summed over what it leaves out.
+DIMENSIONS = ("channel", "queue_id")
+# Their place in the keys below: (day, channel, queue id[, ...]).
+_CHANNEL, _QUEUE = 1, 2
+
+
+def within(key: tuple, of: dict | None) -> bool:
+    """Whether a (day, channel, queue id, ...) key lies in the slice `of`."""
+    if not of:
+        return True
+    return ("channel" not in of or key[_CHANNEL] == of["channel"]) and (
+        "queue_id" not in of or key[_QUEUE] == of["queue_id"]
+    )
+
 
 @dataclass
 class Days:
     """A firm's days [first, last) as its roll-ups (and the marked days afresh) sum them, per
-    channel: each question takes a `channel` (None: every channel)."""
+    channel and queue: each question takes a slice `of` (DIMENSIONS; None: the whole firm)."""
 
     first: date
     last: date
-    # (day, channel) -> COUNT_COLUMNS and CLOCK_COLUMNS (the portfolio, which asks for every
-    # channel at once, reads each day's channels summed in SQL, under the channel "")
-    figures: dict[tuple[date, str], dict] = field(default_factory=dict)
-    # (day, channel) -> contacts received
-    received: dict[tuple[date, str], int] = field(default_factory=dict)
-    # (day, channel, kind) -> {seconds: clocks}
-    durations: dict[tuple[date, str, str], dict[int, int]] = field(default_factory=dict)
-    # channel -> contacts received before `first` less those that left the backlog before it
-    backlog_before: dict[str, int] = field(default_factory=dict)
+    # (day, channel, queue id) -> COUNT_COLUMNS and CLOCK_COLUMNS (the portfolio, which asks
+    # for the whole firm, reads each day summed in SQL, under the channel "" and no queue)
+    figures: dict[tuple[date, str, uuid.UUID | None], dict] = field(default_factory=dict)
+    # (day, channel, queue id) -> contacts received
+    received: dict[tuple[date, str, uuid.UUID | None], int] = field(default_factory=dict)
+    # (day, channel, queue id, kind) -> {seconds: clocks}
+    durations: dict[tuple, dict[int, int]] = field(default_factory=dict)
+    # (None, channel, queue id) -> contacts received before `first` less those that left the
+    # backlog before it (keyed like the others, with no day, so that `within` reads it too)
+    backlog_before: dict[tuple, int] = field(default_factory=dict)
     # Some days changed since the worker summed them, and are read as it summed them.
     catching_up: bool = False
-    # (day, channel) -> contacts that left the backlog that day (received any day)
-    departures: dict[tuple[date, str], int] = field(default_factory=dict)
+    # (day, channel, queue id) -> contacts that left the backlog that day (received any day)
+    departures: dict[tuple, int] = field(default_factory=dict)
 
-    def channels(self) -> set[str]:
-        """The channels with contacts received in the range or open at its start."""
-        return {ch for (_, ch), n in self.received.items() if n} | {
-            ch for ch, n in self.backlog_before.items() if n
+    def present(self, dimension: str, of: dict | None = None) -> set:
+        """The values of `dimension` (a channel, a queue id) with contacts received in the range
+        or open at its start, within `of`."""
+        place = _CHANNEL if dimension == "channel" else _QUEUE
+        return {
+            key[place]
+            for pairs in (self.received, self.backlog_before)
+            for key, n in pairs.items()
+            if n and within(key, of)
         }
 
-    def counts(self, start: date, end: date, channel: str | None = None) -> dict:
+    def counts(self, start: date, end: date, of: dict | None = None) -> dict:
         """COUNT_COLUMNS and CLOCK_COLUMNS summed over [start, end)."""
         total = dict.fromkeys((*COUNT_COLUMNS, *CLOCK_COLUMNS), 0)
         total["answer_wait"] = Decimal(0)
-        for (day, ch), figures in self.figures.items():
-            if start <= day < end and channel in (None, ch):
+        for key, figures in self.figures.items():
+            if start <= key[0] < end and within(key, of):
                 for name, value in figures.items():
                     total[name] += value
         return total
 
-    def clocks(
-        self, start: date, end: date, channel: str | None = None
-    ) -> dict[str, SimpleNamespace]:
+    def clocks(self, start: date, end: date, of: dict | None = None) -> dict[str, SimpleNamespace]:
         """Per kind: the clock figures `_clock_figures` reads, over [start, end)."""
-        counts = self.counts(start, end, channel)
+        counts = self.counts(start, end, of)
         merged: dict[str, dict[int, int]] = {kind: defaultdict(int) for kind in CLOCK_KINDS}
-        for (day, ch, kind), durations in self.durations.items():
-            if start <= day < end and channel in (None, ch):
+        for key, durations in self.durations.items():
+            if start <= key[0] < end and within(key, of):
+                kind = key[3]
                 for seconds, clocks in durations.items():
                     merged[kind][seconds] += clocks
         found = {}
@@ -107,18 +129,18 @@ class Days:
             )
         return found
 
-    def backlog_at(self, end: date, channel: str | None = None) -> int:
+    def backlog_at(self, end: date, of: dict | None = None) -> int:
         """Contacts received before local midnight `end` and still open then."""
 
-        def within(pairs: dict) -> int:
+        def summed(pairs: dict) -> int:
             return sum(
                 value
-                for (day, ch), value in pairs.items()
-                if self.first <= day < end and channel in (None, ch)
+                for key, value in pairs.items()
+                if self.first <= key[0] < end and within(key, of)
             )
 
-        before = sum(n for ch, n in self.backlog_before.items() if channel in (None, ch))
-        return before + within(self.received) - within(self.departures)
+        before = sum(n for key, n in self.backlog_before.items() if within(key, of))
+        return before + summed(self.received) - summed(self.departures)
 
 
 def as_counts(summed: dict) -> dict:
@@ -212,17 +234,17 @@ def _read_durations(found: Days, afresh: list[date], fresh: dict | None) -> None
     first, last = found.first, found.last
     u = ReportDuration
     stored = db.session.execute(
-        select(u.day, u.channel, u.kind, u.distribution).where(
+        select(u.day, u.channel, u.queue_id, u.kind, u.distribution).where(
             u.day >= first, u.day < last, u.day.not_in(afresh)
         )
     )
     fresh_rows = (
-        (row["day"], row["channel"], row["kind"], row["distribution"])
+        (row["day"], row["channel"], row["queue_id"], row["kind"], row["distribution"])
         for row in (fresh or {}).get("durations", [])
         if first <= row["day"] < last
     )
-    for day, channel, kind, distribution in itertools.chain(stored, fresh_rows):
-        spread = found.durations.setdefault((day, channel, kind), {})
+    for day, channel, queue_id, kind, distribution in itertools.chain(stored, fresh_rows):
+        spread = found.durations.setdefault((day, channel, queue_id, kind), {})
         for seconds, clocks in distribution:
             spread[seconds] = spread.get(seconds, 0) + clocks
 
@@ -230,53 +252,56 @@ def _read_durations(found: Days, afresh: list[date], fresh: dict | None) -> None
 def _day_columns():
     d = ReportDay
     return select(
-        d.day, d.channel, *(getattr(d, name) for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS))
+        d.day,
+        d.channel,
+        d.queue_id,
+        *(getattr(d, name) for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS)),
     )
 
 
 def _add_day(found: Days, row: dict) -> None:
-    figures = found.figures.setdefault((row["day"], row["channel"]), {})
+    key = (row["day"], row["channel"], row["queue_id"])
+    figures = found.figures.setdefault(key, {})
     for name in (*COUNT_COLUMNS, *CLOCK_COLUMNS):
         value = row[name]
         value = Decimal(str(value)) if name == "answer_wait" else int(value)
         figures[name] = figures.get(name, 0) + value
-    key = (row["day"], row["channel"])
     found.received[key] = found.received.get(key, 0) + int(row["received"])
 
 
 def _read_backlog(found: Days, afresh: list[date], fresh: dict | None) -> None:
-    """What the backlog needs, per channel: received and left before the range, and left on
-    each of its days."""
+    """What the backlog needs, per channel and queue: received and left before the range, and
+    left on each of its days."""
     d, p = ReportDay, ReportDeparture
-    backlog: dict[str, int] = defaultdict(int)
-    for channel, received in db.session.execute(
-        select(d.channel, func.sum(d.received))
+    backlog: dict[tuple, int] = defaultdict(int)
+    for channel, queue_id, received in db.session.execute(
+        select(d.channel, d.queue_id, func.sum(d.received))
         .where(d.day < found.first, d.day.not_in(afresh))
-        .group_by(d.channel)
+        .group_by(d.channel, d.queue_id)
     ):
-        backlog[channel] += int(received or 0)
-    for channel, left in db.session.execute(
-        select(p.channel, func.sum(p.contacts))
+        backlog[(None, channel, queue_id)] += int(received or 0)
+    for channel, queue_id, left in db.session.execute(
+        select(p.channel, p.queue_id, func.sum(p.contacts))
         .where(p.done_day < found.first, p.day.not_in(afresh))
-        .group_by(p.channel)
+        .group_by(p.channel, p.queue_id)
     ):
-        backlog[channel] -= int(left or 0)
-    departures: dict[tuple[date, str], int] = {
-        (day, channel): int(left)
-        for day, channel, left in db.session.execute(
-            select(p.done_day, p.channel, func.sum(p.contacts))
+        backlog[(None, channel, queue_id)] -= int(left or 0)
+    departures: dict[tuple, int] = {
+        (day, channel, queue_id): int(left)
+        for day, channel, queue_id, left in db.session.execute(
+            select(p.done_day, p.channel, p.queue_id, func.sum(p.contacts))
             .where(p.done_day >= found.first, p.done_day < found.last, p.day.not_in(afresh))
-            .group_by(p.done_day, p.channel)
+            .group_by(p.done_day, p.channel, p.queue_id)
         )
     }
     for row in (fresh or {}).get("days", []):
         if row["day"] < found.first:
-            backlog[row["channel"]] += row["received"]
+            backlog[(None, row["channel"], row["queue_id"])] += row["received"]
     for row in (fresh or {}).get("departures", []):
         if row["done_day"] < found.first:
-            backlog[row["channel"]] -= row["contacts"]
+            backlog[(None, row["channel"], row["queue_id"])] -= row["contacts"]
         elif row["done_day"] < found.last:
-            key = (row["done_day"], row["channel"])
+            key = (row["done_day"], row["channel"], row["queue_id"])
             departures[key] = departures.get(key, 0) + row["contacts"]
     found.backlog_before = dict(backlog)
     found.departures = departures
@@ -342,7 +367,7 @@ def _sum_periods(found: dict, able: dict, marked: dict) -> None:
     for row in rows:
         days = found[row.tenant_id][0]
         if days.first <= row.day < days.last and row.day not in marked[row.tenant_id]:
-            _add_day(days, {**row._asdict(), "channel": ""})
+            _add_day(days, {**row._asdict(), "channel": "", "queue_id": None})
 
 
 def _count_open(found: dict, able: dict, marked: dict) -> None:

@@ -17,7 +17,7 @@ from app.reports import daily
 from app.reports.measures import sql_instant
 from app.reports.periods import check_range, zone_of
 from app.reports.settings import report_settings
-from app.reports.sla import MAX_RANGE_DAYS, bucket_of, buckets, channel_only, narrowing
+from app.reports.sla import MAX_RANGE_DAYS, bucket_of, buckets, narrowing, rolled_up_slice
 from app.sla.models import SlaClock
 from app.vocabulary import CHANNELS
 from tenants.models import Tenant
@@ -65,8 +65,8 @@ def _received_from_days(
     *, tenant: Tenant, spans: list, granularity: str, filters: dict | None
 ) -> dict | None:
     """(bucket number, channel) -> contacts received, from the roll-ups if they can say."""
-    by_channel, only = channel_only(filters)
-    if not by_channel or granularity == "hour":
+    of = rolled_up_slice(filters)
+    if of is None or granularity == "hour":
         return None
     zone = zone_of(tenant)
     found = daily.read(
@@ -82,8 +82,9 @@ def _received_from_days(
     received: dict = {}
     for number, (start, end) in enumerate(spans, start=1):
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-        for (day, channel), count in found.received.items():
-            if first <= day < last and count and only in (None, channel):
+        for key, count in found.received.items():
+            if first <= key[0] < last and count and daily.within(key, of):
+                channel = key[1]
                 received[(number, channel)] = received.get((number, channel), 0) + count
     return received
 

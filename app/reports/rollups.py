@@ -150,7 +150,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         around = [in_range]
         neighbours = "lookup"
     day = local_date(c.received_at, zone)
-    keys = {"day": day, "channel": c.channel}
+    keys = {"day": day, "channel": c.channel, "queue_id": c.queue_id}
     rows: dict[tuple, dict] = {}
     measured = contact_measures(
         keys=keys,
@@ -163,7 +163,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
     )
     for r in db.session.execute(measured):
         counts = counts_of(r)
-        rows[(_as_date(r.day), r.channel)] = {
+        rows[(_as_date(r.day), r.channel, _as_uuid(r.queue_id))] = {
             **{name: counts[name] for name in COUNT_COLUMNS},
             # As summed (numeric on PostgreSQL): a float would not add up to the same total.
             "answer_wait": r.answer_wait or 0,
@@ -175,6 +175,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         select(
             day.label("day"),
             c.channel,
+            c.queue_id,
             k.kind,
             func.sum(flag(stopped)).label("measured"),
             func.sum(flag(and_(stopped, k.breached_at.is_(None)))).label("within"),
@@ -183,11 +184,11 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         .select_from(k)
         .join(c, c.id == k.contact_id)
         .where(in_range)
-        .group_by(day, c.channel, k.kind)
+        .group_by(day, c.channel, c.queue_id, k.kind)
     )
     for r in db.session.execute(clocks):
         row = rows.setdefault(
-            (_as_date(r.day), r.channel),
+            (_as_date(r.day), r.channel, _as_uuid(r.queue_id)),
             {**dict.fromkeys(COUNT_COLUMNS, 0), **dict.fromkeys(CLOCK_COLUMNS, 0)},
         )
         for name in ("measured", "within", "breaches"):
@@ -197,6 +198,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         select(
             day.label("day"),
             c.channel,
+            c.queue_id,
             k.kind,
             seconds.label("seconds"),
             func.count().label("clocks"),
@@ -204,7 +206,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
         .select_from(k)
         .join(c, c.id == k.contact_id)
         .where(in_range, stopped)
-        .group_by(day, c.channel, k.kind, seconds)
+        .group_by(day, c.channel, c.queue_id, k.kind, seconds)
     )
     # The agents report's work: answered or responded to, then finished (resolved, else closed).
     finished = func.coalesce(c.resolved_at, c.closed_at)
@@ -229,19 +231,27 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
     )
     left = local_date(done_at(c), zone)
     departures = (
-        select(day.label("day"), c.channel, left.label("done_day"), func.count().label("contacts"))
+        select(
+            day.label("day"),
+            c.channel,
+            c.queue_id,
+            left.label("done_day"),
+            func.count().label("contacts"),
+        )
         .where(in_range, done_at(c).is_not(None))
-        .group_by(day, c.channel, left)
+        .group_by(day, c.channel, c.queue_id, left)
     )
     return {
         "days": [
-            {"day": key[0], "channel": key[1], **figures} for key, figures in sorted(rows.items())
+            {"day": day_, "channel": channel, "queue_id": queue_id, **figures}
+            for (day_, channel, queue_id), figures in sorted(rows.items())
         ],
         "durations": _distributions(db.session.execute(durations)),
         "departures": [
             {
                 "day": _as_date(r.day),
                 "channel": r.channel,
+                "queue_id": _as_uuid(r.queue_id),
                 "done_day": _as_date(r.done_day),
                 "contacts": r.contacts,
             }
@@ -263,20 +273,30 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
 
 
 def _distributions(rows) -> list[dict]:
-    """(day, channel, kind, seconds, clocks) rows as a ReportDuration row per day, channel and
-    kind: its [seconds, clocks] pairs, ascending."""
+    """(day, channel, queue_id, kind, seconds, clocks) rows as a ReportDuration row per day,
+    channel, queue and kind: its [seconds, clocks] pairs, ascending."""
     spread: dict[tuple, list[list[int]]] = {}
     for r in rows:
-        key = (_as_date(r.day), r.channel, r.kind)
+        key = (_as_date(r.day), r.channel, _as_uuid(r.queue_id), r.kind)
         spread.setdefault(key, []).append([int(r.seconds), int(r.clocks)])
     return [
-        {"day": day, "channel": channel, "kind": kind, "distribution": sorted(pairs)}
-        for (day, channel, kind), pairs in sorted(spread.items())
+        {
+            "day": day,
+            "channel": channel,
+            "queue_id": queue_id,
+            "kind": kind,
+            "distribution": sorted(pairs),
+        }
+        for (day, channel, queue_id, kind), pairs in sorted(spread.items())
     ]
 
 
 def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 # --- keeping them current --------------------------------------------------------------------

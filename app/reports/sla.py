@@ -10,6 +10,7 @@ contacts, queues and SLA, tenants, and app.reports (measures, periods, departmen
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -368,47 +369,62 @@ def narrowing(filters: dict | None) -> list[ColumnElement[bool]]:
     ]
 
 
-def channel_only(filters: dict | None) -> tuple[bool, str | None]:
-    """Whether the report's filters narrow it by channel at most (what the daily roll-ups can
-    answer), and the channel they name (None: every channel)."""
+# The groupings the daily roll-ups can answer, and the dimension of the days each reads.
+ROLLED_UP_GROUPS = {"channel": "channel", "queue": "queue_id"}
+
+
+def rolled_up_slice(filters: dict | None) -> dict | None:
+    """The slice of a firm's days (app/reports/daily.py `DIMENSIONS`) the report's filters
+    ask for, when they narrow it by channel and queue at most (what the roll-ups can answer);
+    else None."""
     narrowed = {
         name: value
         for name, value in (filters or {}).items()
         if name in FILTERS and value is not None
     }
-    return set(narrowed) <= {"channel"}, narrowed.get("channel")
+    if not set(narrowed) <= set(daily.DIMENSIONS):
+        return None
+    if "queue_id" in narrowed:
+        try:
+            narrowed["queue_id"] = uuid.UUID(str(narrowed["queue_id"]))
+        except ValueError:
+            return None
+    return narrowed
 
 
 def _from_days(
-    found, *, spans, zone: ZoneInfo, settings: dict, group_by: str | None, channel: str | None
+    found, *, spans, zone: ZoneInfo, settings: dict, group_by: str | None, of: dict
 ) -> tuple[list, dict]:
-    """The report's rows and totals from the firm's days (app/reports/daily.py), for every
-    channel or for `channel`, and per channel when grouped by it."""
+    """The report's rows and totals from the slice `of` of the firm's days
+    (app/reports/daily.py), and per channel or queue when grouped by one."""
     treatment = settings["abandon_treatment"]
 
-    def figures(first, last, of: str | None) -> dict:
+    def figures(first, last, part: dict) -> dict:
         return _figures(
-            daily.as_counts(found.counts(first, last, of)),
-            found.clocks(first, last, of),
-            found.backlog_at(last, of),
+            daily.as_counts(found.counts(first, last, part)),
+            found.clocks(first, last, part),
+            found.backlog_at(last, part),
             treatment,
         )
 
-    if group_by is None:
-        groups: list[str | None] = [channel]
-    else:
-        present = found.channels() if channel is None else found.channels() & {channel}
-        groups = sorted(present, key=_group_order(group_by, {}))
+    groups: list = [None]
+    names: dict = {}
+    if group_by is not None:
+        present = found.present(ROLLED_UP_GROUPS[group_by], of)
+        names = _group_names(group_by, present)
+        groups = sorted(present, key=_group_order(group_by, names))
     rows = []
     for start, end in spans:
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         for group in groups:
+            part = of if group_by is None else {**of, ROLLED_UP_GROUPS[group_by]: group}
             row = {"start": start.astimezone(zone), "end": end.astimezone(zone)}
-            row |= figures(first, last, group)
+            row |= figures(first, last, part)
             if group_by is not None:
-                row["group"] = row["group_name"] = group
+                row["group"] = str(group)
+                row["group_name"] = None if names.get(group) is None else str(names[group])
             rows.append(row)
-    return rows, figures(found.first, found.last, channel)
+    return rows, figures(found.first, found.last, of)
 
 
 def _from_contacts(
@@ -517,13 +533,15 @@ def sla_report(
     settings = report_settings()
     spans = buckets(start=from_, end=to, granularity=granularity, zone=zone)
     found = None
-    by_channel, channel = channel_only(filters)
-    # The roll-ups keep each day per channel: a report by channel, or of one, reads them too.
-    if group_by in (None, "channel") and by_channel and granularity != "hour":
+    of = rolled_up_slice(filters)
+    # The roll-ups keep each day per channel and queue: a report by either, or of one of
+    # either, reads them too.
+    rolled_up = group_by is None or group_by in ROLLED_UP_GROUPS
+    if rolled_up and of is not None and granularity != "hour":
         found = daily.read(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
     if found is not None:
         rows, totals = _from_days(
-            found, spans=spans, zone=zone, settings=settings, group_by=group_by, channel=channel
+            found, spans=spans, zone=zone, settings=settings, group_by=group_by, of=of
         )
     else:
         rows, totals = _from_contacts(
