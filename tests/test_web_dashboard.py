@@ -21,6 +21,7 @@ from tests.test_reports_sla import (
     contact,
     firm,
     policy,
+    queue_of,
     sla,
     span,
     store,
@@ -323,6 +324,44 @@ def test_the_monthly_report_shows_the_month_day_by_day_ready_to_print(app, clien
     )
     assert_tiles_equal_api(tiles_of(page), api["totals"])
     assert "dashboard.csv?from=2025-03-01&amp;to=2025-04-01&amp;granularity=day" in html
+
+
+_QUEUE_ROW = re.compile(
+    r'<tr data-queue="(?P<id>[^"]+)">\s*<th scope="row">(?P<name>[^<]*)</th>\s*'
+    r'<td class="num">(?P<received>[^<]*)</td>'
+)
+
+
+def queue_rows_of(page) -> dict[str, tuple[str, str]]:
+    """Each queue row of the monthly report: its name and the contacts it received."""
+    html = page.get_data(as_text=True)
+    return {m["id"]: (m["name"], m["received"]) for m in _QUEUE_ROW.finditer(html)}
+
+
+def test_the_monthly_report_shows_each_queue_as_the_api_reports_it(app, client, factory):
+    from app.reports import rollups
+
+    tenant, queue = firm(app, factory)
+    a_day_with_clocks(app, tenant, queue)
+    back_office = queue_of(app, tenant, "Back office")
+    at = t("2025-03-12T09:30:00+01:00")
+    store(app, tenant, [contact(back_office, at, channel="email") for _ in range(12)])
+    browser = sign_in(app, factory.user("client_viewer", tenant).email)
+    caller = factory.caller("client_viewer", tenant)
+    by_queue = span("2025-03-01", "2025-04-01", granularity="month", group_by="queue")
+
+    api = body(sla(client, caller, tenant, **by_queue))
+    expected = {row["group"]: (row["group_name"], str(row["received"])) for row in api["rows"]}
+    before = browser.get(f"/firms/{tenant.id}/reports/2025-03")
+    with app.app_context():
+        rollups.refresh()  # the worker's pass: the page now reads the firm's roll-ups
+        db.session.commit()
+    after_pass = browser.get(f"/firms/{tenant.id}/reports/2025-03")
+
+    assert expected[str(back_office)] == ("Back office", "12")
+    assert len(expected) == 2
+    assert queue_rows_of(before) == expected
+    assert queue_rows_of(after_pass) == expected
 
 
 def test_the_month_picker_lists_months_and_opens_a_typed_one(app, factory):

@@ -181,17 +181,28 @@ def _readable(
     return first, last, mark_ids, {day for day in marked if day < last}
 
 
+def _memo(name: str) -> dict:
+    """A memo kept for the current transaction only: what a request reads twice (the monthly
+    report by day and by queue, the dashboard's report and its volume chart) is read once, and
+    a later transaction of the same session (a worker's) reads afresh."""
+    session = db.session
+    kept = session.info.get(name)
+    if kept is None or kept[0] is not session.get_transaction():
+        kept = session.info[name] = (session.get_transaction(), {})
+    return kept[1]
+
+
 def _afresh(*, tenant: Tenant, zone: ZoneInfo, settings: dict, days: set, mark_ids: list) -> dict:
-    """`aggregate` of marked days, summed once per request for the same marks: the dashboard
-    reads the report and its volume chart over the same days. A change since (its own mark) or
-    a worker's pass (marks gone) makes another key, so nothing stale is reused."""
+    """`aggregate` of marked days, summed once per transaction for the same marks. A change
+    since (its own mark) or a worker's pass (marks gone) makes another key, so nothing stale
+    is reused."""
     key = (
         tenant.id,
         rollup_fingerprint(tenant=tenant, settings=settings),
         frozenset(days),
         frozenset(mark_ids),
     )
-    memo = db.session.info.setdefault("report_days_afresh", {})
+    memo = _memo("report_days_afresh")
     if key not in memo:
         memo[key] = aggregate(zone=zone, settings=settings, days=days)
     return memo[key]
@@ -207,10 +218,37 @@ def read(
     durations: bool = True,
 ) -> Days | None:
     """The days of [from_, to) of the tenant in scope, or None when the roll-ups cannot say.
-    Without `durations`, the days carry no percentiles (a volume chart needs none)."""
+    Without `durations`, the days carry no percentiles (a volume chart needs none).
+
+    Read once per transaction for the same marks, as `_afresh` sums them."""
     readable = _readable(tenant=tenant, zone=zone, settings=settings, from_=from_, to=to)
     if readable is None:
         return None
+    first, last, mark_ids, _ = readable
+    key = (
+        tenant.id,
+        rollup_fingerprint(tenant=tenant, settings=settings),
+        first,
+        last,
+        frozenset(mark_ids),
+    )
+    memo = _memo("report_days_read")
+    for with_durations in (True, durations):
+        if (*key, with_durations) in memo:
+            return memo[(*key, with_durations)]
+    memo[(*key, durations)] = found = _read(
+        tenant=tenant,
+        zone=zone,
+        settings=settings,
+        readable=readable,
+        durations=durations,
+    )
+    return found
+
+
+def _read(
+    *, tenant: Tenant, zone: ZoneInfo, settings: dict, readable: tuple, durations: bool
+) -> Days:
     first, last, mark_ids, marked = readable
     found = Days(first=first, last=last)
     if not few_enough(zone=zone, days=marked):

@@ -103,7 +103,7 @@ def monthly_report(tenant_id, month):
     if first is None:
         abort(404)
     question = report.month_question(first)
-    found = report.answer(question)
+    found = report.answer(question, by_queue=True)
     return render(
         "portal/monthly_report.html",
         firm=g.tenant,

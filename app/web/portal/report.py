@@ -85,9 +85,10 @@ def month_question(month: date) -> Question:
     return Question(instant(month, zone), instant(next_month(month), zone), "day", {}, utcnow())
 
 
-def answer(question: Question, *, by_channel: bool = True) -> dict:
-    """The SLA report for the question, its breaches and (for the volume chart) its split by
-    channel, read in the firm's scope exactly as the API reads them."""
+def answer(question: Question, *, by_channel: bool = True, by_queue: bool = False) -> dict:
+    """The SLA report for the question, its breaches, (for the volume chart) its split by
+    channel and, when asked, the whole range per queue (the report's rows grouped by queue,
+    one bucket each), read in the firm's scope exactly as the API reads them."""
     asked = {
         "tenant": g.tenant,
         "from_": question.start,
@@ -103,7 +104,15 @@ def answer(question: Question, *, by_channel: bool = True) -> dict:
         if by_channel
         else None,
         "breaches": sla_breaches(from_=question.start, to=question.end, filters=question.filters),
+        "queues": _per_queue(asked) if by_queue else None,
     }
+
+
+def _per_queue(asked: dict) -> list[dict]:
+    """The range's figures per queue: the API's report by queue over one bucket the size of
+    the range (the monthly report's month)."""
+    whole = {**asked, "granularity": "month", "group_by": "queue"}
+    return sla_report(**whole)["rows"]
 
 
 def form_options() -> dict[str, list[tuple[str, str]]]:
