@@ -9,10 +9,11 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from app.db import utcnow
+from app.reports import rollups
 from app.reports.periods import zone_of
 from tests.browser.helpers import checked, sign_in
 from tests.browser.seeds import a_month_of_contacts, last_month
-from tests.test_reports_sla import after, body, contact, firm, sla, store
+from tests.test_reports_sla import after, body, contact, firm, queue_of, sla, store
 
 # Tiles by the label a person reads, and where the API's totals carry the same figure.
 TILES = {
@@ -96,3 +97,41 @@ def test_client_admin_reads_the_dashboard_changes_the_range_and_downloads_the_cs
     api_csv = sla(client, api_caller, tenant, headers={"Accept": "text/csv"}, **question)
     assert downloaded == api_csv.get_data(as_text=True)
     assert download.value.suggested_filename.endswith(".csv")
+
+
+def test_client_admin_opens_last_months_report_and_reads_it_queue_by_queue(
+    page, app, client, factory
+):
+    tenant, queue = firm(app, factory, name="Acme Logistics", locale="en-GB")
+    back_office = queue_of(app, tenant, "Back office")
+    first, end = last_month(tenant)
+    a_month_of_contacts(app, tenant, queue, first, end)
+    a_month_of_contacts(app, tenant, back_office, first, end, shift=11)
+    with app.app_context():
+        rollups.refresh()  # the worker has been by: the month reads the firm's roll-ups
+    admin = factory.user("client_admin", tenant)
+
+    sign_in(page, admin.email)
+    page.get_by_role("link", name="Monthly report").click()
+    page.get_by_role("link", name=f"{first:%B %Y}").click()
+
+    expect(page.get_by_role("heading", name="Queue by queue")).to_be_visible()
+    table = page.get_by_role("table", name="Queue by queue")
+    by_queue = body(
+        sla(
+            client,
+            factory.caller("client_admin", tenant),
+            tenant,
+            **{"from": first.date().isoformat(), "to": end.date().isoformat()},
+            granularity="month",
+            group_by="queue",
+        )
+    )["rows"]
+    assert {row["group_name"] for row in by_queue} == {"Line", "Back office"}
+    for row in by_queue:
+        line = table.get_by_role("row").filter(
+            has=page.get_by_role("rowheader", name=row["group_name"])
+        )
+        expect(line.get_by_role("cell").first).to_have_text(f"{row['received']:,}")
+    charts_drawn(page)
+    checked(page, "monthly report")
