@@ -346,13 +346,7 @@ def one_row_of_everything(app, tenant: Tenant) -> dict:
             )
             rows["report_departure"] = ReportDeparture(**on, done_day=day, contacts=1)
             rows["report_agent_day"] = ReportAgentDay(
-                day=day,
-                agent_id=agent.id,
-                finished_day=day,
-                handled=1,
-                handle=60,
-                rated=0,
-                satisfied=0,
+                day=day, finished_day=day, work={str(agent.id): [1, 60, 0, 0]}
             )
             rows["report_mark"] = ReportMark(hour=now.replace(minute=0, second=0, microsecond=0))
             rows["report_rollup"] = ReportRollup(fingerprint="0" * 64, built_at=now)

@@ -455,33 +455,28 @@ def agent_work(
     if not few_enough(zone=zone, days=marked):
         return None
     a = ReportAgentDay
-    rows = [
-        row._asdict()
-        for row in db.session.execute(
-            select(
-                a.agent_id,
-                func.sum(a.handled).label("handled"),
-                func.sum(a.handle).label("handle"),
-                func.sum(a.rated).label("rated"),
-                func.sum(a.satisfied).label("satisfied"),
-            )
-            .where(
-                a.finished_day >= first,
-                a.finished_day < last,
-                a.day < last,
-                a.day.not_in(sorted(marked)),
-            )
-            .group_by(a.agent_id)
+    stored = db.session.scalars(
+        select(a.work).where(
+            a.finished_day >= first,
+            a.finished_day < last,
+            a.day < last,
+            a.day.not_in(sorted(marked)),
         )
-    ]
+    )
+    fresh: list = []
     if marked:
-        fresh = _afresh(tenant=tenant, zone=zone, settings=settings, days=marked, mark_ids=mark_ids)
-        rows += [row for row in fresh["agents"] if first <= row["finished_day"] < last]
-    work: dict = {}
-    for row in rows:
-        entry = work.setdefault(
-            row["agent_id"], SimpleNamespace(handled=0, handle=0, rated=0, satisfied=0)
+        summed = _afresh(
+            tenant=tenant, zone=zone, settings=settings, days=marked, mark_ids=mark_ids
         )
-        for name in ("handled", "handle", "rated", "satisfied"):
-            setattr(entry, name, getattr(entry, name) + int(row[name] or 0))
-    return work
+        fresh = [row["work"] for row in summed["agents"] if first <= row["finished_day"] < last]
+    work: dict = {}
+    for by_agent in itertools.chain(stored, fresh):
+        for agent_id, figures in by_agent.items():
+            entry = work.get(agent_id)
+            if entry is None:
+                entry = work[agent_id] = SimpleNamespace(handled=0, handle=0, rated=0, satisfied=0)
+            entry.handled += figures[0]
+            entry.handle += figures[1]
+            entry.rated += figures[2]
+            entry.satisfied += figures[3]
+    return {uuid.UUID(agent_id): entry for agent_id, entry in work.items()}

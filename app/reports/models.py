@@ -94,22 +94,21 @@ class ReportDeparture(UUIDPrimaryKey, TenantScoped, Base):
 
 
 class ReportAgentDay(UUIDPrimaryKey, TenantScoped, Base):
-    """What one agent's contacts received on one local day and finished (resolved, else closed)
-    on another did: the agents report sums them by the day they finished."""
+    """What the agents' contacts received on one local day and finished (resolved, else closed)
+    on another did: the agents report sums them by the day they finished. `work` maps each
+    agent's id to its [handled, handle seconds, CSAT responses, satisfied]. One row per pair of
+    days: a row per agent as well came to about 47,000 a year for a firm of 550 contacts a
+    day, the biggest write of a firm's roll-up (migration 0040)."""
 
     __tablename__ = "report_agent_days"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "day", "agent_id", "finished_day"),
+        UniqueConstraint("tenant_id", "day", "finished_day"),
         Index(None, "tenant_id", "finished_day"),
     )
 
     day: Mapped[date]
-    agent_id: Mapped[uuid.UUID]
     finished_day: Mapped[date]
-    handled: Mapped[int]
-    handle: Mapped[int] = mapped_column(BigInteger)
-    rated: Mapped[int]
-    satisfied: Mapped[int]
+    work: Mapped[dict[str, list[int]]] = mapped_column(JSONType)
 
 
 class ReportMark(UUIDPrimaryKey, TenantScoped, Base):

@@ -257,18 +257,7 @@ def aggregate(*, zone: ZoneInfo, settings: dict, days: Iterable[date] | None) ->
             }
             for r in db.session.execute(departures)
         ],
-        "agents": [
-            {
-                "day": _as_date(r.day),
-                "agent_id": r.agent_id,
-                "finished_day": _as_date(r.finished_day),
-                "handled": r.handled,
-                "handle": int(r.handle or 0),
-                "rated": r.rated,
-                "satisfied": r.satisfied,
-            }
-            for r in db.session.execute(agents)
-        ],
+        "agents": _agent_work(db.session.execute(agents)),
     }
 
 
@@ -288,6 +277,24 @@ def _distributions(rows) -> list[dict]:
             "distribution": sorted(pairs),
         }
         for (day, channel, queue_id, kind), pairs in sorted(spread.items())
+    ]
+
+
+def _agent_work(rows) -> list[dict]:
+    """(day, agent_id, finished_day, handled, handle, rated, satisfied) rows as a ReportAgentDay
+    row per pair of days: each agent's [handled, handle, rated, satisfied] by its id."""
+    work: dict[tuple, dict[str, list[int]]] = {}
+    for r in rows:
+        key = (_as_date(r.day), _as_date(r.finished_day))
+        work.setdefault(key, {})[str(_as_uuid(r.agent_id))] = [
+            int(r.handled),
+            int(r.handle or 0),
+            int(r.rated),
+            int(r.satisfied),
+        ]
+    return [
+        {"day": day, "finished_day": finished_day, "work": by_agent}
+        for (day, finished_day), by_agent in sorted(work.items())
     ]
 
 
