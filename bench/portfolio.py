@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
 
 from bench.common import (
     HOST,
@@ -71,6 +72,8 @@ ZONES = (TIME_ZONE, "Europe/Lisbon")
 # (PostgreSQL 15); free space below this times 1.3 (WAL, vacuum) refuses to start.
 BYTES_PER_CONTACT = 1_700
 COUNTS = ("received", "handled", "answered", "abandoned")
+# What the worker's first pass writes, counted after it (every firm's rows, as a superuser).
+ROLLUP_TABLES = ("report_days", "report_durations", "report_departures", "report_agent_days")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -311,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds, results = alternate(reads, args.repeat)
         print("rolling every firm's year up (the worker's first pass) ...", flush=True)
         roll_up_s = roll_up(application, now)
+        with psycopg.connect(database.admin_dsn) as conn:
+            rollup_rows = {
+                table: conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+                ).fetchone()[0]
+                for table in ROLLUP_TABLES
+            }
         print(
             f"timing the SLA reports and the portfolio from the roll-ups, {args.repeat} rounds ...",
             flush=True,
@@ -391,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         ("  best", fmt(contacts_best, 3), target, ratio(contacts_best, TARGET_SECONDS)),
         ("the plain GROUP BY tenant_id of the month, s (once)", fmt(plain_s, 3), "", ""),
         ("the worker rolling every firm's year up, s", fmt(roll_up_s, 1), "", ""),
+        ("  rows it wrote", fmt(float(sum(rollup_rows.values())), 0), "", ""),
         ("portfolio rows", fmt(float(len(results["rollups"])), 0), fmt(args.firms, 0), ""),
         ("count disagreements with the plain SQL (must be 0)", fmt(len(problems), 0), "", ""),
     ]
@@ -402,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         f"firms: {args.firms}, {counts[0]:,} contacts a year for the big one, then "
         f"{counts[1]:,} down to {counts[-1]:,}; zones {', '.join(ZONES)} in turn; "
         f"onboarded in {onboard_s:.1f} s",
+        "roll-up rows: " + ", ".join(f"{table} {n:,}" for table, n in rollup_rows.items()),
         f"database {size / 2**30:.2f} GiB ({size / max(built['contacts'], 1):,.0f} bytes a "
         f"contact); free before: "
         + (f"{free / 2**30:.1f} GiB" if free is not None else "unknown (data directory unreadable)")
@@ -456,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             "portfolio_contacts_median_s": contacts_median,
             "plain_counts_s": plain_s,
             "roll_up_s": roll_up_s,
+            "roll_up_rows": rollup_rows,
             "generate_s": built["seconds"],
             "database_bytes": size,
             "disagreements": problems[:10],
