@@ -48,15 +48,26 @@ class SharedReadings:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._threads: set[threading.Thread] = set()
 
-    def read(self, key: Hashable, compute: Callable[[], Any], *, renew: bool = False) -> Any:
+    def read(
+        self,
+        key: Hashable,
+        compute: Callable[[], Any],
+        *,
+        renew: bool = False,
+        within_fresh: bool = False,
+    ) -> Any:
         """The reading of `key`, made by `compute()` (no arguments: it takes what it needs
         from the key) when there is none fresh enough. `renew`: read it now whatever is kept
-        (a viewer who has just changed what it shows), and keep that for the others."""
+        (a viewer who has just changed what it shows), and keep that for the others.
+        `within_fresh`: a reading past its freshness is read now rather than answered while
+        renewed behind (a reading made from this one, itself being renewed)."""
         config = self._app.config
         fresh = float(config["SHARED_READ_FRESH_SECONDS"])
         stale = max(fresh, float(config["SHARED_READ_STALE_SECONDS"]))
         if stale <= 0:
             return compute()
+        if within_fresh:
+            stale = fresh
         while True:
             with self._lock:
                 entry = self._entries.get(key)
@@ -93,10 +104,17 @@ class SharedReadings:
         return value
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait for the background reads under way (tests; a worker shutting down)."""
+        """Wait for the background reads under way, and those they start (tests; a worker
+        shutting down)."""
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            # Under the lock: a thread is added and started under it, so none is seen unstarted.
+            with self._lock:
+                under_way = list(self._threads)
+            if not under_way:
+                return
+            for thread in under_way:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _keep(self, key: Hashable, entry: _Entry, value: Any) -> None:
         with self._lock:
@@ -131,7 +149,7 @@ class SharedReadings:
                 entry = self._entries.get(key)
                 if entry is not None:
                     entry.refreshing = False
-            self._threads.discard(threading.current_thread())
+                self._threads.discard(threading.current_thread())
 
 
 def readings(app: Flask | None = None) -> SharedReadings:
@@ -143,6 +161,8 @@ def readings(app: Flask | None = None) -> SharedReadings:
     return shared
 
 
-def shared(key: Hashable, compute: Callable[[], Any], *, renew: bool = False) -> Any:
+def shared(
+    key: Hashable, compute: Callable[[], Any], *, renew: bool = False, within_fresh: bool = False
+) -> Any:
     """`readings().read(...)`: the reading of `key` in the current application."""
-    return readings().read(key, compute, renew=renew)
+    return readings().read(key, compute, renew=renew, within_fresh=within_fresh)

@@ -72,6 +72,43 @@ def test_two_supervisors_of_a_firm_share_one_wallboard_until_a_newer_is_read(
     assert waiting_in_line(renewed) == 1
 
 
+def test_supervisors_of_the_same_firms_are_answered_one_rendering_of_the_board(
+    app, client, factory, sharing, monkeypatch
+):
+    from app.wallboard import routes as wallboard_routes
+
+    floor = a_floor(app, factory)
+    rendered: list[int] = []
+    original = wallboard_routes._as_json
+
+    def counted(snapshot: dict) -> bytes:
+        rendered.append(1)
+        return original(snapshot)
+
+    monkeypatch.setattr(wallboard_routes, "_as_json", counted)
+    first, second = (factory.caller("supervisor", floor.a) for _ in range(2))
+    admin = factory.caller("bpo_admin")
+
+    answers = [client.get("/v1/wallboard", headers=c.headers) for c in (first, second, first)]
+    everything = board(client, admin)
+
+    # One JSON of A's board for its supervisors, byte for byte; the BPO admin's is its own.
+    assert len({answer.get_data() for answer in answers}) == 1
+    assert rendered == [1, 1]
+    assert answers[0].get_json()["tenants"][0]["name"] == "Acme Wall"
+    assert answers[0].mimetype == "application/json"
+    assert {t["name"] for t in everything["tenants"]} >= {"Acme Wall", "Beta Wall"}
+
+    # Past its freshness, the rendering is renewed from a snapshot read anew, not the old one.
+    monkeypatch.setitem(app.config, "SHARED_READ_FRESH_SECONDS", 0.0)
+    abandon(app, floor.a, floor.waiting[1].id)
+    client.get("/v1/wallboard", headers=first.headers)
+    sharing.settle()
+    renewed = board(client, second)
+    assert at(renewed["generated_at"]) > at(answers[0].get_json()["generated_at"])
+    assert waiting_in_line(renewed) == 1
+
+
 def test_a_supervisor_is_never_shown_a_shared_wallboard_of_firms_it_does_not_oversee(
     app, client, factory, sharing
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Response, current_app
 from flask.views import MethodView
 
 from app.api_base import Blueprint
@@ -42,4 +43,12 @@ class Wallboard(MethodView):
         wanted = args.get("tenant_id")
         if wanted:
             tenant_ids = frozenset(wanted) if tenant_ids is None else tenant_ids & set(wanted)
-        return wallboard_service.shared_snapshot(tenant_ids=tenant_ids)
+        body = wallboard_service.shared_rendering(_as_json, as_="json", tenant_ids=tenant_ids)
+        # Already the schema's JSON (flask-smorest passes a response through as it is).
+        return Response(body, mimetype=current_app.json.mimetype)
+
+
+def _as_json(snapshot: dict) -> bytes:
+    """The snapshot as this endpoint answers it: WallboardSchema's JSON, written as
+    flask-smorest would (through the app's JSON provider)."""
+    return current_app.json.response(WallboardSchema().dump(snapshot)).get_data()
