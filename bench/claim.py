@@ -35,6 +35,7 @@ from bench.claim_agents import (
 from bench.common import (
     HOST,
     AppSettings,
+    LoadResult,
     ServerOptions,
     add_json_out,
     busy_before,
@@ -45,6 +46,7 @@ from bench.common import (
     free_port,
     gunicorn,
     machine,
+    post_load,
     postgres_version,
     print_table,
     ratio,
@@ -75,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("service", "http"),
         default="service",
         help="claim through the service in processes (default) or POST /v1/me/next",
+    )
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the agents' GET /v1/me over HTTP (the ceiling)",
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, http (4)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker, http (4)")
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     # Other work on a small machine skews every figure: say how busy it was.
     busy = busy_before()
     notes: list[str] = []
-    ours = ours_check = None
+    ours = ours_check = ceiling = None
     with workdir("claim") as work, throwaway_database("claim") as database:
         port = free_port()
         settings = AppSettings(database=database, issuer=f"http://{HOST}:{port}", workdir=work)
@@ -312,6 +319,16 @@ def main(argv: list[str] | None = None) -> int:
             ours_check = verify(
                 database, table="contacts", outcome=ours, expected=args.contacts, events=True
             )
+            if not args.no_ceiling:
+                with gunicorn(
+                    "wsgi:app",
+                    port=free_port(),
+                    options=ServerOptions(workers=args.workers, threads=args.threads),
+                    env=settings.environment(),
+                    log_path=work / "gunicorn-ceiling.log",
+                ) as base:
+                    print(f"Switchboard: {args.contacts} GETs of {base}/v1/me ...", flush=True)
+                    ceiling = measure_ceiling(base, access_tokens(base, setup["clients"]), args)
         else:
             notes.append("NOT MEASURED: app.contacts.routing.claim_next does not exist yet.")
 
@@ -328,17 +345,60 @@ def main(argv: list[str] | None = None) -> int:
         pg = postgres_version(database)
 
     notes.append(f"machine before the run: {busy}")
-    report(args, ours, ours_check, reference, reference_check, notes, pg)
+    report(args, ours, ours_check, reference, reference_check, notes, pg, ceiling)
     checks = [c for c in (ours_check, reference_check) if c is not None]
     # A double claim fails the run; so does a drain that did not finish (too slow a machine
     # for --max-seconds, or agents that errored): the exactly-once check could not complete.
     good = ours is not None and all(c["exactly_once"] for c in checks)
-    summarise(args, ours, ours_check, reference, reference_check, good=good, pg=pg, busy=busy)
+    good = good and not (ceiling is not None and ceiling.failed)
+    summarise(
+        args,
+        ours,
+        ours_check,
+        reference,
+        reference_check,
+        good=good,
+        pg=pg,
+        busy=busy,
+        ceiling=ceiling,
+    )
     return 0 if good else 1
 
 
+def measure_ceiling(base: str, tokens: list[tuple], args) -> LoadResult:
+    """The agents' cheapest request over HTTP: `GET /v1/me` (the token, the person, its
+    memberships and assignments), as many as there are contacts, from one thread per agent on
+    the same gunicorn settings as `--via http`. No claim over HTTP can be faster."""
+    headers = [{"Authorization": f"Bearer {token}"} for _, token in tokens]
+
+    def load(total: int, first: int = 0) -> LoadResult:
+        return post_load(
+            f"{base}/v1/me",
+            body=None,
+            headers=lambda n: headers[n % len(headers)],
+            total=total,
+            clients=len(headers),
+            max_seconds=args.max_seconds,
+            first=first,
+            method="GET",
+            success=200,
+        )
+
+    load(min(200, args.contacts))  # unmeasured: the workers' first requests
+    return load(args.contacts)
+
+
 def summarise(
-    args, ours, ours_check, reference, reference_check, *, good: bool, pg: str, busy: str
+    args,
+    ours,
+    ours_check,
+    reference,
+    reference_check,
+    *,
+    good: bool,
+    pg: str,
+    busy: str,
+    ceiling: LoadResult | None = None,
 ):
     """The headline pair for `make bench`'s table: claims/s, ours beside SKIP LOCKED, and the
     double claims, which must be 0 on both sides."""
@@ -358,6 +418,13 @@ def summarise(
         verdict = ("ok: " if good else "FAILED: ") + doubles
         if unclaimed:
             verdict += f"; {unclaimed} left unclaimed"
+    ceiling_ratio = None
+    reference_rate = rate(reference, reference_check)
+    if ceiling is not None and reference_rate == reference_rate and reference_rate:
+        ceiling_ratio = ceiling.rate / reference_rate
+        verdict += f"; the agents' GET /v1/me: {ceiling.rate:,.1f}/s, {ceiling_ratio:.2f}x"
+        if ceiling.failed:
+            verdict += f" ({ceiling.failed} not 200)"
     write_result(
         args,
         parse_args([]),
@@ -376,11 +443,14 @@ def summarise(
             "queues": args.queues,
             "double_claims": ours_check["doubles"] if ours_check else None,
             "reference_double_claims": reference_check["doubles"],
+            "ceiling_per_second": ceiling.rate if ceiling else None,
+            "ceiling_ratio": ceiling_ratio,
+            "ceiling_failed": ceiling.failed if ceiling else None,
         },
     )
 
 
-def report(args, ours, ours_check, reference, reference_check, notes, pg) -> None:
+def report(args, ours, ours_check, reference, reference_check, notes, pg, ceiling=None) -> None:
     def rate(outcome, check) -> float:
         if outcome is None or not outcome["seconds"]:
             return float("nan")
@@ -426,6 +496,25 @@ def report(args, ours, ours_check, reference, reference_check, notes, pg) -> Non
             "",
         ),
     ]
+    if ceiling is not None:
+        rows.append(
+            (
+                "ceiling: GET /v1/me/s",
+                fmt(ceiling.rate),
+                fmt(reference_rate),
+                ratio(ceiling.rate, reference_rate),
+            )
+        )
+        notes.append(
+            f"ceiling: the agents' GET /v1/me over HTTP ({args.workers} workers x "
+            f"{args.threads} threads, {args.agents} threads), their cheapest request, beside "
+            "the raw loop: no claim over HTTP can be faster"
+        )
+        if ceiling.failed:
+            notes.append(
+                f"ceiling: answers {dict(ceiling.statuses)}, errors {dict(ceiling.errors)}; "
+                f"first non-200: {ceiling.sample_error}"
+            )
     for label, outcome, check in (
         ("Switchboard", ours, ours_check),
         ("reference", reference, reference_check),

@@ -389,6 +389,7 @@ class LoadResult:
     latencies: list[float]
     cpu_seconds: float = 0.0  # the load generator's own CPU time: it shares the machine
     sample_error: str = ""
+    success: int = 201  # the status that counts as done
 
     @property
     def rate(self) -> float:
@@ -402,21 +403,25 @@ class LoadResult:
 
     @property
     def failed(self) -> int:
-        return sum(n for s, n in self.statuses.items() if s != 201) + sum(self.errors.values())
+        wrong = sum(n for s, n in self.statuses.items() if s != self.success)
+        return wrong + sum(self.errors.values())
 
 
 def post_load(
     url: str,
     *,
-    body: Callable[[int], dict],
+    body: Callable[[int], dict] | None,
     headers: Callable[[int], dict[str, str]] | None = None,
     total: int,
     clients: int,
     max_seconds: float,
     first: int = 0,
+    method: str = "POST",
+    success: int = 201,
 ) -> LoadResult:
-    """POST `total` JSON bodies (numbered `first`...) to `url` from `clients` threads, each
-    on its own keep-alive session; stop early after `max_seconds`. Counts 201s as success."""
+    """Send `total` requests (numbered `first`...; a JSON body each unless `body` is None) to
+    `url` from `clients` threads, each on its own keep-alive session; stop early after
+    `max_seconds`. Counts answers of status `success` as done."""
     import requests
 
     if not url.startswith(f"http://{HOST}:"):
@@ -446,8 +451,12 @@ def post_load(
                     break
                 began = time.perf_counter()
                 try:
-                    response = session.post(
-                        url, json=body(n), headers=headers(n) if headers else None, timeout=30
+                    response = session.request(
+                        method,
+                        url,
+                        json=body(n) if body else None,
+                        headers=headers(n) if headers else None,
+                        timeout=30,
                     )
                 except requests.RequestException as exc:
                     with lock:
@@ -455,7 +464,7 @@ def post_load(
                     continue
                 mine.append(time.perf_counter() - began)
                 seen[response.status_code] += 1
-                if response.status_code != 201 and not sample:
+                if response.status_code != success and not sample:
                     sample.append(f"{response.status_code}: {response.text[:500]}")
         finally:
             session.close()
@@ -474,13 +483,14 @@ def post_load(
     seconds = time.perf_counter() - began
     cpu_seconds = time.process_time() - cpu_began
     return LoadResult(
-        ok=statuses.get(201, 0),
+        ok=statuses.get(success, 0),
         statuses=statuses,
         errors=errors,
         seconds=seconds,
         latencies=latencies,
         cpu_seconds=cpu_seconds,
         sample_error=sample[0] if sample else "",
+        success=success,
     )
 
 

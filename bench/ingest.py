@@ -78,6 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also send an Idempotency-Key header on every Switchboard request",
     )
     parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the integration's authenticated GET of one contact (the ceiling)",
+    )
+    parser.add_argument(
         "--only",
         choices=("ours", "reference"),
         help="measure one side only (e.g. to rerun it alone)",
@@ -206,6 +211,39 @@ def run_side(url: str, args, *, run: str, received_at: str, headers=None) -> tup
     return measured, warm_ok
 
 
+def measure_ceiling(url: str, args, *, token: str, received_at: str) -> LoadResult:
+    """The integration's cheapest authenticated request: `GET` of one contact it made, with
+    the same token, client threads and workers. Whatever it costs over the bare insert (the
+    JWT, the client and its revocation, the firm's scope, RLS, one read, the JSON) every
+    request of the integration pays before its own work, intake included."""
+    import requests
+
+    # Its external id is not the run's: the rows counted for the intake's 201s stay the same.
+    body = contact_body(0, run=f"ceiling-{uuid.uuid4().hex[:8]}", received_at=received_at)
+    headers = {"Authorization": f"Bearer {token}"}
+    made = requests.post(url, json=body, headers=headers, timeout=30)
+    if made.status_code != 201:
+        raise RuntimeError(f"the ceiling's contact: {made.status_code}: {made.text[:500]}")
+    one = f"{url}/{made.json()['id']}"
+
+    def load(total: int, first: int = 0) -> LoadResult:
+        return post_load(
+            one,
+            body=None,
+            headers=lambda n: headers,
+            total=total,
+            clients=args.clients,
+            max_seconds=args.max_seconds,
+            first=first,
+            method="GET",
+            success=200,
+        )
+
+    if args.warmup:
+        load(args.warmup)
+    return load(args.requests, args.warmup)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_sigterm()
@@ -215,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     run = f"bench-{uuid.uuid4().hex[:8]}"
     ours: LoadResult | None = None
     reference: LoadResult | None = None
+    ceiling: LoadResult | None = None
     rows_ours = rows_reference = 0
     notes: list[str] = []
     with workdir("ingest") as work, throwaway_database("ingest") as database:
@@ -256,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                 ours, warm_ok = run_side(
                     url, args, run=run, received_at=received_at, headers=headers
                 )
+                if not args.no_ceiling:
+                    print(f"Switchboard: {args.requests} GETs of one contact ...", flush=True)
+                    ceiling = measure_ceiling(url, args, token=token, received_at=received_at)
             # Every 201 made exactly one row: no more (idempotency), no fewer (lost writes).
             rows_ours = count_rows(database, "contacts", firm["tenant_id"], run) - warm_ok
         else:
@@ -265,9 +307,20 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("NOT MEASURED: the reference (--only ours).")
             pg = postgres_version(database)
             notes.append(f"machine before the run: {busy}")
-            report(args, options, ours, reference, rows_ours, rows_reference, notes, pg)
+            report(args, options, ours, reference, rows_ours, rows_reference, notes, pg, ceiling)
             good = ours is not None and not ours.failed and rows_ours == ours.ok
-            summarise(args, ours, reference, rows_ours, rows_reference, good=good, pg=pg, busy=busy)
+            good = good and not (ceiling is not None and ceiling.failed)
+            summarise(
+                args,
+                ours,
+                reference,
+                rows_ours,
+                rows_reference,
+                good=good,
+                pg=pg,
+                busy=busy,
+                ceiling=ceiling,
+            )
             return 0 if good else 1
         env = {
             **settings.environment(),
@@ -290,18 +343,38 @@ def main(argv: list[str] | None = None) -> int:
         pg = postgres_version(database)
 
     notes.append(f"machine before the run: {busy}")
-    report(args, options, ours, reference, rows_ours, rows_reference, notes, pg)
+    report(args, options, ours, reference, rows_ours, rows_reference, notes, pg, ceiling)
     failed = any(
         result is not None and (result.failed or rows != result.ok)
         for result, rows in ((ours, rows_ours), (reference, rows_reference))
     )
     bad = failed or (ours is None and args.only != "reference")
-    summarise(args, ours, reference, rows_ours, rows_reference, good=not bad, pg=pg, busy=busy)
+    bad = bad or (ceiling is not None and bool(ceiling.failed))
+    summarise(
+        args,
+        ours,
+        reference,
+        rows_ours,
+        rows_reference,
+        good=not bad,
+        pg=pg,
+        busy=busy,
+        ceiling=ceiling,
+    )
     return 1 if bad else 0
 
 
 def summarise(
-    args, ours, reference, rows_ours, rows_reference, *, good: bool, pg: str, busy: str
+    args,
+    ours,
+    reference,
+    rows_ours,
+    rows_reference,
+    *,
+    good: bool,
+    pg: str,
+    busy: str,
+    ceiling: LoadResult | None = None,
 ) -> None:
     """The headline pair for `make bench`'s table: contacts/s, ours beside the bare insert."""
     checks = []
@@ -313,10 +386,19 @@ def summarise(
             checks.append(f"{label}: {result.failed} not 201")
         elif rows != result.ok:
             checks.append(f"{label}: {rows} rows for {result.ok} 201s")
+    if ceiling is not None and ceiling.failed:
+        checks.append(f"ceiling: {ceiling.failed} not 200")
     answered = ours.ok + ours.failed if ours is not None else 0
     verdict = "ok: every answer 201, rows = 201s" if good and not checks else "; ".join(checks)
     if good and ours is not None and answered < args.requests:
         verdict += f" ({answered:,} of {args.requests:,} in --max-seconds)"
+    ceiling_ratio = None
+    if ceiling is not None and reference is not None and reference.rate:
+        ceiling_ratio = ceiling.rate / reference.rate
+        verdict += (
+            f"; the integration's authenticated GET of one contact: {ceiling.rate:,.1f}/s, "
+            f"{ceiling_ratio:.2f}x"
+        )
     write_result(
         args,
         parse_args([]),
@@ -336,11 +418,14 @@ def summarise(
             "latency_p99_ms": ours.latency_ms(0.99) if ours else None,
             "reference_latency_p50_ms": reference.latency_ms(0.5) if reference else None,
             "requests": answered,
+            "ceiling_per_second": ceiling.rate if ceiling else None,
+            "ceiling_ratio": ceiling_ratio,
+            "ceiling_failed": ceiling.failed if ceiling else None,
         },
     )
 
 
-def report(args, options, ours, reference, rows_ours, rows_reference, notes, pg) -> None:
+def report(args, options, ours, reference, rows_ours, rows_reference, notes, pg, ceiling) -> None:
     def value(result: LoadResult | None, get) -> float:
         return get(result) if result is not None else float("nan")
 
@@ -363,6 +448,22 @@ def report(args, options, ours, reference, rows_ours, rows_reference, notes, pg)
         row("measured seconds", lambda r: r.seconds, 2, compare=False),
         row("load generator CPU seconds", lambda r: r.cpu_seconds, 2, compare=False),
     ]
+    if ceiling is not None:
+        rate, bare = ceiling.rate, value(reference, lambda r: r.rate)
+        rows.append(
+            ("ceiling: GET one contact/s (200 OK)", fmt(rate), fmt(bare), ratio(rate, bare))
+        )
+        rows.append(("ceiling: latency p99 (ms)", fmt(ceiling.latency_ms(0.99)), "", ""))
+        if ceiling.failed:
+            notes.append(
+                f"ceiling: answers {dict(ceiling.statuses)}, errors {dict(ceiling.errors)}; "
+                f"first non-200: {ceiling.sample_error}"
+            )
+        notes.append(
+            "ceiling: the integration's GET of one contact with the same token, the cheapest "
+            "request it can make (JWT, client and revocation, scope, RLS, one read), beside the "
+            "bare insert: no intake can be faster"
+        )
     for label, result in (("Switchboard", ours), ("reference", reference)):
         answered = result.ok + result.failed if result is not None else args.requests
         if answered < args.requests:
