@@ -88,6 +88,23 @@ def drain(app, consumer: str, handle, *, expect: int, limit: int = 500) -> int:
     return handled
 
 
+def crash_once(app, consumer: str, handle, *, limit: int) -> None:
+    """Run the batch whose consumer dies. Other test runs' open transactions may hold the log
+    back short of the event it dies on (as for `drain`): such a batch is rolled back, as if it
+    had not run, and tried again."""
+    deadline = time.monotonic() + 10
+    with app.app_context():
+        while time.monotonic() < deadline:
+            try:
+                events_service.consume(consumer=consumer, handle=handle, limit=limit)
+            except RuntimeError:
+                db.session.rollback()
+                return
+            db.session.rollback()
+            time.sleep(0.02)
+    pytest.fail("the batch never reached the event its consumer dies on")
+
+
 def audited_events(app, tenant) -> list[str]:
     """What the test consumer below wrote: one audit entry per event it handled."""
     with app.app_context(), tenant_scope(tenant.id):
@@ -299,8 +316,7 @@ def test_a_consumer_that_crashes_mid_batch_resumes_and_handles_each_event_once(a
             raise RuntimeError("the consumer's process died")
 
     assert drain(app, "test-audit", flaky, expect=2, limit=2) == 2  # events 1-2, committed
-    with app.app_context(), pytest.raises(RuntimeError):
-        events_service.consume(consumer="test-audit", handle=flaky, limit=2)  # 3, then 4 dies
+    crash_once(app, "test-audit", flaky, limit=2)  # 3, then 4 dies
     # The worker rolls back the whole batch (event 3's work and the position with it).
     assert drain(app, "test-audit", flaky, expect=3) == 3
     with app.app_context():
