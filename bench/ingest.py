@@ -327,13 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes.append(f"NOT MEASURED: the app has no POST {INTAKE_RULE} yet.")
 
-        if args.only == "ours":
-            notes.append("NOT MEASURED: the reference (--only ours).")
-            pg = postgres_version(database)
+        def finish(good: bool, pg: str) -> int:
             notes.append(f"machine before the run: {busy}")
             report(args, options, ours, reference, rows_ours, rows_reference, notes, pg, ceiling)
-            good = ours is not None and not ours.failed and rows_ours == ours.ok
-            good = good and not (ceiling is not None and ceiling.failed)
             summarise(
                 args,
                 ours,
@@ -346,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
                 ceiling=ceiling,
             )
             return 0 if good else 1
+
+        if args.only == "ours":
+            notes.append("NOT MEASURED: the reference (--only ours).")
+            good = ours is not None and not ours.failed and rows_ours == ours.ok
+            good = good and not (ceiling is not None and ceiling.failed)
+            return finish(good, postgres_version(database))
         env = {
             **settings.environment(),
             "BENCH_REF_DATABASE_URL": database.app_url,
@@ -368,26 +370,13 @@ def main(argv: list[str] | None = None) -> int:
         rows_reference = count_rows(database, REFERENCE_TABLE, firm["tenant_id"], run) - warm_ok
         pg = postgres_version(database)
 
-    notes.append(f"machine before the run: {busy}")
-    report(args, options, ours, reference, rows_ours, rows_reference, notes, pg, ceiling)
     failed = any(
         result is not None and (result.failed or rows != result.ok)
         for result, rows in ((ours, rows_ours), (reference, rows_reference))
     )
     bad = failed or (ours is None and args.only != "reference")
     bad = bad or (ceiling is not None and bool(ceiling.failed))
-    summarise(
-        args,
-        ours,
-        reference,
-        rows_ours,
-        rows_reference,
-        good=not bad,
-        pg=pg,
-        busy=busy,
-        ceiling=ceiling,
-    )
-    return 1 if bad else 0
+    return finish(not bad, pg)
 
 
 def summarise(
